@@ -1,0 +1,337 @@
+"""Records, tolerances and messages: the one place every check, report and grade reads from.
+
+Compute first, assert second: every comparison returns a :class:`GradientRecord`; reports,
+``assert_gradients_close`` and the grader all read the same records.
+
+Tolerances
+----------
+One table, :data:`TOLERANCES`, per dtype and method. An entry passes when
+``|analytic - reference| <= atol + rtol * |reference|`` (as in ``torch.testing``).
+
+Why these numbers (``eps`` is the dtype's machine epsilon, ``h`` the step):
+
+* ``central``: truncation error ``~ h**2 |f'''| / 6`` and round-off ``~ eps |f| / h``; the step
+  ``h ~ eps**(1/3)`` (scaled to the parameter) balances them at ``~ eps**(2/3)`` relative:
+  about ``4e-11`` in float64. We allow ``1e-7 + 1e-6 |ref|``: four orders of margin for
+  curvature and loss scale, yet a 1% (or even a 0.01%) error in a gradient of size 1e-3 or
+  more still fails.
+* ``forward``: error ``~ h |f''| / 2 + eps |f| / h``, balanced at ``h ~ sqrt(eps)``, error
+  ``~ sqrt(eps) ~ 1.5e-8``: tolerance ``1e-5 + 1e-4 |ref|``.
+* ``complex_step``: no subtraction, so no cancellation: ``h = 1e-200`` gives the derivative to
+  round-off, ``~ eps`` relative. Tolerance ``1e-12 + 1e-9 |ref|``, loose only for the
+  round-off of the analytic backward itself (sums over the batch).
+* ``directional``: a central difference along one direction, compared with the analytic
+  directional derivative: as ``central``.
+* ``autograd``: two analytic computations in the same dtype differ only by round-off in a
+  different summation order: ``1e-12 + 1e-10 |ref|`` in float64.
+
+float32 networks are checked against a float64 evaluation of the same float32 weights (so
+the finite difference itself is not the limit); what is left is the float32 round-off of the
+analytic backward, ``~ 1e-7`` relative per operation, accumulated: ``1e-5 + 1e-4 |ref|``.
+complex128 networks are checked like float64.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "METHODS",
+    "PARAMETERS",
+    "REFERENCE_NAMES",
+    "TOLERANCES",
+    "GradientCheck",
+    "GradientRecord",
+    "Tolerance",
+    "compare",
+    "format_value",
+    "tolerance_for",
+]
+
+METHODS = ("central", "forward", "complex_step", "directional", "autograd")
+"""Every way a gradient can be checked."""
+
+PARAMETERS = ("weights", "biases", "inputs")
+"""What each layer's rows are about: its two parameters and the gradient w.r.t. its input."""
+
+REFERENCE_NAMES: dict[str, str] = {
+    "central": "numerical",
+    "forward": "numerical",
+    "complex_step": "complex-step",
+    "directional": "numerical",
+    "autograd": "autograd",
+    "reference": "reference",
+}
+"""What the value an analytic gradient is compared with is called in messages, per method."""
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Entry passes when ``|analytic - reference| <= atol + rtol * |reference|``."""
+
+    atol: float
+    rtol: float
+    reference_name: str = "numerical"
+
+    def __post_init__(self) -> None:
+        for name in ("atol", "rtol"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+    def allowed(self, reference: ArrayLike) -> NDArray[np.float64]:
+        """The allowed absolute error at each entry of ``reference``."""
+        return self.atol + self.rtol * np.abs(np.asarray(reference, dtype=np.float64))
+
+    def with_reference_name(self, name: str) -> Tolerance:
+        return Tolerance(self.atol, self.rtol, name)
+
+    def __str__(self) -> str:
+        return f"{self.atol:g} + {self.rtol:g}*|{self.reference_name}|"
+
+
+def _tol(atol: float, rtol: float, method: str) -> Tolerance:
+    return Tolerance(atol, rtol, REFERENCE_NAMES[method])
+
+
+_FLOAT64 = {
+    "central": _tol(1e-7, 1e-6, "central"),
+    "forward": _tol(1e-5, 1e-4, "forward"),
+    "complex_step": _tol(1e-12, 1e-9, "complex_step"),
+    "directional": _tol(1e-7, 1e-6, "directional"),
+    "autograd": _tol(1e-12, 1e-10, "autograd"),
+}
+_FLOAT32 = {method: _tol(1e-5, 1e-4, method) for method in METHODS}
+
+TOLERANCES: dict[tuple[str, str], Tolerance] = {
+    **{("float64", m): t for m, t in _FLOAT64.items()},
+    **{("complex128", m): t for m, t in _FLOAT64.items()},
+    **{("float32", m): t for m, t in _FLOAT32.items()},
+}
+"""The tolerance table, keyed by ``(dtype name, method)``. See the module docstring for why."""
+
+
+def tolerance_for(dtype: Any, method: str) -> Tolerance:
+    """Look up the tolerance for ``dtype`` (a numpy dtype or its name) and ``method``."""
+    name = np.dtype(dtype).name
+    try:
+        return TOLERANCES[(name, method)]
+    except KeyError:
+        dtypes = sorted({d for d, _ in TOLERANCES})
+        raise ValueError(
+            f"no tolerance for dtype {name!r} and method {method!r}; "
+            f"expected a dtype in {dtypes} and a method in {list(METHODS)}"
+        ) from None
+
+
+def format_value(value: float, other: float | None = None) -> str:
+    """Format ``value`` with enough significant digits to tell it from ``other``."""
+    for digits in (4, 6, 8, 10, 12, 17):
+        text = f"{value:.{digits}g}"
+        if other is None or text != f"{other:.{digits}g}":
+            return text
+    return f"{value:.17g}"
+
+
+@dataclass(frozen=True)
+class GradientRecord:
+    """One gradient (a layer's ``weights``, ``biases`` or ``inputs``) checked by one method."""
+
+    path: str
+    layer: int
+    activation: str
+    parameter: str
+    shape: tuple[int, ...]
+    method: str
+    dtype: str
+    max_abs_error: float
+    max_rel_error: float
+    worst_index: tuple[int, ...]
+    analytic: float
+    reference: float
+    tolerance: Tolerance
+    mismatched: int
+    size: int
+    kinks: int
+    passed: bool
+    note: str = ""
+
+    def message(self) -> str:
+        """One line naming the place, the count, the worst index, both values and the tolerance."""
+        if self.note and self.size == 0:
+            return f"{self.path}: {self.note}"
+        ref = self.tolerance.reference_name
+        where = f"at {self.worst_index}" if self.worst_index else ""
+        values = (
+            f"analytic {format_value(self.analytic, self.reference)}, "
+            f"{ref} {format_value(self.reference, self.analytic)}"
+        )
+        kinks = f"; {self.kinks} at a kink" if self.kinks else ""
+        note = f"; {self.note}" if self.note else ""
+        if self.passed:
+            head = (
+                f"{self.path}: ok, {self.size} entries, max abs error "
+                f"{self.max_abs_error:.3g} {where}"
+            )
+            return f"{head} ({values}; allowed {self.tolerance}){kinks}{note}"
+        return (
+            f"{self.path}: {self.mismatched} / {self.size} mismatched; worst {where}: {values} "
+            f"(allowed {self.tolerance}){kinks}{note}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (tuples become lists, the tolerance a dict)."""
+        d = asdict(self)
+        d["shape"] = list(self.shape)
+        d["worst_index"] = list(self.worst_index)
+        d["tolerance"] = {"atol": self.tolerance.atol, "rtol": self.tolerance.rtol}
+        for key in ("max_abs_error", "max_rel_error", "analytic", "reference"):
+            value = d[key]
+            d[key] = value if math.isfinite(value) else str(value)
+        return d
+
+
+def compare(
+    analytic: ArrayLike,
+    reference: ArrayLike,
+    *,
+    path: str,
+    layer: int,
+    activation: str,
+    parameter: str,
+    method: str,
+    tolerance: Tolerance,
+    dtype: Any = None,
+    kink_mask: ArrayLike | None = None,
+    kink_bounds: tuple[ArrayLike, ArrayLike] | None = None,
+    note: str = "",
+) -> GradientRecord:
+    """Compare an analytic gradient with a reference one, entry by entry, into a record.
+
+    Where ``kink_mask`` is True the reference is not a derivative (a finite-difference stencil
+    straddles a kink): the entry passes when the analytic value lies between the one-sided
+    derivatives ``kink_bounds = (left, right)`` (in either order), up to the tolerance. Its error
+    is the distance from that interval.
+
+    Non-finite analytic values and a shape that differs from the reference's are mismatches.
+    """
+    a = np.asarray(analytic)
+    r = np.asarray(reference)
+    dt = str(np.dtype(dtype).name) if dtype is not None else a.dtype.name
+    if a.shape != r.shape:
+        return GradientRecord(
+            path=path, layer=layer, activation=activation, parameter=parameter,
+            shape=tuple(r.shape), method=method, dtype=dt, max_abs_error=math.inf,
+            max_rel_error=math.inf, worst_index=(), analytic=math.nan, reference=math.nan,
+            tolerance=tolerance, mismatched=int(r.size), size=int(r.size), kinks=0, passed=False,
+            note=f"shape {tuple(a.shape)} does not match the expected {tuple(r.shape)}"
+            + (f"; {note}" if note else ""),
+        )
+    a = np.real(a).astype(np.float64)
+    r = np.real(r).astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(a - r)
+        err[~np.isfinite(err)] = np.inf
+        n_kinks = 0
+        if kink_mask is not None:
+            mask = np.broadcast_to(np.asarray(kink_mask, dtype=bool), r.shape)
+            n_kinks = int(mask.sum())
+            if n_kinks:
+                if kink_bounds is None:
+                    raise ValueError("kink_mask needs kink_bounds (the one-sided derivatives)")
+                left = np.real(np.asarray(kink_bounds[0])).astype(np.float64)
+                right = np.real(np.asarray(kink_bounds[1])).astype(np.float64)
+                lo, hi = np.minimum(left, right), np.maximum(left, right)
+                outside = np.maximum(lo - a, a - hi).clip(min=0.0)
+                outside[~np.isfinite(a)] = np.inf
+                err = np.where(mask, outside, err)
+        allowed = tolerance.allowed(r)
+        bad = ~(err <= allowed)
+        scale = np.maximum(np.abs(a), np.abs(r))
+        rel = np.divide(err, scale, out=np.zeros_like(err), where=scale > 0)
+        rel[(scale == 0) & (err > 0)] = np.inf
+        # Worst = the entry furthest beyond what it is allowed (most informative in a failure).
+        ratio = np.divide(err, allowed, out=np.full_like(err, np.inf), where=allowed > 0)
+        ratio[(allowed == 0) & (err == 0)] = 0.0
+    if r.size:
+        flat = int(np.nanargmax(np.where(np.isnan(ratio), np.inf, ratio)))
+        worst = tuple(int(i) for i in np.unravel_index(flat, r.shape))
+        max_abs = float(err.max())
+        max_rel = float(rel.max())
+        a_w, r_w = float(a[worst]), float(r[worst])
+    else:
+        worst, max_abs, max_rel, a_w, r_w = (), 0.0, 0.0, math.nan, math.nan
+    mismatched = int(bad.sum())
+    return GradientRecord(
+        path=path, layer=layer, activation=activation, parameter=parameter,
+        shape=tuple(int(s) for s in r.shape), method=method, dtype=dt, max_abs_error=max_abs,
+        max_rel_error=max_rel, worst_index=worst, analytic=a_w, reference=r_w,
+        tolerance=tolerance, mismatched=mismatched, size=int(r.size), kinks=n_kinks,
+        passed=mismatched == 0, note=note,
+    )
+
+
+@dataclass
+class GradientCheck:
+    """The result of checking a model: one record per layer and parameter, plus context.
+
+    ``root_causes`` holds the records of the layer-local checks (each layer's backward fed the
+    true upstream gradient) that failed: the layers whose own backward is wrong, as opposed to
+    layers that are only wrong because a later layer sent them a wrong gradient.
+    """
+
+    method: str
+    rows: list[GradientRecord]
+    seed: int | None = None
+    root_causes: list[GradientRecord] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(row.passed for row in self.rows)
+
+    @property
+    def failures(self) -> list[GradientRecord]:
+        return [row for row in self.rows if not row.passed]
+
+    def __iter__(self) -> Iterator[GradientRecord]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, path: str) -> GradientRecord:
+        for row in self.rows:
+            if row.path == path:
+                return row
+        raise KeyError(f"no row for {path!r}; rows: {[row.path for row in self.rows]}")
+
+    def message(self) -> str:
+        """Every failing row's message, then the root cause; or a one-line pass summary."""
+        if self.passed:
+            worst = max(self.rows, key=lambda row: row.max_abs_error, default=None)
+            tail = f"; largest abs error {worst.max_abs_error:.3g} in {worst.path}" if worst else ""
+            return f"{self.method}: all {len(self.rows)} gradients match{tail}"
+        lines = [f"{self.method}: {len(self.failures)} / {len(self.rows)} gradients mismatched"]
+        lines += [f"  {row.message()}" for row in self.failures]
+        if self.root_causes:
+            lines.append("root cause (layer-local check, true upstream gradient):")
+            lines += [f"  {row.message()}" for row in self.root_causes]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "passed": self.passed,
+            "seed": self.seed,
+            "rows": [row.to_dict() for row in self.rows],
+            "root_causes": [row.to_dict() for row in self.root_causes],
+            "info": dict(self.info),
+        }
+
