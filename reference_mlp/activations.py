@@ -127,13 +127,14 @@ class Sigmoid(Activation):
         return np.where(s > 0, one / (one + e), e / (one + e))
 
     def derivative(self, z: Array) -> Array:
-        sig = self.forward(z)
-        return sig * (z.dtype.type(1) - sig)
+        # e / (1 + e)**2 with e = exp(-|z|): sig * (1 - sig) would cancel for large |z|.
+        _, e = _stable_exp_neg_abs(z)
+        return e / (z.dtype.type(1) + e) ** 2
 
 
 @dataclass(frozen=True)
 class Tanh(Activation):
-    """Hyperbolic tangent; derivative ``1 - tanh(z)**2``."""
+    """Hyperbolic tangent; derivative ``sech(z)**2 = 1 - tanh(z)**2``."""
 
     name: str = "tanh"
 
@@ -141,8 +142,9 @@ class Tanh(Activation):
         return np.tanh(z)
 
     def derivative(self, z: Array) -> Array:
-        t = np.tanh(z)
-        return z.dtype.type(1) - t * t
+        # 4e / (1 + e)**2 with e = exp(-2|z|): 1 - tanh(z)**2 loses digits as tanh(z) -> +-1.
+        _, e = _stable_exp_neg_abs(z + z)
+        return z.dtype.type(4) * e / (z.dtype.type(1) + e) ** 2
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,10 @@ class DenseLayer:
                 f"{self!r}.backward: d_outputs has shape {d_out.shape}, expected "
                 f"{self.pre_activation.shape} (the shape of the last forward output)"
             )
+        # Like forward: a real upstream gradient takes the layer's compute dtype.
+        dtype = np.result_type(d_out.dtype, self.pre_activation.dtype) if np.iscomplexobj(d_out) \
+            else self.pre_activation.dtype
+        d_out = d_out.astype(dtype, copy=False)
         dz = d_out * self.activation.derivative(self.pre_activation)
         self.d_inputs, self.d_weights, self.d_biases = dense_backward(dz, self.inputs, self.weights)
         return self.d_inputs
