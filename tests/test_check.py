@@ -1,0 +1,259 @@
+"""check_gradients / assert_gradients_close: rows, info, messages, errors, kinks, dtypes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import verify
+from reference_mlp import MLP
+from verify import (
+    TOLERANCES,
+    GradientCheck,
+    GradientRecord,
+    Tolerance,
+    assert_gradients_close,
+    check_gradients,
+    tolerance_for,
+)
+from verify.bugs import buggy_loss, inject
+
+FD_METHODS = ["central", "forward", "complex_step", "directional"]
+ALL_METHODS = FD_METHODS + ["autograd"]
+
+
+def problem(acts=("tanh", "relu", "linear"), sizes=(4, 5, 6, 3), batch=6, seed=0, dtype=np.float64):
+    model = MLP.build(list(sizes), list(acts), seed=seed, dtype=dtype)
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        layer.biases = (0.1 * rng.standard_normal(layer.biases.shape)).astype(dtype)
+    x = rng.standard_normal((batch, sizes[0]))
+    y = rng.standard_normal((batch, sizes[-1]))
+    return model, x, y
+
+
+@pytest.mark.parametrize("method", ALL_METHODS)
+def test_rows_info_and_pass(method: str) -> None:
+    model, x, y = problem()
+    check = check_gradients(model, x, y, method=method, seed=7)
+    assert isinstance(check, GradientCheck) and check.passed is True, check.message()
+    assert [r.path for r in check.rows] == [
+        f"layers[{i}].{k}" for i in range(3) for k in ("weights", "biases", "inputs")
+    ]
+    for row in check.rows:
+        assert isinstance(row, GradientRecord) and row.method == method
+        base = tolerance_for(np.float64, method)
+        if method == "directional":  # atol raised by rtol * sum |g_i v_i| (round-off of a sum)
+            assert row.tolerance.rtol == base.rtol and row.tolerance.atol > base.atol
+        else:
+            assert row.tolerance == base
+        assert row.activation == model.layers[row.layer].activation.name
+        if method == "directional":
+            assert row.shape == (1,)
+        else:
+            layer = model.layers[row.layer]
+            want = {"weights": layer.weights.shape, "biases": layer.biases.shape,
+                    "inputs": (6, layer.n_inputs)}[row.parameter]
+            assert row.shape == want
+    info = check.info
+    assert {"step", "dtype", "loss", "n_parameters", "seconds"} <= set(info)
+    assert info["dtype"] == "float64" and info["loss"] == "exact"
+    assert info["n_parameters"] == model.n_parameters and info["seconds"] > 0
+    if method in FD_METHODS:
+        assert info["step"] > 0
+    assert (check.seed == 7) == (method == "directional")
+    assert check.root_causes == []
+
+
+def test_model_is_left_untouched() -> None:
+    model, x, y = problem()
+    before = model.copy()
+    check_gradients(model, x, y)
+    assert model.layers[0].d_weights is None and model.layers[0].inputs is None
+    for (_, a), (_, b) in zip(model.named_parameters(), before.named_parameters()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_directional_seed_is_drawn_recorded_and_reproducible() -> None:
+    model, x, y = problem()
+    first = check_gradients(model, x, y, method="directional")
+    assert isinstance(first.seed, int) and first.info["seed"] == first.seed
+    again = check_gradients(model, x, y, method="directional", seed=first.seed)
+    assert [r.reference for r in again.rows] == [r.reference for r in first.rows]
+    other = check_gradients(model, x, y, method="directional", seed=first.seed + 1)
+    assert [r.reference for r in other.rows] != [r.reference for r in first.rows]
+
+
+def test_step_is_relative_and_reported() -> None:
+    model, x, y = problem()
+    check = check_gradients(model, x, y, step=1e-4)
+    assert check.info["step"] == 1e-4 and check.passed
+    # A step far too large makes truncation error visible: the check must say so.
+    bad = check_gradients(model, x, y, step=0.5, localize=False)
+    assert not bad.passed
+
+
+def test_tolerance_tuple_and_object() -> None:
+    model, x, y = problem()
+    check = check_gradients(model, x, y, tolerance=(1e-3, 0.0))
+    assert check.rows[0].tolerance == Tolerance(1e-3, 0.0, "numerical")
+    # A tolerance tighter than the method's accuracy fails: the tolerance is really used.
+    tight = check_gradients(model, x, y, tolerance=Tolerance(0.0, 0.0), localize=False)
+    assert not tight.passed
+
+
+def test_lesson_convention() -> None:
+    model, x, y = problem()
+    check = check_gradients(model, x, y, loss="lesson")
+    assert check.passed and check.info["loss"] == "lesson"
+    # The lesson derivative against the exact loss is off by the output width: caught.
+    mixed = check_gradients(model, x, y, loss=buggy_loss("missing_batch_division"))
+    assert not mixed.passed
+
+
+@pytest.mark.parametrize("method", ["central", "autograd", "directional"])
+def test_float32_model_uses_float32_row(method: str) -> None:
+    model, x, y = problem(dtype=np.float32)
+    check = check_gradients(model, x, y, method=method)
+    assert check.passed, check.message()
+    assert check.info["dtype"] == "float32"
+    assert check.rows[0].tolerance.rtol == TOLERANCES[("float32", method)].rtol
+    if method != "directional":
+        assert check.rows[0].tolerance == TOLERANCES[("float32", method)]
+
+
+def test_float32_model_still_catches_a_one_percent_bug() -> None:
+    model, x, y = problem(dtype=np.float32)
+    check = check_gradients(inject(model, "input_gradient_scaled", layer=1), x, y)
+    assert [r.path for r in check.failures] == ["layers[0].weights", "layers[0].biases",
+                                                "layers[0].inputs", "layers[1].inputs"]
+
+
+def test_assert_gradients_close_message() -> None:
+    model, x, y = problem()
+    assert assert_gradients_close(model, x, y).passed
+    bad = inject(model, "bias_averaged", layer=1)
+    with pytest.raises(AssertionError) as info:
+        assert_gradients_close(bad, x, y)
+    text = str(info.value)
+    assert "layers[1].biases: 6 / 6 mismatched; worst at (0, " in text
+    assert "analytic" in text and "numerical" in text
+    assert "allowed 1e-07 + 1e-06*|numerical|" in text
+    assert "root cause" in text
+
+
+def test_relu_stencil_across_a_kink_is_not_a_failure() -> None:
+    model = MLP.build([2, 1, 1], ["relu", "linear"], seed=0)
+    model.layers[0].weights = np.array([[1.0], [2.0]])
+    model.layers[0].biases = np.array([[1e-10]])  # example 0 sits on the kink
+    x = np.array([[0.5, -0.25], [1.0, 0.5]])
+    y = np.array([[1.0], [-1.0]])
+    for method in ("central", "forward", "directional", "complex_step", "autograd"):
+        check = check_gradients(model, x, y, method=method, seed=0)
+        assert check.passed, check.message()
+        if method in ("forward", "complex_step", "autograd"):
+            continue  # forward: z = 1e-10 > 0 and [b, b + h] stays on the positive side
+        assert check["layers[0].biases"].kinks == 1
+        assert "kink" in check["layers[0].biases"].message()
+    assert check_gradients(model, x, y).info["kinks"] >= 1
+    # A wrong derivative at that very entry is still caught despite the kink.
+    bad = inject(model, "bias_averaged", layer=0)
+    assert not check_gradients(bad, x, y)["layers[0].biases"].passed
+
+
+def test_complex_step_notes_non_smooth_layers() -> None:
+    model, x, y = problem()
+    check = check_gradients(model, x, y, method="complex_step")
+    assert check.passed
+    assert "Re(z)" in check["layers[1].weights"].note
+    assert check["layers[0].weights"].note == ""
+
+
+def test_missing_gradient_is_a_failure() -> None:
+    model, x, y = problem()
+
+    class Lazy(type(model.layers[0])):
+        def backward(self, d_outputs):
+            out = super().backward(d_outputs)
+            self.d_biases = None
+            return out
+
+    lazy = model.copy()
+    layer = lazy.layers[2]
+    layer.__class__ = Lazy
+    check = check_gradients(lazy, x, y, localize=False)
+    row = check["layers[2].biases"]
+    assert not row.passed and "not set by backward" in row.message()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"method": "finite"}, ValueError, "unknown method 'finite'"),
+        ({"loss": "huber"}, ValueError, "unknown loss convention 'huber'"),
+        ({"step": -1.0}, ValueError, "step must be a finite number > 0"),
+        ({"step": 1e-5, "method": "autograd"}, ValueError, "step does not apply"),
+        ({"dtype": "float32"}, ValueError, "dtype selects the torch twin"),
+        ({"tolerance": 1e-3}, TypeError, "tolerance must be a Tolerance"),
+        ({"chunk_size": 0}, ValueError, "chunk_size must be a positive integer"),
+        ({"max_memory": -5}, ValueError, "max_memory must be a positive integer"),
+    ],
+    ids=["method", "loss", "step", "step-autograd", "dtype-central", "tolerance", "chunk",
+         "memory"],
+)
+def test_bad_arguments(kwargs, error, match) -> None:
+    model, x, y = problem()
+    with pytest.raises(error, match=match):
+        check_gradients(model, x, y, **kwargs)
+
+
+def test_bad_data() -> None:
+    model, x, y = problem()
+    with pytest.raises(ValueError, match=r"x has 3 columns but 4 were expected"):
+        check_gradients(model, x[:, :3], y)
+    with pytest.raises(ValueError, match=r"x has 6 rows but y has 5"):
+        check_gradients(model, x, y[:5])
+    with pytest.raises(ValueError, match="non-finite"):
+        check_gradients(model, np.full_like(x, np.nan), y)
+    with pytest.raises(TypeError, match="model must be a reference_mlp.MLP"):
+        check_gradients("net", x, y)
+    with pytest.raises(ValueError, match="no layers"):
+        check_gradients(MLP(), x, y)
+
+
+def test_public_exports() -> None:
+    assert set(verify.__all__) >= {"check_gradients", "assert_gradients_close", "GradientCheck",
+                                   "GradientRecord", "tolerance_for", "TOLERANCES", "strategies"}
+    from verify import strategies
+
+    assert hasattr(strategies, "network_specs")
+
+
+@pytest.mark.parametrize("method", ["central", "forward", "directional", "complex_step"])
+def test_opposite_crossings_are_no_false_alarm(method: str) -> None:
+    # Reported by helper B: five pre-activations of example 0 at +-1e-9.
+    model = MLP.build([3, 5, 1], ["relu", "linear"], seed=42)
+    rng = np.random.default_rng([42, 1])
+    x = rng.uniform(-1, 1, (4, 3))
+    y = rng.uniform(-1, 1, (4, 1))
+    z0 = x[0] @ model.layers[0].weights
+    model.layers[0].biases = (-z0 + np.array([1e-9, -1e-9, 1e-9, -1e-9, 1e-9])).reshape(1, -1)
+    for seed in range(5):
+        check = check_gradients(model, x, y, method=method, seed=seed)
+        assert check.passed, check.message()
+    if method != "complex_step":
+        assert check.info["kinks"] > 0
+    bad = inject(model, "input_gradient_scaled", layer=1)
+    assert not check_gradients(bad, x, y, method=method, seed=0)["layers[0].inputs"].passed
+
+
+def test_bench_quick_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from verify.bench import main
+
+    assert main(["--quick", "--repeats", "1", "--loop-sample", "3"]) == 0
+    out = capsys.readouterr().out
+    for name in ("central (structured)", "per-parameter NumPy loop", "gradcheck (slow mode)",
+                 "gradcheck (fast mode)", "directional"):
+        assert name in out
+    with pytest.raises(SystemExit):
+        main(["--repeats", "0"])

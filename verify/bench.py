@@ -1,0 +1,263 @@
+"""``python -m verify bench``: this checker against a per-parameter loop and torch gradcheck.
+
+Everything runs side by side in one process, on the same networks and data, so the ratios are
+meaningful even on a shared, noisy machine (absolute times are not: re-run to see the spread).
+
+* ``central (structured)``: :func:`verify.check_gradients` with central differences on every
+  weight and bias (and every layer's input gradient, which the others do not check);
+* ``per-parameter loop``: central differences one parameter at a time, each a full forward pass
+  from the input in NumPy (what a hand-written checker does); it is timed on a sample of
+  parameters and extrapolated to all of them (the table says so);
+* ``torch gradcheck slow`` / ``fast``: ``torch.autograd.gradcheck`` of the same loss with respect
+  to every weight and bias, float64 (``fast_mode=True`` checks one random projection);
+* ``directional``: ``check_gradients(method="directional")``.
+
+Peak memory of the structured check is measured with :mod:`tracemalloc` (NumPy reports its
+allocations to it) in a separate run, so tracing does not slow the timed one. Every contender
+runs with one BLAS / torch thread (the structured check adds worker threads only on idle
+cores), so a busy machine does not punish one of them with oversubscription; gradcheck's slow
+mode is also timed with torch's default threads, and the target uses the faster of the two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from reference_mlp import MLP
+
+from .check import check_gradients
+from .finite_diff import _single_threaded_blas, central_loop, reference_net
+
+__all__ = ["BenchRow", "main", "run"]
+
+BIG = (784, 128, 64, 10)
+MEDIUM = (256, 64, 32, 10)
+QUICK = (64, 32, 16, 10)
+
+TARGETS = {
+    "big_seconds": 2.5,
+    "big_memory_mib": 1024.0,
+    "big_speedup_vs_loop": 25.0,
+    "medium_speedup_vs_gradcheck_slow": 30.0,
+    "big_directional_ms": 50.0,
+}
+
+
+@dataclass
+class BenchRow:
+    network: str
+    checker: str
+    parameters: int
+    seconds: float
+    note: str = ""
+    peak_mib: float | None = None
+
+
+def _problem(sizes: Sequence[int], batch: int, seed: int = 0) -> tuple[MLP, Any, Any]:
+    model = MLP.build(list(sizes), ["relu"] * (len(sizes) - 2) + ["linear"], seed=seed)
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        layer.biases = 0.1 * rng.standard_normal(layer.biases.shape)
+    return model, rng.standard_normal((batch, sizes[0])), rng.standard_normal((batch, sizes[-1]))
+
+
+def _best_of(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        gc.collect()
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def _peak_mib(fn: Callable[[], Any]) -> float:
+    gc.collect()
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return (peak - base) / 2**20
+
+
+def _loop_estimate(model: MLP, x: Any, y: Any, sample: int) -> tuple[float, int]:
+    """Seconds per parameter of the plain loop (full forward from the input), on a sample."""
+    net = reference_net(model, x, y)
+    per_kind: list[float] = []
+    counts: list[int] = []
+    for layer in range(net.n_layers):
+        for kind in ("weights", "biases"):
+            size = net.parameter(layer, kind).size
+            idx = np.linspace(0, size - 1, min(size, sample)).astype(int)
+            with _single_threaded_blas():
+                t0 = time.perf_counter()
+                central_loop(net, layer, kind, indices=idx, full_forward=True)
+                per_kind.append((time.perf_counter() - t0) / idx.size)
+            counts.append(size)
+    total = sum(p * c for p, c in zip(per_kind, counts))
+    return total, sum(counts)
+
+
+def _gradcheck(model: MLP, x: Any, y: Any, fast: bool, threads: int | None = 1) -> float:
+    """Seconds of ``torch.autograd.gradcheck`` on the model's loss; ``threads=None``: torch's
+    default intra-op thread count."""
+    import torch
+
+    params = []
+    for layer in model.layers:
+        params.append(torch.tensor(layer.weights, dtype=torch.float64, requires_grad=True))
+        params.append(torch.tensor(layer.biases, dtype=torch.float64, requires_grad=True))
+    xt = torch.tensor(x, dtype=torch.float64)
+    yt = torch.tensor(y, dtype=torch.float64)
+    acts = [layer.activation.name for layer in model.layers]
+
+    def loss(*ps: Any) -> Any:
+        a = xt
+        for i, name in enumerate(acts):
+            a = a @ ps[2 * i] + ps[2 * i + 1]
+            if name == "relu":
+                a = torch.relu(a)
+        return ((a - yt) ** 2).mean()
+
+    default = torch.get_num_threads()
+    torch.set_num_threads(threads or default)
+    try:
+        t0 = time.perf_counter()
+        ok = torch.autograd.gradcheck(loss, tuple(params), fast_mode=fast)
+        seconds = time.perf_counter() - t0
+    finally:
+        torch.set_num_threads(default)
+    if not ok:  # pragma: no cover - gradcheck raises on failure by default
+        raise RuntimeError("torch gradcheck failed on the reference network")
+    return seconds
+
+
+def run(*, quick: bool = False, gradcheck_big: bool = False, repeats: int = 3,
+        loop_sample: int = 200) -> tuple[list[BenchRow], dict[str, float]]:
+    """Run the benchmark; -> (table rows, measured target quantities)."""
+    big, medium = (QUICK, QUICK) if quick else (BIG, MEDIUM)
+    batch = 32
+    rows: list[BenchRow] = []
+    measured: dict[str, float] = {}
+
+    for label, sizes in (("big", big), ("medium", medium)):
+        if quick and label == "medium":
+            break
+        model, x, y = _problem(sizes, batch)
+        name = "-".join(map(str, sizes)) + f", batch {batch}"
+        n = model.n_parameters
+        ours, check = _best_of(lambda: check_gradients(model, x, y), repeats)
+        assert check.passed, check.message()
+        n_inputs = sum(r.size for r in check.rows if r.parameter == "inputs")
+        peak = _peak_mib(lambda: check_gradients(model, x, y))
+        rows.append(BenchRow(name, "central (structured), this project", n, ours,
+                             f"best of {repeats}; also checks {n_inputs} input-gradient entries; "
+                             f"{check.info['kinks']} kink stencils", peak))
+        loop_s, _ = _loop_estimate(model, x, y, 20 if quick else loop_sample)
+        rows.append(BenchRow(name, "per-parameter NumPy loop", n, loop_s,
+                             f"extrapolated from {20 if quick else loop_sample} sampled "
+                             f"parameters per tensor"))
+        if label == "big":
+            measured["big_seconds"] = ours
+            measured["big_memory_mib"] = peak
+            measured["big_speedup_vs_loop"] = loop_s / ours
+            d_s, d_check = _best_of(
+                lambda: check_gradients(model, x, y, method="directional", seed=0), 5)
+            assert d_check.passed, d_check.message()
+            rows.append(BenchRow(name, "directional (screen), this project", n, d_s,
+                                 "best of 5; one Gaussian direction per row"))
+            measured["big_directional_ms"] = d_s * 1e3
+        if label == "medium" or quick or gradcheck_big:
+            import torch
+
+            _gradcheck(model, x, y, fast=True)  # warm torch up: the first call pays for setup
+            slow = _gradcheck(model, x, y, fast=False)
+            rows.append(BenchRow(name, "torch.autograd.gradcheck (slow mode)", n, slow,
+                                 "float64, weights and biases; 1 thread"))
+            slow_default = _gradcheck(model, x, y, fast=False, threads=None)
+            rows.append(BenchRow(name, "torch.autograd.gradcheck (slow mode)", n, slow_default,
+                                 f"as above, torch's default {torch.get_num_threads()} threads"))
+            slow = min(slow, slow_default)
+            fast = _gradcheck(model, x, y, fast=True)
+            rows.append(BenchRow(name, "torch.autograd.gradcheck (fast mode)", n, fast,
+                                 "one random projection: a screen, like directional"))
+            if label == "medium":
+                measured["medium_speedup_vs_gradcheck_slow"] = slow / ours
+                measured["medium_seconds"] = ours
+        elif label == "big":
+            fast = _gradcheck(model, x, y, fast=True)
+            rows.append(BenchRow(name, "torch.autograd.gradcheck (fast mode)", n, fast,
+                                 "one random projection: a screen, like directional"))
+    return rows, measured
+
+
+def _table(rows: list[BenchRow]) -> str:
+    from tabulate import tabulate
+
+    ours = {r.network: r.seconds for r in rows if r.checker.startswith("central")}
+    body = []
+    for r in rows:
+        ratio = r.seconds / ours[r.network]
+        body.append([
+            r.network, r.checker, f"{r.parameters:,}", f"{r.seconds:.3g}",
+            f"{ratio:.3g}x" if not r.checker.startswith("central") else "1x",
+            "" if r.peak_mib is None else f"{r.peak_mib:.0f}", r.note,
+        ])
+    return tabulate(body, headers=["network", "checker", "parameters", "seconds",
+                                   "time vs ours", "peak MiB", "note"], tablefmt="github")
+
+
+def _targets(measured: dict[str, float]) -> tuple[str, bool]:
+    checks = [
+        ("big_seconds", "784-128-64-10 central, all parameters", "s", "<="),
+        ("big_memory_mib", "784-128-64-10 peak memory", "MiB", "<="),
+        ("big_speedup_vs_loop", "speed-up vs per-parameter loop", "x", ">="),
+        ("medium_speedup_vs_gradcheck_slow", "256-64-32-10 speed-up vs gradcheck slow", "x", ">="),
+        ("big_directional_ms", "784-128-64-10 directional", "ms", "<="),
+    ]
+    lines, ok_all = [], True
+    for key, label, unit, op in checks:
+        if key not in measured:
+            continue
+        value, target = measured[key], TARGETS[key]
+        ok = value <= target if op == "<=" else value >= target
+        ok_all &= ok
+        lines.append(f"  {'ok  ' if ok else 'MISS'} {label}: {value:.3g} {unit} "
+                     f"(target {op} {target:g} {unit})")
+    return "\n".join(lines), ok_all
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m verify bench",
+                                     description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="a small network only (CI smoke test); targets are not applied")
+    parser.add_argument("--gradcheck-big", action="store_true",
+                        help="also run gradcheck's slow mode on the big network (minutes)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of our check (best)")
+    parser.add_argument("--loop-sample", type=int, default=200,
+                        help="parameters per tensor timed in the per-parameter loop")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 when a speed or memory target is missed")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    if args.repeats < 1 or args.loop_sample < 1:
+        parser.error("--repeats and --loop-sample must be at least 1")
+    rows, measured = run(quick=args.quick, gradcheck_big=args.gradcheck_big,
+                         repeats=args.repeats, loop_sample=args.loop_sample)
+    print(_table(rows))
+    if args.quick:
+        print("\n(quick run: small network, targets not applied)")
+        return 0
+    text, ok = _targets(measured)
+    print("\ntargets:\n" + text)
+    return 1 if (args.strict and not ok) else 0

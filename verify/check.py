@@ -1,0 +1,380 @@
+"""``check_gradients`` and ``assert_gradients_close``: every gradient of an MLP, one record each.
+
+The analytic gradients are what the model's own ``forward``/``backward`` produce (run on a copy,
+so the caller's model is left untouched); the reference values come from the reference forward
+math on the same parameters (:mod:`verify.finite_diff`) or from a torch twin
+(:mod:`verify.autograd`). Rows, in layer order: ``layers[i].weights``, ``layers[i].biases``,
+``layers[i].inputs`` (the gradient with respect to the layer's input).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import numbers
+import time
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from reference_mlp import MLP, Loss, get_loss
+from reference_mlp._checks import as_matrix
+from reference_mlp.layers import dense_backward
+
+from .compare import (
+    METHODS,
+    REFERENCE_NAMES,
+    GradientCheck,
+    GradientRecord,
+    Tolerance,
+    compare,
+    tolerance_for,
+)
+from .finite_diff import (
+    DEFAULT_MAX_MEMORY,
+    DEFAULT_STEPS,
+    KINDS,
+    ReferenceNet,
+    _single_threaded_blas,
+    directional_derivatives,
+    numerical_gradient,
+    reference_net,
+)
+
+__all__ = ["analytic_gradients", "assert_gradients_close", "check_gradients", "local_root_causes"]
+
+Array = NDArray[Any]
+
+_NOTE_COMPLEX_KINK = (
+    "complex step through {act}: the branch follows Re(z), so it differentiates the same "
+    "piece the analytic derivative uses (valid at and near kinks)"
+)
+_NOTE_COMPLEX_INVALID = (
+    "{act} is not analytic: the complex step may not be its derivative; prefer central"
+)
+
+
+def _model_dtype(model: MLP) -> np.dtype:
+    dt = np.asarray(model.layers[0].weights).dtype
+    return dt if dt in (np.float32, np.float64) else np.dtype(np.float64)
+
+
+def _validate(
+    model: Any, x: Any, y: Any, method: Any, tolerance: Any, step: Any, chunk_size: Any,
+    max_memory: Any, dtype: Any,
+) -> tuple[Array, Array, Tolerance | None]:
+    if not isinstance(model, MLP):
+        raise TypeError(f"model must be a reference_mlp.MLP, got {type(model).__name__}")
+    if not model.layers:
+        raise ValueError("model has no layers: add at least one DenseLayer")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    xs = as_matrix(x, "x", columns=model.sizes[0])
+    ys = as_matrix(y, "y", columns=model.sizes[-1])
+    if xs.shape[0] != ys.shape[0]:
+        raise ValueError(
+            f"x has {xs.shape[0]} rows but y has {ys.shape[0]}: expected one target row per "
+            f"example, y of shape ({xs.shape[0]}, {model.sizes[-1]})"
+        )
+    tol: Tolerance | None
+    if tolerance is None or isinstance(tolerance, Tolerance):
+        tol = tolerance
+    elif isinstance(tolerance, tuple) and len(tolerance) == 2:
+        tol = Tolerance(float(tolerance[0]), float(tolerance[1]), REFERENCE_NAMES[method])
+    else:
+        raise TypeError(
+            f"tolerance must be a Tolerance or an (atol, rtol) tuple, got {tolerance!r}"
+        )
+    if step is not None:
+        if method == "autograd":
+            raise ValueError("step does not apply to method 'autograd' (no finite difference)")
+        if isinstance(step, bool) or not isinstance(step, numbers.Real) or not (
+            math.isfinite(step) and step > 0
+        ):
+            raise ValueError(f"step must be a finite number > 0 (a relative step), got {step!r}")
+    for name, value in (("chunk_size", chunk_size), ("max_memory", max_memory)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0
+        ):
+            raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+    if dtype is not None and method != "autograd":
+        raise ValueError(
+            f"dtype selects the torch twin's dtype and only applies to method 'autograd', "
+            f"not {method!r}"
+        )
+    return xs, ys, tol
+
+
+def analytic_gradients(
+    model: MLP, x: Array, y: Array, loss: Loss
+) -> tuple[dict[tuple[int, str], Array | None], Array]:
+    """Run the model's own forward and backward on a copy.
+
+    -> ({(layer, kind): gradient or None if backward did not set it}, prediction)
+    """
+    work = model.copy()
+    pred = work.forward(x)
+    work.backward(loss.derivative(y, pred))
+    out: dict[tuple[int, str], Array | None] = {}
+    for i, layer in enumerate(work.layers):
+        for kind in KINDS:
+            g = getattr(layer, f"d_{kind}", None)
+            out[(i, kind)] = None if g is None else np.asarray(g)
+    return out, np.asarray(pred)
+
+
+def _record(
+    analytic: Array | None, reference: Array, *, layer: int, kind: str, model: MLP,
+    method: str, tol: Tolerance, dtype: str, **kw: Any,
+) -> GradientRecord:
+    path = f"layers[{layer}].{kind}"
+    act = model.layers[layer].activation.name
+    if analytic is None:
+        note = f"layers[{layer}].d_{kind} was not set by backward()"
+        rec = compare(np.full(np.shape(reference), np.nan), reference, path=path, layer=layer,
+                      activation=act, parameter=kind, method=method, tolerance=tol,
+                      dtype=dtype, note=note)
+        return rec
+    return compare(analytic, reference, path=path, layer=layer, activation=act, parameter=kind,
+                   method=method, tolerance=tol, dtype=dtype, **kw)
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
+
+
+def check_gradients(
+    model: MLP,
+    x: Any,
+    y: Any,
+    *,
+    method: str = "central",
+    loss: str | Loss = "exact",
+    tolerance: Tolerance | tuple[float, float] | None = None,
+    step: float | None = None,
+    seed: int | None = None,
+    dtype: Any = None,
+    localize: bool = True,
+    chunk_size: int | None = None,
+    max_memory: int | None = None,
+) -> GradientCheck:
+    """Check every gradient of ``model`` on ``(x, y)``; one record per layer and parameter.
+
+    x: (batch, n_in), y: (batch, n_out). ``method``: ``"central"`` (default), ``"forward"``,
+    ``"complex_step"``, ``"directional"`` (a screen along one seeded Gaussian direction per
+    row; not a proof) or ``"autograd"`` (a torch twin). ``loss``: a convention name
+    (``"exact"``, ``"lesson"``) or a :class:`reference_mlp.Loss` whose value is a scaled sum of
+    squares. ``tolerance``: overrides the :data:`verify.compare.TOLERANCES` row.
+    ``step``: the relative step r (each entry's step is ``r * max(1, |theta|)``).
+    ``seed``: the directional method's directions (drawn and recorded when None).
+    ``dtype``: the torch twin's dtype (autograd only; float64 by default). ``localize``: when
+    something fails, check each layer's backward alone, fed the true upstream gradient, and
+    list the wrong ones in ``root_causes``. ``chunk_size`` (perturbations per chunk) and
+    ``max_memory`` (bytes of temporaries) bound the memory of the finite differences.
+    """
+    t0 = time.perf_counter()
+    xs, ys, tol_override = _validate(model, x, y, method, tolerance, step, chunk_size,
+                                     max_memory, dtype)
+    # The matrix products here are small: a multi-threaded BLAS spends more time synchronising
+    # (and, on a busy machine, waiting for cores) than multiplying.
+    with _single_threaded_blas():
+        check = _check(model, xs, ys, method, loss, tol_override, step, seed, dtype, localize,
+                       chunk_size, max_memory)
+    check.info["seconds"] = time.perf_counter() - t0
+    return check
+
+
+def _check(
+    model: MLP, xs: Array, ys: Array, method: str, loss: str | Loss,
+    tol_override: Tolerance | None, step: float | None, seed: int | None, dtype: Any,
+    localize: bool, chunk_size: int | None, max_memory: int | None,
+) -> GradientCheck:
+    loss_obj = get_loss(loss)
+    mdt = _model_dtype(model)
+    analytic, pred = analytic_gradients(model, xs, ys, loss_obj)
+    net = reference_net(model, xs, ys, loss_obj)
+    budget = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)
+    info: dict[str, Any] = {
+        "method": method,
+        "dtype": mdt.name,
+        "loss": loss_obj.name,
+        "n_parameters": int(model.n_parameters),
+        "batch": int(xs.shape[0]),
+        "sizes": list(model.sizes),
+        "reference_dtype": "float64",
+    }
+    rows: list[GradientRecord] = []
+    used_seed: int | None = None
+
+    if method in ("central", "forward", "complex_step"):
+        tol = tol_override or tolerance_for(mdt, method)
+        r = DEFAULT_STEPS[method] if step is None else float(step)
+        n_kinks = n_refined = 0
+        for layer in range(net.n_layers):
+            act = model.layers[layer].activation
+            note = ""
+            if method == "complex_step" and not act.smooth:
+                template = (_NOTE_COMPLEX_KINK if act.name in ("relu", "leaky_relu")
+                            else _NOTE_COMPLEX_INVALID)
+                note = template.format(act=act.name)
+            for kind in KINDS:
+                fd = numerical_gradient(net, layer, kind, method=method, step=r,
+                                        chunk_size=chunk_size, max_memory=budget)
+                n_kinks += fd.kinks
+                n_refined += fd.refined
+                kw: dict[str, Any] = {}
+                if fd.kink_mask.any():
+                    kw = {"kink_mask": fd.kink_mask, "kink_bounds": (fd.left, fd.right)}
+                kink_note = ""
+                if fd.kinks:
+                    kink_note = f"{fd.kinks} stencil(s) straddled a kink: {fd.refined} cleared"
+                    kink_note += " by a smaller step"
+                    if fd.at_kink:
+                        kink_note += (f", {fd.at_kink} on the kink itself (checked against the "
+                                      f"complex step, which follows relu'(0) = 0)")
+                rec = _record(analytic[(layer, kind)], fd.estimate, layer=layer, kind=kind,
+                              model=model, method=method, tol=tol, dtype=mdt.name, **kw)
+                rows.append(dataclasses.replace(rec, kinks=fd.kinks,
+                                                note=_join(rec.note, note, kink_note)))
+        info.update(step=r, kinks=n_kinks, kinks_refined=n_refined)
+    elif method == "directional":
+        tol = tol_override or tolerance_for(mdt, method)
+        r = DEFAULT_STEPS[method] if step is None else float(step)
+        used_seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else int(seed)
+        rng = np.random.default_rng(used_seed)
+        n_kinks = 0
+        for layer in range(net.n_layers):
+            vs = {kind: rng.standard_normal(net.parameter(layer, kind).shape) for kind in KINDS}
+            dds = directional_derivatives(net, layer, vs, step=r)
+            for kind in KINDS:
+                theta = net.parameter(layer, kind)
+                v = vs[kind]
+                a = analytic[(layer, kind)]
+                if a is None or a.shape != theta.shape:
+                    rows.append(_record(a, np.zeros(theta.shape), layer=layer, kind=kind,
+                                        model=model, method=method, tol=tol, dtype=mdt.name))
+                    continue
+                dd = dds[kind]
+                n_kinks += dd.kinks
+                kw = {}
+                if dd.kink:
+                    kw = {"kink_mask": np.ones(1, dtype=bool),
+                          "kink_bounds": (np.array([dd.left]), np.array([dd.right]))}
+                terms = a.astype(np.float64) * v
+                ad = np.array([np.sum(terms)])
+                # A sum of n terms carries round-off in proportion to sum |terms|, not to
+                # |sum|: the row's atol is raised by rtol * sum |g_i v_i|.
+                row_tol = Tolerance(tol.atol + tol.rtol * float(np.abs(terms).sum()), tol.rtol,
+                                    tol.reference_name)
+                rec = _record(ad, np.array([dd.derivative]), layer=layer, kind=kind,
+                              model=model, method=method, tol=row_tol, dtype=mdt.name, **kw)
+                rows.append(dataclasses.replace(
+                    rec, kinks=dd.kinks,
+                    note=_join(rec.note, f"directional derivative along a Gaussian direction "
+                                         f"(seed {used_seed})")))
+        info.update(step=r, kinks=n_kinks, seed=used_seed)
+    else:  # autograd
+        from .autograd import autograd_gradients, torch_dtype
+
+        tdt = torch_dtype(dtype)
+        twin = str(tdt).replace("torch.", "")
+        worst_dtype = "float32" if "float32" in (mdt.name, twin) else "float64"
+        tol = tol_override or tolerance_for(worst_dtype, method)
+        grads = autograd_gradients(net, dtype=tdt)
+        for layer in range(net.n_layers):
+            for kind in KINDS:
+                rows.append(_record(analytic[(layer, kind)], grads[(layer, kind)], layer=layer,
+                                    kind=kind, model=model, method=method, tol=tol,
+                                    dtype=mdt.name))
+        info.update(step=None, twin_dtype=twin)
+
+    check = GradientCheck(method=method, rows=rows, seed=used_seed, info=info)
+    if localize and not check.passed:
+        check.root_causes = local_root_causes(model, net, ys, loss_obj, pred, rows)
+    return check
+
+
+def _true_backward(net: ReferenceNet) -> tuple[Array, list[tuple[Array, Array, Array, Array]]]:
+    """Reference backprop in float64 with the exact loss derivative.
+
+    -> (dL/dy, per layer (upstream dL/da_{l+1}, dW, db, dx))
+    """
+    g_out = 2.0 * net.scale * (net.y - net.t)
+    per: list[tuple[Array, Array, Array, Array]] = [None] * net.n_layers  # type: ignore
+    g = g_out
+    for layer in reversed(range(net.n_layers)):
+        act = net.activations[layer]
+        dz = g * act.derivative(net.zs[layer])
+        dx, dW, db = dense_backward(dz, net.acts[layer], net.weights[layer])
+        per[layer] = (g, dW, db, dx)
+        g = dx
+    return g_out, per
+
+
+def local_root_causes(
+    model: MLP, net: ReferenceNet, y: Array, loss: Loss, pred: Array,
+    rows: list[GradientRecord] | None = None,
+) -> list[GradientRecord]:
+    """Check the loss derivative and each layer's backward on its own; return what fails.
+
+    Each layer gets the true input and the true upstream gradient (reference backprop in
+    float64), so a layer that is only wrong end to end because a later layer fed it a wrong
+    gradient passes here. When the loss and every layer pass alone but the end-to-end check
+    failed, the network's chaining of the layers is the root cause.
+    """
+    mdt = _model_dtype(model)
+    tol = tolerance_for(mdt, "autograd").with_reference_name("reference")
+    g_out, per = _true_backward(net)
+    causes: list[GradientRecord] = []
+    pred64 = np.real(pred).astype(np.float64)
+    true_dy = 2.0 * net.scale * (pred64 - net.t)
+    d_loss = np.asarray(loss.derivative(y.astype(pred.dtype), pred))
+    rec = compare(d_loss, true_dy, path="loss", layer=-1, activation="", parameter="predictions",
+                  method="reference", tolerance=tol, dtype=mdt.name,
+                  note=f"derivative of loss {loss.name!r} w.r.t. the predictions")
+    if not rec.passed:
+        causes.append(rec)
+    for i, layer in enumerate(model.layers):
+        upstream, dW, db, dx = per[i]
+        own = copy.deepcopy(layer)
+        try:
+            own.forward(net.acts[i].astype(mdt))
+            own.backward(upstream.astype(mdt))
+        except Exception as exc:  # noqa: BLE001 - a broken backward is itself the finding
+            causes.append(dataclasses.replace(
+                compare(np.full(dW.shape, np.nan), dW, path=f"layers[{i}].backward", layer=i,
+                        activation=layer.activation.name, parameter="weights",
+                        method="reference", tolerance=tol, dtype=mdt.name),
+                note=f"backward raised {type(exc).__name__}: {exc}"))
+            continue
+        for kind, true in (("weights", dW), ("biases", db), ("inputs", dx)):
+            got = getattr(own, f"d_{kind}", None)
+            got = np.full(true.shape, np.nan) if got is None else np.asarray(got)
+            rec = compare(got, true, path=f"layers[{i}].{kind}", layer=i,
+                          activation=layer.activation.name, parameter=kind, method="reference",
+                          tolerance=tol, dtype=mdt.name,
+                          note="layer-local: own backward fed the true upstream gradient")
+            if not rec.passed:
+                causes.append(rec)
+    failing = [row for row in (rows or []) if not row.passed]
+    if not causes and failing:
+        first = failing[0]
+        causes.append(dataclasses.replace(
+            first, path="network.backward",
+            note="the loss derivative and every layer's own backward are right given the true "
+                 "upstream gradient, so the network's backward does not chain them correctly "
+                 "(layers not chained, or walked in the wrong order)"))
+    return causes
+
+
+def assert_gradients_close(model: MLP, x: Any, y: Any, **kwargs: Any) -> GradientCheck:
+    """:func:`check_gradients`, raising ``AssertionError`` with its message when any row fails.
+
+    Returns the :class:`GradientCheck` when every gradient matches.
+    """
+    check = check_gradients(model, x, y, **kwargs)
+    if not check.passed:
+        raise AssertionError(check.message())
+    return check
