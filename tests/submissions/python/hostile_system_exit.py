@@ -1,0 +1,5 @@
+"""Hostile: raises SystemExit at import."""
+import sys
+
+print("bye")
+sys.exit(3)

@@ -1,0 +1,238 @@
+"""`python -m verify grade`: single, batch, Gradescope mode, rubric files, results.json, bundle."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from verify.grade.cli import main
+from verify.grade.gradescope import write_results
+from verify.grade.rubric import DEFAULT_POINTS, load_rubric
+
+CORPUS = Path(__file__).parent / "submissions" / "python"
+GOOD = CORPUS / "correct_lesson.py"
+BAD = CORPUS / "buggy_bias_averaged.py"
+
+
+def test_single_submission_writes_results_and_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "results" / "results.json"
+    assert main([str(GOOD), "--results", str(out), "--seed", "5", "--sandbox", "rlimits"]) == 0
+    data = json.loads(out.read_text())
+    assert data["score"] == 100 and data["extra_data"]["seed"] == 5
+    assert data["extra_data"]["sandbox"] == "rlimits"
+    assert [t["max_score"] for t in data["tests"]] == list(DEFAULT_POINTS.values())
+    assert {t["visibility"] for t in data["tests"]} == {"visible", "after_due_date"}
+    text = capsys.readouterr().out
+    assert "Total: 100 / 100   seed 5   sandbox rlimits" in text
+
+
+def test_seed_reproduces_a_run(tmp_path: Path) -> None:
+    outs = []
+    for i, seed in enumerate((7, 7, 8)):
+        out = tmp_path / f"r{i}.json"
+        assert main([str(BAD), "--results", str(out), "--seed", str(seed), "-q"]) == 0
+        outs.append(json.loads(out.read_text()))
+    tests = [[(t["name"], t["score"], t["output"]) for t in o["tests"]] for o in outs]
+    assert tests[0] == tests[1]
+    assert tests[0] != tests[2]  # fresh numbers for another seed (the failures show values)
+    assert "Seed: 7" in outs[0]["output"]
+
+
+def test_failing_feedback_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(BAD), "--seed", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "likely cause: bias gradient averaged over the batch instead of summed" in text
+    assert "layer.biases: 4 / 4 mismatched; worst at (0, " in text
+
+
+def test_batch_folder_with_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    shutil.copy(GOOD, subs / "alice.py")
+    shutil.copy(BAD, subs / "bob.py")
+    (subs / "carol").mkdir()
+    shutil.copy(CORPUS / "correct_einsum_loops.py", subs / "carol" / "mlp.py")
+    (subs / "dave").mkdir()  # submitted nothing
+    (subs / "notes.txt").write_text("not a submission")
+    table = tmp_path / "grades.csv"
+    rdir = tmp_path / "per-student"
+    assert main([str(subs), "--jobs", "2", "--csv", str(table), "--results-dir", str(rdir),
+                 "--seed", "3", "-q"]) == 0
+    rows = list(csv.DictReader(table.open()))
+    scores = {r["student"]: float(r["score"]) for r in rows}
+    assert scores["alice"] == scores["carol"] == 100 and scores["bob"] < 100
+    assert set(scores) == {"alice", "bob", "carol"}
+    bob = next(r for r in rows if r["student"] == "bob")
+    assert "bias_averaged" in bob["diagnoses"] and bob["seed"] == "3"
+    assert float(bob["backward_relu"]) < DEFAULT_POINTS["backward_relu"]
+    assert json.loads((rdir / "bob.json").read_text())["score"] == float(bob["score"])
+    assert "dave: no single submission file" in capsys.readouterr().err
+
+
+def test_gradescope_mode(tmp_path: Path) -> None:
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    out = tmp_path / "results.json"
+    # Nothing submitted: a valid results.json that says so, exit 0.
+    assert main(["--gradescope", str(sub), "--results", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["score"] == 0 and "expected one submission file" in data["output"]
+    shutil.copy(GOOD, sub / "mlp.py")
+    (sub / "helper.py").write_text("x = 1\n")
+    assert main(["--gradescope", str(sub), "--entry", "mlp.py", "--results", str(out), "-q"]) == 0
+    assert json.loads(out.read_text())["score"] == 100
+
+
+def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(tmp_path / "missing.py")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    bad = tmp_path / "r.toml"
+    bad.write_text("[points]\nbackward_relux = 3\n")
+    assert main([str(GOOD), "--rubric", str(bad)]) == 2
+    assert "unknown test id 'backward_relux' in points" in capsys.readouterr().err
+    assert main([str(GOOD), "--jobs", "0"]) == 2
+
+
+def test_unsupported_file_still_gets_a_valid_grade(tmp_path: Path) -> None:
+    sub = tmp_path / "mlp.rb"
+    sub.write_text("puts 1")
+    out = tmp_path / "results.json"
+    assert main([str(sub), "--results", str(out), "-q"]) == 0
+    data = json.loads(out.read_text())
+    assert data["score"] == 0 and "no runner for" in data["tests"][0]["output"]
+
+
+def test_sandbox_info(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--sandbox-info"]) == 0
+    text = capsys.readouterr().out
+    assert "rlimits    usable" in text and "selected: " in text
+    assert main(["--sandbox-info", "--sandbox", "rlimits"]) == 0
+    assert "selected: rlimits" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------ rubric
+
+
+def test_default_rubric_sums_to_100() -> None:
+    rubric = load_rubric()
+    assert rubric.total == 100 and rubric.visibility_of("hidden_network") == "after_due_date"
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_rubric_override(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"rubric{suffix}"
+    if suffix == ".toml":
+        path.write_text('[points]\napi = 10\nhidden_network = 0\n[visibility]\nmse = "hidden"\n')
+    else:
+        path.write_text(json.dumps({"points": {"api": 10, "hidden_network": 0},
+                                    "visibility": {"mse": "hidden"}}))
+    rubric = load_rubric(path)
+    assert rubric.points["api"] == 10 and rubric.points["hidden_network"] == 0
+    assert rubric.total == 100 + 6 - 8 and rubric.hides_values("mse")
+    out = tmp_path / "results.json"
+    assert main([str(GOOD), "--rubric", str(path), "--results", str(out), "-q"]) == 0
+    data = json.loads(out.read_text())
+    assert data["score"] == 98
+    assert next(t for t in data["tests"] if t["tags"][0] == "mse")["visibility"] == "hidden"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[points]\napi = -1\n", "points.api must be a number >= 0"),
+    ('[points]\napi = "four"\n', "points.api must be a number >= 0"),
+    ('[visibility]\napi = "sometimes"\n', "visibility.api must be one of"),
+    ("[scores]\napi = 1\n", "unknown section(s) ['scores']"),
+    ("[points\n", "invalid TOML"),
+])
+def test_rubric_errors_name_the_problem(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=__import__("re").escape(message)):
+        load_rubric(path)
+
+
+# ------------------------------------------------------------------------------ results.json
+
+
+def test_results_write_is_atomic(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    write_results({"score": 1.0, "tests": []}, out)
+    with pytest.raises(ValueError):
+        write_results({"score": float("nan"), "tests": []}, out)
+    assert json.loads(out.read_text()) == {"score": 1.0, "tests": []}
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temp file left
+
+
+# ------------------------------------------------------------------------------ bundle
+
+
+def test_bundle(tmp_path: Path) -> None:
+    rubric = tmp_path / "r.toml"
+    rubric.write_text("[points]\napi = 5\n")
+    out = tmp_path / "autograder.zip"
+    assert main(["bundle", "--out", str(out), "--entry", "mlp.py", "--rubric", str(rubric)]) == 0
+    with zipfile.ZipFile(out) as zf:
+        names = set(zf.namelist())
+        assert {"setup.sh", "run_autograder", "rubric.toml", "verify/grade/runners/python_runner.py",
+                "verify/grade/_launcher.py", "reference_mlp/layers.py"} <= names
+        assert not any("__pycache__" in n or "node_modules" in n for n in names)
+        mode = zf.getinfo("run_autograder").external_attr >> 16
+        assert mode & 0o111
+        run = zf.read("run_autograder").decode()
+        setup = zf.read("setup.sh").decode()
+    assert "--gradescope /autograder/submission --entry mlp.py" in run
+    assert "--rubric rubric.toml" in run and "exit 0" in run
+    assert "bubblewrap" in setup and "chmod -R go-rwx /autograder/source" in setup
+    assert "torch" not in setup
+    for name, text in (("run_autograder", run), ("setup.sh", setup)):
+        script = tmp_path / name
+        script.write_text(text)
+        assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    assert main(["bundle", "--out", str(tmp_path / "x.tar")]) == 2
+
+
+def test_a_grader_bug_still_leaves_valid_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import verify.grade.batch as batch
+    import verify.grade.grader as grader
+
+    real = grader.grade_submission
+
+    def broken(path, **kwargs):  # noqa: ANN001, ANN003
+        if Path(path).stem == "bob":
+            raise ZeroDivisionError("oops")
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(grader, "grade_submission", broken)
+    monkeypatch.setattr(batch, "grade_submission", broken)
+    sub = tmp_path / "bob.py"
+    shutil.copy(GOOD, sub)
+    out = tmp_path / "results.json"
+    with pytest.raises(ZeroDivisionError):
+        main([str(sub), "--results", str(out), "-q"])
+    assert "internal grader error (ZeroDivisionError: oops)" in json.loads(out.read_text())["output"]
+    shutil.copy(GOOD, tmp_path / "alice.py")
+    table = tmp_path / "grades.csv"
+    assert main([str(tmp_path), "--csv", str(table), "-q", "--seed", "1"]) == 0
+    scores = {r["student"]: float(r["score"]) for r in csv.DictReader(table.open())}
+    assert scores == {"alice": 100.0, "bob": 0.0}
+
+
+def test_rubric_visibility_hides_values(tmp_path: Path) -> None:
+    from verify.grade import grade_submission
+
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"visibility": {"backward_relu": "after_due_date"}}))
+    report = grade_submission(CORPUS / "buggy_missing_activation_derivative.py", seed=2,
+                              rubric=load_rubric(path))
+    relu = next(t for t in report.tests if t.id == "backward_relu")
+    tanh = next(t for t in report.tests if t.id == "backward_tanh")
+    assert relu.visibility == "after_due_date" and not relu.passed
+    assert "values of hidden tests are not shown" in relu.output
+    assert "expected " not in relu.output and "e.g." not in relu.output
+    assert "likely cause: missing activation derivative" in relu.output
+    assert "expected " in tanh.output and "e.g." in tanh.output  # visible tests do show values

@@ -1,0 +1,105 @@
+"""The submission corpus: correct ones get full marks in every style, buggy ones lose points
+with the right diagnosis (named from their numbers alone)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from verify.grade import grade_submission
+from verify.grade.sandbox import bwrap_unavailable_reason
+
+CORPUS = Path(__file__).parent / "submissions" / "python"
+CORRECT = sorted(CORPUS.glob("correct_*.py"))
+BUGGY = sorted(CORPUS.glob("buggy_*.py"))
+MODES = ["rlimits", pytest.param("bwrap", marks=pytest.mark.skipif(
+    bwrap_unavailable_reason() is not None, reason=f"bwrap: {bwrap_unavailable_reason()}"))]
+
+
+def _expect(path: Path) -> str:
+    match = re.search(r"EXPECT: (\w+)", path.read_text())
+    assert match, f"{path.name} has no EXPECT: line"
+    return match.group(1)
+
+
+def test_corpus_is_there() -> None:
+    assert len(CORRECT) >= 4 and len(BUGGY) >= 12
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("path", CORRECT, ids=lambda p: p.stem)
+def test_correct_submissions_get_full_marks(path: Path, mode: str) -> None:
+    report = grade_submission(path, seed=20261128, sandbox=mode)
+    failing = {t.id: t.output for t in report.tests if not t.passed}
+    assert report.score == report.max_score == 100, failing
+    assert report.sandbox == mode
+
+
+def test_correct_submission_full_marks_for_other_seeds() -> None:
+    for seed in (0, 1, 2**32 - 1):
+        report = grade_submission(CORPUS / "correct_einsum_loops.py", seed=seed)
+        assert report.score == 100, [t.output for t in report.tests if not t.passed]
+
+
+def test_lesson_loss_convention_is_explained_without_deduction() -> None:
+    report = grade_submission(CORPUS / "correct_lesson.py", seed=3)
+    test = next(t for t in report.tests if t.id == "mse_derivative")
+    assert test.score == test.max_score
+    assert "divides by the batch size" in test.output and "no deduction" in test.output
+    exact = grade_submission(CORPUS / "correct_snake_exact.py", seed=3)
+    assert "no deduction" not in next(t for t in exact.tests if t.id == "mse_derivative").output
+
+
+@pytest.mark.parametrize("path", BUGGY, ids=lambda p: p.stem)
+def test_buggy_submissions_lose_points_with_the_right_diagnosis(path: Path) -> None:
+    expected = _expect(path)
+    report = grade_submission(path, seed=7)
+    assert report.score < report.max_score
+    failing = [t for t in report.tests if not t.passed]
+    assert failing
+    if expected == "forward_at_fault":
+        assert any("your FORWARD is at fault" in t.output for t in failing)
+        assert not any("your BACKWARD is at fault" in t.output for t in failing)
+        return
+    names = {d.split("@")[0] for t in failing for d in t.diagnoses}
+    assert expected in names, {t.id: t.diagnoses for t in failing}
+    # The feedback names the place and the values, and says the backward is at fault.
+    assert any("likely cause" in t.output for t in failing)
+    if expected not in ("missing_batch_division", "missing_factor_2", "wrong_sign",
+                        "weights_changed"):
+        assert any("your BACKWARD is at fault" in t.output for t in failing)
+        assert any(re.search(r"\d+ / \d+ mismatched; worst at \(\d+, \d+\): analytic \S+, "
+                             r"expected \S+ \(allowed|shape \(\d+, \d+\) does not match the "
+                             r"expected \(\d+, \d+\)", t.output)
+                   for t in failing)
+
+
+def test_buggy_diagnosis_is_specific() -> None:
+    """A single bug is named alone, not with every bug that coincides on one number."""
+    report = grade_submission(CORPUS / "buggy_not_chained.py", seed=11)
+    net = next(t for t in report.tests if t.id == "network_backward")
+    assert net.diagnoses == ["not_chained"], net.diagnoses
+    report = grade_submission(CORPUS / "buggy_bias_averaged.py", seed=11)
+    layer = next(t for t in report.tests if t.id == "backward_relu")
+    assert layer.diagnoses == ["bias_averaged"]
+    assert layer.score == pytest.approx(layer.max_score * 2 / 3, abs=1e-3)
+
+
+def test_hidden_test_never_shows_values() -> None:
+    report = grade_submission(CORPUS / "buggy_missing_activation_derivative.py", seed=5)
+    hidden = next(t for t in report.tests if t.id == "hidden_network")
+    assert hidden.visibility == "after_due_date" and not hidden.passed
+    assert "mismatched" in hidden.output and "values of hidden tests are not shown" in hidden.output
+    assert "expected" not in hidden.output and "numerical " not in hidden.output
+    assert "likely cause" in hidden.output
+
+
+def test_readme_example_gets_full_marks(tmp_path: Path) -> None:
+    from verify.grade.contract import EXAMPLE_PYTHON
+
+    sub = tmp_path / "mlp.py"
+    sub.write_text(EXAMPLE_PYTHON)
+    report = grade_submission(sub, seed=12)
+    assert report.score == 100, [t.output for t in report.tests if not t.passed]

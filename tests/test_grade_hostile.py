@@ -1,0 +1,187 @@
+"""Hostile submissions: each is contained within its limits, with a clear message, a valid
+results.json, no points it did not earn, and nothing left running - in both sandboxes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from verify.grade import Limits, grade_submission
+from verify.grade.gradescope import results_dict, write_results
+from verify.grade.sandbox import bwrap_unavailable_reason
+
+CORPUS = Path(__file__).parent / "submissions" / "python"
+FAST = Limits(wall_s=3.0, cpu_s=3, memory_mb=1024)
+NO_BWRAP = bwrap_unavailable_reason()
+MODES = ["rlimits", pytest.param("bwrap", marks=pytest.mark.skipif(
+    NO_BWRAP is not None, reason=f"bwrap: {NO_BWRAP}"))]
+MARKER = "4242.4242"  # the detached grandchild's argument
+
+
+def _survivors(marker: str = MARKER) -> list[int]:
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        pids.append(int(name))
+            except OSError:
+                pass
+    return pids
+
+
+def _grade(name: str, mode: str, tmp_path: Path, limits: Limits = FAST):
+    report = grade_submission(CORPUS / f"hostile_{name}.py", seed=99, sandbox=mode, limits=limits)
+    out = tmp_path / "results.json"
+    write_results(results_dict(report), out)
+    data = json.loads(out.read_text())  # always valid JSON
+    assert set(data) >= {"score", "output", "tests", "execution_time"}
+    assert len(data["tests"]) == len(report.tests) == 15
+    for t in data["tests"]:
+        assert set(t) >= {"name", "score", "max_score", "status", "output", "visibility"}
+        assert t["status"] in ("passed", "failed")
+    return report, data
+
+
+def _outputs(report) -> str:  # noqa: ANN001
+    return "\n".join(t.output for t in report.tests)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_infinite_loop_in_backward_zeroes_only_the_backward_tests(mode: str, tmp_path: Path) -> None:
+    report, data = _grade("busy_loop", mode, tmp_path)
+    by_id = {t.id: t for t in report.tests}
+    assert all(by_id[f"forward_{a}"].passed for a in ("linear", "relu", "sigmoid", "tanh"))
+    assert by_id["api"].passed and by_id["mse"].passed and by_id["mse_derivative"].passed
+    assert by_id["backward_relu"].score == 0
+    assert "wall-clock limit of 3 s" in by_id["backward_relu"].output
+    assert data["score"] == 28
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_infinite_loop_at_import(mode: str, tmp_path: Path) -> None:
+    report, data = _grade("busy_import", mode, tmp_path, Limits(wall_s=2.0, cpu_s=2))
+    assert data["score"] == 0
+    assert "wall-clock limit of 2 s" in _outputs(report) or "CPU-time limit" in _outputs(report)
+    assert report.execution_time < 20
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_memory_hog_hits_the_memory_limit(mode: str, tmp_path: Path) -> None:
+    report, data = _grade("memory_hog", mode, tmp_path,
+                          Limits(wall_s=8.0, cpu_s=8, memory_mb=512))
+    assert data["score"] == 0
+    assert "MemoryError" in _outputs(report) and "memory limit is 512 MiB" in _outputs(report)
+
+
+def test_numpy_memory_hog_fails_only_where_it_allocates(tmp_path: Path) -> None:
+    report, data = _grade("memory_hog_numpy", "rlimits", tmp_path)
+    by_id = {t.id: t for t in report.tests}
+    assert by_id["mse"].passed and by_id["mse_derivative"].passed
+    assert not by_id["forward_relu"].passed
+    assert "Unable to allocate" in by_id["forward_relu"].output
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_segfault_is_reported_and_other_tests_survive(mode: str, tmp_path: Path) -> None:
+    report, data = _grade("segfault", mode, tmp_path)
+    by_id = {t.id: t for t in report.tests}
+    assert "SIGSEGV" in by_id["backward_tanh"].output
+    assert by_id["forward_tanh"].passed and data["score"] == 28
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_os_exit_at_import(mode: str, tmp_path: Path) -> None:
+    report, data = _grade("os_exit", mode, tmp_path)
+    assert data["score"] == 0
+    assert "corrupted or did not produce results" in _outputs(report)
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("system_exit", "SystemExit: while loading the submission: SystemExit(3) raised"),
+    ("syntax_error", "SyntaxError: while loading the submission: expected ':'"),
+    ("import_error", "ModuleNotFoundError: while loading the submission: No module named 'torch'"),
+])
+def test_load_failures_are_named(name: str, message: str, tmp_path: Path) -> None:
+    report, data = _grade(name, "rlimits", tmp_path)
+    assert data["score"] == 0
+    assert message in report.tests[0].output
+
+
+def test_nan_results_fail_with_the_values_shown(tmp_path: Path) -> None:
+    report, data = _grade("nan_results", "rlimits", tmp_path)
+    by_id = {t.id: t for t in report.tests}
+    for test_id in ("forward_relu", "mse", "mse_derivative", "backward_tanh", "network_backward"):
+        assert by_id[test_id].score == 0, by_id[test_id].output
+    assert "analytic nan" in by_id["forward_relu"].output
+    assert "analytic inf" in by_id["backward_tanh"].output
+
+
+def test_wrong_types_are_bad_results(tmp_path: Path) -> None:
+    report, data = _grade("wrong_types", "rlimits", tmp_path)
+    by_id = {t.id: t for t in report.tests}
+    assert data["score"] == by_id["api"].score == 4  # only the API test
+    out = _outputs(report)
+    assert "BadResult: round 0: forward(inputs): expected a numeric matrix of shape (5, 4), got str" in out
+    assert "BadResult: mse(y_true, y_pred): expected a single number, got list" in out
+    assert "BadResult: mse_derivative(y_true, y_pred): expected a numeric matrix" in out
+    assert "cannot be converted (RuntimeError: no array for you)" in out
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_output_flood_is_capped(mode: str, tmp_path: Path) -> None:
+    report, data = _grade("output_flood", mode, tmp_path)
+    by_id = {t.id: t for t in report.tests}
+    assert by_id["mse"].passed and not by_id["forward_relu"].passed
+    assert "output limit is 1024 KiB" in by_id["forward_relu"].output
+    assert len(json.dumps(data)) < 200_000
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_detached_processes_do_not_survive(mode: str, tmp_path: Path) -> None:
+    assert not _survivors(), "a previous run left a process behind"
+    report, data = _grade("detached_child", mode, tmp_path)
+    assert data["score"] == 100  # the submission is otherwise correct, and its threads do not hang it
+    assert not _survivors()
+
+
+def test_reading_the_grader_fails_in_bwrap(tmp_path: Path) -> None:
+    if NO_BWRAP is not None:
+        pytest.skip(f"bwrap: {NO_BWRAP}")
+    report, data = _grade("read_grader", "bwrap", tmp_path)
+    assert "REACHED: nothing" in "\n".join(report.notes)
+    assert data["score"] < 30
+
+
+def test_reading_the_grader_in_the_fallback(tmp_path: Path) -> None:
+    """Without namespaces the grader's files are hidden by permissions only (see README); the
+    import path and the working directory never lead to them."""
+    report, data = _grade("read_grader", "rlimits", tmp_path)
+    notes = "\n".join(report.notes)
+    assert "import reference_mlp" not in notes and "import verify" not in notes
+    assert "walk " not in notes
+    assert data["score"] < 30
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_monkeypatching_numpy_changes_nothing(mode: str, tmp_path: Path) -> None:
+    report, data = _grade("monkeypatch_numpy", mode, tmp_path)
+    names = {d.split("@")[0] for t in report.tests for d in t.diagnoses}
+    assert "missing_activation_derivative" in names
+    assert data["score"] < 60
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_tampering_with_the_result_channel_earns_nothing(mode: str, tmp_path: Path) -> None:
+    decoy = tmp_path / "decoy"
+    decoy.mkdir()
+    (decoy / "results.json").write_text('{"original": true}')
+    report, data = _grade("tamper_results", mode, tmp_path)
+    assert data["score"] == 0
+    assert "corrupted or did not produce results" in _outputs(report)
+    if mode == "bwrap":  # the grader's /tmp is not even visible
+        assert json.loads((decoy / "results.json").read_text()) == {"original": True}

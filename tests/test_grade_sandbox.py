@@ -1,0 +1,341 @@
+"""The sandbox and the wire protocol, child by child (no grading): what the child can see,
+what it is sent, how its answers are converted, and what is left after it."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from verify.grade.runners import RUNNER_DIR, Mount, Runner, runner_for, supported_extensions
+from verify.grade.sandbox import (
+    Limits,
+    available_modes,
+    bwrap_unavailable_reason,
+    resolve_mode,
+    run_child,
+)
+
+NO_BWRAP = bwrap_unavailable_reason()
+MODES = ["rlimits", pytest.param("bwrap", marks=pytest.mark.skipif(
+    NO_BWRAP is not None, reason=f"bwrap: {NO_BWRAP}"))]
+PY = runner_for("x.py")
+FAST = Limits(wall_s=5.0, cpu_s=5)
+CORRECT = Path(__file__).parent / "submissions" / "python" / "correct_snake_exact.py"
+
+
+def _run(source: str, tasks: list[dict], tmp_path: Path, mode: str, limits: Limits = FAST):
+    sub = tmp_path / "sub.py"
+    sub.write_text(textwrap.dedent(source))
+    return run_child(PY, sub, {"protocol": 1, "tasks": tasks}, limits=limits, mode=mode)
+
+
+def _result(outcome, tid: str) -> dict:  # noqa: ANN001
+    assert outcome.response is not None, outcome.problem
+    return next(r for r in outcome.response["results"] if r["id"] == tid)
+
+
+# ------------------------------------------------------------------------------ registry
+
+
+def test_runner_registry() -> None:
+    assert ".py" in supported_extensions()
+    assert runner_for("Alice.PY").name == "python"
+    with pytest.raises(ValueError, match=r"no runner for 'a\.txt' \(extension '\.txt'\); expected one of"):
+        runner_for("a.txt")
+    assert PY.unavailable_reason() is None
+    assert (RUNNER_DIR / "python_runner.py").is_file()
+    assert (Path(RUNNER_DIR).parent / "PROTOCOL.md").is_file()
+
+
+def test_limits_and_modes_validate() -> None:
+    with pytest.raises(ValueError, match="Limits.wall_s must be a positive number"):
+        Limits(wall_s=0)
+    with pytest.raises(ValueError, match="unknown sandbox 'docker'"):
+        resolve_mode("docker")
+    assert resolve_mode("rlimits") == "rlimits"
+    assert available_modes()["rlimits"] is None
+    assert resolve_mode("auto") == ("bwrap" if NO_BWRAP is None else "rlimits")
+
+
+def test_env_var_forces_the_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VERIFY_GRADE_SANDBOX", "rlimits")
+    assert resolve_mode(None) == "rlimits"
+
+
+# ------------------------------------------------------------------------------ protocol
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_protocol_round_trip(mode: str, tmp_path: Path) -> None:
+    tasks = [
+        {"id": "api", "op": "api"},
+        {"id": "m", "op": "mse", "y_true": [[1.0, 2.0]], "y_pred": [[1.5, "nan"]]},
+        {"id": "d", "op": "mse_derivative", "y_true": [[0.0], [1.0]], "y_pred": [["inf"], [2.0]]},
+        {"id": "l", "op": "layer", "n_inputs": 2, "n_neurons": 1, "activation": "linear",
+         "weights": [[2.0], [3.0]], "biases": [[1.0]],
+         "rounds": [{"inputs": [[1.0, 1.0]], "d_outputs": [[1.0]]},
+                    {"inputs": [[0.0, 1.0]], "d_outputs": None}]},
+        {"id": "x", "op": "teleport"},
+        {"id": "n", "op": "mlp", "layers": [
+            {"n_inputs": 1, "n_neurons": 1, "activation": "relu", "weights": [[2.0]], "biases": [[0.0]]}],
+         "rounds": [{"x": [[3.0]], "d_loss": [[1.0]]}]},
+    ]
+    out = run_child(PY, CORRECT, {"protocol": 1, "tasks": tasks}, limits=FAST, mode=mode)
+    assert out.problem is None and out.exit_code == 0 and out.mode == mode
+    api = _result(out, "api")["value"]
+    assert api["names"]["mse_derivative"] == "mse_derivative" and api["MLP"] is True
+    assert _result(out, "m")["value"] == {"value": "nan"}
+    assert _result(out, "d")["value"] == {"value": [["inf"], [1.0]]}
+    rounds = _result(out, "l")["value"]["rounds"]
+    assert rounds[0]["output"] == [[6.0]] and rounds[0]["d_inputs"] == [[2.0, 3.0]]
+    assert rounds[0]["d_weights"] == [[1.0], [1.0]]
+    assert rounds[0]["d_biases"] == [[1.0]]  # returned with shape (n,), sent as (1, n)
+    assert rounds[1]["d_weights"] is None and rounds[1]["output"] == [[4.0]]
+    assert rounds[1]["weights_after"] == [[2.0], [3.0]]
+    bad = _result(out, "x")
+    assert bad["ok"] is False and bad["error"]["type"] == "UnknownOp"
+    net = _result(out, "n")["value"]["rounds"][0]
+    assert net["prediction"] == [[6.0]] and net["d_x"] == [[2.0]]
+    assert net["layers"][0]["d_weights"] == [[3.0]]
+
+
+def test_expected_values_are_never_sent(tmp_path: Path) -> None:
+    """The request holds inputs only: a submission that dumps it learns no answer."""
+    from verify.grade.cases import draw_cases
+    from verify.grade.grader import _group_tasks
+
+    text = json.dumps(_group_tasks(draw_cases(1)))
+    for key in ("expected", "d_weights", "d_inputs", "prediction", "output", "value"):
+        assert f'"{key}"' not in text
+
+
+def test_bad_results_name_the_field(tmp_path: Path) -> None:
+    src = """
+    import numpy as np
+    class DenseLayer:
+        def __init__(self, a, b, c):
+            self.weights, self.biases = np.zeros((a, b)), np.zeros((1, b))
+        def forward(self, x):
+            return np.zeros((2, 2, 2))
+    def mse(a, b):
+        return "1.0"
+    """
+    tasks = [{"id": "l", "op": "layer", "n_inputs": 1, "n_neurons": 1, "activation": "relu",
+              "weights": [[1.0]], "biases": [[0.0]], "rounds": [{"inputs": [[1.0]], "d_outputs": None}]},
+             {"id": "m", "op": "mse", "y_true": [[1.0]], "y_pred": [[1.0]]},
+             {"id": "d", "op": "mse_derivative", "y_true": [[1.0]], "y_pred": [[1.0]]}]
+    out = _run(src, tasks, tmp_path, "rlimits")
+    err = _result(out, "l")["error"]
+    assert err["type"] == "BadResult"
+    assert err["message"] == ("round 0: forward(inputs): expected a 2-D matrix of shape (1, 1), "
+                              "got 3-D shape (2, 2, 2)")
+    assert _result(out, "m")["error"]["message"].startswith("mse(y_true, y_pred): expected a single number, got str")
+    assert _result(out, "d")["error"] == {"type": "MissingAPI", "message":
+                                         "the submission defines no mse_derivative or mseDerivative",
+                                         "traceback": _result(out, "d")["error"]["traceback"]}
+
+
+# ------------------------------------------------------------------------------ isolation
+
+
+PROBE = """
+import os, socket, sys
+found = {
+    "cwd": os.getcwd(),
+    "cwd_files": sorted(os.listdir(".")),
+    "env": sorted(os.environ),
+    "secret": os.environ.get("GRADER_SECRET"),
+    "sys_path_has_grader": any("site-packages" in p or os.path.isdir(os.path.join(p, "reference_mlp"))
+                               or os.path.isdir(os.path.join(p, "verify", "grade")) for p in sys.path),
+}
+try:
+    found["fd3_is_pipe"] = __import__("stat").S_ISFIFO(os.fstat(3).st_mode)
+except OSError:
+    found["fd3_is_pipe"] = False
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=1)
+    found["network"] = True
+except OSError:
+    found["network"] = False
+try:
+    import reference_mlp
+    found["reference"] = True
+except ImportError as exc:
+    found["reference"] = str(exc)
+print("PROBE", __import__("json").dumps(found))
+"""
+
+
+def _probe(tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch) -> dict:
+    monkeypatch.setenv("GRADER_SECRET", "hunter2")
+    out = _run(PROBE, [{"id": "api", "op": "api"}], tmp_path, mode)
+    line = next(ln for ln in out.output.splitlines() if ln.startswith("PROBE "))
+    return json.loads(line[6:])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_child_sees_a_clean_private_world(mode: str, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    found = _probe(tmp_path, mode, monkeypatch)
+    assert found["secret"] is None and "GRADER_SECRET" not in found["env"]
+    assert found["cwd_files"] == ["sub.py"]  # a private working directory with only the file
+    assert found["sys_path_has_grader"] is False
+    assert "not available to submissions" in str(found["reference"])
+    assert found["fd3_is_pipe"] is False  # the runner took the result channel over
+    if mode == "bwrap":
+        assert found["cwd"] == "/sandbox"
+        assert found["network"] is False
+
+
+def test_fallback_drops_to_nobody_and_hides_root_only_files(tmp_path: Path) -> None:
+    """As root without namespaces (Gradescope), a child whose interpreter is world-readable
+    runs as nobody: files only root can read (the bundle's mode-700 grader) stay unreadable."""
+    if os.geteuid() != 0 or not os.access("/usr/bin/python3", os.X_OK):
+        pytest.skip("needs root and a system /usr/bin/python3")
+
+    class Probe(Runner):
+        name, extensions = "probe", (".probe",)
+
+        def mounts(self) -> list[Mount]:
+            return [Mount(tmp_path / "probe.py", "runner/probe.py")]
+
+        def command(self, root: str, submission: str, limits: Limits) -> list[str]:
+            return [os.path.realpath("/usr/bin/python3"), "-I", "-S", f"{root}/runner/probe.py"]
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("answers")
+    secret.chmod(0o600)
+    (tmp_path / "probe.py").write_text(textwrap.dedent(f"""
+        import json, os
+        try:
+            open({str(secret)!r}).read(); readable = True
+        except OSError:
+            readable = False
+        os.write(3, json.dumps({{"protocol": 1, "results": [{{"id": "p", "ok": True,
+                 "value": {{"uid": os.getuid(), "readable": readable}}}}]}}).encode())
+    """))
+    (tmp_path / "sub.probe").write_text("")
+    tmp_path.chmod(0o755)
+    out = run_child(Probe(), tmp_path / "sub.probe", {"protocol": 1, "tasks": []},
+                    limits=FAST, mode="rlimits")
+    value = _result(out, "p")["value"]
+    assert 62000 <= value["uid"] < 63000 and value["readable"] is False
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_invalid_channel_data_is_a_clear_problem(mode: str, tmp_path: Path) -> None:
+    src = """
+    import os
+    for fd in range(3, 30):
+        try:
+            if __import__("stat").S_ISFIFO(os.fstat(fd).st_mode):
+                os.write(fd, b"{not json")
+        except OSError:
+            pass
+    """
+    out = _run(src, [{"id": "api", "op": "api"}], tmp_path, mode)
+    assert out.response is None
+    assert out.problem.startswith("the submission corrupted or did not produce results: "
+                                  "the result channel held invalid data")
+
+
+def test_result_channel_size_is_capped(tmp_path: Path) -> None:
+    src = """
+    import os
+    for fd in range(3, 30):
+        try:
+            if __import__("stat").S_ISFIFO(os.fstat(fd).st_mode):
+                os.write(fd, b"[" * 100_000)
+        except OSError:
+            pass
+    """
+    out = _run(src, [{"id": "api", "op": "api"}], tmp_path, "rlimits",
+               Limits(wall_s=5, cpu_s=5, result_bytes=50_000))
+    assert out.response is None and "exceeded" in out.problem
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cpu_limit(mode: str, tmp_path: Path) -> None:
+    out = _run("while True: pass", [{"id": "api", "op": "api"}], tmp_path, mode,
+               Limits(wall_s=20, cpu_s=1))
+    assert out.response is None
+    assert "CPU-time limit of 1 s" in out.problem
+    assert out.wall_s < 10
+
+
+def test_private_workdir_is_removed(tmp_path: Path) -> None:
+    src = "import os\nprint('CWD', os.getcwd())\n"
+    out = _run(src, [{"id": "api", "op": "api"}], tmp_path, "rlimits")
+    cwd = next(ln for ln in out.output.splitlines() if ln.startswith("CWD "))[4:]
+    assert not Path(cwd).exists()
+
+
+def test_world_readable_helper() -> None:
+    import tempfile
+
+    from verify.grade.sandbox import _world_readable
+
+    folder = Path(tempfile.mkdtemp(prefix="verify-grade-test-"))
+    try:
+        f = folder / "f"
+        f.write_text("x")
+        folder.chmod(0o755)
+        f.chmod(0o644)
+        assert _world_readable(f)
+        f.chmod(0o600)
+        assert not _world_readable(f)
+        f.chmod(0o644)
+        folder.chmod(0o700)  # a folder above that others cannot enter hides everything below
+        assert not _world_readable(f)
+        assert stat.S_IMODE(f.stat().st_mode) == 0o644
+    finally:
+        import shutil
+
+        shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize("payload", [b"[" * 200_000 + b"]" * 200_000, b'{"protocol": 1, "results": 5}',
+                                     b'{"protocol": 2, "results": []}', b"\xff\xfe"],
+                         ids=["deeply-nested", "results-not-a-list", "wrong-protocol", "not-utf8"])
+def test_hostile_channel_payloads_never_crash_the_parent(payload: bytes, tmp_path: Path) -> None:
+    src = f"""
+    import os, stat
+    for fd in range(3, 30):
+        try:
+            if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                os.write(fd, {payload!r})
+                os._exit(0)
+        except OSError:
+            pass
+    """
+    out = _run(src, [{"id": "api", "op": "api"}], tmp_path, "rlimits")
+    assert out.response is None
+    assert out.problem.startswith("the submission corrupted or did not produce results")
+
+
+def test_forged_results_in_a_valid_response_are_checked_not_trusted(tmp_path: Path) -> None:
+    """A response that parses but holds nonsense values becomes failing checks, not a crash."""
+    from verify.grade import grade_submission
+
+    src = """
+    import os, stat, json
+    res = [{"id": i, "ok": True, "value": {"rounds": [{"output": [[{"x": 1}]]}], "names": [1]}}
+           for i in ["api", "forward_relu", "backward_relu", "network", "mse_0", "mse_derivative_0"]]
+    for fd in range(3, 30):
+        try:
+            if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                os.write(fd, json.dumps({"protocol": 1, "results": res}).encode())
+                os._exit(0)
+        except OSError:
+            pass
+    """
+    sub = tmp_path / "forger.py"
+    sub.write_text(textwrap.dedent(src))
+    report = grade_submission(sub, seed=1, sandbox="rlimits", limits=FAST)
+    assert report.score == 0
+    assert "malformed result" in "\n".join(t.output for t in report.tests)

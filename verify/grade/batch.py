@@ -1,0 +1,116 @@
+"""Batch grading: every submission in a folder, ``--jobs N`` at a time, with a progress bar,
+a summary table per student and test, and a CSV.
+
+A folder's submissions are its files with a supported extension (``.py``; ``.js``/``.mjs``
+once the Node runner is installed) and its sub-folders holding exactly one such file (or a file
+named ``--entry``), as Gradescope's "download all submissions" export lays them out. Every
+student is graded with the same seed (one run, one set of cases), recorded in the CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from .grader import GradeReport, _failed_report, grade_submission
+from .rubric import Rubric
+from .runners import supported_extensions
+from .sandbox import Limits
+
+__all__ = ["BatchResult", "find_submissions", "grade_folder", "pick_submission", "write_csv"]
+
+
+def pick_submission(folder: Path, entry: str | None = None) -> Path | None:
+    """The one submission file in ``folder``: ``entry`` if given and present, else the only
+    file with a supported extension; None if there is none or several."""
+    if entry and (folder / entry).is_file():
+        return folder / entry
+    exts = set(supported_extensions())
+    found = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in exts
+                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    return found[0] if len(found) == 1 else None
+
+
+def find_submissions(folder: Path, entry: str | None = None) -> tuple[dict[str, Path], list[str]]:
+    """Student name -> submission file, plus warnings for folders that hold none or several."""
+    exts = set(supported_extensions())
+    subs: dict[str, Path] = {}
+    warnings: list[str] = []
+    for item in sorted(folder.iterdir()):
+        if item.name.startswith("."):
+            continue
+        if item.is_file() and item.suffix.lower() in exts:
+            subs[item.stem] = item
+        elif item.is_dir():
+            chosen = pick_submission(item, entry)
+            if chosen is None:
+                warnings.append(f"{item.name}: no single submission file "
+                                f"({', '.join(sorted(exts))}) found; skipped")
+            else:
+                subs[item.name] = chosen
+    return subs, warnings
+
+
+@dataclass
+class BatchResult:
+    seed: int
+    reports: dict[str, GradeReport]
+    warnings: list[str]
+    wall_s: float
+
+
+def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
+                 rubric: Rubric | None = None, limits: Limits = Limits(),
+                 sandbox: str | None = None, entry: str | None = None,
+                 progress: bool = True, fd_check: bool = True) -> BatchResult:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder")
+    subs, warnings = find_submissions(folder, entry)
+    seed = secrets.randbits(32) if seed is None else int(seed)
+    start = time.monotonic()
+    reports: dict[str, GradeReport] = {}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(subs), unit="submission", desc="grading", leave=True)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(grade_submission, path, seed=seed, rubric=rubric, limits=limits,
+                               sandbox=sandbox, workers=2, fd_check=fd_check): name
+                   for name, path in subs.items()}
+        for fut in as_completed(futures):
+            name = futures[fut]
+            try:
+                reports[name] = fut.result()
+            except Exception as exc:  # a grader bug must not lose the other students' grades
+                warnings.append(f"{name}: internal grader error ({type(exc).__name__}: {exc})")
+                reports[name] = _failed_report(subs[name], seed, str(sandbox or "auto"), "unknown",
+                                               rubric or Rubric(), f"internal grader error: {exc}",
+                                               time.monotonic())
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    ordered = {name: reports[name] for name in subs}
+    return BatchResult(seed, ordered, warnings, time.monotonic() - start)
+
+
+def write_csv(result: BatchResult, path: str | Path) -> None:
+    """One row per student: total, max, then every test's score; plus seed and sandbox."""
+    reports = list(result.reports.values())
+    test_ids = [t.id for t in reports[0].tests] if reports else []
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["student", "submission", "score", "max_score", *test_ids, "diagnoses",
+                    "seed", "sandbox"])
+        for name, rep in result.reports.items():
+            by_id = {t.id: t for t in rep.tests}
+            diags = sorted({d for t in rep.tests for d in t.diagnoses})
+            w.writerow([name, rep.submission, f"{rep.score:g}", f"{rep.max_score:g}",
+                        *[f"{by_id[i].score:g}" if i in by_id else "" for i in test_ids],
+                        ";".join(diags), result.seed, rep.sandbox])

@@ -1,0 +1,191 @@
+"""``python -m verify grade``: grade one submission, a folder of them, or build a bundle.
+
+    python -m verify grade alice.py --results results.json        # one submission
+    python -m verify grade submissions/ --jobs 2 --csv grades.csv  # a folder (batch)
+    python -m verify grade --gradescope /autograder/submission --results /autograder/results/results.json
+    python -m verify grade --sandbox-info                          # which sandbox would be used
+    python -m verify grade bundle --out autograder.zip             # a Gradescope bundle
+    python -m verify grade bench --n 100 --jobs 2                  # speed benchmark
+
+Exit status: 0 whenever a grade was produced (whatever the score; results.json is then valid),
+2 for usage errors (bad options, a path that does not exist, an unusable --sandbox bwrap).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from tabulate import tabulate
+
+from .rubric import load_rubric
+from .sandbox import SANDBOX_MODES, Limits, available_modes, resolve_mode
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m verify grade",
+        description="Grade students' backprop submissions in a sandbox (Gradescope output). "
+                    "Subcommands: 'bundle' (build a Gradescope autograder), 'bench' (timings).")
+    p.add_argument("path", nargs="?", help="a submission file, or a folder of submissions (batch)")
+    p.add_argument("--results", metavar="PATH",
+                   help="write Gradescope results.json here (atomically; single submission)")
+    p.add_argument("--gradescope", metavar="DIR",
+                   help="grade the one submission file in DIR (Gradescope's /autograder/submission)")
+    p.add_argument("--entry", metavar="NAME",
+                   help="the submission's file name to pick inside a folder (e.g. mlp.py)")
+    p.add_argument("--seed", type=int, help="reproduce a grading run (default: a fresh seed)")
+    p.add_argument("--rubric", metavar="FILE", help="points/visibility overrides (.toml or .json)")
+    p.add_argument("--sandbox", choices=SANDBOX_MODES, default=None,
+                   help="bwrap (namespaces), rlimits (fallback), or auto (default; also "
+                        "$VERIFY_GRADE_SANDBOX)")
+    p.add_argument("--sandbox-info", action="store_true",
+                   help="print which sandboxes work here and which would be used, then exit")
+    p.add_argument("--jobs", type=int, default=2, help="submissions graded at once (batch)")
+    p.add_argument("--csv", metavar="PATH", help="batch: write the summary CSV here")
+    p.add_argument("--results-dir", metavar="DIR",
+                   help="batch: write each student's results.json into DIR/<student>.json")
+    p.add_argument("--wall-limit", type=float, default=Limits.wall_s,
+                   help="seconds of wall time per child (default %(default)s)")
+    p.add_argument("--cpu-limit", type=int, default=Limits.cpu_s,
+                   help="seconds of CPU time per child (default %(default)s)")
+    p.add_argument("--memory-limit", type=int, default=Limits.memory_mb,
+                   help="MiB of memory per child (default %(default)s)")
+    p.add_argument("--no-fd", action="store_true",
+                   help="skip the finite-difference check of the student's own forward")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="print every test's feedback, not only the failing ones")
+    p.add_argument("--quiet", "-q", action="store_true", help="no table, no progress bar")
+    return p
+
+
+def _sandbox_info(requested: str | None) -> int:
+    rows = [[mode, "usable" if reason is None else f"unavailable: {reason}"]
+            for mode, reason in available_modes().items()]
+    print(tabulate(rows, headers=["sandbox", "status"]))
+    try:
+        print(f"\nselected: {resolve_mode(requested)}")
+    except (ValueError, RuntimeError) as exc:
+        print(f"\nselected: none ({exc})")
+        return 2
+    return 0
+
+
+def _print_report(report, verbose: bool) -> None:  # noqa: ANN001
+    rows = [[t.name, f"{t.score:g} / {t.max_score:g}", t.status,
+             "hidden" if t.visibility != "visible" else ""] for t in report.tests]
+    print(tabulate(rows, headers=["test", "score", "status", ""], disable_numparse=True))
+    print(f"\nTotal: {report.score:g} / {report.max_score:g}   seed {report.seed}   "
+          f"sandbox {report.sandbox}   {report.execution_time:.2f} s")
+    for t in report.tests:
+        if verbose or not t.passed:
+            print(f"\n--- {t.name} ({t.score:g} / {t.max_score:g})")
+            print(t.output)
+    for note in report.notes:
+        print(f"\nnote: {note}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "bundle":
+        from .bundle import main as bundle_main
+
+        return bundle_main(argv[1:])
+    if argv and argv[0] == "bench":
+        from .benchmark import main as bench_main
+
+        return bench_main(argv[1:])
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.sandbox_info:
+        return _sandbox_info(args.sandbox)
+    try:
+        mode = resolve_mode(args.sandbox)
+        rubric = load_rubric(args.rubric)
+        limits = Limits(wall_s=args.wall_limit, cpu_s=args.cpu_limit, memory_mb=args.memory_limit)
+        if args.jobs < 1:
+            raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+    except (ValueError, RuntimeError) as exc:
+        print(f"python -m verify grade: {exc}", file=sys.stderr)
+        return 2
+
+    from .gradescope import error_results, results_dict, write_results
+    from .grader import grade_submission
+
+    if args.gradescope:
+        from .batch import pick_submission
+
+        folder = Path(args.gradescope)
+        chosen = pick_submission(folder, args.entry) if folder.is_dir() else None
+        if chosen is None:
+            msg = (f"expected one submission file ({args.entry or '.py / .js / .mjs'}) in "
+                   f"{folder}, found {'none or several' if folder.is_dir() else 'no such folder'}")
+            if args.results:
+                write_results(error_results(msg), args.results)
+            print(msg, file=sys.stderr)
+            return 0 if args.results else 2
+        args.path = str(chosen)
+
+    if not args.path:
+        parser.print_usage(sys.stderr)
+        print("python -m verify grade: give a submission file or folder (or --gradescope DIR)",
+              file=sys.stderr)
+        return 2
+    path = Path(args.path)
+    if path.is_dir():
+        return _batch(args, path, mode, rubric, limits)
+    if not path.exists():
+        print(f"python -m verify grade: {path} does not exist", file=sys.stderr)
+        if args.results:
+            write_results(error_results(f"{path.name} was not found"), args.results)
+        return 2
+    try:
+        report = grade_submission(path, seed=args.seed, rubric=rubric, limits=limits,
+                                  sandbox=mode, fd_check=not args.no_fd)
+    except Exception as exc:  # a grader bug: still leave a valid results.json behind
+        if args.results:
+            write_results(error_results(f"internal grader error ({type(exc).__name__}: {exc}); "
+                                        f"please contact the course staff"), args.results)
+        raise
+    if args.results:
+        write_results(results_dict(report), args.results)
+    if not args.quiet:
+        _print_report(report, args.verbose)
+    return 0
+
+
+def _batch(args, folder: Path, mode: str, rubric, limits: Limits) -> int:  # noqa: ANN001
+    from .batch import grade_folder, write_csv
+    from .gradescope import results_dict, write_results
+
+    start = time.monotonic()
+    result = grade_folder(folder, jobs=args.jobs, seed=args.seed, rubric=rubric, limits=limits,
+                          sandbox=mode, entry=args.entry, progress=not args.quiet,
+                          fd_check=not args.no_fd)
+    for w in result.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if not result.reports:
+        print(f"python -m verify grade: no submissions found in {folder}", file=sys.stderr)
+        return 2
+    if args.csv:
+        write_csv(result, args.csv)
+    if args.results_dir:
+        out = Path(args.results_dir)
+        for name, rep in result.reports.items():
+            write_results(results_dict(rep), out / f"{name}.json")
+    if not args.quiet:
+        ids = [t.id for t in next(iter(result.reports.values())).tests]
+        rows = [[name, f"{rep.score:g}", *[f"{t.score:g}" for t in rep.tests],
+                 ", ".join(sorted({d.split('@')[0] for t in rep.tests for d in t.diagnoses}))]
+                for name, rep in result.reports.items()]
+        print(tabulate(rows, headers=["student", "total", *ids, "diagnoses"],
+                       disable_numparse=True))
+        scores = [rep.score for rep in result.reports.values()]
+        print(f"\n{len(scores)} submissions graded in {time.monotonic() - start:.1f} s "
+              f"(--jobs {args.jobs}, sandbox {mode}, seed {result.seed}); "
+              f"mean {sum(scores) / len(scores):.1f}")
+    return 0

@@ -1,0 +1,418 @@
+"""The Python runner child: loads one student's .py file and answers the grading protocol.
+
+Runs inside the sandbox as ``python -I -S -B python_runner.py SUBMISSION`` (see PROTOCOL.md):
+request JSON on stdin, the response on the result channel (fd ``$VERIFY_RESULT_FD``), the
+student's prints on stdout/stderr. Standalone on purpose: it imports only the standard library
+and numpy (from ``$VERIFY_PYLIB``), never the grader. Everything it needs from numpy and json is
+bound before the submission is loaded, so a submission that monkeypatches them can only spoil
+its own numbers - and the expected values are never here to be read.
+"""
+
+import os
+import sys
+
+# Take the result channel over before anything else can write to it.
+_RESULT_FD = os.dup(int(os.environ.get("VERIFY_RESULT_FD", "3")))  # non-inheritable
+try:
+    os.close(int(os.environ.get("VERIFY_RESULT_FD", "3")))
+except OSError:
+    pass
+
+import importlib.abc  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import signal  # noqa: E402
+import traceback  # noqa: E402
+
+# Past the output-size limit a write fails with EFBIG instead of killing the process.
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+_PYLIB = os.environ.get("VERIFY_PYLIB")
+if _PYLIB:
+    sys.path.insert(0, _PYLIB)
+
+import numpy as np  # noqa: E402
+
+_asarray = np.asarray
+_ndarray = np.ndarray
+_float64 = np.float64
+_tolist = np.ndarray.tolist
+_isfinite = math.isfinite
+_dumps = json.dumps
+_loads = json.loads
+_format_exception = traceback.format_exception
+_write = os.write
+_exit = os._exit
+_THIS_FILE = os.path.abspath(__file__)
+_MAX_ELEMENTS = 1_000_000
+_MAX_TRACEBACK = 8192
+
+_BLOCKED = ("reference_mlp", "verify")
+
+
+class _BlockGrader(importlib.abc.MetaPathFinder):
+    """Submissions may not import the grader or its reference (they are not mounted either)."""
+
+    def find_spec(self, fullname, path=None, target=None):  # noqa: ANN001
+        if fullname.split(".")[0] in _BLOCKED:
+            raise ImportError(
+                f"{fullname!r} is not available to submissions: write your own implementation"
+            )
+        return None
+
+
+sys.meta_path.insert(0, _BlockGrader())
+
+
+class BadResult(Exception):
+    """The submission returned something that is not the numeric matrix expected."""
+
+
+class MissingAPI(Exception):
+    """A name the contract requires is not defined."""
+
+
+class UnknownOp(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- numbers in and out
+
+
+def _num_in(x):
+    if isinstance(x, str):
+        return {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}[x]
+    return x
+
+
+def _matrix_in(m):
+    arr = _asarray([[_num_in(v) for v in row] for row in m], dtype=_float64)
+    if arr.ndim != 2:
+        arr = arr.reshape(len(m), -1)
+    return arr
+
+
+def _num_out(v):
+    v = float(v)
+    if _isfinite(v):
+        return v
+    return "nan" if v != v else ("inf" if v > 0 else "-inf")
+
+
+def _describe(value):
+    shape = getattr(value, "shape", None)
+    if isinstance(shape, tuple):
+        return f"{type(value).__name__} of shape {shape}"
+    return type(value).__name__
+
+
+def _matrix_out(value, field, expected, allow_none=False):
+    """The student's ``value`` as a JSON matrix, or BadResult naming ``field``."""
+    if value is None:
+        if allow_none:
+            return None
+        raise BadResult(f"{field}: expected a numeric matrix of shape {expected}, got None")
+    try:
+        raw = _asarray(value)
+    except BaseException as exc:  # noqa: BLE001 - student objects can raise anything
+        raise BadResult(
+            f"{field}: expected a numeric matrix of shape {expected}, got {_describe(value)} "
+            f"that cannot be converted ({type(exc).__name__}: {exc})"
+        ) from None
+    if raw.dtype.kind not in "biuf":
+        raise BadResult(
+            f"{field}: expected a numeric matrix of shape {expected}, got {_describe(value)} "
+            f"with {'non-numeric' if raw.dtype.kind in 'OSUV' else raw.dtype.name} entries "
+            f"(dtype {raw.dtype})"
+        )
+    if raw.size > _MAX_ELEMENTS:
+        raise BadResult(f"{field}: {raw.size} entries is far too many (expected {expected})")
+    arr = raw.astype(_float64)
+    if arr.ndim == 0:
+        arr = arr.reshape(1, 1)
+    elif arr.ndim == 1:
+        arr = arr.reshape(1, -1)
+    elif arr.ndim > 2:
+        raise BadResult(
+            f"{field}: expected a 2-D matrix of shape {expected}, got {arr.ndim}-D shape "
+            f"{tuple(arr.shape)}"
+        )
+    return [[_num_out(v) for v in row] for row in _tolist(arr)]
+
+
+def _scalar_out(value, field):
+    try:
+        raw = _asarray(value)
+    except BaseException as exc:  # noqa: BLE001
+        raise BadResult(f"{field}: expected a number, got {_describe(value)} ({exc})") from None
+    if raw.dtype.kind not in "biuf" or raw.size != 1:
+        raise BadResult(
+            f"{field}: expected a single number, got {_describe(value)}"
+            + (f" with dtype {raw.dtype}" if raw.dtype.kind not in "biuf" else "")
+        )
+    return _num_out(_tolist(raw.astype(_float64).reshape(-1))[0])
+
+
+# ---------------------------------------------------------------- the submission's names
+
+_SPELLINGS = {
+    "DenseLayer": ("DenseLayer",),
+    "MLP": ("MLP",),
+    "mse": ("mse",),
+    "mse_derivative": ("mse_derivative", "mseDerivative"),
+}
+_METHODS = {"add_layer": ("add_layer", "addLayer")}
+_GRADS = {"d_weights": ("d_weights", "dWeights"), "d_biases": ("d_biases", "dBiases")}
+
+
+def _find(obj, names):
+    for name in names:
+        try:
+            if hasattr(obj, name):
+                return name
+        except BaseException:  # noqa: BLE001 - a property that raises
+            continue
+    return None
+
+
+def _require(module, key):
+    name = _find(module, _SPELLINGS[key])
+    if name is None:
+        raise MissingAPI(
+            f"the submission defines no {' or '.join(_SPELLINGS[key])}"
+        )
+    return getattr(module, name)
+
+
+def _grad(layer, key, field):
+    name = _find(layer, _GRADS[key])
+    if name is None:
+        return None
+    return _matrix_out(getattr(layer, name), field, "", allow_none=True)
+
+
+def _new_layer(module, spec, field):
+    cls = _require(module, "DenseLayer")
+    layer = cls(int(spec["n_inputs"]), int(spec["n_neurons"]), str(spec["activation"]))
+    layer.weights = _matrix_in(spec["weights"])
+    layer.biases = _matrix_in(spec["biases"])
+    return layer
+
+
+# ---------------------------------------------------------------- tasks
+
+
+def _op_api(module, task):
+    value = {}
+    names = {}
+    for key, spellings in _SPELLINGS.items():
+        found = _find(module, spellings)
+        value[key] = found is not None
+        names[key] = found
+    cls = getattr(module, names["MLP"]) if names["MLP"] else None
+    names["add_layer"] = _find(cls, _METHODS["add_layer"]) if cls is not None else None
+    value["names"] = names
+    attributes = {}
+    if names["DenseLayer"]:
+        try:
+            layer = getattr(module, names["DenseLayer"])(3, 2, "relu")
+            for attr in ("weights", "biases"):
+                shape = getattr(_asarray(getattr(layer, attr, None)), "shape", None)
+                attributes[attr] = list(shape) if getattr(layer, attr, None) is not None else None
+            for attr in ("forward", "backward"):
+                attributes[attr] = callable(getattr(layer, attr, None))
+        except BaseException as exc:  # noqa: BLE001
+            attributes["error"] = f"DenseLayer(3, 2, 'relu') raised {type(exc).__name__}: {exc}"
+    value["layer_attributes"] = attributes
+    return value
+
+
+def _op_layer(module, task):
+    n_in, n_out = int(task["n_inputs"]), int(task["n_neurons"])
+    layer = _new_layer(module, task, "layer")
+    out = []
+    for i, rnd in enumerate(task["rounds"]):
+        x = _matrix_in(rnd["inputs"])
+        batch = x.shape[0]
+        res = {"output": _matrix_out(layer.forward(x), f"round {i}: forward(inputs)",
+                                     f"({batch}, {n_out})")}
+        if rnd.get("d_outputs") is not None:
+            d_in = layer.backward(_matrix_in(rnd["d_outputs"]))
+            res["d_inputs"] = _matrix_out(d_in, f"round {i}: backward(d_outputs)'s return value",
+                                          f"({batch}, {n_in})")
+            res["d_weights"] = _grad(layer, "d_weights", f"round {i}: d_weights")
+            res["d_biases"] = _grad(layer, "d_biases", f"round {i}: d_biases")
+        else:
+            res["d_inputs"] = res["d_weights"] = res["d_biases"] = None
+        res["weights_after"] = _matrix_out(getattr(layer, "weights", None),
+                                           f"round {i}: weights", f"({n_in}, {n_out})")
+        res["biases_after"] = _matrix_out(getattr(layer, "biases", None),
+                                          f"round {i}: biases", f"(1, {n_out})")
+        out.append(res)
+    return {"rounds": out}
+
+
+def _op_mlp(module, task):
+    model = _require(module, "MLP")()
+    add_name = _find(model, _METHODS["add_layer"])
+    if add_name is None:
+        raise MissingAPI("the MLP defines no add_layer or addLayer method")
+    layers = []
+    for j, spec in enumerate(task["layers"]):
+        layer = _new_layer(module, spec, f"layers[{j}]")
+        getattr(model, add_name)(layer)
+        layers.append(layer)
+    student_layers = getattr(model, "layers", None)
+    out = []
+    n_out = int(task["layers"][-1]["n_neurons"])
+    n_in = int(task["layers"][0]["n_inputs"])
+    for i, rnd in enumerate(task["rounds"]):
+        x = _matrix_in(rnd["x"])
+        batch = x.shape[0]
+        res = {"prediction": _matrix_out(model.forward(x), f"round {i}: forward(x)",
+                                         f"({batch}, {n_out})")}
+        backward = rnd.get("d_loss") is not None
+        if backward:
+            # None is allowed: the lesson's MLP.backward returns nothing (the parent then
+            # does not score the input gradient).
+            res["d_x"] = _matrix_out(model.backward(_matrix_in(rnd["d_loss"])),
+                                     f"round {i}: backward(d_loss)'s return value",
+                                     f"({batch}, {n_in})", allow_none=True)
+        else:
+            res["d_x"] = None
+        per_layer = []
+        for j, layer in enumerate(layers):
+            entry = {"d_weights": None, "d_biases": None}
+            if backward:
+                source = layer
+                if _find(layer, _GRADS["d_weights"]) is None and student_layers is not None:
+                    try:  # the student's MLP copied the layers it was given
+                        source = student_layers[j]
+                    except BaseException:  # noqa: BLE001
+                        source = layer
+                entry["d_weights"] = _grad(source, "d_weights", f"round {i}: layers[{j}].d_weights")
+                entry["d_biases"] = _grad(source, "d_biases", f"round {i}: layers[{j}].d_biases")
+            spec = task["layers"][j]
+            entry["weights_after"] = _matrix_out(
+                getattr(layer, "weights", None), f"round {i}: layers[{j}].weights",
+                f"({spec['n_inputs']}, {spec['n_neurons']})")
+            entry["biases_after"] = _matrix_out(
+                getattr(layer, "biases", None), f"round {i}: layers[{j}].biases",
+                f"(1, {spec['n_neurons']})")
+            per_layer.append(entry)
+        res["layers"] = per_layer
+        out.append(res)
+    return {"rounds": out}
+
+
+def _op_mse(module, task):
+    f = _require(module, "mse")
+    return {"value": _scalar_out(f(_matrix_in(task["y_true"]), _matrix_in(task["y_pred"])),
+                                 "mse(y_true, y_pred)")}
+
+
+def _op_mse_derivative(module, task):
+    f = _require(module, "mse_derivative")
+    yt = _matrix_in(task["y_true"])
+    return {"value": _matrix_out(f(yt, _matrix_in(task["y_pred"])),
+                                 "mse_derivative(y_true, y_pred)", str(tuple(yt.shape)))}
+
+
+_OPS = {
+    "api": _op_api,
+    "layer": _op_layer,
+    "mlp": _op_mlp,
+    "mse": _op_mse,
+    "mse_derivative": _op_mse_derivative,
+}
+
+
+# ---------------------------------------------------------------- errors and the main loop
+
+
+def _error(exc, prefix=""):
+    try:
+        lines = _format_exception(type(exc), exc, exc.__traceback__)
+        # Drop the runner's own frames: the student needs their code's lines.
+        kept, skip = [], False
+        for line in lines:
+            if line.lstrip().startswith("File ") and _THIS_FILE in line:
+                skip = True
+                continue
+            if skip and line.startswith("    ") and not line.lstrip().startswith("File "):
+                skip = False
+                continue
+            skip = False
+            kept.append(line)
+        text = "".join(kept)
+    except BaseException:  # noqa: BLE001
+        text = ""
+    if len(text) > _MAX_TRACEBACK:
+        text = text[:_MAX_TRACEBACK // 2] + "\n...\n" + text[-_MAX_TRACEBACK // 2:]
+    try:
+        message = str(exc)
+    except BaseException:  # noqa: BLE001
+        message = "<the exception's message could not be read>"
+    if isinstance(exc, SystemExit):
+        message = f"SystemExit({exc.code!r}) raised"
+    return {"type": type(exc).__name__, "message": prefix + message[:4000], "traceback": text}
+
+
+def _load(path):
+    spec = importlib.util.spec_from_file_location("submission", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {os.path.basename(path)} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["submission"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _respond(results):
+    data = _dumps({"protocol": 1, "results": results}, allow_nan=False).encode("utf-8")
+    view = memoryview(data)
+    while view:
+        n = _write(_RESULT_FD, view)
+        view = view[n:]
+    os.close(_RESULT_FD)
+
+
+def main():
+    try:
+        request = _loads(sys.stdin.buffer.read())
+        tasks = request["tasks"]
+    except BaseException as exc:  # noqa: BLE001
+        _respond([{"id": "?", "ok": False, "error": _error(exc, "bad request: ")}])
+        _exit(2)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)  # input() in the submission sees EOF, not the request
+    results = []
+    try:
+        module = _load(sys.argv[1])
+        load_error = None
+    except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt at import too
+        module, load_error = None, _error(exc, "while loading the submission: ")
+    for task in tasks:
+        tid = str(task.get("id"))
+        if load_error is not None:
+            results.append({"id": tid, "ok": False, "error": load_error})
+            continue
+        try:
+            op = _OPS.get(task.get("op"))
+            if op is None:
+                raise UnknownOp(f"unknown op {task.get('op')!r}; expected one of {list(_OPS)}")
+            results.append({"id": tid, "ok": True, "value": op(module, task)})
+        except BaseException as exc:  # noqa: BLE001
+            results.append({"id": tid, "ok": False, "error": _error(exc)})
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:  # noqa: BLE001
+        pass
+    _respond(results)
+    _exit(0)  # no atexit handlers, no waiting for the submission's threads
+
+
+if __name__ == "__main__":
+    main()

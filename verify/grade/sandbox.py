@@ -1,0 +1,441 @@
+"""Run one runner child on one submission, contained.
+
+Two modes, same guarantees where the kernel allows:
+
+``bwrap`` (bubblewrap, where user namespaces work)
+    No network, a private PID space (everything the submission starts dies with it), a private
+    ``/tmp``, a read-only view of the base system plus exactly what the runner needs (its
+    interpreter, numpy, its own script); the grader, the reference implementation, the results
+    file and other submissions are simply not there. Runs as uid 65534 inside the namespace
+    with every capability dropped.
+``rlimits`` (fallback: inside Docker, as on Gradescope, where namespaces are refused)
+    The same rlimits, private working directory, clean environment and runner isolation
+    (``python -I -S`` with only numpy importable, grader imports refused), and the launcher's
+    subreaper kills every descendant. When the grader runs as root (Gradescope) and the
+    interpreter is world-readable, the child runs as an unprivileged uid of its own
+    (62000-62999, group nogroup), so files only root can read (the bundle makes the grader's
+    folder mode 700) stay unreadable, and children graded at the same time cannot read each
+    other's files.
+    There is no network isolation in this mode.
+
+Both modes: wall-clock, CPU-time, address-space (or runner-enforced) memory, file-size/output
+and process-count limits; a clean environment; a private, empty working directory deleted
+afterwards; stdout/stderr to a size-capped file that is never parsed; results on fd 3.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from .runners import Runner
+
+__all__ = [
+    "SANDBOX_MODES",
+    "ChildOutcome",
+    "Limits",
+    "available_modes",
+    "bwrap_unavailable_reason",
+    "resolve_mode",
+    "run_child",
+]
+
+SandboxMode = Literal["bwrap", "rlimits"]
+SANDBOX_MODES = ("auto", "bwrap", "rlimits")
+ENV_MODE = "VERIFY_GRADE_SANDBOX"
+"""Environment variable that forces a mode (``bwrap``, ``rlimits`` or ``auto``)."""
+
+_LAUNCHER = Path(__file__).resolve().parent / "_launcher.py"
+_SANDBOX_ROOT = "/opt/verify"
+_SANDBOX_CWD = "/sandbox"
+_NOBODY = 65534
+_BASE_RO = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache",
+            "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one runner child may use. Sizes in bytes except ``memory_mb``."""
+
+    wall_s: float = 10.0
+    cpu_s: int = 10
+    memory_mb: int = 1024
+    output_bytes: int = 1 << 20
+    result_bytes: int = 16 << 20
+    nproc: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("wall_s", "cpu_s", "memory_mb", "output_bytes", "result_bytes", "nproc"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"Limits.{name} must be a positive number, got {value!r}")
+
+    def describe(self) -> str:
+        return (f"wall {self.wall_s:g} s, CPU {self.cpu_s} s, memory {self.memory_mb} MiB, "
+                f"output {self.output_bytes // 1024} KiB")
+
+
+@dataclass
+class ChildOutcome:
+    """What came back from one child. ``response`` is the parsed fd-3 document or None;
+    ``problem`` says in words why there is no (valid) response or what limit was hit."""
+
+    response: dict[str, Any] | None
+    problem: str | None
+    output: str
+    output_truncated: bool
+    exit_code: int | None
+    signal: int | None
+    timed_out: bool
+    wall_s: float
+    cpu_s: float
+    mode: SandboxMode
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------ modes
+
+
+def _bwrap_base_args() -> list[str]:
+    args = ["--unshare-all", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    for path in _BASE_RO:
+        args += ["--ro-bind-try", path, path]
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    args += ["--uid", str(_NOBODY), "--gid", str(_NOBODY)]
+    if os.geteuid() == 0:
+        args += ["--cap-drop", "ALL"]
+    return args
+
+
+@lru_cache(maxsize=1)
+def bwrap_unavailable_reason() -> str | None:
+    """Why bubblewrap cannot be used here (not installed, namespaces refused), or None."""
+    exe = shutil.which("bwrap")
+    if exe is None:
+        return "bubblewrap (bwrap) is not installed"
+    try:
+        proc = subprocess.run(
+            [exe, *_bwrap_base_args(), "--", "/bin/true"],
+            capture_output=True, timeout=10, env={"PATH": "/usr/bin:/bin"},
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bubblewrap failed to start: {exc}"
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip().splitlines()
+        return f"bubblewrap cannot create namespaces here: {err[-1] if err else proc.returncode}"
+    return None
+
+
+def available_modes() -> dict[str, str | None]:
+    """Each concrete mode with the reason it is unavailable (None: usable)."""
+    return {"bwrap": bwrap_unavailable_reason(), "rlimits": None}
+
+
+def resolve_mode(requested: str | None = None) -> SandboxMode:
+    """``auto`` (default; or ``$VERIFY_GRADE_SANDBOX``) picks bwrap where it works, else rlimits.
+
+    Asking for ``bwrap`` where it cannot work is an error that says why.
+    """
+    mode = (requested or os.environ.get(ENV_MODE) or "auto").strip().lower()
+    if mode not in SANDBOX_MODES:
+        raise ValueError(f"unknown sandbox {mode!r}; expected one of {', '.join(SANDBOX_MODES)}")
+    if mode == "auto":
+        return "bwrap" if bwrap_unavailable_reason() is None else "rlimits"
+    if mode == "bwrap":
+        reason = bwrap_unavailable_reason()
+        if reason is not None:
+            raise RuntimeError(f"--sandbox bwrap is not usable: {reason}; use --sandbox rlimits")
+    return mode  # type: ignore[return-value]
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _world_readable(path: Path) -> bool:
+    """True when uid nobody could read ``path`` (o+x on every folder above, o+r on it)."""
+    try:
+        p = Path(os.path.realpath(path))
+        for parent in reversed(p.parents):
+            if not os.stat(parent).st_mode & stat.S_IXOTH:
+                return False
+        mode = os.stat(p).st_mode
+        need = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+        return mode & need == need
+    except OSError:
+        return False
+
+
+_UID_POOL = range(62000, 63000)
+_uid_counter = itertools.count()
+_uid_lock = threading.Lock()
+
+
+def _fallback_uid(command: list[str], linked: list[Path]) -> int | None:
+    """An unprivileged uid for the child in the fallback, when the grader is root and
+    everything the child reads allows it (the interpreter and the folders it reaches through
+    symlinks are world-readable); None otherwise.
+
+    Each child gets its own uid from ``_UID_POOL`` (no passwd entry needed), so children graded
+    at the same time cannot read each other's working directories, nor signal each other."""
+    if os.geteuid() != 0 or os.environ.get("VERIFY_GRADE_NO_DROP"):
+        return None
+    if not all(_world_readable(p) for p in [Path(command[0]), *linked]):
+        return None
+    with _uid_lock:
+        return _UID_POOL[next(_uid_counter) % len(_UID_POOL)]
+
+
+def _safe_name(path: Path) -> str:
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in path.stem)[:64] or "submission"
+    if stem[0].isdigit():
+        stem = "s_" + stem
+    return stem + path.suffix.lower()
+
+
+def _read_capped(fd: int, cap: int, sink: dict[str, Any]) -> None:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            data = os.read(fd, 65536)
+            if not data:
+                break
+            size += len(data)
+            if size > cap:
+                sink["overflow"] = True
+                break
+            chunks.append(data)
+    finally:
+        os.close(fd)
+    sink["data"] = b"".join(chunks)
+
+
+def _signal_name(sig: int | None) -> str:
+    if sig is None:
+        return ""
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+# ------------------------------------------------------------------------------ run
+
+
+def run_child(
+    runner: Runner,
+    submission: str | Path,
+    request: dict[str, Any],
+    *,
+    limits: Limits = Limits(),
+    mode: SandboxMode = "rlimits",
+) -> ChildOutcome:
+    """Run ``runner`` on ``submission`` with ``request`` on stdin; never raises for anything
+    the submission does. Everything the child may have started is dead when this returns."""
+    submission = Path(submission)
+    workdir = Path(tempfile.mkdtemp(prefix="verify-grade-"))
+    try:
+        return _run(runner, submission, request, limits, mode, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(runner: Runner, submission: Path, request: dict[str, Any], limits: Limits,
+         mode: SandboxMode, workdir: Path) -> ChildOutcome:
+    cwd = workdir / "sandbox"
+    cwd.mkdir()
+    name = _safe_name(submission)
+    shutil.copyfile(submission, cwd / name)
+    request_path = workdir / "request.json"
+    request_path.write_text(json.dumps(request, allow_nan=False))
+    output_path = workdir / "output.log"
+
+    if mode == "bwrap":
+        root, child_cwd, child_sub = _SANDBOX_ROOT, _SANDBOX_CWD, f"{_SANDBOX_CWD}/{name}"
+    else:
+        rootdir = workdir / "root"
+        rootdir.mkdir()
+        root, child_cwd, child_sub = str(rootdir), str(cwd), str(cwd / name)
+    argv = runner.command(root, child_sub, limits)
+    uid = None
+    if mode == "bwrap":
+        exe = shutil.which("bwrap") or "bwrap"
+        args = [exe, *_bwrap_base_args()]
+        args += ["--bind", str(cwd), _SANDBOX_CWD, "--chdir", _SANDBOX_CWD]
+        for m in runner.mounts():
+            target = m.target if m.target.startswith("/") else f"{_SANDBOX_ROOT}/{m.target}"
+            if m.kind == "tmpfs":
+                args += ["--tmpfs", target]
+            else:
+                args += ["--ro-bind", str(m.source), target]
+        argv = [*args, "--", *argv]
+    else:
+        linked: list[Path] = []
+        for m in runner.mounts():
+            if m.kind != "ro" or m.target.startswith("/"):
+                continue
+            dest = Path(root) / m.target
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if Path(m.source).is_file():
+                # The runner's own files are copied, so the grader's folder itself may be
+                # unreadable to the child (mode 700, as the Gradescope bundle sets it).
+                shutil.copyfile(m.source, dest)
+            else:
+                dest.symlink_to(m.source)
+                linked.append(Path(m.source))
+        uid = _fallback_uid(argv, linked)
+        if uid is not None:
+            for p in (workdir, Path(root)):
+                os.chmod(p, 0o711)
+            for p in Path(root).rglob("*"):
+                if not p.is_symlink():
+                    os.chmod(p, 0o755 if p.is_dir() else 0o644)
+            os.chmod(Path(root), 0o755)
+            os.chown(cwd, uid, _NOBODY)
+            os.chmod(cwd, 0o700)
+            os.chown(cwd / name, uid, _NOBODY)
+            os.chmod(request_path, 0o600)
+
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": child_cwd,
+        "TMPDIR": child_cwd if mode != "bwrap" else "/tmp",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "VERIFY_RESULT_FD": "3",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "0",
+        **runner.env(root, limits),
+    }
+    rlimits: dict[str, tuple[int, int]] = {
+        "cpu": (int(limits.cpu_s), int(limits.cpu_s) + 1),
+        "fsize": (int(limits.output_bytes), int(limits.output_bytes)),
+        "core": (0, 0),
+        "nofile": (256, 256),
+    }
+    if runner.memory_limit == "rlimit_as":
+        rlimits["as"] = (limits.memory_mb << 20, limits.memory_mb << 20)
+    if mode != "bwrap" and uid is not None:
+        # Counted per real uid: only meaningful once we are not root. (Inside bubblewrap the
+        # PID namespace and the wall limit bound what a fork bomb can do.)
+        rlimits["nproc"] = (limits.nproc, limits.nproc)
+
+    result_r, result_w = os.pipe()
+    status_r, status_w = os.pipe()
+    config = {
+        "result_fd": result_w, "status_fd": status_w, "rlimits": rlimits,
+        "wall_s": limits.wall_s, "cwd": str(cwd), "env": env,
+        "uid": uid, "gid": _NOBODY if uid is not None else None,
+    }
+    launcher = [sys.executable if not getattr(sys, "_base_executable", None)
+                else os.path.realpath(sys._base_executable),
+                "-I", "-S", "-B", str(_LAUNCHER), json.dumps(config), "--", *argv]
+    result_sink: dict[str, Any] = {}
+    status_sink: dict[str, Any] = {}
+    start = time.monotonic()
+    with open(request_path, "rb") as stdin, open(output_path, "wb") as out:
+        try:
+            proc = subprocess.Popen(
+                launcher, stdin=stdin, stdout=out, stderr=subprocess.STDOUT,
+                pass_fds=(result_w, status_w), start_new_session=True,
+                env={"PATH": "/usr/bin:/bin"}, cwd=str(workdir),
+            )
+        except OSError as exc:
+            for fd in (result_r, result_w, status_r, status_w):
+                os.close(fd)
+            return ChildOutcome(None, f"the grader could not start the sandbox: {exc}", "",
+                                False, None, None, False, 0.0, 0.0, mode)
+    os.close(result_w)
+    os.close(status_w)
+    readers = [
+        threading.Thread(target=_read_capped, args=(result_r, limits.result_bytes, result_sink)),
+        threading.Thread(target=_read_capped, args=(status_r, 65536, status_sink)),
+    ]
+    for t in readers:
+        t.daemon = True
+        t.start()
+    try:
+        proc.wait(timeout=limits.wall_s + 10)
+    except subprocess.TimeoutExpired:  # the launcher itself is stuck: kill its whole group
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        proc.wait()
+    for t in readers:
+        t.join(timeout=5)
+    wall = time.monotonic() - start
+    try:
+        status = json.loads(status_sink.get("data", b"").decode() or "null") or {}
+    except ValueError:
+        status = {}
+
+    raw_output = output_path.read_bytes() if output_path.exists() else b""
+    output_truncated = len(raw_output) >= limits.output_bytes
+    output = raw_output[: 64 * 1024].decode("utf-8", errors="replace")
+    exit_code, sig = status.get("exit_code"), status.get("signal")
+    if mode == "bwrap" and exit_code is not None and exit_code > 128:
+        sig, exit_code = exit_code - 128, None  # bubblewrap reports a signalled child so
+    timed_out = bool(status.get("timed_out"))
+    cpu = float(status.get("cpu_s") or 0.0)
+
+    response, problem = None, None
+    if result_sink.get("overflow"):
+        problem = f"the result channel exceeded {limits.result_bytes >> 20} MiB"
+    else:
+        data = result_sink.get("data", b"")
+        if data:
+            try:
+                response = json.loads(data.decode("utf-8"))
+                if not isinstance(response, dict) or response.get("protocol") != 1 \
+                        or not isinstance(response.get("results"), list):
+                    raise ValueError("not a protocol-1 response")
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                response, problem = None, f"the result channel held invalid data ({exc})"
+    limit_hit = _limit_hit(limits, timed_out, sig, exit_code, cpu, output_truncated, status)
+    if response is None:
+        why = problem or "it produced no results"
+        if limit_hit:
+            why += f"; {limit_hit}"
+        elif sig is not None:
+            why += f"; it was killed by {_signal_name(sig)}"
+        elif exit_code not in (None, 0):
+            why += f"; it exited with status {exit_code}"
+        problem = f"the submission corrupted or did not produce results: {why}"
+    elif limit_hit:
+        problem = limit_hit
+    return ChildOutcome(
+        response=response, problem=problem, output=output, output_truncated=output_truncated,
+        exit_code=exit_code, signal=sig, timed_out=timed_out,
+        wall_s=float(status.get("wall_s") or wall), cpu_s=cpu, mode=mode,
+        info={"max_rss_kb": status.get("max_rss_kb"), "uid": uid},
+    )
+
+
+def _limit_hit(limits: Limits, timed_out: bool, sig: int | None, exit_code: int | None,
+               cpu: float, output_truncated: bool, status: dict[str, Any]) -> str | None:
+    if timed_out:
+        return f"it ran past the wall-clock limit of {limits.wall_s:g} s and was stopped"
+    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= limits.cpu_s - 0.05):
+        return f"it used more than the CPU-time limit of {limits.cpu_s} s and was stopped"
+    if status.get("terminated"):
+        return "the grader stopped it"
+    if output_truncated:
+        return (f"it wrote more than the output limit of {limits.output_bytes // 1024} KiB "
+                f"to stdout/stderr (further writes failed)")
+    return None
