@@ -1,0 +1,470 @@
+// The worker started by node_runner.js: loads the student's submission and runs the tasks.
+//
+//   node [limits, permissions] node_worker.js SUBMISSION
+//   stdin: {"tasks": [...]} (read whole before the submission loads); fd 3: a private pipe back
+//   to the supervisor, one JSON message per line. Never the grader's result channel.
+//
+// Everything this file needs (JSON, fs.writeSync, the math.js constructors) is bound before the
+// submission loads, so a submission that monkeypatches them can only spoil its own numbers; and
+// the expected values are never here to be read.
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const { pathToFileURL } = require('url');
+
+const CHANNEL = 3;
+const SHIM = path.join(__dirname, 'mathjs_shim', 'index.cjs'); // see gen_mathjs_shim.js
+const THIS_FILE = __filename;
+const MAX_ELEMENTS = 250000; // per matrix; the graded ones are tiny
+const MAX_TRACEBACK = 8192;
+const stringify = JSON.stringify;
+const parse = JSON.parse;
+const writeSync = fs.writeSync;
+const bufferFrom = Buffer.from.bind(Buffer);
+const isArray = Array.isArray;
+const isView = ArrayBuffer.isView;
+const isFiniteNumber = Number.isFinite;
+const realExit = process.reallyExit ? process.reallyExit.bind(process) : process.exit.bind(process);
+const originalExit = process.exit;
+
+// Past the output-size limit a write fails (console.log drops it) instead of killing us.
+process.on('SIGXFSZ', () => {});
+
+function send(msg) {
+  // Framed by newlines on both sides, so stray bytes the submission writes to this fd stay on
+  // lines of their own (which the supervisor ignores) instead of spoiling ours.
+  const data = bufferFrom('\n' + stringify(msg) + '\n', 'utf8');
+  let offset = 0;
+  while (offset < data.length) {
+    try {
+      offset += writeSync(CHANNEL, data, offset);
+    } catch (err) {
+      if (err.code !== 'EAGAIN') throw err; // a full pipe: the supervisor is reading
+    }
+  }
+}
+
+class BadResult extends Error {}
+BadResult.prototype.name = 'BadResult';
+class MissingAPI extends Error {}
+MissingAPI.prototype.name = 'MissingAPI';
+class UnknownOp extends Error {}
+UnknownOp.prototype.name = 'UnknownOp';
+
+// ------------------------------------------------------------- errors
+
+function errorRecord(err, prefix = '') {
+  let type = 'Error';
+  let message;
+  let traceback = '';
+  try {
+    if (err instanceof Error || (err && typeof err === 'object' && typeof err.stack === 'string')) {
+      type = String(err.name || (err.constructor && err.constructor.name) || 'Error');
+      message = String(err.message);
+      traceback = trimStack(String(err.stack || ''));
+    } else {
+      message = `a non-Error value was thrown: ${describeThrown(err)}`;
+    }
+  } catch (e) {
+    message = '<the exception could not be read>';
+  }
+  if (message.length > 4000) message = message.slice(0, 4000) + '...';
+  return { type, message: prefix + message, traceback };
+}
+
+function describeThrown(value) {
+  try {
+    return typeof value === 'string' ? stringify(value) : String(value);
+  } catch (e) {
+    return typeof value;
+  }
+}
+
+function trimStack(stack) {
+  // The student needs their code's frames, not the runner's or Node's internals.
+  const lines = stack.split('\n').filter((line) =>
+    !(line.trimStart().startsWith('at ') &&
+      (line.includes(THIS_FILE) || line.includes('node:internal') || line.includes('(node:'))));
+  let text = lines.join('\n');
+  if (text.length > MAX_TRACEBACK) {
+    text = text.slice(0, MAX_TRACEBACK / 2) + '\n...\n' + text.slice(-MAX_TRACEBACK / 2);
+  }
+  return text;
+}
+
+// ------------------------------------------------------------- numbers in and out
+
+let math = null; // the student's math.js (the CommonJS or the ES module build, as they load it)
+
+function numIn(x) {
+  if (typeof x === 'string') {
+    const v = { nan: NaN, inf: Infinity, '-inf': -Infinity }[x];
+    if (v === undefined) throw new Error(`bad number in the request: ${x}`);
+    return v;
+  }
+  return x;
+}
+
+function matrixIn(m) {
+  return math.matrix(m.map((row) => row.map(numIn)));
+}
+
+function numOut(v) {
+  if (isFiniteNumber(v)) return v;
+  return v !== v ? 'nan' : (v > 0 ? 'inf' : '-inf');
+}
+
+function describe(value) {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value !== 'object') return typeof value;
+  try {
+    if (typeof value.then === 'function') return 'a Promise (forward/backward must return their result, not a Promise)';
+    if (value.isMatrix === true) return `a math.js ${value.type || 'Matrix'} of size [${value.size().join(', ')}]`;
+    if (isArray(value)) return `an Array of length ${value.length}`;
+    if (isView(value)) return `a ${value.constructor.name} of length ${value.length}`;
+    return `an object (${(value.constructor && value.constructor.name) || 'Object'})`;
+  } catch (e) {
+    return 'an object';
+  }
+}
+
+function scalar(v) {
+  // A number from a number, a math.js BigNumber or Fraction; otherwise undefined.
+  if (typeof v === 'number') return v;
+  if (v && typeof v === 'object') {
+    if (v.isBigNumber === true) return v.toNumber();
+    if (v.isFraction === true) return Number(v.valueOf());
+  }
+  return undefined;
+}
+
+function asList(value) {
+  // An Array for a matrix, an array or a typed array; otherwise undefined.
+  if (isArray(value)) return value;
+  if (isView(value) && !(value instanceof DataView)) return Array.from(value);
+  if (value && typeof value === 'object' && value.isMatrix === true && typeof value.toArray === 'function') {
+    return value.toArray();
+  }
+  return undefined;
+}
+
+/** The student's `value` as a JSON matrix (list of rows), or BadResult naming `field`. */
+function matrixOut(value, field, expected, allowNone = false) {
+  if (value === null || value === undefined) {
+    if (allowNone) return null;
+    throw new BadResult(`${field}: expected a numeric matrix of size ${expected}, got ${describe(value)}`);
+  }
+  let top;
+  try {
+    const s = scalar(value);
+    if (s !== undefined) return [[numOut(s)]];
+    top = asList(value);
+  } catch (err) {
+    throw new BadResult(`${field}: expected a numeric matrix of size ${expected}, got ${describe(value)} ` +
+      `that cannot be converted (${err && err.message})`);
+  }
+  if (top === undefined) {
+    throw new BadResult(`${field}: expected a numeric matrix of size ${expected}, got ${describe(value)}`);
+  }
+  const bad = (what) => new BadResult(`${field}: expected a numeric matrix of size ${expected}, got ${describe(value)} ${what}`);
+  const rowsIn = top.length > 0 && asList(top[0]) !== undefined ? top : [top]; // 1-D -> one row
+  if (rowsIn.length > MAX_ELEMENTS) throw bad(`with far too many entries (${rowsIn.length} rows)`);
+  const rows = [];
+  let width = null;
+  let count = 0;
+  for (let i = 0; i < rowsIn.length; i++) {
+    const row = asList(rowsIn[i]);
+    if (row === undefined) throw bad(`whose row ${i} is ${describe(rowsIn[i])}, not a list of numbers`);
+    if (width === null) width = row.length;
+    else if (row.length !== width) throw bad(`with rows of different lengths (${width} and ${row.length}): ragged`);
+    count += row.length;
+    if (count > MAX_ELEMENTS) throw bad(`with far too many entries (more than ${MAX_ELEMENTS})`);
+    const out = new Array(row.length);
+    for (let j = 0; j < row.length; j++) {
+      const v = scalar(row[j]);
+      if (v === undefined) {
+        if (asList(row[j]) !== undefined) throw bad(`with a nested list at [${i}, ${j}] (expected 2-D)`);
+        throw bad(`with a non-numeric entry at [${i}, ${j}]: ${describe(row[j])}` +
+          (typeof row[j] === 'string' ? ` ${stringify(row[j]).slice(0, 40)}` : ''));
+      }
+      out[j] = numOut(v);
+    }
+    rows.push(out);
+  }
+  return rows;
+}
+
+function scalarOut(value, field) {
+  const s = scalar(value);
+  if (s !== undefined) return numOut(s);
+  let m;
+  try {
+    m = matrixOut(value, field, '[1, 1]');
+  } catch (err) {
+    throw new BadResult(`${field}: expected a single number, got ${describe(value)}`);
+  }
+  if (m.length !== 1 || m[0].length !== 1) {
+    throw new BadResult(`${field}: expected a single number, got ${describe(value)}`);
+  }
+  return m[0][0];
+}
+
+// ------------------------------------------------------------- the submission's names
+
+const SPELLINGS = {
+  DenseLayer: ['DenseLayer'],
+  MLP: ['MLP'],
+  mse: ['mse'],
+  mse_derivative: ['mseDerivative', 'mse_derivative'],
+};
+const ADD_LAYER = ['addLayer', 'add_layer'];
+const GRADS = { d_weights: ['dWeights', 'd_weights'], d_biases: ['dBiases', 'd_biases'] };
+
+function has(obj, name) {
+  try {
+    return obj !== null && obj !== undefined && (typeof obj === 'object' || typeof obj === 'function') &&
+      name in obj && obj[name] !== undefined;
+  } catch (e) {
+    return false; // a getter that throws
+  }
+}
+
+function find(obj, names) {
+  for (const name of names) if (has(obj, name)) return name;
+  return null;
+}
+
+function requireName(mod, key) {
+  const name = find(mod, SPELLINGS[key]);
+  if (name === null) {
+    throw new MissingAPI(`the submission exports no ${SPELLINGS[key].join(' or ')} ` +
+      '(module.exports = { DenseLayer, MLP, mse, mseDerivative }, or named exports in an .mjs file)');
+  }
+  return mod[name];
+}
+
+function construct(cls, args, what) {
+  if (typeof cls !== 'function') throw new MissingAPI(`${what} is not a class or function`);
+  return new cls(...args);
+}
+
+function gradOut(layer, key, field) {
+  const name = find(layer, GRADS[key]);
+  if (name === null) return null;
+  return matrixOut(layer[name], `${field}.${name}`, '', true);
+}
+
+function newLayer(mod, spec) {
+  const layer = construct(requireName(mod, 'DenseLayer'), [Number(spec.n_inputs), Number(spec.n_neurons), String(spec.activation)], 'DenseLayer');
+  layer.weights = matrixIn(spec.weights);
+  layer.biases = matrixIn(spec.biases);
+  return layer;
+}
+
+function size(rows, cols) {
+  return `[${rows}, ${cols}]`;
+}
+
+// ------------------------------------------------------------- tasks
+
+function opApi(mod) {
+  const value = {};
+  const names = {};
+  for (const [key, spellings] of Object.entries(SPELLINGS)) {
+    const found = find(mod, spellings);
+    value[key] = found !== null && typeof mod[found] === 'function';
+    names[key] = found;
+  }
+  let addLayer = null;
+  if (names.MLP && typeof mod[names.MLP] === 'function') {
+    addLayer = find(mod[names.MLP].prototype, ADD_LAYER);
+    if (addLayer === null) {
+      try { addLayer = find(new mod[names.MLP](), ADD_LAYER); } catch (e) { /* reported by the mlp tasks */ }
+    }
+  }
+  names.add_layer = addLayer;
+  names.d_weights = null;
+  names.d_biases = null;
+  value.names = names;
+  const attributes = {};
+  if (value.DenseLayer) {
+    try {
+      const layer = new mod[names.DenseLayer](3, 2, 'relu');
+      for (const attr of ['weights', 'biases']) {
+        let shape = null;
+        try {
+          const m = matrixOut(layer[attr], attr, '', true);
+          shape = m === null ? null : [m.length, m.length ? m[0].length : 0];
+        } catch (e) { shape = null; }
+        attributes[attr] = shape;
+      }
+      for (const attr of ['forward', 'backward']) attributes[attr] = typeof layer[attr] === 'function';
+    } catch (err) {
+      const e = errorRecord(err);
+      attributes.error = `new DenseLayer(3, 2, 'relu') threw ${e.type}: ${e.message}`;
+    }
+  }
+  value.layer_attributes = attributes;
+  return value;
+}
+
+function opLayer(mod, task) {
+  const nIn = Number(task.n_inputs);
+  const nOut = Number(task.n_neurons);
+  const layer = newLayer(mod, task);
+  const rounds = [];
+  for (let i = 0; i < task.rounds.length; i++) {
+    const rnd = task.rounds[i];
+    const batch = rnd.inputs.length;
+    const res = { output: matrixOut(layer.forward(matrixIn(rnd.inputs)), `round ${i}: forward(inputs)`, size(batch, nOut)) };
+    if (rnd.d_outputs !== null && rnd.d_outputs !== undefined) {
+      const dIn = layer.backward(matrixIn(rnd.d_outputs));
+      res.d_inputs = matrixOut(dIn, `round ${i}: backward(dOutputs)'s return value`, size(batch, nIn));
+      res.d_weights = gradOut(layer, 'd_weights', `round ${i}: layer`);
+      res.d_biases = gradOut(layer, 'd_biases', `round ${i}: layer`);
+    } else {
+      res.d_inputs = null;
+      res.d_weights = null;
+      res.d_biases = null;
+    }
+    res.weights_after = matrixOut(layer.weights, `round ${i}: weights`, size(nIn, nOut));
+    res.biases_after = matrixOut(layer.biases, `round ${i}: biases`, size(1, nOut));
+    rounds.push(res);
+  }
+  return { rounds };
+}
+
+function opMlp(mod, task) {
+  const model = construct(requireName(mod, 'MLP'), [], 'MLP');
+  const addName = find(model, ADD_LAYER);
+  if (addName === null || typeof model[addName] !== 'function') {
+    throw new MissingAPI('the MLP has no addLayer (or add_layer) method');
+  }
+  const layers = [];
+  for (const spec of task.layers) {
+    const layer = newLayer(mod, spec);
+    model[addName](layer);
+    layers.push(layer);
+  }
+  let studentLayers;
+  try { studentLayers = model.layers; } catch (e) { studentLayers = undefined; }
+  const nIn = Number(task.layers[0].n_inputs);
+  const nOut = Number(task.layers[task.layers.length - 1].n_neurons);
+  const rounds = [];
+  for (let i = 0; i < task.rounds.length; i++) {
+    const rnd = task.rounds[i];
+    const batch = rnd.x.length;
+    const res = { prediction: matrixOut(model.forward(matrixIn(rnd.x)), `round ${i}: forward(x)`, size(batch, nOut)) };
+    const backward = rnd.d_loss !== null && rnd.d_loss !== undefined;
+    res.d_x = backward
+      ? matrixOut(model.backward(matrixIn(rnd.d_loss)), `round ${i}: backward(dLoss)'s return value`, size(batch, nIn))
+      : null;
+    res.layers = layers.map((layer, j) => {
+      const spec = task.layers[j];
+      const entry = { d_weights: null, d_biases: null };
+      if (backward) {
+        let source = layer;
+        if (find(layer, GRADS.d_weights) === null && studentLayers) {
+          try { if (studentLayers[j]) source = studentLayers[j]; } catch (e) { source = layer; } // the MLP copied its layers
+        }
+        entry.d_weights = gradOut(source, 'd_weights', `round ${i}: layers[${j}]`);
+        entry.d_biases = gradOut(source, 'd_biases', `round ${i}: layers[${j}]`);
+      }
+      entry.weights_after = matrixOut(layer.weights, `round ${i}: layers[${j}].weights`, size(spec.n_inputs, spec.n_neurons));
+      entry.biases_after = matrixOut(layer.biases, `round ${i}: layers[${j}].biases`, size(1, spec.n_neurons));
+      return entry;
+    });
+    rounds.push(res);
+  }
+  return { rounds };
+}
+
+function opMse(mod, task) {
+  const f = requireName(mod, 'mse');
+  return { value: scalarOut(f(matrixIn(task.y_true), matrixIn(task.y_pred)), 'mse(yTrue, yPred)') };
+}
+
+function opMseDerivative(mod, task) {
+  const f = requireName(mod, 'mse_derivative');
+  const rows = task.y_true.length;
+  const cols = rows ? task.y_true[0].length : 0;
+  return { value: matrixOut(f(matrixIn(task.y_true), matrixIn(task.y_pred)), 'mseDerivative(yTrue, yPred)', size(rows, cols)) };
+}
+
+const OPS = { api: opApi, layer: opLayer, mlp: opMlp, mse: opMse, mse_derivative: opMseDerivative };
+
+// ------------------------------------------------------------- loading
+
+function isEsmSyntaxError(err) {
+  return err instanceof SyntaxError && /\b(import statement outside a module|Unexpected token 'export'|Cannot use 'import\.meta' outside a module|await is only valid)/.test(err.message);
+}
+
+async function loadEsm(file) {
+  const ns = await import(pathToFileURL(file).href);
+  math = require(SHIM); // the instance the submission imported
+  if (find(ns, SPELLINGS.DenseLayer) === null && ns.default && typeof ns.default === 'object') return ns.default;
+  return ns;
+}
+
+async function load(file) {
+  if (path.extname(file).toLowerCase() === '.mjs') return loadEsm(file);
+  let mod;
+  try {
+    mod = require(file);
+  } catch (err) {
+    if (!isEsmSyntaxError(err)) throw err;
+    // ES module syntax in a .js file: load it as the .mjs it is (a copy the supervisor made).
+    const copy = path.join(path.dirname(file), `${path.basename(file, path.extname(file))}.as-esm.mjs`);
+    if (!fs.existsSync(copy)) throw err;
+    return loadEsm(copy);
+  }
+  math = require(SHIM); // the instance the submission required (node_modules/mathjs -> the shim)
+  if (mod && typeof mod === 'object' && find(mod, SPELLINGS.DenseLayer) === null && mod.default && typeof mod.default === 'object') {
+    return mod.default; // transpiled `export default { ... }`
+  }
+  return mod;
+}
+
+// ------------------------------------------------------------- main
+
+async function main() {
+  let tasks;
+  try {
+    tasks = parse(fs.readFileSync(0, 'utf8')).tasks; // all of stdin, before the submission runs
+  } catch (err) {
+    send({ k: 'load_error', error: errorRecord(err, 'bad request from the supervisor: ') });
+    realExit(2);
+  }
+  process.exit = function exit(code) {
+    try { send({ k: 'exit_called', code: code === undefined ? null : code }); } catch (e) { /* channel gone */ }
+    return originalExit.call(process, code);
+  };
+  process.on('uncaughtException', (err) => {
+    try { send({ k: 'async_error', error: errorRecord(err) }); } catch (e) { /* channel gone */ }
+  });
+  let mod;
+  try {
+    mod = await load(path.resolve(process.argv[2]));
+    if (math === null) throw new Error('math.js could not be loaded');
+  } catch (err) {
+    send({ k: 'load_error', error: errorRecord(err, 'while loading the submission: ') });
+    realExit(0);
+  }
+  send({ k: 'loaded' });
+  for (const task of tasks) {
+    const id = String(task.id);
+    try {
+      const op = OPS[task.op];
+      if (op === undefined) throw new UnknownOp(`unknown op ${stringify(task.op)}; expected one of ${Object.keys(OPS).join(', ')}`);
+      send({ k: 'result', id, ok: true, value: op(mod, task) });
+    } catch (err) {
+      send({ k: 'result', id, ok: false, error: errorRecord(err) });
+    }
+  }
+  send({ k: 'done' });
+  realExit(0); // no 'exit' handlers, no waiting for the submission's timers
+}
+
+main();
