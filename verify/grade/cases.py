@@ -130,8 +130,9 @@ class Part:
 class TestCase:
     """A rubric test: what it checks (``kind``), the child group it runs in, its parts.
 
-    Two groups (two children per submission, run in parallel): each child pays the
-    interpreter's and numpy's start-up once. When a group's child dies (a hang, a crash), the
+    Two groups (two children per submission, run in parallel; one child for all tasks where
+    the runner isolates tasks itself, as Node's does): each child pays the interpreter's and
+    numpy's start-up once. When a group's child dies (a hang, a crash), the
     grader re-runs that group's tests one child each, so one bad test never zeroes the rest."""
 
     id: str

@@ -1,9 +1,11 @@
 """Grade one submission: draw the cases, run the sandboxed children, check, diagnose, score.
 
 The flow: draw every test's numbers from the seed (:mod:`.cases`); send the tasks, grouped,
-to a few runner children in parallel (:mod:`.sandbox`); if a group's child dies (a hang, a
-crash) while others answered, re-run that group's tests one child each, so that one bad test
-does not zero the rest; compare every number with the reference into
+to a few runner children in parallel (:mod:`.sandbox`) - or all to one child where the runner
+isolates tasks itself (:attr:`Runner.isolates_tasks`: Node); if a group's child dies (a hang, a
+crash) while others answered, or a child reports tasks it did not run (``NotRun``: its time went
+to hanging tasks), re-run those tests one child each, so that one bad test does not zero the
+rest; compare every number with the reference into
 :class:`~verify.compare.GradientRecord` rows; name known bugs (:mod:`.diagnosis`); for wrong
 gradients, one more child takes finite differences of the student's *own* forward to tell
 whether their forward or their backward is at fault; score with the rubric.
@@ -528,12 +530,28 @@ def _fd_verdict(forward_ok: bool, consistent: bool, later_round: bool) -> str:
 # ------------------------------------------------------------------------------ orchestration
 
 
-def _group_tasks(tests: list[TestCase]) -> dict[str, list[dict[str, Any]]]:
+_ONE_GROUP = "all"
+
+
+def _group_of(test: TestCase, one_child: bool) -> str:
+    return _ONE_GROUP if one_child else test.group
+
+
+def _group_tasks(tests: list[TestCase],
+                 one_child: bool = False) -> dict[str, list[dict[str, Any]]]:
+    """Group name -> its tasks: the tests' own groups (one child each), or a single group when
+    the runner isolates tasks itself (one child per submission: one start-up, not two)."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for test in tests:
         for part in test.parts:
-            groups.setdefault(test.group, []).append(part.case.task(part.task_id))
+            groups.setdefault(_group_of(test, one_child), []).append(part.case.task(part.task_id))
     return groups
+
+
+def _not_run(result: dict[str, Any] | None) -> bool:
+    """A task the runner skipped (PROTOCOL.md: ``NotRun``), not one the submission failed."""
+    return isinstance(result, dict) and result.get("ok") is False \
+        and isinstance(result.get("error"), dict) and result["error"].get("type") == "NotRun"
 
 
 def _failed_report(path: Path, seed: int, mode: str, language: str, rubric: Rubric,
@@ -573,7 +591,10 @@ def grade_submission(
         return _failed_report(path, seed, mode, runner.name, rubric, reason, start)
 
     tests = draw_cases(seed)
-    groups = _group_tasks(tests)
+    # A runner that gives each task its own time budget and restarts after a crash (Node) gets
+    # every task in one child; the others get one child per group, with per-test retries.
+    one_child = runner.isolates_tasks
+    groups = _group_tasks(tests, one_child)
 
     def run(tasks: list[dict[str, Any]]) -> ChildOutcome:
         return run_child(runner, path, {"protocol": 1, "tasks": tasks}, limits=limits, mode=mode)
@@ -587,19 +608,28 @@ def grade_submission(
             _collect(outcome, groups[name], results, problems, notes)
         # A group whose child died: retry its tests one child each, so that one hanging or
         # crashing test does not zero the rest - unless the submission cannot even be loaded
-        # (then every child dies the same way; a lone API probe tells the two apart).
+        # (then every child dies the same way; a lone API probe tells the two apart). Tasks an
+        # isolating runner reports as NotRun (its time went to earlier tasks that hung) are
+        # retried the same way, one child per test, so the guarantee does not depend on how
+        # many tests hang.
         answered = any(o.response is not None for o in outcomes.values())
         if not answered:
             probe = run([ApiCase().task("probe")])
             answered = probe.response is not None
-        retry = [t for t in tests if answered and outcomes[t.group].response is None
-                 and len(groups[t.group]) > len(t.parts)]
+        retry: list[list[dict[str, Any]]] = []
+        for t in tests if answered else []:
+            name = _group_of(t, one_child)
+            if outcomes[name].response is None and len(groups[name]) > len(t.parts):
+                parts = list(t.parts)
+            else:
+                parts = [p for p in t.parts if _not_run(results.get(p.task_id))]
+            if parts:
+                retry.append([p.case.task(p.task_id) for p in parts])
         if retry:
-            singles = list(pool.map(run, [[p.case.task(p.task_id) for p in t.parts] for t in retry]))
-            for test, outcome in zip(retry, singles):
-                tasks = [p.case.task(p.task_id) for p in test.parts]
+            for tasks, outcome in zip(retry, pool.map(run, retry)):
                 for task in tasks:
                     problems.pop(task["id"], None)
+                    results.pop(task["id"], None)
                 _collect(outcome, tasks, results, problems, notes)
 
     student_output = next((o.output for o in outcomes.values() if o.output), "")

@@ -36,6 +36,10 @@ class Runner(abc.ABC):
     name: str = ""
     extensions: tuple[str, ...] = ()
     memory_limit: Literal["rlimit_as", "self"] = "rlimit_as"
+    isolates_tasks: bool = False
+    """True if one task's hang or crash costs that task only (the runner times each task and
+    restarts after a crash, answering ``NotRun`` for tasks it had no time for): the grader then
+    sends all of a submission's tasks to one child instead of one child per group."""
 
     def unavailable_reason(self) -> str | None:
         """Why this runner cannot run here (e.g. its interpreter is missing), or None."""

@@ -61,8 +61,8 @@ class NodeRunner(Runner):
     memory_limit = "self"
     isolates_tasks = True
     """Each task runs under its own time budget in the runner (a hang or crash costs that task
-    only; a fresh worker takes the rest), so a grader may send all of a submission's tasks to
-    one child and save the per-child start-up (two Node processes + math.js: ~0.15-0.2 s of CPU
+    only; a fresh worker takes the rest), so the grader sends all of a submission's tasks to
+    one child and saves the per-child start-up (two Node processes + math.js: ~0.15-0.2 s of CPU
     for CommonJS submissions, ~0.6 s for ES modules, which read every math.js function)."""
 
     @cached_property

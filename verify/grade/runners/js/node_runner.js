@@ -219,7 +219,7 @@ function runWorker(opts, tasks, deadline) {
       const until = Math.min(deadline, now + perTask);
       timer = setTimeout(() => {
         const what = loaded ? (task ? `task ${task.op}` : 'finishing') : 'loading the submission';
-        const limit = until === deadline ? `the time limit (${opts.wallS} s for this group)`
+        const limit = until === deadline ? `the time limit (${opts.wallS} s for this child process)`
           : `${opts.taskTimeoutS} s`;
         finish({ type: 'Timeout',
           message: `${what} did not finish within ${limit}; the process was stopped ` +
@@ -358,10 +358,12 @@ async function main() {
     const left = deadline - Date.now();
     if (restarts > MAX_RESTARTS || left < RESTART_COST_MS + 200) {
       const why = restarts > MAX_RESTARTS
-        ? `not run: the submission's process stopped ${restarts} times in this group (see the tests before)`
-        : `not run: the time limit (${opts.wallS} s for this group) was used up by earlier tasks`;
+        ? `not run: the submission's process stopped ${restarts} times in this child process (see the tests before)`
+        : `not run: the time limit (${opts.wallS} s for this child process) was used up by earlier tasks`;
       for (const t of remaining) {
-        results.set(String(t.id), errorResult(String(t.id), stop.type === 'Timeout' ? 'Timeout' : 'NotRun', why));
+        // NotRun, whatever stopped the worker: the task itself did not fail, and a grader may
+        // run it again in a fresh child (PROTOCOL.md).
+        results.set(String(t.id), errorResult(String(t.id), 'NotRun', why));
       }
       break;
     }
