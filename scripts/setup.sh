@@ -25,6 +25,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
 fi
 
+major=$(node --version 2>/dev/null | sed -n 's/^v\([0-9][0-9]*\)\..*/\1/p')
+if [ -n "$major" ] && [ "$major" -lt 20 ]; then
+    echo "setup: Node.js $(node --version) found; the JS grader wants >= 20 (Node's permission model is its" >&2
+    echo "setup: file and process guard in the rlimits sandbox; math.js needs >= 18). VERIFY_NODE=/path/to/node" >&2
+    echo "setup: picks another binary (the Gradescope bundle installs Node 20 by itself)." >&2
+fi
+
 if [ -f verify/grade/runners/js/package-lock.json ] && command -v npm >/dev/null 2>&1; then
     npm ci --prefix verify/grade/runners/js --no-audit --no-fund --loglevel=error
 fi
