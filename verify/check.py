@@ -14,6 +14,7 @@ import dataclasses
 import math
 import numbers
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -107,6 +108,22 @@ def _validate(
     return xs, ys, tol
 
 
+def _validate_kinds(kinds: Any) -> tuple[str, ...]:
+    if isinstance(kinds, str):
+        kinds = (kinds,)
+    try:
+        chosen = tuple(kinds)
+    except TypeError:
+        raise TypeError(f"kinds must be a sequence of {KINDS}, got {kinds!r}") from None
+    bad = [k for k in chosen if k not in KINDS]
+    if bad or not chosen or len(set(chosen)) != len(chosen):
+        raise ValueError(
+            f"kinds must be a non-empty selection of {', '.join(map(repr, KINDS))} without "
+            f"repeats, got {kinds!r}"
+        )
+    return tuple(k for k in KINDS if k in chosen)  # rows stay in the usual order
+
+
 def analytic_gradients(
     model: MLP, x: Array, y: Array, loss: Loss
 ) -> tuple[dict[tuple[int, str], Array | None], Array]:
@@ -159,6 +176,7 @@ def check_gradients(
     localize: bool = True,
     chunk_size: int | None = None,
     max_memory: int | None = None,
+    kinds: Sequence[str] = KINDS,
 ) -> GradientCheck:
     """Check every gradient of ``model`` on ``(x, y)``; one record per layer and parameter.
 
@@ -173,15 +191,18 @@ def check_gradients(
     something fails, check each layer's backward alone, fed the true upstream gradient, and
     list the wrong ones in ``root_causes``. ``chunk_size`` (perturbations per chunk) and
     ``max_memory`` (bytes of temporaries) bound the memory of the finite differences.
+    ``kinds``: which gradients get rows, any of ``"weights"``, ``"biases"``, ``"inputs"``
+    (all by default; ``("weights", "biases")`` checks the parameters only, as gradcheck does).
     """
     t0 = time.perf_counter()
     xs, ys, tol_override = _validate(model, x, y, method, tolerance, step, chunk_size,
                                      max_memory, dtype)
+    kinds = _validate_kinds(kinds)
     # The matrix products here are small: a multi-threaded BLAS spends more time synchronising
     # (and, on a busy machine, waiting for cores) than multiplying.
     with _single_threaded_blas():
         check = _check(model, xs, ys, method, loss, tol_override, step, seed, dtype, localize,
-                       chunk_size, max_memory)
+                       chunk_size, max_memory, kinds)
     check.info["seconds"] = time.perf_counter() - t0
     return check
 
@@ -190,6 +211,7 @@ def _check(
     model: MLP, xs: Array, ys: Array, method: str, loss: str | Loss,
     tol_override: Tolerance | None, step: float | None, seed: int | None, dtype: Any,
     localize: bool, chunk_size: int | None, max_memory: int | None,
+    kinds: tuple[str, ...] = KINDS,
 ) -> GradientCheck:
     loss_obj = get_loss(loss)
     mdt = _model_dtype(model)
@@ -204,6 +226,7 @@ def _check(
         "batch": int(xs.shape[0]),
         "sizes": list(model.sizes),
         "reference_dtype": "float64",
+        "kinds": list(kinds),
     }
     rows: list[GradientRecord] = []
     used_seed: int | None = None
@@ -219,7 +242,7 @@ def _check(
                 template = (_NOTE_COMPLEX_KINK if act.name in ("relu", "leaky_relu")
                             else _NOTE_COMPLEX_INVALID)
                 note = template.format(act=act.name)
-            for kind in KINDS:
+            for kind in kinds:
                 fd = numerical_gradient(net, layer, kind, method=method, step=r,
                                         chunk_size=chunk_size, max_memory=budget)
                 n_kinks += fd.kinks
@@ -246,9 +269,12 @@ def _check(
         rng = np.random.default_rng(used_seed)
         n_kinks = 0
         for layer in range(net.n_layers):
+            # Directions are drawn for every kind, so a seed means the same directions whatever
+            # ``kinds`` selects.
             vs = {kind: rng.standard_normal(net.parameter(layer, kind).shape) for kind in KINDS}
+            vs = {kind: vs[kind] for kind in kinds}
             dds = directional_derivatives(net, layer, vs, step=r)
-            for kind in KINDS:
+            for kind in kinds:
                 theta = net.parameter(layer, kind)
                 v = vs[kind]
                 a = analytic[(layer, kind)]
@@ -284,7 +310,7 @@ def _check(
         tol = tol_override or tolerance_for(worst_dtype, method)
         grads = autograd_gradients(net, dtype=tdt)
         for layer in range(net.n_layers):
-            for kind in KINDS:
+            for kind in kinds:
                 rows.append(_record(analytic[(layer, kind)], grads[(layer, kind)], layer=layer,
                                     kind=kind, model=model, method=method, tol=tol,
                                     dtype=mdt.name))

@@ -14,6 +14,18 @@ leading axis, chunk size bounded by memory). A bias is a column perturbation wit
 Perturbing an *input* ``a_l[b, i]`` changes only row ``b``, so only that one example is carried
 through the remaining layers.
 
+Weights are evaluated column by column, whole columns per call (:func:`_column_block_change`):
+the pairs (column j, example b) whose ``a_{l+1}[b, j]`` does not change (a relu unit that stays
+off) contribute exactly 0 and are dropped; the rest are stacked pair-major with a trailing column
+of ones, so that each layer is one (batched) matrix product with the bias folded in, and the
+linear output layer's product yields ``y' - y`` directly. When the layer after the weight is a
+relu layer its pre-activations move by the rank-1 change only, so kink crossings there are
+screened exactly from ``d`` (:meth:`ReferenceNet.crossings`); an unflagged perturbation then
+leaves every unit that is off at exactly 0, and only each example's units that are on are
+carried (the values of flagged perturbations are discarded: they are refined with smaller steps).
+The ``+h`` and ``-h`` perturbations go through the same products. Every perturbed value is
+still evaluated through the forward math; nothing is linearised.
+
 The loss is a scaled sum of squares ``c * sum((y - t)**2)`` (both conventions of
 :data:`reference_mlp.LOSSES`); its change is computed directly as
 ``c * sum((y' - y) * ((y' - t) + (y - t)))``, so the large common part of ``L(theta + h)`` and
@@ -60,7 +72,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reference_mlp import MLP, Loss, get_loss
-from reference_mlp.activations import Activation, LeakyReLU, ReLU
+from reference_mlp.activations import Activation, LeakyReLU, Linear, ReLU
 
 __all__ = [
     "DEFAULT_STEPS",
@@ -106,6 +118,9 @@ KINDS = ("weights", "biases", "inputs")
 # Bytes of one stacked temporary per chunk: small enough to stay in cache, large enough that
 # numpy's per-call overhead is amortised.
 _CHUNK_BYTES = 2 * 2**20
+# Bytes of the largest stacked array of one column block (_column_block_change): measured best
+# between 4 and 8 MiB for the benchmark networks (fewer NumPy calls vs. cache misses).
+_GROUP_BYTES = 4 * 2**20
 DEFAULT_MAX_MEMORY = 256 * 2**20
 
 WORKERS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
@@ -163,6 +178,8 @@ class ReferenceNet:
     zs: list[Array] = field(default_factory=list)
     _crossings: dict[int, tuple[Array, Array]] = field(default_factory=dict, repr=False)
     _residual2: Array | None = field(default=None, repr=False)
+    _transposed: dict[int, Array] = field(default_factory=dict, repr=False)
+    _ext: dict[tuple[str, int], Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.acts:
@@ -173,6 +190,74 @@ class ReferenceNet:
             z = self.acts[-1] @ W + b
             self.zs.append(z)
             self.acts.append(act.forward(z))
+
+    def transposed(self, layer: int) -> Array:
+        """``acts[layer].T`` in C order, cached: (n_layer, batch), so that row i is x[:, i]."""
+        if layer not in self._transposed:
+            self._transposed[layer] = np.ascontiguousarray(self.acts[layer].T)
+        return self._transposed[layer]
+
+    def active_units(self, layer: int) -> tuple[Array, Array]:
+        """Per example, the units of ``layer`` with ``z > 0`` first (then others, as padding to
+        the largest count K, at least 1), and their pre-activations: (batch, K) each, cached."""
+        if ("units", layer) not in self._ext:
+            on = np.real(self.zs[layer]) > 0
+            order = np.argsort(~on, axis=1, kind="stable")
+            units = order[:, : max(1, int(on.sum(axis=1).max()))]
+            self._ext[("units", layer)] = (units, np.take_along_axis(self.zs[layer], units, 1))
+        return self._ext[("units", layer)]
+
+    def dropped_ext(self, layer: int) -> Array:
+        """Per example b, the next layer's ``[[W[units_b], 0], [b, 1]]`` for
+        :meth:`active_units` of ``layer`` (``[[W[units_b]], [b - y[b]]]`` when the next layer is
+        a linear output layer): (batch, K + 1, n (+ 1)), cached."""
+        if ("dropped", layer) not in self._ext:
+            units, _ = self.active_units(layer)
+            W, b = self.weights[layer + 1], self.biases[layer + 1]
+            final = layer + 2 == self.n_layers and type(self.activations[-1]) is Linear
+            m, K = W.shape[1], units.shape[1]
+            ext = np.zeros((units.shape[0], K + 1, m + (0 if final else 1)))
+            ext[:, :K, :m] = W[units]
+            ext[:, K, :m] = b - self.y if final else b
+            if not final:
+                ext[:, K, m] = 1.0
+            self._ext[("dropped", layer)] = ext
+        return self._ext[("dropped", layer)]
+
+    def hidden_ext(self, layer: int) -> Array:
+        """``[[W, 0], [b, 1]]`` of ``layer``: (n_in + 1, n_out + 1), cached."""
+        if ("hidden", layer) not in self._ext:
+            W, b = self.weights[layer], self.biases[layer]
+            ext = np.zeros((W.shape[0] + 1, W.shape[1] + 1))
+            ext[:-1, :-1] = W
+            ext[-1, :-1] = b
+            ext[-1, -1] = 1.0
+            self._ext[("hidden", layer)] = ext
+        return self._ext[("hidden", layer)]
+
+    def output_ext(self) -> Array:
+        """Per example b, ``[[W], [b - y[b]]]`` of the (linear) output layer:
+        (batch, n_in + 1, n_out), cached."""
+        if ("output", 0) not in self._ext:
+            W = self.weights[-1]
+            ext = np.empty((self.x.shape[0], W.shape[0] + 1, W.shape[1]))
+            ext[:, :-1] = W
+            ext[:, -1] = self.biases[-1] - self.y
+            self._ext[("output", 0)] = ext
+        return self._ext[("output", 0)]
+
+    def prepare_columns(self, layer: int) -> None:
+        """Fill every cache :func:`_column_block_change` may read (before threads share them)."""
+        self.transposed(layer)
+        self.residual2
+        if layer + 2 < self.n_layers and type(self.activations[layer + 1]) is ReLU:
+            self.dropped_ext(layer + 1)
+        for k in range(layer + 2, self.n_layers - 1):
+            self.hidden_ext(k)
+        if type(self.activations[-1]) is Linear:
+            self.output_ext()
+        if self.activations[layer + 1].kinks:
+            self.crossings(layer + 1)
 
     @property
     def residual2(self) -> Array:
@@ -375,15 +460,16 @@ def _loss_change(
 
 def _column_change(
     net: ReferenceNet, layer: int, kind: str, idx: Array, h: Array, signs: Array, track: bool,
-    one_column: bool = False,
+    one_column: bool = False, inexact_flagged: bool = False,
 ) -> tuple[Array, Array]:
     """Loss changes for perturbations of ``weights``/``biases`` entries ``idx`` (flat).
 
-    ``one_column``: every entry is in the same column j, so only the examples whose
-    activation ``a_{l+1}[b, j]`` actually changes (for relu: those with ``z > 0``, or crossing)
-    are carried on; the others contribute exactly 0.
+    ``one_column``: the entries come in runs of equal length, each run in one column j (see
+    :func:`_column_block_change`, also for ``inexact_flagged``).
     -> (D: (S, P), flags: (S, P)) for the S signs (``+1, -1`` or ``1j``) and P entries.
     """
+    if one_column and kind == "weights" and layer + 1 < net.n_layers:
+        return _column_block_change(net, layer, idx, h, signs, track, inexact_flagged)
     n_out = net.weights[layer].shape[1]
     if kind == "weights":
         i, j = np.divmod(idx, n_out)
@@ -407,30 +493,170 @@ def _column_change(
         t = net.t[:, j].T
         return net.scale * np.sum(d * ((acol - t) + (y - t)), axis=-1), flags
     W = net.weights[layer + 1]
-    subset = None
-    if one_column:
-        live = np.flatnonzero((d != 0).any(axis=(0, 1)))
-        if live.size == 0:
-            return np.zeros(d.shape[:2], dtype=d.dtype), flags
-        if live.size < d.shape[-1]:
-            subset, d = live, d[:, :, live]
-    zs_next = net.zs[layer + 1] if subset is None else net.zs[layer + 1][subset]
-    # rank-1 update of z_{l+1}: (S, P, B, n); one row of W broadcast when j is shared
-    w = W[j[0]] if one_column else W[j][None, :, None, :]
-    zp = np.multiply(d[..., None], w)
-    np.add(zp, zs_next, out=zp)
+    # rank-1 update of z_{l+1}: (S, P, B, n)
+    zp = np.multiply(d[..., None], W[j][None, :, None, :])
+    np.add(zp, net.zs[layer + 1], out=zp)
     screened = False
     if track and net.activations[layer + 1].kinks:
         up, down = net.crossings(layer + 1)
-        if subset is not None:
-            up, down = up[:, subset], down[:, subset]
         dr = np.real(d)
         upj, downj = up[:, :, j].transpose(0, 2, 1), down[:, :, j].transpose(0, 2, 1)
         for u_k, d_k in zip(upj, downj):  # one per kink point: (P, B)
             flags |= ((dr >= u_k) | (dr <= d_k)).any(axis=-1)
         screened = True
-    yp, f2 = _propagate(net, zp, layer + 1, None, track, screened, subset)
-    return _loss_change(net, yp, None, subset), flags | f2
+    yp, f2 = _propagate(net, zp, layer + 1, None, track, screened)
+    return _loss_change(net, yp, None), flags | f2
+
+
+def _keeps_one(act: Activation) -> bool:
+    """Whether ``act.forward`` maps 1 to exactly 1 (so a constant column of ones survives it)."""
+    return type(act) in (ReLU, LeakyReLU, Linear)
+
+
+def _column_block_change(
+    net: ReferenceNet, layer: int, idx: Array, h: Array, signs: Array, track: bool,
+    inexact_flagged: bool = False,
+) -> tuple[Array, Array]:
+    """:func:`_column_change` for weights entries ``idx`` that come in J runs of equal length
+    P, each run in one column j of ``layer`` (rows i ascending).
+
+    Column j of ``a_{l+1}`` changes by ``d`` (J, S*P, B); the pairs (column, example) whose
+    entry does not change (a relu unit that stays off) contribute exactly 0 and are dropped.
+    The live pairs are stacked pair-major, (pairs, S*P, n + 1), with a trailing column of ones
+    that carries the biases through the matrix products: ``z_{l+1}`` is one batched product
+    ``[d, 1] @ [[W[j], 0], [z_{l+1}[b], 1]]`` per pair, every later layer one product with
+    ``[[W, 0], [b, 1]]``, and for a linear output layer the product with ``[[W], [b - y[b]]]``
+    gives ``y' - y`` directly. Each stacked array is thus written once by a matrix product and
+    once by the activation, with no broadcasting passes, and a whole block of columns costs
+    the same few dozen NumPy calls as one.
+
+    ``inexact_flagged``: the caller discards the values of flagged perturbations, so when
+    layer l+1 is a relu layer (screened exactly through ``crossings``), only its units that are
+    on in example b are carried (for an unflagged perturbation the others stay exactly 0).
+    -> (D: (S, J*P), flags: (S, J*P)) in the order of ``idx``.
+    """
+    n_in, n_out = net.weights[layer].shape
+    i_all, j_all = np.divmod(idx, n_out)
+    P = int(np.argmax(j_all != j_all[0])) or idx.size
+    J = idx.size // P
+    i, j = i_all.reshape(J, P), j_all[::P]
+    S = signs.size
+    SP, B = S * P, net.x.shape[0]
+    dtype = np.result_type(signs, np.float64)
+    xT = net.transposed(layer)
+    u = xT[None] if P == n_in else xT[i]  # (J or 1, P, B): a whole column has every row i
+    zc = np.multiply((signs[None, :, None] * h.reshape(J, 1, P))[..., None], u[:, None],
+                     dtype=dtype).reshape(J, SP, B)
+    zcol = net.zs[layer][:, j].T[:, None, :]  # (J, 1, B)
+    zc += zcol
+    act = net.activations[layer]
+    flags = np.zeros((J, SP), dtype=bool)
+    if track and act.kinks:
+        flags |= _flips(zc, zcol, act.kinks, (-1,))
+    d = _forward_inplace(act, zc)
+    d -= net.acts[layer + 1][:, j].T[:, None, :]  # (J, S*P, B): change of column j of a_{l+1}
+    D = np.zeros((J, SP), dtype=dtype)
+    jl, bl = np.nonzero((d != 0).any(axis=1))  # live pairs, grouped by column
+    if jl.size:
+        starts = np.flatnonzero(np.r_[True, jl[1:] != jl[:-1]])
+        ends = np.r_[starts[1:], jl.size]
+        dp = d.transpose(0, 2, 1)[jl, bl]  # (pairs, S*P)
+        screen = None
+        if track and net.activations[layer + 1].kinks:
+            # Exact screen of layer l+1: the rank-1 change moves an entry of row b across a
+            # kink iff d leaves (down, up) there (see ReferenceNet.crossings); a pair whose d
+            # is 0 moves nothing.
+            up, down = net.crossings(layer + 1)
+            dr = np.real(dp)
+            for u_k, d_k in zip(up, down):  # one per kink point: (B, n_out)
+                f = (dr >= u_k[bl, j[jl]][:, None]) | (dr <= d_k[bl, j[jl]][:, None])
+                screen = f if screen is None else screen | f
+        dy, pair_flags = _pairs_forward(net, layer, j[jl], bl, dp, track, inexact_flagged)
+        if screen is not None:
+            pair_flags = screen if pair_flags is None else pair_flags | screen
+        # L' - L = c * sum_b (y' - y) . ((y' - y) + 2 (y[b] - t[b])), per column
+        r2 = net.residual2[bl].reshape(-1)
+        n_y = net.y.shape[1]
+        flat = dy.reshape(SP, -1)
+        for c, e0, e1 in zip(jl[starts], starts * n_y, ends * n_y):
+            v = flat[:, e0:e1]
+            D[c] = np.einsum("pk,pk->p", v, v) + v @ r2[e0:e1]
+        if pair_flags is not None:
+            flags[jl[starts]] |= np.logical_or.reduceat(pair_flags, starts, axis=0)
+    D *= net.scale
+    return (D.reshape(J, S, P).transpose(1, 0, 2).reshape(S, J * P),
+            flags.reshape(J, S, P).transpose(1, 0, 2).reshape(S, J * P))
+
+
+def _pairs_forward(
+    net: ReferenceNet, layer: int, cols: Array, rows: Array, d: Array, track: bool,
+    inexact_flagged: bool,
+) -> tuple[Array, Array | None]:
+    """Carry changes ``d`` (pairs, R) of ``a_{l+1}[rows, cols]`` to the output.
+
+    -> (y' - y: (R, pairs, n_out), flags: (pairs, R) of kinks crossed after layer l+1, or None
+    when there are no such layers)
+    """
+    npairs, R = d.shape
+    dtype = d.dtype
+    L = net.n_layers
+    k = layer + 1
+    out_linear = type(net.activations[-1]) is Linear
+    final = k == L - 1 and out_linear
+    drop = inexact_flagged and track and k < L - 1 and type(net.activations[k]) is ReLU
+    W = net.weights[k]
+    if drop:
+        units, z_on = net.active_units(k)  # (B, K) each
+        K = units.shape[1]
+        wj, zk = W[cols[:, None], units[rows]], z_on[rows]
+    else:
+        K = W.shape[1]
+        wj, zk = W[cols], net.zs[k][rows]
+    A = np.empty((npairs, R, 2), dtype=dtype)
+    A[:, :, 0] = d
+    A[:, :, 1] = 1.0
+    M = np.zeros((npairs, 2, K + (0 if final else 1)))
+    M[:, 0, :K] = wj
+    if final:
+        np.subtract(zk, net.y[rows], out=M[:, 1, :K])
+    else:
+        M[:, 1, :K] = zk
+        M[:, 1, K] = 1.0
+
+    def product(a: Array, m: Array, last: bool) -> Array:
+        if last:  # perturbation-major: each column's loss change is then one dot per row
+            out = np.empty((R, npairs, m.shape[-1]), dtype=dtype)
+            np.matmul(a, m, out=out.transpose(1, 0, 2))
+            return out
+        if m.ndim == 3:
+            return np.matmul(a, m)
+        return (a.reshape(-1, a.shape[-1]) @ m).reshape(npairs, R, m.shape[-1])
+
+    z = product(A, M, final)  # (pairs, R, K + 1): z_{l+1}, last column 1
+    flags = None
+    while not final:
+        n = z.shape[-1] - 1
+        act = net.activations[k]
+        if track and act.kinks and k > layer + 1:
+            f = _flips(z[:, :, :n], net.zs[k][rows][:, None, :], act.kinks, (2,))
+            flags = f if flags is None else flags | f
+        if _keeps_one(act):
+            z = _forward_inplace(act, z)
+        else:
+            z[:, :, :n] = act.forward(z[:, :, :n])
+        if k == L - 1:
+            z = np.ascontiguousarray((z[:, :, :n] - net.y[rows][:, None, :]).transpose(1, 0, 2))
+            break
+        final = k + 1 == L - 1 and out_linear
+        if drop and k == layer + 1:
+            ext = net.dropped_ext(k)[rows]
+        elif final:
+            ext = net.output_ext()[rows]
+        else:
+            ext = net.hidden_ext(k + 1)
+        z = product(z, ext, final)
+        k += 1
+    return z, flags
 
 
 def _row_change(
@@ -459,6 +685,39 @@ def _per_chunk(net: ReferenceNet, layer: int, kind: str, n_signs: int, itemsize:
     return max(1, min(65536, budget // max(per, 1)))
 
 
+def _column_chunks(net: ReferenceNet, layer: int, idx: Array, n_signs: int, itemsize: int,
+                   chunk_size: int | None, max_memory: int) -> list[Array]:
+    """Positions in ``idx`` (weights entries) for each call of :func:`_column_block_change`:
+    runs of equal length, one column each (rows ascending), as many runs per chunk as the
+    budget allows. A run's stacked arrays hold about (live examples) x (S * length) x
+    (width + 1) numbers."""
+    n_out = net.weights[layer].shape[1]
+    cols = idx % n_out
+    order = np.argsort(cols, kind="stable")
+    parts = np.split(order, np.flatnonzero(np.diff(cols[order])) + 1)
+    if chunk_size is None:
+        width = max(W.shape[1] for W in net.weights[layer + 1:]) + 1
+        z = net.zs[layer]
+        live = B = z.shape[0]
+        if type(net.activations[layer]) is ReLU:
+            live = min(B, int(np.ceil((np.real(z) > 0).sum() / z.shape[1])) + 2)
+        budget = min(_GROUP_BYTES, max_memory // (4 * WORKERS))
+        per = max(1, budget // (n_signs * live * width * itemsize))
+    else:
+        per = chunk_size
+    runs: dict[int, list[Array]] = {}
+    for g in parts:
+        length = min(g.size, per)
+        for k in range(0, g.size, length):
+            run = g[k : k + length]
+            runs.setdefault(run.size, []).append(run)
+    chunks = []
+    for length, same in runs.items():
+        many = max(1, per // length)
+        chunks += [np.concatenate(same[k : k + many]) for k in range(0, len(same), many)]
+    return chunks
+
+
 def _changes(
     net: ReferenceNet,
     layer: int,
@@ -470,8 +729,13 @@ def _changes(
     track: bool,
     chunk_size: int | None,
     max_memory: int,
+    inexact_flagged: bool = False,
 ) -> tuple[Array, Array]:
-    """Loss changes D (S, P) and kink flags (S, P) for entries ``idx`` with steps ``h``."""
+    """Loss changes D (S, P) and kink flags (S, P) for entries ``idx`` with steps ``h``.
+
+    ``inexact_flagged``: the caller only uses D where F is False, which lets the relu layer
+    after a weight skip its units that are off (see :func:`_column_block_change`).
+    """
     complex_ = any(isinstance(s, complex) for s in signs)
     sg = np.asarray(signs, dtype=np.complex128 if complex_ else np.float64)
     S = len(signs)
@@ -479,17 +743,16 @@ def _changes(
     D = np.empty((S, idx.size), dtype=sg.dtype)
     F = np.zeros((S, idx.size), dtype=bool)
 
-    # With a relu layer, group the entries by column j: examples whose unit j is off do not
-    # change at all and are skipped (about half the work on a relu network).
+    # Weights: group the entries by column j, and whole columns into blocks (see
+    # _column_block_change); with a relu layer the examples whose unit j is off do not change
+    # at all and are skipped.
     n = idx.size
-    group = (kind == "weights" and layer + 1 < net.n_layers
-             and type(net.activations[layer]) is ReLU and net.x.shape[0] >= 4 and n > per
-             and net.weights[layer].shape[0] >= min(per, 32))
+    group = kind == "weights" and layer + 1 < net.n_layers
+    chunks: list[Any]
     if group:
-        cols = idx % net.weights[layer].shape[1]
-        order = np.argsort(cols, kind="stable")
-        parts = np.split(order, np.flatnonzero(np.diff(cols[order])) + 1)
-        chunks: list[Any] = [g[k : k + per] for g in parts for k in range(0, g.size, per)]
+        chunks = _column_chunks(net, layer, idx, S, 16 if complex_ else 8, chunk_size,
+                                max_memory)
+        net.prepare_columns(layer)
     else:
         chunks = [slice(k, k + per) for k in range(0, n, per)]
 
@@ -497,7 +760,8 @@ def _changes(
         if kind == "inputs":
             d, f = _row_change(net, layer, idx[pos], h[pos], sg, track)
         else:
-            d, f = _column_change(net, layer, kind, idx[pos], h[pos], sg, track, group)
+            d, f = _column_change(net, layer, kind, idx[pos], h[pos], sg, track, group,
+                                  inexact_flagged=inexact_flagged)
         D[:, pos] = d
         F[:, pos] = f
 
@@ -606,7 +870,8 @@ def numerical_gradient(
     idx = np.arange(flat.size)
     track = method != "complex_step"
     kw: dict[str, Any] = {"track": track, "chunk_size": chunk_size, "max_memory": max_memory}
-    D, F = _changes(net, layer, kind, idx, h, _SIGNS[method], **kw)
+    # Flagged entries are re-evaluated below, so their first values may be inexact.
+    D, F = _changes(net, layer, kind, idx, h, _SIGNS[method], inexact_flagged=True, **kw)
     est = _combine(method, D, h)
     mask = np.zeros(flat.size, dtype=bool)
     left = np.full(flat.size, np.nan)
@@ -619,14 +884,20 @@ def numerical_gradient(
     floor = _FLOOR * np.maximum(1.0, np.abs(flat[todo]))
     for _ in range(_MAX_REFINE if todo.size else 0):
         s = np.maximum(np.minimum(s / 16, dist / 2), floor)
-        D, F = _changes(net, layer, kind, todo, s, _SIGNS[method], **kw)
+        D, F = _changes(net, layer, kind, todo, s, _SIGNS[method], inexact_flagged=True, **kw)
         ok = ~F.any(axis=0)
         if ok.any():
             # A stencil clear of every kink gives a true difference quotient again. Its error
             # (round-off grows as the step shrinks) is estimated from the same quotient at half
             # the step, and allowed for: the entry passes within [est - 2 err, est + 2 err].
             fine, s_ok = todo[ok], s[ok]
-            D2, _ = _changes(net, layer, kind, fine, s_ok / 2, _SIGNS[method], **kw)
+            D2, F2 = _changes(net, layer, kind, fine, s_ok / 2, _SIGNS[method], **kw)
+            # (On a clear stencil the half step is clear too: the region without crossings
+            # is convex. Checked anyway; an entry that is not stays to be refined.)
+            ok2 = ~F2.any(axis=0)
+            ok[np.flatnonzero(ok)[~ok2]] = False
+            fine, s_ok, D2 = fine[ok2], s_ok[ok2], D2[:, ok2]
+        if ok.any():
             e1 = _combine(method, D[:, ok], s_ok)
             noise = np.abs(e1 - _combine(method, D2, s_ok / 2))
             est[fine] = e1
@@ -678,7 +949,7 @@ def stencil_crossings(
     flat = net.parameter(layer, kind).reshape(-1)
     h = r * np.maximum(1.0, np.abs(flat))
     _, F = _changes(net, layer, kind, np.arange(flat.size), h, (1.0, -1.0), track=True,
-                    chunk_size=None, max_memory=DEFAULT_MAX_MEMORY)
+                    chunk_size=None, max_memory=DEFAULT_MAX_MEMORY, inexact_flagged=True)
     return F.any(axis=0).reshape(net.parameter(layer, kind).shape)
 
 

@@ -1,0 +1,89 @@
+"""The weights fast path (column blocks, dropped relu units) and the ``kinds`` selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reference_mlp import MLP
+from verify import check_gradients
+from verify.bugs import inject
+from verify.finite_diff import central_loop, numerical_gradient, reference_net, stencil_crossings
+
+DEEP = {
+    "relu-relu-relu-linear": ([24, 9, 7, 5, 3], ["relu", "relu", "relu", "linear"]),
+    "relu-leaky-tanh": ([20, 8, 6, 2], ["relu", "leaky_relu", "tanh"]),
+    "tanh-relu-relu": ([16, 6, 5, 4], ["tanh", "relu", "relu"]),
+}
+
+
+def deep_problem(name: str, batch: int = 9, seed: int = 2):
+    sizes, acts = DEEP[name]
+    model = MLP.build(sizes, acts, seed=seed)
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        layer.biases = 0.1 * rng.standard_normal(layer.biases.shape)
+    return model, rng.standard_normal((batch, sizes[0])), rng.standard_normal((batch, sizes[-1]))
+
+
+@pytest.mark.parametrize("name", list(DEEP))
+@pytest.mark.parametrize("chunk_size", [None, 5], ids=["default-chunks", "chunk-5"])
+def test_column_blocks_equal_the_plain_loop(name: str, chunk_size: int | None) -> None:
+    model, x, y = deep_problem(name)
+    net = reference_net(model, x, y)
+    for layer in range(net.n_layers):
+        fd = numerical_gradient(net, layer, "weights", chunk_size=chunk_size)
+        slow = central_loop(net, layer, "weights", full_forward=True)
+        clear = ~fd.kink_mask  # kinked entries are checked against intervals, not the loop
+        np.testing.assert_allclose(fd.estimate[clear], slow[clear], rtol=1e-7, atol=1e-9,
+                                   err_msg=f"layers[{layer}].weights")
+
+
+@pytest.mark.parametrize("name", list(DEEP))
+def test_flags_stay_exact_when_off_units_are_dropped(name: str) -> None:
+    # A huge step flags many stencils, in the relu layer after the weight (screened, where
+    # units that are off are dropped) and in later layers (evaluated): the flags must equal
+    # those of the plain evaluation with every unit carried.
+    model, x, y = deep_problem(name)
+    net = reference_net(model, x, y)
+    plain = reference_net(model, x, y)
+    for layer in range(net.n_layers - 1):
+        got = stencil_crossings(net, layer, "weights", step=0.05)
+        h = 0.05 * np.maximum(1.0, np.abs(plain.weights[layer]))
+        want = np.zeros_like(got)
+        for (i, j), step in np.ndenumerate(h):
+            for sign in (1.0, -1.0):
+                W = plain.weights[layer].copy()
+                W[i, j] += sign * step
+                a = plain.acts[layer]
+                for k in range(layer, plain.n_layers):
+                    z = a @ (W if k == layer else plain.weights[k]) + plain.biases[k]
+                    if plain.activations[k].kinks:
+                        want[i, j] |= bool(np.any((z > 0) != (plain.zs[k] > 0)))
+                    a = plain.activations[k].forward(z)
+        np.testing.assert_array_equal(got, want, err_msg=f"layers[{layer}].weights")
+        assert got.any()
+
+
+def test_kinds_selects_rows_and_still_catches_bugs() -> None:
+    model, x, y = deep_problem("relu-relu-relu-linear")
+    params = check_gradients(model, x, y, kinds=("weights", "biases"))
+    assert params.passed and params.info["kinds"] == ["weights", "biases"]
+    assert [r.path for r in params.rows][:3] == [
+        "layers[0].weights", "layers[0].biases", "layers[1].weights"]
+    assert all(r.parameter != "inputs" for r in params.rows)
+    only_inputs = check_gradients(model, x, y, kinds=["inputs"], method="autograd")
+    assert {r.parameter for r in only_inputs.rows} == {"inputs"}
+    bad = inject(model, "missing_activation_derivative", layer=1)
+    caught = check_gradients(bad, x, y, kinds=("weights", "biases"))
+    assert not caught.passed
+    assert not caught["layers[1].weights"].passed and not caught["layers[1].biases"].passed
+
+
+@pytest.mark.parametrize("kinds, error", [
+    (["foo"], ValueError), ([], ValueError), (("weights", "weights"), ValueError), (3, TypeError),
+], ids=["unknown", "empty", "repeated", "not-a-sequence"])
+def test_bad_kinds(kinds, error) -> None:
+    model, x, y = deep_problem("tanh-relu-relu")
+    with pytest.raises(error, match="kinds"):
+        check_gradients(model, x, y, kinds=kinds)
