@@ -257,3 +257,23 @@ def test_bench_quick_smoke(capsys: pytest.CaptureFixture[str]) -> None:
         assert name in out
     with pytest.raises(SystemExit):
         main(["--repeats", "0"])
+
+
+def test_impossible_tolerance_does_not_blame_the_network() -> None:
+    """A correct model failing only an impossible tolerance has no root cause in the model."""
+    model = MLP.build([3, 5, 4, 2], ["relu", "tanh", "linear"], seed=0)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))
+    check = check_gradients(model, x, y, tolerance=(0.0, 0.0))
+    assert not check.passed
+    assert check.root_causes == []
+    assert "no root cause in the model" in check.message()
+    assert "network.backward" not in check.message()
+
+
+def test_unchained_network_is_still_blamed_under_a_tight_tolerance() -> None:
+    model = inject(MLP.build([3, 3, 3], ["tanh", "linear"], seed=1), "not_chained")
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    check = check_gradients(model, x, y, tolerance=(0.0, 0.0))
+    assert [row.path for row in check.root_causes] == ["network.backward"]

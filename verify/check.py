@@ -318,7 +318,12 @@ def _check(
 
     check = GradientCheck(method=method, rows=rows, seed=used_seed, info=info)
     if localize and not check.passed:
-        check.root_causes = local_root_causes(model, net, ys, loss_obj, pred, rows)
+        check.root_causes = local_root_causes(model, net, ys, loss_obj, pred, rows, analytic)
+        if not check.root_causes:
+            check.info["diagnosis"] = (
+                "no root cause in the model: its gradients equal the reference backprop "
+                "(float64); the checking method or the tolerance is what failed"
+            )
     return check
 
 
@@ -342,6 +347,7 @@ def _true_backward(net: ReferenceNet) -> tuple[Array, list[tuple[Array, Array, A
 def local_root_causes(
     model: MLP, net: ReferenceNet, y: Array, loss: Loss, pred: Array,
     rows: list[GradientRecord] | None = None,
+    analytic: dict[tuple[int, str], Array | None] | None = None,
 ) -> list[GradientRecord]:
     """Check the loss derivative and each layer's backward on its own; return what fails.
 
@@ -385,6 +391,12 @@ def local_root_causes(
             if not rec.passed:
                 causes.append(rec)
     failing = [row for row in (rows or []) if not row.passed]
+    if not causes and failing and analytic is not None and _matches_reference_backprop(
+        analytic, per, tol
+    ):
+        # The model's end-to-end gradients are the reference backprop's: nothing in the model
+        # is wrong, the method or the tolerance is what failed (e.g. an impossible tolerance).
+        return causes
     if not causes and failing:
         first = failing[0]
         causes.append(dataclasses.replace(
@@ -393,6 +405,22 @@ def local_root_causes(
                  "upstream gradient, so the network's backward does not chain them correctly "
                  "(layers not chained, or walked in the wrong order)"))
     return causes
+
+
+def _matches_reference_backprop(
+    analytic: dict[tuple[int, str], Array | None],
+    per: list[tuple[Array, Array, Array, Array]],
+    tol: Tolerance,
+) -> bool:
+    """Whether every end-to-end analytic gradient equals the float64 reference backprop's."""
+    for i, (_, dW, db, dx) in enumerate(per):
+        for kind, true in (("weights", dW), ("biases", db), ("inputs", dx)):
+            got = analytic.get((i, kind))
+            if got is None or got.shape != true.shape:
+                return False
+            if not np.all(np.abs(np.real(got) - true) <= tol.allowed(true)):
+                return False
+    return True
 
 
 def assert_gradients_close(model: MLP, x: Any, y: Any, **kwargs: Any) -> GradientCheck:

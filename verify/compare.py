@@ -323,6 +323,8 @@ class GradientCheck:
         if self.root_causes:
             lines.append("root cause (layer-local check, true upstream gradient):")
             lines += [f"  {row.message()}" for row in self.root_causes]
+        elif self.info.get("diagnosis"):
+            lines.append(f"note: {self.info['diagnosis']}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
