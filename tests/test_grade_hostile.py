@@ -4,10 +4,10 @@ results.json, no points it did not earn, and nothing left running - in both sand
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
+from procs import survivors
 
 from verify.grade import Limits, grade_submission
 from verify.grade.gradescope import results_dict, write_results
@@ -22,16 +22,7 @@ MARKER = "4242.4242"  # the detached grandchild's argument
 
 
 def _survivors(marker: str = MARKER) -> list[int]:
-    pids = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/cmdline", "rb") as f:
-                    if marker.encode() in f.read():
-                        pids.append(int(name))
-            except OSError:
-                pass
-    return pids
+    return survivors(marker)
 
 
 def _grade(name: str, mode: str, tmp_path: Path, limits: Limits = FAST):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from procs import survivors
 
 from verify.grade import Limits, grade_submission
 from verify.grade.cases import draw_cases
@@ -38,18 +39,7 @@ SANDBOX = "bwrap" if NO_BWRAP is None else "rlimits"
 HOSTILE = Limits(wall_s=8.0, cpu_s=8, memory_mb=256)
 
 
-def _survivors(marker: str) -> list[int]:
-    """PIDs whose command line mentions ``marker`` (a corpus file name: unique per test)."""
-    pids = []
-    for name in os.listdir("/proc"):
-        if name.isdigit() and int(name) != os.getpid():
-            try:
-                with open(f"/proc/{name}/cmdline", "rb") as f:
-                    if marker.encode() in f.read():
-                        pids.append(int(name))
-            except OSError:
-                pass
-    return pids
+_survivors = survivors  # marker: a corpus file name, unique per test
 
 
 def _grade(name: str, tmp_path: Path, *, mode: str = SANDBOX, limits: Limits = Limits(),

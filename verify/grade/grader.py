@@ -226,7 +226,6 @@ def _layer_record_set(part: Part, case: LayerCase, value: dict[str, Any], c: _Ch
         if not unchanged:  # a penalty only: leaving the parameters alone earns nothing
             c.scored.append(_missing(f"{pre}layer parameters", "parameters",
                                      "weights/biases changed by forward/backward"))
-        if not unchanged:
             c.diagnoses.append("weights_changed")
         bad = {p: v for p, v in student.items() if not recs[p].passed}
         if bad:

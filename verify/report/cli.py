@@ -58,17 +58,7 @@ def _tolerance(text: str) -> float:
     return value
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
-def _seed(text: str) -> int:
+def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -112,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default: {','.join(DEFAULT_METHODS)})",
     )
     parser.add_argument(
-        "--seed", type=_seed, default=42,
+        "--seed", type=_non_negative_int, default=42,
         help="seed for every case's weights and data, the directional checks' directions and "
         "--fuzz (default 42, the walkthrough's)",
     )
@@ -131,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="relative tolerance for every row (default: TOLERANCES' per dtype and method)",
     )
     parser.add_argument(
-        "--fuzz", type=_count, default=0, metavar="N",
+        "--fuzz", type=_non_negative_int, default=0, metavar="N",
         help="also check N hypothesis-generated networks (from verify.strategies, seeded by "
         "--seed) and report the worst error found per method (default 0)",
     )
