@@ -40,7 +40,10 @@ def check_dtype(dtype: Any) -> np.dtype:
 
 def as_matrix(value: Any, name: str, *, columns: int | None = None) -> NDArray[Any]:
     """Return ``value`` as a finite 2-D array ``(batch, columns)``; never broadcast silently."""
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"{name} must be a rectangular 2-D array (batch, width): {exc}") from None
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
     ):

@@ -59,6 +59,13 @@ class Activation:
         return self.forward(z)
 
 
+def _inexact(z: Array) -> Array:
+    """``z`` as an array of its own float or complex dtype; integers become float64 (a slope of
+    0.01 in an integer dtype would be 0)."""
+    z = np.asarray(z)
+    return z if np.issubdtype(z.dtype, np.inexact) else z.astype(np.float64)
+
+
 def _positive_side(z: Array) -> Array:
     """Boolean mask of ``Re(z) > 0``: the branch every piecewise activation takes."""
     return np.real(z) > 0
@@ -85,14 +92,18 @@ class Linear(Activation):
 
 @dataclass(frozen=True)
 class ReLU(Activation):
-    """``max(z, 0)``; the derivative at exactly 0 is taken to be 0, as in PyTorch."""
+    """``max(z, 0)``; the derivative at exactly 0 is taken to be 0, as in PyTorch.
+
+    NaN passes through (as with ``np.maximum`` and ``torch.relu``), so a NaN parameter is
+    reported by the next input check instead of being silently zeroed.
+    """
 
     name: str = "relu"
     smooth: bool = False
     kinks: tuple[float, ...] = (0.0,)
 
     def forward(self, z: Array) -> Array:
-        return np.where(_positive_side(z), z, np.zeros_like(z))
+        return np.where(np.real(z) <= 0, np.zeros_like(z), z)
 
     def derivative(self, z: Array) -> Array:
         return _positive_side(z).astype(z.dtype)
@@ -108,9 +119,11 @@ class LeakyReLU(Activation):
     negative_slope: float = 0.01
 
     def forward(self, z: Array) -> Array:
+        z = _inexact(z)
         return np.where(_positive_side(z), z, z * z.dtype.type(self.negative_slope))
 
     def derivative(self, z: Array) -> Array:
+        z = _inexact(z)
         one = np.ones_like(z)
         return np.where(_positive_side(z), one, one * z.dtype.type(self.negative_slope))
 

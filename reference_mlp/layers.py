@@ -106,7 +106,9 @@ class DenseLayer:
     def _compute_dtype(self, x: Array) -> np.dtype:
         if np.iscomplexobj(x) or np.iscomplexobj(self.weights) or np.iscomplexobj(self.biases):
             return np.result_type(x.dtype, self.weights.dtype, self.biases.dtype)
-        return self.weights.dtype
+        # Reassigned integer (or bool) parameters must not truncate the inputs to integers.
+        dt = self.weights.dtype
+        return dt if np.issubdtype(dt, np.inexact) else self.dtype
 
     def forward(self, inputs: Any) -> Array:
         """inputs: (batch, n_inputs) -> activations (batch, n_neurons); caches what backward needs."""
@@ -122,6 +124,7 @@ class DenseLayer:
         """d_outputs: (batch, n_neurons) -> d_inputs: (batch, n_inputs); sets d_weights, d_biases."""
         if self.inputs is None or self.pre_activation is None:
             raise RuntimeError(f"{self!r}: backward() called before forward()")
+        self._check_parameters()
         d_out = as_matrix(d_outputs, f"{self!r}.backward d_outputs")
         if d_out.shape != self.pre_activation.shape:
             raise ValueError(

@@ -138,14 +138,21 @@ class MLP:
         return copy.deepcopy(self)
 
     def astype(self, dtype: Any) -> MLP:
-        """A copy whose parameters are cast to ``dtype`` (caches and gradients cleared)."""
+        """A copy whose parameters are cast to ``dtype`` (caches and gradients cleared).
+
+        Each layer keeps its class and activation (a subclass with its own backward stays one).
+        """
         dtype = check_dtype(dtype)
-        out = MLP()
+        out = copy.copy(self)
+        out.layers = []
         for layer in self.layers:
-            new = DenseLayer(layer.n_inputs, layer.n_neurons, layer.activation, dtype=dtype)
-            new.weights = layer.weights.astype(dtype)
-            new.biases = layer.biases.astype(dtype)
-            out.add_layer(new)
+            new = copy.copy(layer)
+            new.weights = np.asarray(layer.weights).astype(dtype)
+            new.biases = np.asarray(layer.biases).astype(dtype)
+            new.dtype = dtype
+            new.inputs = new.pre_activation = new.output = None
+            new.d_weights = new.d_biases = new.d_inputs = None
+            out.layers.append(new)
         return out
 
     @property

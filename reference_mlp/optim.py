@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ class SGD:
 
     def __post_init__(self) -> None:
         lr = self.learning_rate
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not np.isfinite(lr) or lr <= 0:
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not np.isfinite(lr) or lr <= 0:
             raise ValueError(f"learning_rate must be a positive finite number, got {lr!r}")
 
     def step(self, model: MLP) -> None:
@@ -50,7 +51,8 @@ def train(
 
     Each epoch shuffles the rows (seeded by ``seed``), walks mini-batches of ``batch_size``
     (the last one may be smaller), and does forward, loss, backward and an SGD step per batch.
-    Returns the loss history: the mean of the batch losses of each epoch, one float per epoch.
+    Returns the loss history, one float per epoch: the mean of that epoch's batch losses,
+    each weighted by its number of rows (so a smaller last batch counts for less).
     ``callback(epoch, loss)`` is called after each epoch.
     """
     epochs = positive_int(epochs, "epochs")

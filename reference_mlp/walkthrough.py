@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from tabulate import tabulate
@@ -86,14 +86,21 @@ def run(*, seed: int = 42, n_inputs: int = 3, n_hidden: int = 4, n_outputs: int 
     return "\n".join(out)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _int_at_least(minimum: int, what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
+
+    return parse
+
+
+_positive = _int_at_least(1, "a positive integer")
+_seed = _int_at_least(0, "a non-negative integer")  # numpy seeds are non-negative
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -102,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="The lesson's walkthrough: a two-layer MLP (relu then linear), a forward pass, "
         "the MSE loss, the backward pass and each layer's gradients.",
     )
-    parser.add_argument("--seed", type=int, default=42, help="seed for data and weights (default 42)")
+    parser.add_argument("--seed", type=_seed, default=42, help="seed for data and weights (default 42)")
     parser.add_argument("--inputs", type=_positive, default=3, help="input width (default 3)")
     parser.add_argument("--hidden", type=_positive, default=4, help="hidden width (default 4)")
     parser.add_argument("--outputs", type=_positive, default=1, help="output width (default 1)")

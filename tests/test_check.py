@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import verify
-from reference_mlp import MLP
+from reference_mlp import LOSSES, MLP, Loss
 from verify import (
     TOLERANCES,
     GradientCheck,
@@ -106,9 +106,14 @@ def test_lesson_convention() -> None:
     model, x, y = problem()
     check = check_gradients(model, x, y, loss="lesson")
     assert check.passed and check.info["loss"] == "lesson"
-    # The lesson derivative against the exact loss is off by the output width: caught.
-    mixed = check_gradients(model, x, y, loss=buggy_loss("missing_batch_division"))
-    assert not mixed.passed
+    # A derivative not divided by the batch size: caught.
+    unscaled = check_gradients(model, x, y, loss=buggy_loss("missing_batch_division"))
+    assert not unscaled.passed
+    # The lesson derivative against the exact loss is off by the output width (3): every row.
+    mixed = Loss("mixed", LOSSES["exact"].value, LOSSES["lesson"].derivative, "")
+    check = check_gradients(model, x, y, loss=mixed)
+    assert check.failures == check.rows
+    assert [row.path for row in check.root_causes] == ["loss"]
 
 
 @pytest.mark.parametrize("method", ["central", "autograd", "directional"])
@@ -277,3 +282,54 @@ def test_unchained_network_is_still_blamed_under_a_tight_tolerance() -> None:
     x, y = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
     check = check_gradients(model, x, y, tolerance=(0.0, 0.0))
     assert [row.path for row in check.root_causes] == ["network.backward"]
+
+
+# --- review regressions ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ALL_METHODS)
+def test_complex128_model_is_checked_without_warnings(method: str) -> None:
+    import warnings
+
+    model, x, y = problem(dtype=np.complex128)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. ComplexWarning from a complex -> float cast
+        check = check_gradients(model, x, y, method=method, seed=0)
+    assert check.passed, check.message()
+    bad = inject(model, "input_gradient_scaled", layer=1)
+    assert not check_gradients(bad, x, y, method=method, seed=0)["layers[1].inputs"].passed
+
+
+def test_complex_data_is_rejected_by_name() -> None:
+    model, x, y = problem(dtype=np.complex128)
+    with pytest.raises(ValueError, match=r"x has non-zero imaginary parts"):
+        check_gradients(model, x + 0.5j, y)
+    with pytest.raises(ValueError, match=r"y has non-zero imaginary parts"):
+        check_gradients(model, x, y - 1j)
+    assert check_gradients(model, x + 0j, y + 0j).passed  # a zero imaginary part is fine
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"tolerance": ("a", 0.0)}, TypeError, r"tolerance must be .*\(atol, rtol\).*'a'"),
+        ({"seed": -1}, ValueError, "seed must be a non-negative integer or None, got -1"),
+        ({"seed": 1.5, "method": "directional"}, ValueError, "seed must be a non-negative integer"),
+    ],
+    ids=["tolerance-str", "seed-negative", "seed-float"],
+)
+def test_more_bad_arguments(kwargs, error, match) -> None:
+    model, x, y = problem()
+    with pytest.raises(error, match=match):
+        check_gradients(model, x, y, **kwargs)
+
+
+def test_tolerance_accepts_numpy_scalars_and_rejects_bools() -> None:
+    assert Tolerance(np.float32(1e-3), np.float64(0.0)).atol == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="atol must be a finite number >= 0, got True"):
+        Tolerance(True, 0.0)
+
+
+def test_autograd_info_reports_kinks_like_the_other_methods() -> None:
+    model, x, y = problem()
+    assert check_gradients(model, x, y, method="autograd").info["kinks"] == 0

@@ -247,10 +247,23 @@ def test_threaded_chunks_equal_sequential(monkeypatch: pytest.MonkeyPatch) -> No
 
     model, x, y = problem("leaky-relu-tanh", batch=7)
     net = reference_net(model, x, y)
+    pools: list[str] = []
+
+    class CountingPool(fd_module.ThreadPoolExecutor):
+        def __init__(self, workers: int) -> None:
+            pools.append(kind)
+            super().__init__(workers)
+
+    monkeypatch.setattr(fd_module, "ThreadPoolExecutor", CountingPool)
     monkeypatch.setattr(fd_module, "_idle_workers", lambda: 1)
-    one = [numerical_gradient(net, 0, kind, chunk_size=2).estimate for kind in KINDS]
+    one = [numerical_gradient(net, 0, kind, chunk_size=1).estimate for kind in KINDS]
+    assert pools == []
     monkeypatch.setattr(fd_module, "_idle_workers", lambda: 3)
-    many = [numerical_gradient(net, 0, kind, chunk_size=2).estimate for kind in KINDS]
+    many = []
+    for kind in KINDS:
+        many.append(numerical_gradient(net, 0, kind, chunk_size=1).estimate)
+    # 12 weights and 28 inputs entries make enough chunks for threads; 3 biases do not.
+    assert set(pools) == {"weights", "inputs"}
     for a, b in zip(one, many):
         np.testing.assert_array_equal(a, b)
 

@@ -156,6 +156,15 @@ def test_rubric_errors_name_the_problem(tmp_path: Path, text: str, message: str)
         load_rubric(path)
 
 
+def test_unreadable_rubric_files_name_the_problem(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=f"rubric file {__import__('re').escape(str(tmp_path))} is not a file"):
+        load_rubric(tmp_path)
+    path = tmp_path / "r.json"
+    path.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(ValueError, match="r.json: cannot be read as UTF-8 text"):
+        load_rubric(path)
+
+
 # ------------------------------------------------------------------------------ results.json
 
 
@@ -237,3 +246,47 @@ def test_rubric_visibility_hides_values(tmp_path: Path) -> None:
     assert "expected " not in relu.output and "e.g." not in relu.output
     assert "likely cause: missing activation derivative" in relu.output
     assert "expected " in tanh.output and "e.g." in tanh.output  # visible tests do show values
+
+
+def test_negative_seed_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "results.json"
+    assert main([str(GOOD), "--seed", "-1", "--results", str(out), "-q"]) == 2
+    assert "--seed must be an integer >= 0, got -1" in capsys.readouterr().err
+    assert main([str(tmp_path), "--seed", "-1", "-q"]) == 2  # batch: not a zero per student
+    assert not out.exists()
+
+
+def test_infinite_limits_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(GOOD), "--wall-limit", "inf"]) == 2
+    assert "Limits.wall_s must be a positive number, got inf" in capsys.readouterr().err
+
+
+def test_batch_grades_submissions_that_share_a_name(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    subs = tmp_path / "subs"
+    (subs / "alice").mkdir(parents=True)
+    shutil.copy(GOOD, subs / "alice" / "mlp.py")
+    shutil.copy(GOOD, subs / "alice.py")
+    shutil.copy(BAD, subs / "bob.py")
+    table = tmp_path / "grades.csv"
+    assert main([str(subs), "--csv", str(table), "--seed", "3", "-q", "--no-fd"]) == 0
+    rows = {r["student"]: r for r in csv.DictReader(table.open())}
+    assert set(rows) == {"alice", "alice.py", "bob"}  # nothing silently dropped
+    assert rows["alice.py"]["submission"] == str(subs / "alice.py")
+    assert "alice.py: another submission is also named 'alice'" in capsys.readouterr().err
+
+
+def test_a_symlinked_submission_is_not_followed(tmp_path: Path) -> None:
+    # e.g. a cloned repository whose mlp.py links to a file of the grading machine: its lines
+    # would come back in a SyntaxError's traceback.
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET grader line 4411\n")
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    (sub / "mlp.py").symlink_to(secret)
+    out = tmp_path / "results.json"
+    assert main(["--gradescope", str(sub), "--results", str(out), "-q"]) == 0
+    data = json.loads(out.read_text())
+    assert data["score"] == 0
+    assert "mlp.py is a symbolic link: submit the file itself" in data["tests"][0]["output"]
+    assert "4411" not in json.dumps(data)

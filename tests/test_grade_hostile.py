@@ -25,8 +25,9 @@ def _survivors(marker: str = MARKER) -> list[int]:
     return survivors(marker)
 
 
-def _grade(name: str, mode: str, tmp_path: Path, limits: Limits = FAST):
-    report = grade_submission(CORPUS / f"hostile_{name}.py", seed=99, sandbox=mode, limits=limits)
+def _grade(name: str, mode: str, tmp_path: Path, limits: Limits = FAST, source: Path | None = None):
+    report = grade_submission(source or CORPUS / f"hostile_{name}.py", seed=99, sandbox=mode,
+                              limits=limits)
     out = tmp_path / "results.json"
     write_results(results_dict(report), out)
     data = json.loads(out.read_text())  # always valid JSON
@@ -143,9 +144,21 @@ def test_detached_processes_do_not_survive(mode: str, tmp_path: Path) -> None:
 def test_reading_the_grader_fails_in_bwrap(tmp_path: Path) -> None:
     if NO_BWRAP is not None:
         pytest.skip(f"bwrap: {NO_BWRAP}")
-    report, data = _grade("read_grader", "bwrap", tmp_path)
+    report, data = _grade("read_grader", "bwrap", tmp_path, source=_aimed_at_this_checkout(tmp_path))
     assert "REACHED: nothing" in "\n".join(report.notes)
     assert data["score"] < 30
+
+
+def _aimed_at_this_checkout(tmp_path: Path) -> Path:
+    """The corpus file names /work/main; aim it at wherever this checkout really is, so that
+    "nothing reached" cannot come from a path that does not exist."""
+    repo = Path(__file__).resolve().parents[1]
+    text = (CORPUS / "hostile_read_grader.py").read_text().replace("/work/main", str(repo))
+    assert str(repo / "reference_mlp" / "layers.py") in text
+    (tmp_path / "sub").mkdir()
+    path = tmp_path / "sub" / "hostile_read_grader.py"
+    path.write_text(text)
+    return path
 
 
 def test_reading_the_grader_in_the_fallback(tmp_path: Path) -> None:
@@ -176,3 +189,56 @@ def test_tampering_with_the_result_channel_earns_nothing(mode: str, tmp_path: Pa
     assert "corrupted or did not produce results" in _outputs(report)
     if mode == "bwrap":  # the grader's /tmp is not even visible
         assert json.loads((decoy / "results.json").read_text()) == {"original": True}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_killing_the_supervisor_earns_nothing_and_leaves_nothing(
+        mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As under an ordinary user: the child keeps the grader's uid, so it can signal the launcher.
+    monkeypatch.setenv("VERIFY_GRADE_NO_DROP", "1")
+    marker = "5353.5353"  # the detached grandchild's argument
+    assert not _survivors(marker), "a previous run left a process behind"
+    report, data = _grade("kill_launcher", mode, tmp_path)
+    assert not _survivors(marker)
+    if mode == "bwrap":  # the launcher is outside the child's PID namespace: out of reach
+        assert data["score"] == 100, _outputs(report)
+    else:
+        assert data["score"] == 0
+        assert "the sandbox's supervisor ended without reporting" in _outputs(report)
+
+
+def test_replacing_the_output_log_shows_nothing_of_the_grader(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As under an ordinary user, the fallback child could write to its parent folder, where the
+    # grader keeps the log of its output: the grader must read the log it opened, not a symlink.
+    monkeypatch.setenv("VERIFY_GRADE_NO_DROP", "1")
+    secret = tmp_path / "grader-secret.txt"
+    secret.write_text("GRADER-SECRET-7731\n")
+    sub = tmp_path / "sub" / "swap_log.py"
+    sub.parent.mkdir()
+    sub.write_text(
+        "import os\n"
+        "try:\n"
+        "    os.unlink('../output.log')\n"
+        f"    os.symlink({str(secret)!r}, '../output.log')\n"
+        "except OSError:\n"
+        "    pass\n"
+        "print('my own output')\n")
+    report = grade_submission(sub, seed=99, sandbox="rlimits", limits=FAST, fd_check=False)
+    shown = report.student_output + "\n".join(report.notes) + "\n".join(t.output for t in report.tests)
+    assert "my own output" in report.student_output
+    assert "GRADER-SECRET-7731" not in shown
+
+
+def test_a_gradient_of_the_wrong_type_names_the_shape_expected(tmp_path: Path) -> None:
+    text = (CORPUS.parent / "python" / "correct_snake_exact.py").read_text()
+    old = "self.d_weights = np.dot(self.inputs.T, dz)"
+    assert old in text
+    sub = tmp_path / "string_d_weights.py"
+    sub.write_text(text.replace(old, "self.d_weights = 'oops'"))
+    report = grade_submission(sub, seed=99, sandbox="rlimits", limits=FAST, fd_check=False)
+    by_id = {t.id: t for t in report.tests}
+    assert ("BadResult: round 0: d_weights: expected a numeric matrix of shape (3, 4), got str"
+            in by_id["backward_relu"].output), by_id["backward_relu"].output
+    assert ("BadResult: round 0: layers[0].d_weights: expected a numeric matrix of shape (3, 3), "
+            "got str" in by_id["network_backward"].output), by_id["network_backward"].output

@@ -43,10 +43,10 @@ _survivors = survivors  # marker: a corpus file name, unique per test
 
 
 def _grade(name: str, tmp_path: Path, *, mode: str = SANDBOX, limits: Limits = Limits(),
-           fd_check: bool = True):
+           fd_check: bool = True, source: Path | None = None):
     # A copy under a name unique to this test, so that the survivors check below cannot see
     # another test (under pytest-xdist) grading the same file.
-    source = CORPUS / name
+    source = source or CORPUS / name
     unique = f"{source.stem}_{mode}_{os.getpid()}{source.suffix}"
     shutil.copyfile(source, tmp_path / unique)
     report = grade_submission(tmp_path / unique, seed=2024, sandbox=mode, limits=limits,
@@ -310,8 +310,14 @@ def test_output_flood_is_capped(mode: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_the_grader_and_the_reference_are_unreadable(mode: str, tmp_path: Path) -> None:
+    # The corpus file names /work/main: aim it at wherever this checkout really is.
+    repo = Path(__file__).resolve().parents[1]
+    aimed = tmp_path / "src" / "hostile_read_grader.js"
+    aimed.parent.mkdir()
+    aimed.write_text((CORPUS / "hostile_read_grader.js").read_text().replace("/work/main", str(repo)))
+    assert str(repo / "reference_mlp" / "layers.py") in aimed.read_text()
     report, data = _grade("hostile_read_grader.js", tmp_path, mode=mode, limits=HOSTILE,
-                          fd_check=False)
+                          fd_check=False, source=aimed)
     out = _by_id(report)["forward_relu"].output
     loot = json.loads(re.search(r"LOOT (\{.*?\})$", out, flags=re.M).group(1))
     assert len(loot) >= 11
@@ -332,6 +338,21 @@ def test_killing_the_runner_leaves_a_valid_failing_report(tmp_path: Path) -> Non
     assert data["score"] == 0
     assert "corrupted or did not produce results" in _outputs(report)
 
+
+
+def test_a_gradient_of_the_wrong_type_names_the_size_expected(tmp_path: Path) -> None:
+    text = (CORPUS / "correct_lesson.js").read_text()
+    old = "this.dWeights = math.multiply(math.transpose(this.inputs), dZ);"
+    assert old in text
+    aimed = tmp_path / "src" / "string_dweights.js"
+    aimed.parent.mkdir()
+    aimed.write_text(text.replace(old, "this.dWeights = 'oops';"))
+    report, _ = _grade("string_dweights.js", tmp_path, fd_check=False, source=aimed)
+    by_id = _by_id(report)
+    assert "round 0: layer.dWeights: expected a numeric matrix of size [3, 4], got" \
+        in by_id["backward_relu"].output, by_id["backward_relu"].output
+    assert "round 0: layers[0].dWeights: expected a numeric matrix of size [3, 3], got" \
+        in by_id["network_backward"].output, by_id["network_backward"].output
 
 # ------------------------------------------------------------------------------ the runner alone
 

@@ -321,6 +321,8 @@ def test_input_width_mismatch_names_both_widths() -> None:
         layer.forward(np.ones((5, 4)))
     with pytest.raises(ValueError, match=r"must be 2-D with shape \(batch, 3\), got shape \(3,\)"):
         layer.forward(np.ones(3))
+    with pytest.raises(ValueError, match=r"forward inputs must be a rectangular 2-D array"):
+        layer.forward([[1.0, 2.0, 3.0], [4.0]])  # ragged: named, not numpy's bare message
 
 
 def test_add_layer_rejects_mismatched_width_at_add_time() -> None:
@@ -412,3 +414,72 @@ def test_walkthrough_rejects_bad_sizes(capsys: pytest.CaptureFixture[str]) -> No
         walkthrough_main(["--hidden", "0"])
     assert exc.value.code == 2
     assert "expected a positive integer, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        walkthrough_main(["--seed", "-1"])  # not a numpy traceback
+    assert exc.value.code == 2
+    assert "--seed: expected a non-negative integer, got -1" in capsys.readouterr().err
+
+
+# --- review regressions ----------------------------------------------------------------------------
+
+
+def test_integer_parameters_do_not_truncate_the_inputs() -> None:
+    # Reassigned integer weights (e.g. loaded from JSON) must not make the layer compute in int.
+    layer = DenseLayer(2, 1, "linear")
+    layer.weights = np.array([[1], [1]])
+    layer.biases = np.array([[0]])
+    out = layer.forward(np.array([[0.5, 0.25]]))
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, [[0.75]])
+    d_x = layer.backward(np.array([[2.0]]))
+    np.testing.assert_array_equal(d_x, [[2.0, 2.0]])
+    np.testing.assert_array_equal(layer.d_weights, [[1.0], [0.5]])
+
+
+def test_a_nan_weight_in_a_relu_layer_is_not_silently_zeroed() -> None:
+    # relu(NaN) is NaN (as np.maximum and torch.relu), so the next layer's input check reports it.
+    model = MLP.build([2, 3, 1], ["relu", "linear"], seed=0)
+    model.layers[0].weights[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"non-finite value\(s\)"):
+        model.forward(np.ones((2, 2)))
+    assert np.isnan(get_activation("relu").forward(np.array([np.nan, -1.0, 2.0])))[0]
+
+
+def test_backward_rejects_parameters_reassigned_to_a_wrong_shape() -> None:
+    layer = DenseLayer(3, 2)
+    layer.forward(np.ones((4, 3)))
+    layer.weights = np.ones((2, 3))
+    with pytest.raises(ValueError, match=r"weights has shape \(2, 3\), expected \(3, 2\)"):
+        layer.backward(np.ones((4, 2)))
+
+
+def test_sgd_accepts_numpy_scalars_and_rejects_bools() -> None:
+    assert SGD(np.float32(0.1)).learning_rate == pytest.approx(0.1)
+    assert SGD(np.int64(1)).learning_rate == 1
+    with pytest.raises(ValueError, match="learning_rate must be a positive finite number"):
+        SGD(True)
+
+
+def test_astype_keeps_each_layers_class_and_activation() -> None:
+    class Marked(DenseLayer):
+        pass
+
+    model = MLP.build([3, 4, 2], ["leaky_relu", "linear"], seed=0)
+    model.layers[0].__class__ = Marked
+    model.forward(np.ones((2, 3)))
+    cast = model.astype(np.float32)
+    assert type(cast.layers[0]) is Marked and cast.layers[0].dtype == np.float32
+    assert cast.layers[0].activation is model.layers[0].activation
+    assert cast.layers[0].inputs is None and cast.layers[0].d_weights is None
+    np.testing.assert_array_equal(cast.layers[1].weights, model.layers[1].weights.astype(np.float32))
+    assert model.layers[0].weights.dtype == np.float64  # the original is untouched
+
+
+@pytest.mark.parametrize("name", ALL_ACTIVATIONS)
+def test_activations_of_integer_arrays_are_not_truncated(name: str) -> None:
+    # leaky_relu's slope 0.01 cast to an integer dtype would be 0.
+    act = get_activation(name)
+    z = np.array([-3, 0, 2])
+    f, df = INDEPENDENT[name]
+    np.testing.assert_allclose(act.forward(z), [f(float(v)) for v in z], rtol=1e-13)
+    np.testing.assert_allclose(act.derivative(z), [df(float(v)) for v in z], rtol=1e-12)

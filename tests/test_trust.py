@@ -110,6 +110,9 @@ def test_one_percent_bug_is_caught_in_float32_too() -> None:
     bad = inject(model.astype(np.float32), "input_gradient_scaled", layer=BUG_LAYER)
     check = check_gradients(bad, x, y)
     assert "layers[1].inputs" in {row.path for row in check.failures}
+    # Casting after seeding keeps the bug (astype keeps each layer's class).
+    cast = inject(model, "input_gradient_scaled", layer=BUG_LAYER).astype(np.float32)
+    assert not check_gradients(cast, x, y)["layers[1].inputs"].passed
 
 
 @pytest.mark.parametrize("bug", [b for b in LAYER_BUGS if b != "activation_derivative_of_output"])

@@ -40,6 +40,7 @@ from .finite_diff import (
     ReferenceNet,
     _single_threaded_blas,
     directional_derivatives,
+    model_dtype,
     numerical_gradient,
     reference_net,
 )
@@ -57,14 +58,9 @@ _NOTE_COMPLEX_INVALID = (
 )
 
 
-def _model_dtype(model: MLP) -> np.dtype:
-    dt = np.asarray(model.layers[0].weights).dtype
-    return dt if dt in (np.float32, np.float64) else np.dtype(np.float64)
-
-
 def _validate(
     model: Any, x: Any, y: Any, method: Any, tolerance: Any, step: Any, chunk_size: Any,
-    max_memory: Any, dtype: Any,
+    max_memory: Any, dtype: Any, seed: Any = None,
 ) -> tuple[Array, Array, Tolerance | None]:
     if not isinstance(model, MLP):
         raise TypeError(f"model must be a reference_mlp.MLP, got {type(model).__name__}")
@@ -82,11 +78,13 @@ def _validate(
     tol: Tolerance | None
     if tolerance is None or isinstance(tolerance, Tolerance):
         tol = tolerance
-    elif isinstance(tolerance, tuple) and len(tolerance) == 2:
+    elif isinstance(tolerance, tuple) and len(tolerance) == 2 and all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) for v in tolerance
+    ):
         tol = Tolerance(float(tolerance[0]), float(tolerance[1]), REFERENCE_NAMES[method])
     else:
         raise TypeError(
-            f"tolerance must be a Tolerance or an (atol, rtol) tuple, got {tolerance!r}"
+            f"tolerance must be a Tolerance or an (atol, rtol) tuple of numbers, got {tolerance!r}"
         )
     if step is not None:
         if method == "autograd":
@@ -95,6 +93,10 @@ def _validate(
             math.isfinite(step) and step > 0
         ):
             raise ValueError(f"step must be a finite number > 0 (a relative step), got {step!r}")
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
+    ):
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     for name, value in (("chunk_size", chunk_size), ("max_memory", max_memory)):
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0
@@ -186,7 +188,8 @@ def check_gradients(
     (``"exact"``, ``"lesson"``) or a :class:`reference_mlp.Loss` whose value is a scaled sum of
     squares. ``tolerance``: overrides the :data:`verify.compare.TOLERANCES` row.
     ``step``: the relative step r (each entry's step is ``r * max(1, |theta|)``).
-    ``seed``: the directional method's directions (drawn and recorded when None).
+    ``seed`` (a non-negative integer): the directional method's directions (drawn and
+    recorded when None).
     ``dtype``: the torch twin's dtype (autograd only; float64 by default). ``localize``: when
     something fails, check each layer's backward alone, fed the true upstream gradient, and
     list the wrong ones in ``root_causes``. ``chunk_size`` (perturbations per chunk) and
@@ -196,7 +199,7 @@ def check_gradients(
     """
     t0 = time.perf_counter()
     xs, ys, tol_override = _validate(model, x, y, method, tolerance, step, chunk_size,
-                                     max_memory, dtype)
+                                     max_memory, dtype, seed)
     kinds = _validate_kinds(kinds)
     # The matrix products here are small: a multi-threaded BLAS spends more time synchronising
     # (and, on a busy machine, waiting for cores) than multiplying.
@@ -214,7 +217,7 @@ def _check(
     kinds: tuple[str, ...] = KINDS,
 ) -> GradientCheck:
     loss_obj = get_loss(loss)
-    mdt = _model_dtype(model)
+    mdt = model_dtype(model)
     analytic, pred = analytic_gradients(model, xs, ys, loss_obj)
     net = reference_net(model, xs, ys, loss_obj)
     budget = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)
@@ -288,7 +291,7 @@ def _check(
                 if dd.kink:
                     kw = {"kink_mask": np.ones(1, dtype=bool),
                           "kink_bounds": (np.array([dd.left]), np.array([dd.right]))}
-                terms = a.astype(np.float64) * v
+                terms = np.real(a).astype(np.float64) * v
                 ad = np.array([np.sum(terms)])
                 # A sum of n terms carries round-off in proportion to sum |terms|, not to
                 # |sum|: the row's atol is raised by rtol * sum |g_i v_i|.
@@ -314,7 +317,7 @@ def _check(
                 rows.append(_record(analytic[(layer, kind)], grads[(layer, kind)], layer=layer,
                                     kind=kind, model=model, method=method, tol=tol,
                                     dtype=mdt.name))
-        info.update(step=None, twin_dtype=twin)
+        info.update(step=None, kinks=0, twin_dtype=twin)
 
     check = GradientCheck(method=method, rows=rows, seed=used_seed, info=info)
     if localize and not check.passed:
@@ -356,9 +359,9 @@ def local_root_causes(
     gradient passes here. When the loss and every layer pass alone but the end-to-end check
     failed, the network's chaining of the layers is the root cause.
     """
-    mdt = _model_dtype(model)
+    mdt = model_dtype(model)
     tol = tolerance_for(mdt, "autograd").with_reference_name("reference")
-    g_out, per = _true_backward(net)
+    _, per = _true_backward(net)
     causes: list[GradientRecord] = []
     pred64 = np.real(pred).astype(np.float64)
     true_dy = 2.0 * net.scale * (pred64 - net.t)

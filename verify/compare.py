@@ -34,6 +34,7 @@ complex128 networks are checked like float64.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -82,7 +83,9 @@ class Tolerance:
     def __post_init__(self) -> None:
         for name in ("atol", "rtol"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            if isinstance(value, bool) or not (
+                isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0
+            ):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
     def allowed(self, reference: ArrayLike) -> NDArray[np.float64]:

@@ -71,7 +71,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from reference_mlp import MLP, Loss, get_loss
+from reference_mlp import LOSSES, MLP, Loss, get_loss
 from reference_mlp.activations import Activation, LeakyReLU, Linear, ReLU
 
 __all__ = [
@@ -83,6 +83,7 @@ __all__ = [
     "directional_derivatives",
     "iter_parameters",
     "loss_scale",
+    "model_dtype",
     "numerical_gradient",
     "reference_net",
     "stencil_crossings",
@@ -341,13 +342,36 @@ def loss_scale(loss: str | Loss, shape: tuple[int, int]) -> float:
     if not (math.isfinite(c) and abs(scales[1] - c) <= 1e-12 * abs(c) and c > 0):
         raise ValueError(
             f"loss {loss.name!r} is not a scaled sum of squares c * sum((y_pred - y_true)**2); "
-            f"the gradient checker supports the conventions {tuple(['exact', 'lesson'])} and "
+            f"the gradient checker supports the conventions {tuple(LOSSES)} and "
             f"losses with their values"
         )
     for cand in candidates:  # snap to the exact constant (probing rounds)
         if abs(c - cand) <= 1e-12 * cand:
             return cand
     return c
+
+
+def model_dtype(model: MLP) -> np.dtype:
+    """The real dtype the model computes in: float32 or float64 (complex128 and others: float64).
+
+    Data are rounded to it before the float64 reference evaluates them.
+    """
+    dt = np.asarray(model.layers[0].weights).dtype
+    return dt if dt in (np.float32, np.float64) else np.dtype(np.float64)
+
+
+def _real(value: Any, name: str, what: str) -> Array:
+    """``value`` as a real array; raise if it has a non-zero imaginary part (a complex128
+    model is checked on real numbers: the gradient of a real loss)."""
+    arr = np.asarray(value)
+    if np.iscomplexobj(arr):
+        if np.any(np.imag(arr) != 0):
+            raise ValueError(
+                f"{name} has non-zero imaginary parts; expected real {what} (complex128 "
+                f"models are checked on real numbers: the gradient of a real loss)"
+            )
+        arr = np.real(arr)
+    return arr
 
 
 def reference_net(model: MLP, x: Any, y: Any, loss: str | Loss = "exact") -> ReferenceNet:
@@ -358,25 +382,17 @@ def reference_net(model: MLP, x: Any, y: Any, loss: str | Loss = "exact") -> Ref
     """
     if not model.layers:
         raise ValueError("the model has no layers")
-    params = []
-    for i, layer in enumerate(model.layers):
-        for name in ("weights", "biases"):
-            arr = np.asarray(getattr(layer, name))
-            if np.iscomplexobj(arr):
-                if np.any(np.imag(arr) != 0):
-                    raise ValueError(
-                        f"layers[{i}].{name} has non-zero imaginary parts; the gradient of a "
-                        f"real loss is checked on real parameters"
-                    )
-                arr = np.real(arr)
-            params.append(arr)
-    mdt = params[0].dtype if params[0].dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    params = [
+        _real(getattr(layer, name), f"layers[{i}].{name}", "parameters")
+        for i, layer in enumerate(model.layers)
+        for name in ("weights", "biases")
+    ]
+    mdt = model_dtype(model)
 
-    def data(v: Any) -> Array:
-        a = np.real(np.asarray(v))
-        return a.astype(mdt).astype(np.float64)
+    def data(v: Any, name: str) -> Array:
+        return _real(v, name, "data").astype(mdt).astype(np.float64)
 
-    x64, t64 = data(x), data(y)
+    x64, t64 = data(x, "x"), data(y, "y")
     return ReferenceNet(
         weights=[p.astype(np.float64) for p in params[0::2]],
         biases=[p.astype(np.float64) for p in params[1::2]],

@@ -26,6 +26,7 @@ import sys
 import time
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
 _RLIMITS = {
     "cpu": resource.RLIMIT_CPU,
     "as": resource.RLIMIT_AS,
@@ -81,9 +82,11 @@ def main():
     argv = sys.argv[sys.argv.index("--") + 1:]
     status_fd = config["status_fd"]
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     except Exception:  # noqa: BLE001 - not Linux: fall back to the process group alone
-        pass
+        libc = None
+    me = os.getpid()
     start = time.monotonic()
     pid = os.fork()
     if pid == 0:  # the target
@@ -98,6 +101,10 @@ def main():
                 os.setgid(config["gid"])
             if config.get("uid") is not None:
                 os.setuid(config["uid"])
+            if libc is not None:  # after setuid, which clears it: die if we are killed
+                libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != me:  # killed already, before the line above
+                os._exit(127)
             os.chdir(config["cwd"])
             os.closerange(4, 65536)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -44,14 +44,20 @@ def find_submissions(folder: Path, entry: str | None = None) -> tuple[dict[str, 
         if item.name.startswith("."):
             continue
         if item.is_file() and item.suffix.lower() in exts:
-            subs[item.stem] = item
+            chosen, name = item, item.stem
         elif item.is_dir():
-            chosen = pick_submission(item, entry)
+            chosen, name = pick_submission(item, entry), item.name
             if chosen is None:
                 warnings.append(f"{item.name}: no single submission file "
                                 f"({', '.join(sorted(exts))}) found; skipped")
-            else:
-                subs[item.name] = chosen
+                continue
+        else:
+            continue
+        if name in subs:  # alice.py next to alice.js or a folder alice/: grade both
+            warnings.append(f"{item.name}: another submission is also named {name!r}; "
+                            f"this one is graded as {item.name!r}")
+            name = item.name
+        subs[name] = chosen
     return subs, warnings
 
 

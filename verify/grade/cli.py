@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         limits = Limits(wall_s=args.wall_limit, cpu_s=args.cpu_limit, memory_mb=args.memory_limit)
         if args.jobs < 1:
             raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+        if args.seed is not None and args.seed < 0:
+            raise ValueError(f"--seed must be an integer >= 0, got {args.seed}")
     except (ValueError, RuntimeError) as exc:
         print(f"python -m verify grade: {exc}", file=sys.stderr)
         return 2

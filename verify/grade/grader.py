@@ -271,7 +271,6 @@ def _net_record_set(part: Part, case: NetCase, value: dict[str, Any], c: _Check)
         if not unchanged:  # a penalty only: leaving the parameters alone earns nothing
             c.scored.append(_missing(f"{pre}parameters", "parameters",
                                      "some layer's weights/biases changed by forward/backward"))
-        if not unchanged:
             c.diagnoses.append("weights_changed")
         bad = [p for p, rec in recs.items() if not rec.passed]
         if bad:
@@ -584,7 +583,11 @@ def grade_submission(
     except ValueError as exc:
         return _failed_report(path, seed, mode, "unknown", rubric, str(exc), start)
     reason = runner.unavailable_reason()
-    if reason is None and not path.is_file():
+    if reason is None and path.is_symlink():
+        # A submission (a cloned repository, an archive) may hold a link to a file of the
+        # grader's machine; copying it into the sandbox would hand the child that file.
+        reason = f"{path.name} is a symbolic link: submit the file itself"
+    elif reason is None and not path.is_file():
         reason = f"{path} is not a file"
     if reason is not None:
         return _failed_report(path, seed, mode, runner.name, rubric, reason, start)

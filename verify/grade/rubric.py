@@ -65,7 +65,10 @@ class Rubric:
 
 
 def _parse(path: Path) -> dict[str, Any]:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"rubric {path}: cannot be read as UTF-8 text: {exc}") from None
     if path.suffix.lower() == ".toml":
         import tomllib
 
@@ -90,7 +93,7 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
         return Rubric()
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"rubric file {path} does not exist")
+        raise ValueError(f"rubric file {path} " + ("is not a file" if path.exists() else "does not exist"))
     data = _parse(path)
     unknown_keys = set(data) - {"points", "visibility"}
     if unknown_keys:

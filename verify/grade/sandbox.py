@@ -16,7 +16,10 @@ Two modes, same guarantees where the kernel allows:
     (62000-62999, group nogroup), so files only root can read (the bundle makes the grader's
     folder mode 700) stay unreadable, and children graded at the same time cannot read each
     other's files.
-    There is no network isolation in this mode.
+    There is no network isolation in this mode. Where the child keeps the grader's uid (a
+    grader run by an ordinary user) it can signal the launcher: a launcher that dies without
+    reporting voids the child's results, and the grader kills what it can still find (the
+    launcher's session, processes whose environment holds the child's private ``$HOME``).
 
 Both modes: wall-clock, CPU-time, address-space (or runner-enforced) memory, file-size/output
 and process-count limits; a clean environment; a private, empty working directory deleted
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import shutil
 import signal
@@ -80,7 +84,8 @@ class Limits:
     def __post_init__(self) -> None:
         for name in ("wall_s", "cpu_s", "memory_mb", "output_bytes", "result_bytes", "nproc"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
+                    or not math.isfinite(value):
                 raise ValueError(f"Limits.{name} must be a positive number, got {value!r}")
 
     def describe(self) -> str:
@@ -348,7 +353,10 @@ def _run(runner: Runner, submission: Path, request: dict[str, Any], limits: Limi
     result_sink: dict[str, Any] = {}
     status_sink: dict[str, Any] = {}
     start = time.monotonic()
-    with open(request_path, "rb") as stdin, open(output_path, "wb") as out:
+    # Read back through our own handle: in the fallback a child with the grader's uid could
+    # replace output.log by a symlink (to /dev/zero, to a file the grader can read).
+    out = open(output_path, "w+b")  # noqa: SIM115 - closed below
+    with open(request_path, "rb") as stdin:
         try:
             proc = subprocess.Popen(
                 launcher, stdin=stdin, stdout=out, stderr=subprocess.STDOUT,
@@ -358,6 +366,7 @@ def _run(runner: Runner, submission: Path, request: dict[str, Any], limits: Limi
         except OSError as exc:
             for fd in (result_r, result_w, status_r, status_w):
                 os.close(fd)
+            out.close()
             return ChildOutcome(None, f"the grader could not start the sandbox: {exc}", "",
                                 False, None, None, False, 0.0, 0.0, mode)
     os.close(result_w)
@@ -377,15 +386,22 @@ def _run(runner: Runner, submission: Path, request: dict[str, Any], limits: Limi
         except OSError:
             pass
         proc.wait()
-    for t in readers:
-        t.join(timeout=5)
-    wall = time.monotonic() - start
+    readers[1].join(timeout=5)
     try:
         status = json.loads(status_sink.get("data", b"").decode() or "null") or {}
     except ValueError:
         status = {}
+    supervisor_lost = not status
+    if supervisor_lost:
+        # The launcher died without reporting: killed by the submission (possible where the
+        # child has the grader's uid) or by us above. Nothing supervised what it left behind.
+        _kill_leftovers(proc.pid, env["HOME"] if mode != "bwrap" else None)
+    readers[0].join(timeout=5)
+    wall = time.monotonic() - start
 
-    raw_output = output_path.read_bytes() if output_path.exists() else b""
+    with out:
+        out.seek(0)
+        raw_output = out.read(limits.output_bytes)
     output_truncated = len(raw_output) >= limits.output_bytes
     output = raw_output[: 64 * 1024].decode("utf-8", errors="replace")
     exit_code, sig = status.get("exit_code"), status.get("signal")
@@ -395,7 +411,10 @@ def _run(runner: Runner, submission: Path, request: dict[str, Any], limits: Limi
     cpu = float(status.get("cpu_s") or 0.0)
 
     response, problem = None, None
-    if result_sink.get("overflow"):
+    if supervisor_lost:
+        problem = ("the sandbox's supervisor ended without reporting (killed? a submission may "
+                   "not signal the grader's processes), so the child's results are not accepted")
+    elif result_sink.get("overflow"):
         problem = f"the result channel exceeded {limits.result_bytes >> 20} MiB"
     else:
         data = result_sink.get("data", b"")
@@ -425,6 +444,40 @@ def _run(runner: Runner, submission: Path, request: dict[str, Any], limits: Limi
         wall_s=float(status.get("wall_s") or wall), cpu_s=cpu, mode=mode,
         info={"max_rss_kb": status.get("max_rss_kb"), "uid": uid},
     )
+
+
+def _kill_leftovers(session: int, home: str | None) -> None:
+    """SIGKILL every process in the launcher's session and, where ``home`` is the child's own
+    (unique) ``$HOME``, every process still carrying it in its environment: what a child that
+    killed its launcher may have left running. Repeated until a sweep finds none (forks race)."""
+    marker = f"HOME={home}".encode() if home else None
+    me = os.getpid()
+    for _ in range(50):
+        found = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == me:
+                continue
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+                if fields[0] == b"Z":  # dead already, waiting to be reaped
+                    continue
+                hit = int(fields[3]) == session
+                if not hit and marker is not None:
+                    with open(f"/proc/{name}/environ", "rb") as f:
+                        hit = marker in f.read().split(b"\0")
+            except (OSError, IndexError, ValueError):
+                continue
+            if hit:
+                found.append(int(name))
+        if not found:
+            return
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.01)
 
 
 def _limit_hit(limits: Limits, timed_out: bool, sig: int | None, exit_code: int | None,

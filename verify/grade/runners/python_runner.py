@@ -185,14 +185,14 @@ def _require(module, key):
     return getattr(module, name)
 
 
-def _grad(layer, key, field):
+def _grad(layer, key, field, expected):
     name = _find(layer, _GRADS[key])
     if name is None:
         return None
-    return _matrix_out(getattr(layer, name), field, "", allow_none=True)
+    return _matrix_out(getattr(layer, name), field, expected, allow_none=True)
 
 
-def _new_layer(module, spec, field):
+def _new_layer(module, spec):
     cls = _require(module, "DenseLayer")
     layer = cls(int(spec["n_inputs"]), int(spec["n_neurons"]), str(spec["activation"]))
     layer.weights = _matrix_in(spec["weights"])
@@ -230,7 +230,7 @@ def _op_api(module, task):
 
 def _op_layer(module, task):
     n_in, n_out = int(task["n_inputs"]), int(task["n_neurons"])
-    layer = _new_layer(module, task, "layer")
+    layer = _new_layer(module, task)
     out = []
     for i, rnd in enumerate(task["rounds"]):
         x = _matrix_in(rnd["inputs"])
@@ -241,8 +241,9 @@ def _op_layer(module, task):
             d_in = layer.backward(_matrix_in(rnd["d_outputs"]))
             res["d_inputs"] = _matrix_out(d_in, f"round {i}: backward(d_outputs)'s return value",
                                           f"({batch}, {n_in})")
-            res["d_weights"] = _grad(layer, "d_weights", f"round {i}: d_weights")
-            res["d_biases"] = _grad(layer, "d_biases", f"round {i}: d_biases")
+            res["d_weights"] = _grad(layer, "d_weights", f"round {i}: d_weights",
+                                     f"({n_in}, {n_out})")
+            res["d_biases"] = _grad(layer, "d_biases", f"round {i}: d_biases", f"(1, {n_out})")
         else:
             res["d_inputs"] = res["d_weights"] = res["d_biases"] = None
         res["weights_after"] = _matrix_out(getattr(layer, "weights", None),
@@ -260,7 +261,7 @@ def _op_mlp(module, task):
         raise MissingAPI("the MLP defines no add_layer or addLayer method")
     layers = []
     for j, spec in enumerate(task["layers"]):
-        layer = _new_layer(module, spec, f"layers[{j}]")
+        layer = _new_layer(module, spec)
         getattr(model, add_name)(layer)
         layers.append(layer)
     student_layers = getattr(model, "layers", None)
@@ -283,6 +284,7 @@ def _op_mlp(module, task):
             res["d_x"] = None
         per_layer = []
         for j, layer in enumerate(layers):
+            spec = task["layers"][j]
             entry = {"d_weights": None, "d_biases": None}
             if backward:
                 source = layer
@@ -291,9 +293,10 @@ def _op_mlp(module, task):
                         source = student_layers[j]
                     except BaseException:  # noqa: BLE001
                         source = layer
-                entry["d_weights"] = _grad(source, "d_weights", f"round {i}: layers[{j}].d_weights")
-                entry["d_biases"] = _grad(source, "d_biases", f"round {i}: layers[{j}].d_biases")
-            spec = task["layers"][j]
+                entry["d_weights"] = _grad(source, "d_weights", f"round {i}: layers[{j}].d_weights",
+                                           f"({spec['n_inputs']}, {spec['n_neurons']})")
+                entry["d_biases"] = _grad(source, "d_biases", f"round {i}: layers[{j}].d_biases",
+                                          f"(1, {spec['n_neurons']})")
             entry["weights_after"] = _matrix_out(
                 getattr(layer, "weights", None), f"round {i}: layers[{j}].weights",
                 f"({spec['n_inputs']}, {spec['n_neurons']})")

