@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -290,3 +292,20 @@ def test_a_symlinked_submission_is_not_followed(tmp_path: Path) -> None:
     assert data["score"] == 0
     assert "mlp.py is a symbolic link: submit the file itself" in data["tests"][0]["output"]
     assert "4411" not in json.dumps(data)
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "not-a-terminal"])
+def test_batch_progress_bar_only_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               terminal: bool) -> None:
+    class Stderr(io.StringIO):
+        def isatty(self) -> bool:
+            return terminal
+
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    shutil.copy(CORPUS / "correct_lesson.py", folder / "alice.py")
+    fake = Stderr()
+    monkeypatch.setattr(sys, "stderr", fake)
+    assert main([str(folder), "--jobs", "1", "--seed", "3"]) == 0
+    drawn = "1/1 [" in fake.getvalue() and "submission" in fake.getvalue()
+    assert drawn == terminal

@@ -84,7 +84,8 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(subs), unit="submission", desc="grading", leave=True)
+        # disable=None: silent when stderr is not a terminal (CI logs, pipes), as in the report.
+        bar = tqdm(total=len(subs), unit="submission", desc="grading", leave=True, disable=None)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(grade_submission, path, seed=seed, rubric=rubric, limits=limits,
                                sandbox=sandbox, workers=2, fd_check=fd_check): name
