@@ -65,6 +65,9 @@ def test_buggy_submissions_lose_points_with_the_right_diagnosis(path: Path) -> N
         return
     names = {d.split("@")[0] for t in failing for d in t.diagnoses}
     assert expected in names, {t.id: t.diagnoses for t in failing}
+    # A buggy (not hostile) submission always answers: a "corrupted" verdict here would be the
+    # grader's own error blamed on the student.
+    assert not any("did not produce results" in t.output for t in report.tests)
     # The feedback names the place and the values, and says the backward is at fault.
     assert any("likely cause" in t.output for t in failing)
     if expected not in ("missing_batch_division", "missing_factor_2", "wrong_sign",
@@ -103,3 +106,9 @@ def test_readme_example_gets_full_marks(tmp_path: Path) -> None:
     sub.write_text(EXAMPLE_PYTHON)
     report = grade_submission(sub, seed=12)
     assert report.score == 100, [t.output for t in report.tests if not t.passed]
+
+
+def test_stale_inputs_are_named_per_layer_of_a_network() -> None:
+    report = grade_submission(CORPUS / "buggy_stale_inputs.py", seed=7)
+    rounds = next(t for t in report.tests if t.id == "multiple_rounds")
+    assert {"stale_inputs@0", "stale_inputs@1"} <= set(rounds.diagnoses), rounds.diagnoses

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reference_mlp.activations import get_activation
+from reference_mlp.layers import dense_forward
 
 __all__ = [
     "ACTIVATION_NAMES",
@@ -157,20 +158,22 @@ def _draw_layer(rng: np.random.Generator, n_in: int, n_out: int, activation: str
     return LayerSpec(n_in, n_out, activation, w, b)
 
 
-def _forward_all(layers: tuple[LayerSpec, ...], x: Array) -> list[Array]:
-    zs = []
+def forward_layers(layers: tuple[LayerSpec, ...], x: Array) -> tuple[list[Array], list[Array], Array]:
+    """The reference forward through ``layers``: (each layer's input, each pre-activation, output)."""
+    xs, zs = [], []
     for spec in layers:
-        z = x @ spec.weights + spec.biases
+        z = dense_forward(x, spec.weights, spec.biases)
+        xs.append(x)
         zs.append(z)
         x = get_activation(spec.activation).forward(z)
-    return zs
+    return xs, zs, x
 
 
 def _draw_inputs(rng: np.random.Generator, layers: tuple[LayerSpec, ...], batch: int) -> Array:
     """Inputs whose pre-activations keep away from every relu kink (redrawn until so)."""
     for _ in range(1000):
         x = rng.normal(0.0, 1.0, (batch, layers[0].n_inputs))
-        if all(_pre_activation_ok(z, s.activation) for z, s in zip(_forward_all(layers, x), layers)):
+        if all(_pre_activation_ok(z, s.activation) for z, s in zip(forward_layers(layers, x)[1], layers)):
             return x
     raise RuntimeError("could not draw inputs away from the relu kink")  # pragma: no cover
 

@@ -21,11 +21,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reference_mlp.activations import get_activation
-from reference_mlp.layers import dense_backward
+from reference_mlp.layers import dense_forward
 from verify.bugs import BUGS, LAYER_BUGS, LOSS_BUGS, layer_backward, loss_derivative
 from verify.compare import Tolerance, tolerance_for
 
-from .cases import LayerCase, LayerSpec, NetCase
+from .cases import LayerCase, LayerSpec, NetCase, forward_layers
 
 __all__ = [
     "DIAGNOSES",
@@ -89,11 +89,11 @@ class RefLayerRound:
 
 def _layer_round(spec: LayerSpec, x: Array, d_out: Array | None) -> RefLayerRound:
     act = get_activation(spec.activation)
-    z = x @ spec.weights + spec.biases
+    z = dense_forward(x, spec.weights, spec.biases)
     out = act.forward(z)
     if d_out is None:
         return RefLayerRound(x, z, out, None, None, None, None)
-    dx, dW, db = dense_backward(d_out * act.derivative(z), x, spec.weights)
+    dx, dW, db = layer_backward(d_out, x, z, spec.weights, act)
     return RefLayerRound(x, z, out, d_out, dx, dW, db)
 
 
@@ -113,14 +113,7 @@ def _net_round(layers: tuple[LayerSpec, ...], x: Array, d_loss: Array | None,
                bugs: dict[int, str] | None = None, network_bug: str | None = None) -> RefNetRound:
     """One forward/backward; ``bugs`` maps a layer index to a layer bug; ``network_bug`` walks
     the layers wrongly (as :class:`verify.bugs.BuggyMLP`)."""
-    xs, zs = [], []
-    a = x
-    for spec in layers:
-        z = a @ spec.weights + spec.biases
-        xs.append(a)
-        zs.append(z)
-        a = get_activation(spec.activation).forward(z)
-    prediction = a
+    xs, zs, prediction = forward_layers(layers, x)
     if d_loss is None:
         return RefNetRound(tuple(RefLayerRound(xi, zi, None, None, None, None, None)  # type: ignore[arg-type]
                                  for xi, zi in zip(xs, zs)), prediction, None)
@@ -170,7 +163,7 @@ def layer_diagnoses(spec: LayerSpec, rounds: list[RefLayerRound], k: int,
             if prev.x.shape != ref.x.shape:
                 continue
             for z in (ref.z, prev.z):
-                _, dW, _ = dense_backward(ref.d_out * act.derivative(z), prev.x, spec.weights)
+                _, dW, _ = layer_backward(ref.d_out, prev.x, z, spec.weights, act)
                 if close(student.get("weights"), dW) and not close(dW, ref.dW):
                     names = out.setdefault("weights", [])
                     if "stale_inputs" not in names:
@@ -224,7 +217,7 @@ def net_diagnoses(case: NetCase, rounds: list[RefNetRound], k: int,
                 if prev.x.shape != lr.x.shape:
                     continue
                 for z in (lr.z, prev.z):
-                    _, dW, _ = dense_backward(lr.d_out * act.derivative(z), prev.x, spec.weights)
+                    _, dW, _ = layer_backward(lr.d_out, prev.x, z, spec.weights, act)
                     if close(student.get(path), dW):
                         names = out.setdefault(path, [])
                         if f"stale_inputs@{j}" not in names:
