@@ -12,9 +12,10 @@ from reference_mlp.activations import get_activation
 from verify.bugs import LAYER_BUGS, LOSS_BUGS, layer_backward, loss_derivative
 from verify.grade import diagnosis as dg
 from verify.grade.cases import KINK_MARGIN, LayerCase, NetCase, draw_cases, draw_layer_case, draw_net_case
-from verify.grade.grader import _check_part, _Check, _cover, _fd_plan
+from verify.grade.checking import Check, check_part, cover
+from verify.grade.own_forward import fd_plan
 from verify.grade.rubric import DEFAULT_POINTS
-from verify.grade.sandbox import Limits
+from verify.grade.limits import Limits
 
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
 ACTS = ("linear", "relu", "sigmoid", "tanh")
@@ -72,7 +73,7 @@ def test_every_layer_bug_is_named(seed: int, activation: str, bug: str) -> None:
         assert bad == []
         return
     assert bad, "a visible bug must make some gradient wrong"
-    assert bug in _cover(dg.layer_diagnoses(case.layer, ref, 0, student), bad)
+    assert bug in cover(dg.layer_diagnoses(case.layer, ref, 0, student), bad)
 
 
 # layers[0] is relu, where activation_derivative_of_output is invisible (see _visible).
@@ -90,7 +91,7 @@ def test_layer_bug_inside_a_network_is_named_with_its_layer(seed: int, bug: str,
                                    for j, lr in enumerate(ref[0].layers) for p in ("weights", "biases")}}
     bad = [p for p in student if not dg.close(student[p], correct[p])]
     assert bad
-    assert f"{bug}@{layer}" in _cover(dg.net_diagnoses(case, ref, 0, student), bad)
+    assert f"{bug}@{layer}" in cover(dg.net_diagnoses(case, ref, 0, student), bad)
 
 
 @given(seed=seeds, bug=st.sampled_from(["not_chained", "reversed_order"]))
@@ -106,7 +107,7 @@ def test_network_bugs_are_named_alone(seed: int, bug: str) -> None:
     correct = {"d_x": ref[0].d_x, **{f"layers[{j}].{p}": getattr(lr, "dW" if p == "weights" else "db")
                                    for j, lr in enumerate(ref[0].layers) for p in ("weights", "biases")}}
     bad = [p for p in student if not dg.close(student[p], correct[p])]
-    assert _cover(dg.net_diagnoses(case, ref, 0, student), bad) == [bug]
+    assert cover(dg.net_diagnoses(case, ref, 0, student), bad) == [bug]
 
 
 @given(seed=seeds, bug=st.sampled_from(sorted(LOSS_BUGS)), convention=st.sampled_from(["exact", "lesson"]))
@@ -141,8 +142,8 @@ def test_layer_check_fails_on_broken_numbers(scale: float, shift: float, passed:
     tests = draw_cases(4)
     test = next(t for t in tests if t.id == "backward_tanh")
     part = test.parts[0]
-    c = _Check()
-    _check_part(test, part, {"id": part.task_id, "ok": True,
+    c = Check()
+    check_part(test, part, {"id": part.task_id, "ok": True,
                              "value": _layer_value(part.case, scale_dw=scale, shift_w=shift)},
                 c, Limits())
     assert all(r.passed for r in c.scored) is passed
@@ -153,7 +154,7 @@ def test_fd_plan_recovers_the_reference_gradient() -> None:
     """The finite-difference tasks, answered by the reference forward, give its gradient."""
     tests = draw_cases(9)
     part = next(t for t in tests if t.id == "network_backward").parts[0]
-    tasks, assemble = _fd_plan(part, 0)
+    tasks, assemble = fd_plan(part, 0)
     results = {}
     for task in tasks:
         net = NetCase(tuple(part.case.layers[0].__class__(

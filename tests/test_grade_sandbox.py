@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from verify.grade.runners import RUNNER_DIR, Mount, Runner, runner_for, supported_extensions
+from verify.grade.limits import Limits
 from verify.grade.sandbox import (
-    Limits,
     available_modes,
     bwrap_unavailable_reason,
     resolve_mode,
@@ -53,7 +53,7 @@ def test_runner_registry() -> None:
 
 
 def test_limits_and_modes_validate() -> None:
-    with pytest.raises(ValueError, match="Limits.wall_s must be a positive number"):
+    with pytest.raises(ValueError, match="Limits.wall_s must be a positive finite number"):
         Limits(wall_s=0)
     with pytest.raises(ValueError, match="unknown sandbox 'docker'"):
         resolve_mode("docker")
@@ -107,9 +107,8 @@ def test_protocol_round_trip(mode: str, tmp_path: Path) -> None:
 def test_expected_values_are_never_sent(tmp_path: Path) -> None:
     """The request holds inputs only: a submission that dumps it learns no answer."""
     from verify.grade.cases import draw_cases
-    from verify.grade.grader import _group_tasks
 
-    text = json.dumps(_group_tasks(draw_cases(1)))
+    text = json.dumps([p.case.task(p.task_id) for t in draw_cases(1) for p in t.parts])
     for key in ("expected", "d_weights", "d_inputs", "prediction", "output", "value"):
         assert f'"{key}"' not in text
 
@@ -324,15 +323,20 @@ def test_forged_results_in_a_valid_response_are_checked_not_trusted(tmp_path: Pa
 
     src = """
     import os, stat, json
-    res = [{"id": i, "ok": True, "value": {"rounds": [{"output": [[{"x": 1}]]}], "names": [1]}}
-           for i in ["api", "forward_relu", "backward_relu", "network", "mse_0", "mse_derivative_0"]]
-    for fd in range(3, 30):
+    ids = ["api", "forward_linear", "forward_relu", "forward_sigmoid", "forward_tanh",
+           "mse_0", "mse_1", "mse_derivative_0", "mse_derivative_1", "backward_linear",
+           "backward_relu", "backward_sigmoid", "backward_tanh", "network", "rounds_mlp",
+           "rounds_layer", "edge_batch1", "edge_width1", "edge_square", "edge_mixed"]
+    lines = [{"event": "loaded"}] + [
+        {"id": i, "ok": True, "value": {"rounds": [{"output": [[{"x": 1}]]}], "names": [1]}}
+        for i in ids] + [{"event": "done"}]
+    for fd in range(3, 30):  # the runner's private copy of the result channel
         try:
-            if stat.S_ISFIFO(os.fstat(fd).st_mode):
-                os.write(fd, json.dumps({"protocol": 1, "results": res}).encode())
-                os._exit(0)
+            if stat.S_ISFIFO(os.fstat(fd).st_mode) and fd != 1 and fd != 2:
+                os.write(fd, "".join(json.dumps(m) + chr(10) for m in lines).encode())
         except OSError:
             pass
+    os._exit(0)
     """
     sub = tmp_path / "forger.py"
     sub.write_text(textwrap.dedent(src))

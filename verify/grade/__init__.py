@@ -1,13 +1,14 @@
 """``python -m verify grade``: a sandboxed grading backend for students' backprop code.
 
 A trusted parent draws the cases and computes every expected value with :mod:`reference_mlp`;
-sandboxed runner children (one per group of tests) load the submission and answer a small JSON
+sandboxed runner children load the submission and answer a small JSON
 protocol (``PROTOCOL.md``) with plain numbers. See :func:`grade_submission`.
 """
 
 from .grader import GradeReport, TestResult, grade_submission
 from .rubric import DEFAULT_POINTS, Rubric, load_rubric
-from .sandbox import Limits, resolve_mode
+from .limits import Limits
+from .sandbox import resolve_mode
 
 __all__ = [
     "DEFAULT_POINTS",

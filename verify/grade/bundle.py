@@ -22,6 +22,7 @@ import zipfile
 from pathlib import Path
 
 from .rubric import load_rubric
+from .seeding import new_secret
 
 __all__ = ["NODE_VERSION", "build_bundle", "main", "setup_script"]
 
@@ -118,7 +119,7 @@ cd /autograder/source
 mkdir -p /autograder/results
 {node_env}PYTHONPATH=/autograder/source /opt/verify-venv/bin/python -m verify grade \\
   --gradescope /autograder/submission {entry} --results /autograder/results/results.json \\
-  {rubric} --sandbox {sandbox} || true
+  --secret-file /autograder/source/grading_secret {rubric} --sandbox {sandbox} || true
 if ! /opt/verify-venv/bin/python -c "import json,sys; json.load(open(sys.argv[1]))" \\
      /autograder/results/results.json 2>/dev/null; then
   echo '{{"score": 0, "output": "The autograder failed to run; please contact the course staff.", "tests": []}}' \\
@@ -180,6 +181,9 @@ def build_bundle(out: str | Path, *, language: str = "python", entry: str | None
             zf.write(rubric, name)
             rubric_arg = f"--rubric {name}"
         js = language == "js"
+        # The course's secret for deriving seeds (verify.grade.seeding): one per bundle, so a
+        # regrade with the same bundle gives the same result; root-only on the image.
+        _add_text(zf, "grading_secret", new_secret() + "\n")
         _add_text(zf, "setup.sh", setup_script(language), True)
         _add_text(zf, "run_autograder", RUN_AUTOGRADER.format(
             entry=f"--entry {shlex.quote(entry)}" if entry else "", rubric=rubric_arg,

@@ -7,8 +7,11 @@
     python -m verify grade bundle --out autograder.zip             # a Gradescope bundle
     python -m verify grade bench --n 100 --jobs 2                  # speed benchmark
 
-Exit status: 0 whenever a grade was produced (whatever the score; results.json is then valid),
-2 for usage errors (bad options, a path that does not exist, an unusable --sandbox bwrap).
+Exit status: 0 whenever every submission was graded (whatever the scores; results.json is then
+valid); 2 for usage errors (bad options, a path that does not exist, an unusable --sandbox
+bwrap); 3 when some submission could not be graded at all (e.g. JavaScript without Node.js or
+math.js here: those students are marked NOT GRADED, never given 0; results.json is still
+written).
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from .limits import Limits
 from .rubric import load_rubric
-from .sandbox import SANDBOX_MODES, Limits, available_modes, resolve_mode
+from .sandbox import SANDBOX_MODES, available_modes, resolve_mode
+from .seeding import load_secret
 
 __all__ = ["main"]
 
@@ -38,7 +43,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="grade the one submission file in DIR (Gradescope's /autograder/submission)")
     p.add_argument("--entry", metavar="NAME",
                    help="the submission's file name to pick inside a folder (e.g. mlp.py)")
-    p.add_argument("--seed", type=int, help="reproduce a grading run (default: a fresh seed)")
+    p.add_argument("--seed", type=int,
+                   help="draw every test from this seed (default: derived from the file's content "
+                        "and the secret, so a regrade gives the same result)")
+    p.add_argument("--secret-file", metavar="FILE",
+                   help="the course's secret for deriving seeds (default $VERIFY_GRADE_SECRET_FILE; "
+                        "a bundle ships its own)")
     p.add_argument("--rubric", metavar="FILE", help="points/visibility overrides (.toml or .json)")
     p.add_argument("--sandbox", choices=SANDBOX_MODES, default=None,
                    help="bwrap (namespaces), rlimits (fallback), or auto (default; also "
@@ -50,11 +60,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", metavar="DIR",
                    help="batch: write each student's results.json into DIR/<student>.json")
     p.add_argument("--wall-limit", type=float, default=Limits.wall_s,
-                   help="seconds of wall time per child (default %(default)s)")
+                   help="seconds of wall time for the whole submission (default %(default)s)")
+    p.add_argument("--load-limit", type=float, default=Limits.load_s,
+                   help="seconds to load the file, per child process (default %(default)s)")
+    p.add_argument("--task-limit", type=float, default=Limits.task_s,
+                   help="seconds per part of a test (default %(default)s)")
     p.add_argument("--cpu-limit", type=int, default=Limits.cpu_s,
-                   help="seconds of CPU time per child (default %(default)s)")
+                   help="seconds of CPU time per child process (default %(default)s)")
     p.add_argument("--memory-limit", type=int, default=Limits.memory_mb,
-                   help="MiB of memory per child (default %(default)s)")
+                   help="MiB of memory per child process (default %(default)s)")
     p.add_argument("--no-fd", action="store_true",
                    help="skip the finite-difference check of the student's own forward")
     p.add_argument("--verbose", "-v", action="store_true",
@@ -79,7 +93,8 @@ def _print_report(report, verbose: bool) -> None:  # noqa: ANN001
     rows = [[t.name, f"{t.score:g} / {t.max_score:g}", t.status,
              "hidden" if t.visibility != "visible" else ""] for t in report.tests]
     print(tabulate(rows, headers=["test", "score", "status", ""], disable_numparse=True))
-    print(f"\nTotal: {report.score:g} / {report.max_score:g}   seed {report.seed}   "
+    total = f"{report.score:g} / {report.max_score:g}" if report.graded else "NOT GRADED"
+    print(f"\nTotal: {total}   seed {report.seed} ({report.seed_source})   "
           f"sandbox {report.sandbox}   {report.execution_time:.2f} s")
     for t in report.tests:
         if verbose or not t.passed:
@@ -89,7 +104,18 @@ def _print_report(report, verbose: bool) -> None:  # noqa: ANN001
         print(f"\nnote: {note}")
 
 
+def _safe_streams() -> None:
+    """Never crash printing: text the grader prints can hold anything a submission wrote (the
+    grader escapes control characters; an encoding that cannot show a character escapes it)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+        except (AttributeError, ValueError):
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    _safe_streams()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "bundle":
         from .bundle import main as bundle_main
@@ -106,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         mode = resolve_mode(args.sandbox)
         rubric = load_rubric(args.rubric)
-        limits = Limits(wall_s=args.wall_limit, cpu_s=args.cpu_limit, memory_mb=args.memory_limit)
+        limits = Limits(wall_s=args.wall_limit, load_s=args.load_limit, task_s=args.task_limit,
+                        cpu_s=args.cpu_limit, memory_mb=args.memory_limit)
+        secret = load_secret(args.secret_file)
         if args.jobs < 1:
             raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
         if args.seed is not None and args.seed < 0:
@@ -117,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .gradescope import error_results, results_dict, write_results
     from .grader import grade_submission
+    from .text import safe_text
 
     if args.gradescope:
         from .batch import pick_submission
@@ -139,34 +168,40 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     path = Path(args.path)
     if path.is_dir():
-        return _batch(args, path, mode, rubric, limits)
+        return _batch(args, path, mode, rubric, limits, secret)
     if not path.exists():
         print(f"python -m verify grade: {path} does not exist", file=sys.stderr)
         if args.results:
             write_results(error_results(f"{path.name} was not found"), args.results)
         return 2
     try:
-        report = grade_submission(path, seed=args.seed, rubric=rubric, limits=limits,
-                                  sandbox=mode, fd_check=not args.no_fd)
+        report = grade_submission(path, seed=args.seed, secret=secret, rubric=rubric,
+                                  limits=limits, sandbox=mode, fd_check=not args.no_fd)
     except Exception as exc:  # a grader bug: still leave a valid results.json behind
         if args.results:
-            write_results(error_results(f"internal grader error ({type(exc).__name__}: {exc}); "
-                                        f"please contact the course staff"), args.results)
+            write_results(error_results(f"internal grader error ({type(exc).__name__}: "
+                                        f"{safe_text(exc)}); please contact the course staff"),
+                          args.results)
         raise
     if args.results:
         write_results(results_dict(report), args.results)
     if not args.quiet:
         _print_report(report, args.verbose)
+    if not report.graded:
+        print(f"python -m verify grade: NOT GRADED: {report.notes[0] if report.notes else ''}",
+              file=sys.stderr)
+        return 3
     return 0
 
 
-def _batch(args, folder: Path, mode: str, rubric, limits: Limits) -> int:  # noqa: ANN001
+def _batch(args, folder: Path, mode: str, rubric, limits: Limits,  # noqa: ANN001
+           secret: bytes) -> int:
     from .batch import grade_folder, write_csv
     from .gradescope import results_dict, write_results
 
     start = time.monotonic()
-    result = grade_folder(folder, jobs=args.jobs, seed=args.seed, rubric=rubric, limits=limits,
-                          sandbox=mode, entry=args.entry, progress=not args.quiet,
+    result = grade_folder(folder, jobs=args.jobs, seed=args.seed, secret=secret, rubric=rubric,
+                          limits=limits, sandbox=mode, entry=args.entry, progress=not args.quiet,
                           fd_check=not args.no_fd)
     for w in result.warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -181,13 +216,19 @@ def _batch(args, folder: Path, mode: str, rubric, limits: Limits) -> int:  # noq
             write_results(results_dict(rep), out / f"{name}.json")
     if not args.quiet:
         ids = [t.id for t in next(iter(result.reports.values())).tests]
-        rows = [[name, f"{rep.score:g}", *[f"{t.score:g}" for t in rep.tests],
+        rows = [[name, f"{rep.score:g}" if rep.graded else "NOT GRADED",
+                 *[f"{t.score:g}" if rep.graded else "-" for t in rep.tests],
                  ", ".join(sorted({d.split('@')[0] for t in rep.tests for d in t.diagnoses}))]
                 for name, rep in result.reports.items()]
         print(tabulate(rows, headers=["student", "total", *ids, "diagnoses"],
                        disable_numparse=True))
-        scores = [rep.score for rep in result.reports.values()]
+        scores = [rep.score for rep in result.reports.values() if rep.graded]
+        mean = f"mean {sum(scores) / len(scores):.1f}" if scores else "none graded"
+        seed = f"seed {result.seed}" if result.seed is not None else "seeds from each file"
         print(f"\n{len(scores)} submissions graded in {time.monotonic() - start:.1f} s "
-              f"(--jobs {args.jobs}, sandbox {mode}, seed {result.seed}); "
-              f"mean {sum(scores) / len(scores):.1f}")
+              f"(--jobs {args.jobs}, sandbox {mode}, {seed}); {mean}")
+    if result.not_graded:
+        print(f"python -m verify grade: {len(result.not_graded)} submission(s) NOT GRADED "
+              f"(see the warnings above)", file=sys.stderr)
+        return 3
     return 0

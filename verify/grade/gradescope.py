@@ -1,8 +1,17 @@
 """Gradescope's ``results.json``: built from a :class:`GradeReport`, written atomically.
 
 Format (https://gradescope-autograders.readthedocs.io/en/latest/specs/): top-level ``score``,
-``output``, ``execution_time``, ``tests[]`` each with ``name``, ``score``, ``max_score``,
-``status``, ``output``, ``visibility``; ``extra_data`` carries the seed and the sandbox.
+``output``, ``tests[]`` each with ``name``, ``score``, ``max_score``, ``status``, ``output``,
+``visibility``; ``extra_data`` (stored, not shown to students) carries the seed, the sandbox
+and the timings.
+
+What students see before the due date never depends on a test they cannot see yet: the
+top-level ``output`` gives the score of the *visible* tests only (Gradescope itself hides the
+total from students while some tests are hidden: otter-grader#260,
+gradescope/autograder_samples#36), and the execution time, which a hanging hidden test would
+lengthen, is kept in ``extra_data``. Every string is made storable and printable
+(:func:`~verify.grade.text.safe_json`): PostgreSQL's JSON types reject ``\\u0000`` and lone
+surrogates.
 """
 
 from __future__ import annotations
@@ -14,26 +23,52 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .grader import GradeReport
+from .scoring import GradeReport
+from .text import safe_json
 
-__all__ = ["error_results", "results_dict", "write_results"]
+__all__ = ["error_results", "results_dict", "visible_summary", "write_results"]
 
 
 def _finite(x: float) -> float:
     return float(x) if math.isfinite(x) else 0.0
 
 
+_SEED_LINES = {
+    "content+secret": "Tests are drawn from your file's content: the same file always gets the same "
+                      "tests; any change to it draws new ones.",
+    "content": "Tests are drawn from your file's content: the same file always gets the same "
+               "tests; any change to it draws new ones.",
+    "given": "Tests were drawn from a seed chosen by the course staff.",
+}
+
+
+def visible_summary(report: GradeReport) -> list[str]:
+    """The score lines a student may see before the due date: visible tests only."""
+    visible = [t for t in report.tests if t.visibility == "visible"]
+    later = [t for t in report.tests if t.visibility != "visible"]
+    score = round(sum(t.score for t in visible), 4)
+    top = round(sum(t.max_score for t in visible), 4)
+    lines = [f"Visible tests: {score:g} / {top:g} points"]
+    if later:
+        points = round(sum(t.max_score for t in later), 4)
+        lines.append(f"Tests shown after the due date: {len(later)} ({points:g} points); "
+                     f"how they went is not shown before then")
+    return lines
+
+
 def results_dict(report: GradeReport) -> dict[str, Any]:
-    head = [
-        f"Score: {report.score:g} / {report.max_score:g}",
-        f"Seed: {report.seed} (weights and inputs are drawn fresh for each grading run)",
-        f"Sandbox: {report.sandbox}; language: {report.language}",
-    ]
-    return {
+    if not report.graded:
+        head = ["NOT GRADED: the autograder could not grade this submission; please contact "
+                "the course staff (this is not a score for your work)."]
+    else:
+        head = visible_summary(report) + [
+            _SEED_LINES.get(report.seed_source, _SEED_LINES["given"]),
+            f"Sandbox: {report.sandbox}; language: {report.language}",
+        ]
+    data = {
         "score": _finite(report.score),
         "output": "\n".join(head + [""] + report.notes),
         "output_format": "text",
-        "execution_time": round(report.execution_time, 3),
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": [
@@ -50,23 +85,29 @@ def results_dict(report: GradeReport) -> dict[str, Any]:
             }
             for i, t in enumerate(report.tests)
         ],
-        "extra_data": {"seed": report.seed, "sandbox": report.sandbox,
-                       "language": report.language, "submission": report.submission},
+        "extra_data": {"graded": report.graded, "seed": report.seed,
+                       "seed_source": report.seed_source, "sandbox": report.sandbox,
+                       "language": report.language, "submission": report.submission,
+                       "execution_time": round(report.execution_time, 3)},
     }
+    return safe_json(data)
 
 
 def error_results(message: str) -> dict[str, Any]:
     """A valid results document for when no grade could be produced at all."""
-    return {"score": 0.0, "output": f"The autograder could not grade this submission: {message}",
-            "output_format": "text", "execution_time": 0.0, "tests": []}
+    return safe_json({"score": 0.0,
+                      "output": f"NOT GRADED: the autograder could not grade this submission: "
+                                f"{message}",
+                      "output_format": "text", "tests": [], "extra_data": {"graded": False}})
 
 
 def write_results(data: dict[str, Any], path: str | Path) -> None:
     """Write ``data`` as JSON to ``path`` atomically (a temp file in the same folder, fsync,
-    rename): readers see the old file or the new one, never half of one."""
+    rename): readers see the old file or the new one, never half of one. Every string is made
+    storable on the way (``\\u0000`` and lone surrogates become visible escapes)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, indent=2, allow_nan=False)
+    text = json.dumps(safe_json(data), indent=2, allow_nan=False)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

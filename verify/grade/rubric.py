@@ -9,7 +9,8 @@ File format (TOML shown; JSON is the same structure)::
     [visibility]        # Gradescope visibility per test id
     hidden_network = "after_due_date"
 
-Tests whose visibility is ``after_due_date`` or ``hidden`` never show expected values.
+Tests whose visibility is not ``visible`` never show expected values, and nothing students see
+before the due date (the top-level output, other tests, printed output) reveals how they went.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ class Rubric:
         return self.visibility.get(test_id, "visible")
 
     def hides_values(self, test_id: str) -> bool:
-        return self.visibility_of(test_id) in ("hidden", "after_due_date")
+        """True for a test students do not see before the due date (or ever): its feedback
+        never shows values, and nothing visible may reveal how it went."""
+        return self.visibility_of(test_id) != "visible"
 
 
 def _parse(path: Path) -> dict[str, Any]:

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import os
+import select
 import shutil
 import signal
 import stat
@@ -43,8 +43,9 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+from .limits import Limits
 from .runners import Runner
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "available_modes",
     "bwrap_unavailable_reason",
     "resolve_mode",
+    "Watch",
     "run_child",
 ]
 
@@ -70,44 +72,28 @@ _BASE_RO = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cac
             "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime")
 
 
-@dataclass(frozen=True)
-class Limits:
-    """What one runner child may use. Sizes in bytes except ``memory_mb``."""
-
-    wall_s: float = 10.0
-    cpu_s: int = 10
-    memory_mb: int = 1024
-    output_bytes: int = 1 << 20
-    result_bytes: int = 16 << 20
-    nproc: int = 64
-
-    def __post_init__(self) -> None:
-        for name in ("wall_s", "cpu_s", "memory_mb", "output_bytes", "result_bytes", "nproc"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
-                    or not math.isfinite(value):
-                raise ValueError(f"Limits.{name} must be a positive number, got {value!r}")
-
-    def describe(self) -> str:
-        return (f"wall {self.wall_s:g} s, CPU {self.cpu_s} s, memory {self.memory_mb} MiB, "
-                f"output {self.output_bytes // 1024} KiB")
-
-
 @dataclass
 class ChildOutcome:
-    """What came back from one child. ``response`` is the parsed fd-3 document or None;
-    ``problem`` says in words why there is no (valid) response or what limit was hit."""
+    """What came back from one child. ``response`` is the parsed fd-3 document of a runner
+    that answers at the end (or None); ``events`` the lines of a streaming one; ``problem``
+    says in words why there is no (valid) response or what limit was hit. ``output`` is what
+    the child printed (the first ``output_bytes``; ``output_dropped`` bytes more were not kept);
+    ``stopped``: a :class:`Watch` deadline passed and the grader stopped the child."""
 
     response: dict[str, Any] | None
     problem: str | None
     output: str
-    output_truncated: bool
+    output_dropped: int
     exit_code: int | None
     signal: int | None
     timed_out: bool
     wall_s: float
     cpu_s: float
     mode: SandboxMode
+    events: list[dict[str, Any]] = field(default_factory=list)
+    stopped: bool = False
+    supervisor_lost: bool = False
+    garbage: int = 0
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -240,6 +226,30 @@ def _signal_name(sig: int | None) -> str:
 # ------------------------------------------------------------------------------ run
 
 
+class Watch(Protocol):
+    """Follows a streaming child (``"stream": true`` in the request, PROTOCOL.md): gets every
+    line the child writes on the result channel, and says by when the next one must come."""
+
+    def event(self, message: dict[str, Any]) -> None:
+        """One JSON object the child wrote (a line of the result channel)."""
+
+    def deadline(self) -> float | None:
+        """``time.monotonic()`` by which the next line must arrive, or None for no limit.
+        Past it, the child is stopped (``ChildOutcome.stopped``)."""
+
+
+@dataclass
+class _Setup:
+    """A child ready to start: its argv (launcher included), environment and paths."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    child_cwd: str
+    uid: int | None
+    rlimits: dict[str, tuple[int, int]]
+
+
 def run_child(
     runner: Runner,
     submission: str | Path,
@@ -247,73 +257,41 @@ def run_child(
     *,
     limits: Limits = Limits(),
     mode: SandboxMode = "rlimits",
+    wall_s: float | None = None,
+    watch: Watch | None = None,
 ) -> ChildOutcome:
-    """Run ``runner`` on ``submission`` with ``request`` on stdin; never raises for anything
-    the submission does. Everything the child may have started is dead when this returns."""
+    """Run ``runner`` on ``submission`` with ``request`` on stdin, for at most ``wall_s``
+    seconds (default ``limits.wall_s``); never raises for anything the submission does.
+    Everything the child may have started is dead when this returns.
+
+    A streaming request's result lines go to ``watch`` as they arrive (and are kept in
+    ``ChildOutcome.events``); when the watch's deadline passes, the child is stopped."""
     submission = Path(submission)
     workdir = Path(tempfile.mkdtemp(prefix="verify-grade-"))
     try:
-        return _run(runner, submission, request, limits, mode, workdir)
+        setup = _prepare(runner, submission, limits, mode, workdir)
+        return _launch(setup, request, limits, mode, workdir,
+                       limits.wall_s if wall_s is None else wall_s, watch)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _run(runner: Runner, submission: Path, request: dict[str, Any], limits: Limits,
-         mode: SandboxMode, workdir: Path) -> ChildOutcome:
+def _prepare(runner: Runner, submission: Path, limits: Limits, mode: SandboxMode,
+             workdir: Path) -> _Setup:
     cwd = workdir / "sandbox"
     cwd.mkdir()
     name = _safe_name(submission)
     shutil.copyfile(submission, cwd / name)
-    request_path = workdir / "request.json"
-    request_path.write_text(json.dumps(request, allow_nan=False))
-    output_path = workdir / "output.log"
-
     if mode == "bwrap":
-        root, child_cwd, child_sub = _SANDBOX_ROOT, _SANDBOX_CWD, f"{_SANDBOX_CWD}/{name}"
+        root, child_cwd = _SANDBOX_ROOT, _SANDBOX_CWD
+        argv = _bwrap_argv(runner, cwd, runner.command(root, f"{child_cwd}/{name}", limits))
+        uid = None
     else:
         rootdir = workdir / "root"
         rootdir.mkdir()
-        root, child_cwd, child_sub = str(rootdir), str(cwd), str(cwd / name)
-    argv = runner.command(root, child_sub, limits)
-    uid = None
-    if mode == "bwrap":
-        exe = shutil.which("bwrap") or "bwrap"
-        args = [exe, *_bwrap_base_args()]
-        args += ["--bind", str(cwd), _SANDBOX_CWD, "--chdir", _SANDBOX_CWD]
-        for m in runner.mounts():
-            target = m.target if m.target.startswith("/") else f"{_SANDBOX_ROOT}/{m.target}"
-            if m.kind == "tmpfs":
-                args += ["--tmpfs", target]
-            else:
-                args += ["--ro-bind", str(m.source), target]
-        argv = [*args, "--", *argv]
-    else:
-        linked: list[Path] = []
-        for m in runner.mounts():
-            if m.kind != "ro" or m.target.startswith("/"):
-                continue
-            dest = Path(root) / m.target
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if Path(m.source).is_file():
-                # The runner's own files are copied, so the grader's folder itself may be
-                # unreadable to the child (mode 700, as the Gradescope bundle sets it).
-                shutil.copyfile(m.source, dest)
-            else:
-                dest.symlink_to(m.source)
-                linked.append(Path(m.source))
-        uid = _fallback_uid(argv, linked)
-        if uid is not None:
-            for p in (workdir, Path(root)):
-                os.chmod(p, 0o711)
-            for p in Path(root).rglob("*"):
-                if not p.is_symlink():
-                    os.chmod(p, 0o755 if p.is_dir() else 0o644)
-            os.chmod(Path(root), 0o755)
-            os.chown(cwd, uid, _NOBODY)
-            os.chmod(cwd, 0o700)
-            os.chown(cwd / name, uid, _NOBODY)
-            os.chmod(request_path, 0o600)
-
+        root, child_cwd = str(rootdir), str(cwd)
+        argv = runner.command(root, f"{child_cwd}/{name}", limits)
+        uid = _materialise_fallback_root(runner, argv, rootdir, workdir, cwd, name)
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": child_cwd,
@@ -329,7 +307,8 @@ def _run(runner: Runner, submission: Path, request: dict[str, Any], limits: Limi
     }
     rlimits: dict[str, tuple[int, int]] = {
         "cpu": (int(limits.cpu_s), int(limits.cpu_s) + 1),
-        "fsize": (int(limits.output_bytes), int(limits.output_bytes)),
+        # Files the child writes; printed output goes to a pipe and is capped by the reader.
+        "fsize": (int(limits.file_bytes), int(limits.file_bytes)),
         "core": (0, 0),
         "nofile": (256, 256),
     }
@@ -339,71 +318,257 @@ def _run(runner: Runner, submission: Path, request: dict[str, Any], limits: Limi
         # Counted per real uid: only meaningful once we are not root. (Inside bubblewrap the
         # PID namespace and the wall limit bound what a fork bomb can do.)
         rlimits["nproc"] = (limits.nproc, limits.nproc)
+    return _Setup(argv, env, cwd, child_cwd, uid, rlimits)
 
+
+def _bwrap_argv(runner: Runner, cwd: Path, command: list[str]) -> list[str]:
+    args = [shutil.which("bwrap") or "bwrap", *_bwrap_base_args()]
+    args += ["--bind", str(cwd), _SANDBOX_CWD, "--chdir", _SANDBOX_CWD]
+    for m in runner.mounts():
+        target = m.target if m.target.startswith("/") else f"{_SANDBOX_ROOT}/{m.target}"
+        if m.kind == "tmpfs":
+            args += ["--tmpfs", target]
+        else:
+            args += ["--ro-bind", str(m.source), target]
+    return [*args, "--", *command]
+
+
+def _materialise_fallback_root(runner: Runner, argv: list[str], root: Path, workdir: Path,
+                               cwd: Path, name: str) -> int | None:
+    """The fallback's private root (runner files copied, folders linked); the uid the child
+    will run as (None: the grader's own), with the permissions that uid needs."""
+    linked: list[Path] = []
+    for m in runner.mounts():
+        if m.kind != "ro" or m.target.startswith("/"):
+            continue
+        dest = root / m.target
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if Path(m.source).is_file():
+            # The runner's own files are copied, so the grader's folder itself may be
+            # unreadable to the child (mode 700, as the Gradescope bundle sets it).
+            shutil.copyfile(m.source, dest)
+        else:
+            dest.symlink_to(m.source)
+            linked.append(Path(m.source))
+    uid = _fallback_uid(argv, linked)
+    if uid is not None:
+        os.chmod(workdir, 0o711)
+        for p in root.rglob("*"):
+            if not p.is_symlink():
+                os.chmod(p, 0o755 if p.is_dir() else 0o644)
+        os.chmod(root, 0o755)
+        os.chown(cwd, uid, _NOBODY)
+        os.chmod(cwd, 0o700)
+        os.chown(cwd / name, uid, _NOBODY)
+    return uid
+
+
+def _launch(setup: _Setup, request: dict[str, Any], limits: Limits, mode: SandboxMode,
+            workdir: Path, wall_s: float, watch: Watch | None) -> ChildOutcome:
+    request_path = workdir / "request.json"
+    request_path.write_text(json.dumps(request, allow_nan=False))
+    os.chmod(request_path, 0o600)
     result_r, result_w = os.pipe()
     status_r, status_w = os.pipe()
     config = {
-        "result_fd": result_w, "status_fd": status_w, "rlimits": rlimits,
-        "wall_s": limits.wall_s, "cwd": str(cwd), "env": env,
-        "uid": uid, "gid": _NOBODY if uid is not None else None,
+        "result_fd": result_w, "status_fd": status_w, "rlimits": setup.rlimits,
+        "wall_s": max(0.05, wall_s), "cwd": str(setup.cwd), "env": setup.env,
+        "uid": setup.uid, "gid": _NOBODY if setup.uid is not None else None,
     }
     launcher = [sys.executable if not getattr(sys, "_base_executable", None)
                 else os.path.realpath(sys._base_executable),
-                "-I", "-S", "-B", str(_LAUNCHER), json.dumps(config), "--", *argv]
-    result_sink: dict[str, Any] = {}
-    status_sink: dict[str, Any] = {}
+                "-I", "-S", "-B", str(_LAUNCHER), json.dumps(config), "--", *setup.argv]
     start = time.monotonic()
-    # Read back through our own handle: in the fallback a child with the grader's uid could
-    # replace output.log by a symlink (to /dev/zero, to a file the grader can read).
-    out = open(output_path, "w+b")  # noqa: SIM115 - closed below
     with open(request_path, "rb") as stdin:
         try:
             proc = subprocess.Popen(
-                launcher, stdin=stdin, stdout=out, stderr=subprocess.STDOUT,
+                launcher, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 pass_fds=(result_w, status_w), start_new_session=True,
                 env={"PATH": "/usr/bin:/bin"}, cwd=str(workdir),
             )
         except OSError as exc:
             for fd in (result_r, result_w, status_r, status_w):
                 os.close(fd)
-            out.close()
             return ChildOutcome(None, f"the grader could not start the sandbox: {exc}", "",
-                                False, None, None, False, 0.0, 0.0, mode)
+                                0, None, None, False, 0.0, 0.0, mode)
     os.close(result_w)
     os.close(status_w)
+    assert proc.stdout is not None
+    output_sink: dict[str, Any] = {}
+    status_sink: dict[str, Any] = {}
     readers = [
-        threading.Thread(target=_read_capped, args=(result_r, limits.result_bytes, result_sink)),
+        threading.Thread(target=_drain_output, args=(proc.stdout, limits.output_bytes, output_sink)),
         threading.Thread(target=_read_capped, args=(status_r, 65536, status_sink)),
     ]
     for t in readers:
         t.daemon = True
         t.start()
+    rewrite = (setup.child_cwd, _SANDBOX_CWD) if setup.child_cwd != _SANDBOX_CWD else None
+    channel = _read_channel(result_r, proc, limits, watch, stream=bool(request.get("stream")),
+                            wall_s=wall_s, rewrite=rewrite)
     try:
-        proc.wait(timeout=limits.wall_s + 10)
+        proc.wait(timeout=wall_s + 10)
     except subprocess.TimeoutExpired:  # the launcher itself is stuck: kill its whole group
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
+        _kill_group(proc.pid)
         proc.wait()
     readers[1].join(timeout=5)
     try:
         status = json.loads(status_sink.get("data", b"").decode() or "null") or {}
     except ValueError:
         status = {}
-    supervisor_lost = not status
-    if supervisor_lost:
+    if not status:
         # The launcher died without reporting: killed by the submission (possible where the
         # child has the grader's uid) or by us above. Nothing supervised what it left behind.
-        _kill_leftovers(proc.pid, env["HOME"] if mode != "bwrap" else None)
+        _kill_leftovers(proc.pid, setup.env["HOME"] if mode != "bwrap" else None)
     readers[0].join(timeout=5)
-    wall = time.monotonic() - start
+    outcome = _outcome(channel, status, output_sink, limits, mode, time.monotonic() - start,
+                       setup.uid)
+    if setup.child_cwd != _SANDBOX_CWD:  # the same feedback in every mode and run
+        outcome.output = outcome.output.replace(setup.child_cwd, _SANDBOX_CWD)
+        try:
+            outcome.response = _replace_in(outcome.response, setup.child_cwd, _SANDBOX_CWD)
+        except RecursionError:  # absurdly nested data from the child: leave it as sent
+            pass
+        if outcome.problem:
+            outcome.problem = outcome.problem.replace(setup.child_cwd, _SANDBOX_CWD)
+    return outcome
 
-    with out:
-        out.seek(0)
-        raw_output = out.read(limits.output_bytes)
-    output_truncated = len(raw_output) >= limits.output_bytes
-    output = raw_output[: 64 * 1024].decode("utf-8", errors="replace")
+
+def _replace_in(value: Any, old: str, new: str) -> Any:
+    """``value`` (parsed JSON) with ``old`` replaced by ``new`` in every string."""
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, list):
+        return [_replace_in(v, old, new) for v in value]
+    if isinstance(value, dict):
+        return {k: _replace_in(v, old, new) for k, v in value.items()}
+    return value
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+@dataclass
+class _Channel:
+    """What the result channel held."""
+
+    data: bytes = b""
+    events: list[dict[str, Any]] = field(default_factory=list)
+    overflow: bool = False
+    stopped: bool = False
+    garbage: int = 0
+
+
+def _read_channel(fd: int, proc: subprocess.Popen[bytes], limits: Limits, watch: Watch | None,
+                  *, stream: bool, wall_s: float, rewrite: tuple[str, str] | None) -> _Channel:
+    """Read the result channel to its end (capped). In streaming mode, hand each line to
+    ``watch`` and stop the child (SIGTERM to the launcher: it kills everything and reports)
+    when the watch's deadline passes without a new line.
+
+    Never blocks for long after the launcher is gone: a process that outlived it (possible
+    only where the child could kill the launcher) may hold the channel open."""
+    ch = _Channel()
+    chunks: list[bytes] = []
+    pending = b""
+    size = 0
+    hard = time.monotonic() + wall_s + 10
+    exited_at: float | None = None
+    try:
+        while True:
+            now = time.monotonic()
+            limit = hard
+            if proc.poll() is not None:
+                exited_at = exited_at or now
+                limit = min(limit, exited_at + 2.0)
+            if stream and watch is not None and not ch.stopped:
+                deadline = watch.deadline()
+                if deadline is not None and deadline < limit:
+                    limit = deadline
+            ready, _, _ = select.select([fd], [], [], max(0.0, min(limit - now, 0.25)))
+            if not ready:
+                now = time.monotonic()
+                if now >= hard or (exited_at is not None and now >= exited_at + 2.0):
+                    break
+                if stream and watch is not None and not ch.stopped:
+                    deadline = watch.deadline()
+                    if deadline is not None and now >= deadline:
+                        ch.stopped = True
+                        _terminate(proc)
+                continue
+            data = os.read(fd, 65536)
+            if not data:
+                break
+            size += len(data)
+            if size > limits.result_bytes:
+                ch.overflow = True
+                _terminate(proc)
+                break
+            if not stream:
+                chunks.append(data)
+                continue
+            pending += data
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                if line.strip() and not ch.stopped:
+                    _take_line(line, ch, watch, rewrite)
+    finally:
+        os.close(fd)
+    ch.data = b"".join(chunks)
+    return ch
+
+
+def _take_line(line: bytes, ch: _Channel, watch: Watch | None,
+               rewrite: tuple[str, str] | None) -> None:
+    try:
+        message = json.loads(line.decode("utf-8"))
+        if rewrite is not None:  # the same feedback in every mode and run
+            message = _replace_in(message, *rewrite)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        message = None
+    if not isinstance(message, dict):
+        ch.garbage += 1
+        return
+    ch.events.append(message)
+    if watch is not None:
+        watch.event(message)
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    """Ask the launcher to stop the child (it kills every descendant, then reports)."""
+    try:
+        proc.send_signal(signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def _drain_output(stream: Any, cap: int, sink: dict[str, Any]) -> None:
+    """Keep the first ``cap`` bytes of the child's stdout+stderr; read and drop the rest, so
+    that printing past the limit never blocks or fails the submission."""
+    kept = bytearray()
+    dropped = 0
+    try:
+        while True:
+            data = stream.read1(65536)
+            if not data:
+                break
+            room = cap - len(kept)
+            if room > 0:
+                kept += data[:room]
+            dropped += max(0, len(data) - max(room, 0))
+    except (OSError, ValueError):
+        pass
+    finally:
+        stream.close()
+    sink["data"], sink["dropped"] = bytes(kept), dropped
+
+
+def _outcome(ch: _Channel, status: dict[str, Any], output_sink: dict[str, Any], limits: Limits,
+             mode: SandboxMode, wall: float, uid: int | None) -> ChildOutcome:
+    output = output_sink.get("data", b"").decode("utf-8", errors="replace")
     exit_code, sig = status.get("exit_code"), status.get("signal")
     if mode == "bwrap" and exit_code is not None and exit_code > 128:
         sig, exit_code = exit_code - 128, None  # bubblewrap reports a signalled child so
@@ -411,23 +576,21 @@ def _run(runner: Runner, submission: Path, request: dict[str, Any], limits: Limi
     cpu = float(status.get("cpu_s") or 0.0)
 
     response, problem = None, None
-    if supervisor_lost:
+    if not status:
         problem = ("the sandbox's supervisor ended without reporting (killed? a submission may "
                    "not signal the grader's processes), so the child's results are not accepted")
-    elif result_sink.get("overflow"):
+    elif ch.overflow:
         problem = f"the result channel exceeded {limits.result_bytes >> 20} MiB"
-    else:
-        data = result_sink.get("data", b"")
-        if data:
-            try:
-                response = json.loads(data.decode("utf-8"))
-                if not isinstance(response, dict) or response.get("protocol") != 1 \
-                        or not isinstance(response.get("results"), list):
-                    raise ValueError("not a protocol-1 response")
-            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-                response, problem = None, f"the result channel held invalid data ({exc})"
-    limit_hit = _limit_hit(limits, timed_out, sig, exit_code, cpu, output_truncated, status)
-    if response is None:
+    elif ch.data:
+        try:
+            response = json.loads(ch.data.decode("utf-8"))
+            if not isinstance(response, dict) or response.get("protocol") != 1 \
+                    or not isinstance(response.get("results"), list):
+                raise ValueError("not a protocol-1 response")
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            response, problem = None, f"the result channel held invalid data ({exc})"
+    limit_hit = None if ch.stopped else _limit_hit(limits, timed_out, sig, cpu, status)
+    if response is None and not ch.events:
         why = problem or "it produced no results"
         if limit_hit:
             why += f"; {limit_hit}"
@@ -436,12 +599,13 @@ def _run(runner: Runner, submission: Path, request: dict[str, Any], limits: Limi
         elif exit_code not in (None, 0):
             why += f"; it exited with status {exit_code}"
         problem = f"the submission corrupted or did not produce results: {why}"
-    elif limit_hit:
+    elif limit_hit and problem is None:
         problem = limit_hit
     return ChildOutcome(
-        response=response, problem=problem, output=output, output_truncated=output_truncated,
-        exit_code=exit_code, signal=sig, timed_out=timed_out,
-        wall_s=float(status.get("wall_s") or wall), cpu_s=cpu, mode=mode,
+        response=response, problem=problem, output=output,
+        output_dropped=int(output_sink.get("dropped", 0)), exit_code=exit_code, signal=sig,
+        timed_out=timed_out, wall_s=float(status.get("wall_s") or wall), cpu_s=cpu, mode=mode,
+        events=ch.events, stopped=ch.stopped, supervisor_lost=not status, garbage=ch.garbage,
         info={"max_rss_kb": status.get("max_rss_kb"), "uid": uid},
     )
 
@@ -480,15 +644,12 @@ def _kill_leftovers(session: int, home: str | None) -> None:
         time.sleep(0.01)
 
 
-def _limit_hit(limits: Limits, timed_out: bool, sig: int | None, exit_code: int | None,
-               cpu: float, output_truncated: bool, status: dict[str, Any]) -> str | None:
+def _limit_hit(limits: Limits, timed_out: bool, sig: int | None, cpu: float,
+               status: dict[str, Any]) -> str | None:
     if timed_out:
-        return f"it ran past the wall-clock limit of {limits.wall_s:g} s and was stopped"
+        return f"it ran past the time limit of {limits.wall_s:g} s for the submission and was stopped"
     if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= limits.cpu_s - 0.05):
         return f"it used more than the CPU-time limit of {limits.cpu_s} s and was stopped"
     if status.get("terminated"):
         return "the grader stopped it"
-    if output_truncated:
-        return (f"it wrote more than the output limit of {limits.output_bytes // 1024} KiB "
-                f"to stdout/stderr (further writes failed)")
     return None

@@ -1,7 +1,7 @@
 """Hostile: otherwise correct, but at import it writes a forged response on fd 3 and on every
 pipe it can find (the result channel), and tries to overwrite results.json files it can reach.
-The channel then holds garbage: every test must fail with "corrupted or did not produce
-results" - the forged "all ok" must never be taken - and results.json stays valid."""
+The forged lines must never be taken (a result counts only when it answers the part that is
+running), results.json files stay as they were, and the grade is what the code itself earns."""
 import glob
 import os
 import stat

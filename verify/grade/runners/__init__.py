@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from ..sandbox import Limits
+    from ..limits import Limits
 
 __all__ = ["RUNNERS", "Mount", "Runner", "runner_for", "supported_extensions"]
 
@@ -40,6 +40,11 @@ class Runner(abc.ABC):
     """True if one task's hang or crash costs that task only (the runner times each task and
     restarts after a crash, answering ``NotRun`` for tasks it had no time for): the grader then
     sends all of a submission's tasks to one child instead of one child per group."""
+
+    streams: bool = False
+    """True if the runner answers a request with ``"stream": true`` line by line (PROTOCOL.md):
+    the grader then times every task itself and restarts a fresh child after one that hangs
+    or crashes, so one bad task costs that task only."""
 
     def unavailable_reason(self) -> str | None:
         """Why this runner cannot run here (e.g. its interpreter is missing), or None."""

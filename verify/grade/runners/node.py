@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from . import RUNNER_DIR, Mount, Runner
 
 if TYPE_CHECKING:
-    from ..sandbox import Limits
+    from ..limits import Limits
 
 __all__ = ["JS_DIR", "MIN_DATA_MB", "MIN_NODE", "NodeRunner", "node_version"]
 

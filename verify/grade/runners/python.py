@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from . import RUNNER_DIR, Mount, Runner
 
 if TYPE_CHECKING:
-    from ..sandbox import Limits
+    from ..limits import Limits
 
 __all__ = ["PythonRunner"]
 
@@ -28,6 +28,7 @@ class PythonRunner(Runner):
     name = "python"
     extensions = (".py",)
     memory_limit = "rlimit_as"
+    streams = True
 
     @cached_property
     def interpreter(self) -> Path:
@@ -69,7 +70,8 @@ class PythonRunner(Runner):
         return mounts
 
     def command(self, root: str, submission: str, limits: Limits) -> list[str]:
-        return [str(self.interpreter), "-I", "-S", "-B",
+        # -u: what the student printed before a hang or crash is not lost in a buffer.
+        return [str(self.interpreter), "-I", "-S", "-B", "-u",
                 f"{root}/runner/python_runner.py", submission]
 
     def env(self, root: str, limits: Limits) -> dict[str, str]:

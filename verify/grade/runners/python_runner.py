@@ -372,47 +372,80 @@ def _load(path):
     return module
 
 
-def _respond(results):
-    data = _dumps({"protocol": 1, "results": results}, allow_nan=False).encode("utf-8")
+def _write_all(data):
     view = memoryview(data)
     while view:
         n = _write(_RESULT_FD, view)
         view = view[n:]
+
+
+def _respond(results):
+    _write_all(_dumps({"protocol": 1, "results": results}, allow_nan=False).encode("utf-8"))
     os.close(_RESULT_FD)
+
+
+def _emit(message):
+    """One line of a streaming response (PROTOCOL.md). Framed by newlines on both sides, so
+    bytes the submission may have written to this descriptor stay on lines of their own."""
+    _write_all(b"\n" + _dumps(message, allow_nan=False).encode("utf-8") + b"\n")
+
+
+def _flush_student_output():
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:  # noqa: BLE001
+        pass
+
+
+def _run_task(module, task):
+    tid = str(task.get("id"))
+    try:
+        op = _OPS.get(task.get("op"))
+        if op is None:
+            raise UnknownOp(f"unknown op {task.get('op')!r}; expected one of {list(_OPS)}")
+        return {"id": tid, "ok": True, "value": op(module, task)}
+    except BaseException as exc:  # noqa: BLE001
+        return {"id": tid, "ok": False, "error": _error(exc)}
 
 
 def main():
     try:
         request = _loads(sys.stdin.buffer.read())
         tasks = request["tasks"]
+        stream = bool(request.get("stream"))
     except BaseException as exc:  # noqa: BLE001
         _respond([{"id": "?", "ok": False, "error": _error(exc, "bad request: ")}])
         _exit(2)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)  # input() in the submission sees EOF, not the request
-    results = []
     try:
         module = _load(sys.argv[1])
         load_error = None
     except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt at import too
         module, load_error = None, _error(exc, "while loading the submission: ")
-    for task in tasks:
-        tid = str(task.get("id"))
+    if stream:
+        # The parent times each task from the line before it, and stops the child when one
+        # takes too long; it restarts a fresh child for the tasks after it.
+        _flush_student_output()
         if load_error is not None:
-            results.append({"id": tid, "ok": False, "error": load_error})
-            continue
-        try:
-            op = _OPS.get(task.get("op"))
-            if op is None:
-                raise UnknownOp(f"unknown op {task.get('op')!r}; expected one of {list(_OPS)}")
-            results.append({"id": tid, "ok": True, "value": op(module, task)})
-        except BaseException as exc:  # noqa: BLE001
-            results.append({"id": tid, "ok": False, "error": _error(exc)})
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BaseException:  # noqa: BLE001
-        pass
+            _emit({"event": "load_error", "error": load_error})
+        else:
+            _emit({"event": "loaded"})
+            for task in tasks:
+                result = _run_task(module, task)
+                _flush_student_output()
+                _emit(result)
+            _emit({"event": "done"})
+        os.close(_RESULT_FD)
+        _exit(0)
+    results = []
+    for task in tasks:
+        if load_error is not None:
+            results.append({"id": str(task.get("id")), "ok": False, "error": load_error})
+        else:
+            results.append(_run_task(module, task))
+    _flush_student_output()
     _respond(results)
     _exit(0)  # no atexit handlers, no waiting for the submission's threads
 

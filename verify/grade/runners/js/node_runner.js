@@ -29,7 +29,7 @@ process.on('SIGXFSZ', () => {}); // past the output limit a write fails; it must
 process.on('SIGPIPE', () => {});
 
 function parseArgs(argv) {
-  const opts = { wallS: 10, memoryMb: 1024, taskTimeoutS: null, submission: null };
+  const opts = { wallS: 10, memoryMb: 1024, taskTimeoutS: null, loadTimeoutS: null, submission: null };
   let rest = false;
   for (const arg of argv) {
     if (!rest && arg === '--') { rest = true; continue; }
@@ -40,6 +40,7 @@ function parseArgs(argv) {
       if (m[1] === 'wall-s') opts.wallS = value;
       else if (m[1] === 'memory-mb') opts.memoryMb = value;
       else if (m[1] === 'task-timeout-s') opts.taskTimeoutS = value;
+      else if (m[1] === 'load-timeout-s') opts.loadTimeoutS = value;
       else throw new Error(`unknown option --${m[1]}`);
     } else if (opts.submission === null) {
       opts.submission = arg;
@@ -49,10 +50,24 @@ function parseArgs(argv) {
   }
   if (opts.submission === null) throw new Error('usage: node node_runner.js [options] SUBMISSION');
   opts.submission = path.resolve(opts.submission);
+  return opts;
+}
+
+function applyLimits(opts, limits) {
+  // The request's "limits" (PROTOCOL.md) win over the command line: the grader sends the time
+  // this child really has left of the submission's budget.
+  if (limits && typeof limits === 'object') {
+    for (const [key, name] of [['wall_s', 'wallS'], ['task_s', 'taskTimeoutS'], ['load_s', 'loadTimeoutS'],
+      ['submission_s', 'submissionS']]) {
+      const value = Number(limits[key]);
+      if (Number.isFinite(value) && value > 0) opts[name] = value;
+    }
+  }
   // Leave the parent time to read the response before its own wall limit strikes.
   opts.budgetMs = Math.max(500, opts.wallS * 1000 - Math.min(1000, opts.wallS * 100));
   if (opts.taskTimeoutS === null) opts.taskTimeoutS = Math.max(1, Math.min(2, opts.wallS / 5));
-  return opts;
+  if (opts.loadTimeoutS === null) opts.loadTimeoutS = opts.wallS;
+  if (!opts.submissionS) opts.submissionS = opts.wallS;
 }
 
 function respond(results, code) {
@@ -215,15 +230,27 @@ function runWorker(opts, tasks, deadline) {
       clearTimeout(timer);
       const now = Date.now();
       const task = current();
-      const perTask = loaded && task ? opts.taskTimeoutS * 1000 : Infinity;
-      const until = Math.min(deadline, now + perTask);
+      const step = loaded ? (task ? opts.taskTimeoutS * 1000 : Infinity) : opts.loadTimeoutS * 1000;
+      const until = Math.min(deadline, now + step);
       timer = setTimeout(() => {
-        const what = loaded ? (task ? `task ${task.op}` : 'finishing') : 'loading the submission';
-        const limit = until === deadline ? `the time limit (${opts.wallS} s for this child process)`
-          : `${opts.taskTimeoutS} s`;
-        finish({ type: 'Timeout',
-          message: `${what} did not finish within ${limit}; the process was stopped ` +
-            '(an infinite loop, or very slow code?)' });
+        if (!loaded) {
+          // Limits, never measured times, in feedback: a regrade must say the same thing.
+          const limit = until === deadline
+            ? `the ${opts.submissionS} s time limit for the whole submission`
+            : `${opts.loadTimeoutS} s (the time limit for loading it)`;
+          finish({ type: 'LoadTimeout',
+            message: `loading your file did not finish within ${limit}: code at module level ` +
+              '(a training loop, a long wait) runs when the file is loaded' });
+        } else if (until === deadline) {
+          finish({ type: 'NotRun', budget: true,
+            message: `not run: the time limit for the whole submission (${opts.submissionS} s) ` +
+              'was used up by earlier parts that did not finish' });
+        } else {
+          finish({ type: 'Timeout',
+            message: `your code did not finish this part within ${opts.taskTimeoutS} s (the time ` +
+              'limit per part; correct code needs milliseconds): an infinite loop, or very slow ' +
+              'code? It was stopped, and the parts after it ran in a fresh process' });
+        }
       }, Math.max(0, until - now));
     };
 
@@ -321,6 +348,7 @@ async function main() {
       throw new Error(`protocol ${request.protocol} is not supported (this runner speaks 1)`);
     }
     tasks = request.tasks.map((t) => (t && typeof t === 'object' ? t : { id: '?', op: null }));
+    applyLimits(opts, request.limits);
   } catch (err) {
     respond([errorResult('?', 'BadRequest', `bad request: ${err.message}`)], 2);
     return;
@@ -336,11 +364,18 @@ async function main() {
     for (const [id, r] of run.results) results.set(id, r);
     remaining = remaining.filter((t) => !results.has(String(t.id)));
     if (!remaining.length) break;
+    if (run.stop && run.stop.budget) {
+      // The submission's time is up: what is left was not run (and says so).
+      for (const t of remaining) results.set(String(t.id), errorResult(String(t.id), 'NotRun', run.stop.message));
+      break;
+    }
     if (run.loadError || !run.loaded) {
       // The submission itself could not be loaded: the same error for every task.
+      const own = run.stop && run.stop.type === 'LoadTimeout';
       const e = run.loadError || {
         type: run.stop ? run.stop.type : 'Crash',
-        message: `while loading the submission: ${run.stop ? run.stop.message : 'the worker stopped'}`,
+        message: own ? run.stop.message
+          : `while loading the submission: ${run.stop ? run.stop.message : 'the worker stopped'}`,
         traceback: '',
       };
       for (const t of remaining) results.set(String(t.id), { id: String(t.id), ok: false, error: e });
@@ -359,7 +394,8 @@ async function main() {
     if (restarts > MAX_RESTARTS || left < RESTART_COST_MS + 200) {
       const why = restarts > MAX_RESTARTS
         ? `not run: the submission's process stopped ${restarts} times in this child process (see the tests before)`
-        : `not run: the time limit (${opts.wallS} s for this child process) was used up by earlier tasks`;
+        : `not run: the time limit for the whole submission (${opts.submissionS} s) was used up by ` +
+          'earlier parts that did not finish';
       for (const t of remaining) {
         // NotRun, whatever stopped the worker: the task itself did not fail, and a grader may
         // run it again in a fresh child (PROTOCOL.md).

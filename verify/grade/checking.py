@@ -1,0 +1,302 @@
+"""Checking one test's results against the reference: records, feedback lines, diagnoses.
+
+Each part's answer (a protocol result, already matched to its task) becomes
+:class:`~verify.compare.GradientRecord` rows, one per number checked, compared with the
+reference computed here from the same inputs (the child never sees expected values). A part
+that could not be checked - the student's code raised, was stopped, or sent something that is
+not an answer - counts as every check it would have made (:func:`checks_in`), so that a crash
+never weighs less than a wrong number.
+
+Only :class:`~.decode.MalformedResult` (untrusted data of the wrong shape) is caught here;
+anything else is a fault in the grader and propagates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from reference_mlp.losses import get_loss
+from verify.compare import GradientRecord, Tolerance, compare
+
+from . import decode
+from . import diagnosis as dg
+from .cases import ApiCase, LayerCase, LossCase, NetCase, Part, TestCase
+from .decode import MalformedResult
+from .limits import Limits
+from .schedule import SYNTHETIC_ERRORS
+from .text import safe_text
+
+__all__ = ["Check", "check_part", "checks_in", "cover", "missing", "shown"]
+
+_TRACEBACK_SHOWN = 1500
+
+
+@dataclass
+class Check:
+    """What checking one test produced, before scoring."""
+
+    scored: list[GradientRecord] = field(default_factory=list)
+    unrun: int = 0  # checks that could not be made (an error, a timeout, garbage)
+    lines: list[str] = field(default_factory=list)
+    diagnoses: list[str] = field(default_factory=list)
+    fd_requests: list[tuple[Part, int, dict[str, Any]]] = field(default_factory=list)
+    fraction: float | None = None  # overrides record counting (api)
+    hide: bool = False  # a hidden test: messages never show values
+
+
+def checks_in(test: TestCase, part: Part) -> int:
+    """How many checks a complete answer to ``part`` makes (the reference's answer)."""
+    case = part.case
+    if isinstance(case, LayerCase):
+        return len(case.rounds) * (1 if test.kind == "forward" else 3)
+    if isinstance(case, NetCase):
+        return len(case.rounds) * (2 * len(case.layers) + 1)
+    return 1
+
+
+def missing(path: str, parameter: str, note: str, layer: int = 0,
+            activation: str = "") -> GradientRecord:
+    """A failed record for something the submission did not provide."""
+    return GradientRecord(
+        path=path, layer=layer, activation=activation, parameter=parameter, shape=(),
+        method="reference", dtype="float64", max_abs_error=math.inf, max_rel_error=math.inf,
+        worst_index=(), analytic=math.nan, reference=math.nan, tolerance=dg.GRADE_TOLERANCE,
+        mismatched=0, size=0, kinks=0, passed=False, note=note)
+
+
+def _record(student: Any, expected: Any, path: str, parameter: str, *, layer: int = 0,
+            activation: str = "", missing_note: str = "") -> GradientRecord:
+    if student is None:
+        return missing(path, parameter, missing_note or "not returned", layer, activation)
+    return compare(student, expected, path=path, layer=layer, activation=activation,
+                   parameter=parameter, method="reference", tolerance=dg.GRADE_TOLERANCE,
+                   dtype=np.float64)
+
+
+def shown(rec: GradientRecord, hide: bool) -> str:
+    """The feedback line for a record (no values for hidden tests)."""
+    if rec.note.startswith("shape") and not rec.passed:  # no values to show: say the shapes
+        return f"{rec.path}: {rec.note}"
+    if not hide or rec.passed or rec.size == 0:
+        return rec.message()
+    return f"{rec.path}: {rec.mismatched} / {rec.size} mismatched (values of hidden tests are not shown)"
+
+
+def _error_lines(label: str, error: Any, limits: Limits) -> list[str]:
+    error = error if isinstance(error, dict) else {}
+    etype = safe_text(error.get("type", "Error"))[:100]
+    msg = safe_text(error.get("message", ""))[:4000]
+    hint = f" (the memory limit is {limits.memory_mb} MiB)" if etype == "MemoryError" else ""
+    lines = [f"{label}: {msg}" if etype in SYNTHETIC_ERRORS else f"{label}: {etype}: {msg}{hint}"]
+    tb = safe_text(error.get("traceback", "")).strip()
+    if tb and etype not in ("BadResult", "MissingAPI", *SYNTHETIC_ERRORS):
+        lines += ["    " + line for line in tb[-_TRACEBACK_SHOWN:].splitlines()]
+    return lines
+
+
+def check_part(test: TestCase, part: Part, result: Any, c: Check, limits: Limits) -> None:
+    """Check one part's result (a protocol result object, or None) into ``c``."""
+    if not isinstance(result, dict) or not result.get("ok"):
+        error = result.get("error") if isinstance(result, dict) else None
+        c.lines += _error_lines(part.label, error if error is not None else
+                                {"type": "NoResult", "message": "no result came back"}, limits)
+        c.unrun += checks_in(test, part)
+        if isinstance(part.case, ApiCase):
+            c.fraction = 0.0
+        return
+    try:
+        value = decode.obj(result.get("value"), "the result")
+        case = part.case
+        if isinstance(case, ApiCase):
+            _check_api(value, c)
+        elif isinstance(case, LayerCase):
+            _check_layer(part, case, value, c, backward=test.kind != "forward")
+        elif isinstance(case, NetCase):
+            _check_net(part, case, value, c)
+        elif isinstance(case, LossCase):
+            _check_loss(part, case, value, c)
+    except MalformedResult as exc:  # untrusted data only; grader faults propagate
+        c.lines.append(f"{part.label}: the submission corrupted or did not produce results: "
+                       f"malformed result ({safe_text(exc)[:500]})")
+        c.unrun += checks_in(test, part)
+
+
+def _check_api(value: dict[str, Any], c: Check) -> None:
+    names = value.get("names") if isinstance(value.get("names"), dict) else {}
+    items = []
+    for key, spellings in (("DenseLayer", "DenseLayer"), ("MLP", "MLP"), ("mse", "mse"),
+                           ("mse_derivative", "mse_derivative or mseDerivative")):
+        ok = bool(value.get(key))
+        items.append(ok)
+        found = f"found as {safe_text(names.get(key))[:100]}" if ok else "MISSING"
+        c.lines.append(f"{spellings}: {found}")
+    if value.get("MLP"):
+        ok = bool(names.get("add_layer"))
+        items.append(ok)
+        c.lines.append(f"MLP.add_layer / addLayer: {'found' if ok else 'MISSING'}")
+    attrs = value.get("layer_attributes") if isinstance(value.get("layer_attributes"), dict) else {}
+    if "error" in attrs:
+        items.append(False)
+        c.lines.append(safe_text(attrs["error"])[:2000])
+    elif value.get("DenseLayer"):
+        for attr, shape in (("weights", [3, 2]), ("biases", [1, 2])):
+            got = attrs.get(attr)
+            ok = got == shape
+            items.append(ok)
+            want = "shape (%s)" % ", ".join(map(str, shape))
+            have = safe_text(tuple(got) if isinstance(got, list) else "no attribute")[:100]
+            c.lines.append(f"DenseLayer(3, 2, 'relu').{attr}: "
+                           + (want if ok else f"expected {want}, got {have}"))
+        ok = bool(attrs.get("forward")) and bool(attrs.get("backward"))
+        items.append(ok)
+        c.lines.append(f"DenseLayer.forward / backward: {'found' if ok else 'MISSING'}")
+    c.fraction = sum(items) / len(items)
+
+
+def _unchanged(entry: dict[str, Any], weights: Any, biases: Any) -> bool:
+    return dg.close(decode.field(entry, "weights_after"), weights, Tolerance(0, 0)) and \
+        dg.close(decode.field(entry, "biases_after"), biases, Tolerance(0, 0))
+
+
+def _check_layer(part: Part, case: LayerCase, value: dict[str, Any], c: Check, *,
+                 backward: bool) -> None:
+    spec = case.layer
+    ref = dg.reference_layer(case)
+    rounds = decode.rows(value.get("rounds"), len(case.rounds), "rounds")
+    multi = len(case.rounds) > 1
+    for k, (raw, r) in enumerate(zip(rounds, ref)):
+        got = decode.obj(raw, f"round {k}")
+        pre = f"{part.label}: " + (f"round {k}: " if multi else "")
+        out = _record(decode.field(got, "output"), r.output, f"{pre}layer.output", "output",
+                      activation=spec.activation)
+        if not backward:
+            c.scored.append(out)
+            continue
+        if not out.passed:
+            c.lines.append(shown(out, c.hide))  # context: a wrong forward explains wrong gradients
+        student = {"inputs": decode.field(got, "d_inputs"),
+                   "weights": decode.field(got, "d_weights"),
+                   "biases": decode.field(got, "d_biases")}
+        recs = {
+            "weights": _record(student["weights"], r.dW, f"{pre}layer.weights", "weights",
+                               activation=spec.activation,
+                               missing_note="d_weights (or dWeights) is not set after backward"),
+            "biases": _record(student["biases"], r.db, f"{pre}layer.biases", "biases",
+                              activation=spec.activation,
+                              missing_note="d_biases (or dBiases) is not set after backward"),
+            "inputs": _record(student["inputs"], r.dx, f"{pre}layer.inputs", "inputs",
+                              activation=spec.activation,
+                              missing_note="backward returned None instead of the input gradient"),
+        }
+        c.scored += recs.values()
+        unchanged = _unchanged(got, spec.weights, spec.biases)
+        if not unchanged:  # a penalty only: leaving the parameters alone earns nothing
+            c.scored.append(missing(f"{pre}layer parameters", "parameters",
+                                    "weights/biases changed by forward/backward"))
+            c.diagnoses.append("weights_changed")
+        bad = [p for p in student if not recs[p].passed]
+        if bad:
+            c.diagnoses += cover(dg.layer_diagnoses(spec, ref, k, student), bad)
+            if unchanged:
+                c.fd_requests.append((part, k, {"student": student, "forward_ok": out.passed,
+                                                "records": recs, "hide": c.hide}))
+
+
+def _check_net(part: Part, case: NetCase, value: dict[str, Any], c: Check) -> None:
+    ref = dg.reference_net(case)
+    rounds = decode.rows(value.get("rounds"), len(case.rounds), "rounds")
+    multi = len(case.rounds) > 1
+    for k, (raw, r) in enumerate(zip(rounds, ref)):
+        got = decode.obj(raw, f"round {k}")
+        pre = f"{part.label}: " + (f"round {k}: " if multi else "")
+        out = _record(decode.field(got, "prediction"), r.prediction, f"{pre}prediction", "output")
+        if not out.passed:
+            c.lines.append(shown(out, c.hide))
+        layers = decode.rows(got.get("layers"), len(case.layers), f"round {k}: layers")
+        student: dict[str, Any] = {"d_x": decode.field(got, "d_x")}
+        recs: dict[str, GradientRecord] = {}
+        unchanged = True
+        for j, (spec, lr, raw_layer) in enumerate(zip(case.layers, r.layers, layers)):
+            lg = decode.obj(raw_layer, f"round {k}: layers[{j}]")
+            for param, key, exp in (("weights", "d_weights", lr.dW), ("biases", "d_biases", lr.db)):
+                path = f"layers[{j}].{param}"
+                student[path] = decode.field(lg, key)
+                recs[path] = _record(student[path], exp, pre + path, param, layer=j,
+                                     activation=spec.activation,
+                                     missing_note=f"{key} is not set after backward")
+            unchanged &= _unchanged(lg, spec.weights, spec.biases)
+        if student["d_x"] is not None:
+            recs["d_x"] = _record(student["d_x"], r.d_x, pre + "layers[0].inputs", "inputs",
+                                  activation=case.layers[0].activation)
+        elif k == 0:  # the lesson's MLP.backward returns nothing: not required, not scored
+            c.lines.append(f"note (no deduction): {part.label}: MLP.backward returned nothing, "
+                           f"so the gradient with respect to x was not checked")
+        c.scored += recs.values()
+        if not unchanged:  # a penalty only: leaving the parameters alone earns nothing
+            c.scored.append(missing(f"{pre}parameters", "parameters",
+                                    "some layer's weights/biases changed by forward/backward"))
+            c.diagnoses.append("weights_changed")
+        bad = [p for p, rec in recs.items() if not rec.passed]
+        if bad:
+            c.diagnoses += cover(dg.net_diagnoses(case, ref, k, student), bad)
+            if unchanged:
+                c.fd_requests.append((part, k, {"student": student, "forward_ok": out.passed,
+                                                "records": recs, "hide": c.hide}))
+
+
+def cover(found: dict[str, list[str]], bad: list[str]) -> list[str]:
+    """The fewest known bugs that explain the wrong gradients (greedy set cover): a bug that
+    explains several wrong paths beats one that only coincides on one of them."""
+    uncovered = set(bad)
+    names: list[str] = []
+    while uncovered:
+        counts: dict[str, int] = {}
+        for path in uncovered:
+            for name in found.get(path, []):
+                counts[name] = counts.get(name, 0) + 1
+        if not counts:
+            break
+        best = max(counts.values())
+        winners = [n for n, v in counts.items() if v == best]
+        names += winners
+        uncovered = {p for p in uncovered if not set(found.get(p, [])) & set(winners)}
+    return names
+
+
+_LOSS_NOTE = (
+    "note (no deduction): your mse_derivative divides by the batch size, as the lesson does "
+    "(2 * (y_pred - y_true) / batch). The exact gradient of mse, a mean over all "
+    "batch * n_outputs elements, divides by the number of elements; with {k} outputs yours is "
+    "{k}x larger - it is the exact gradient of sum((y_pred - y_true)**2) / batch. Both "
+    "conventions are accepted."
+)
+
+
+def _check_loss(part: Part, case: LossCase, value: dict[str, Any], c: Check) -> None:
+    got = decode.field(value, "value")
+    yt, yp = case.y_true, case.y_pred
+    k = yt.shape[1]
+    if case.op == "mse":
+        exact = np.asarray(get_loss("exact").value(yt, yp)).reshape(1, 1)
+        lesson = np.asarray(get_loss("lesson").value(yt, yp)).reshape(1, 1)
+        rec = _record(got, exact, f"{part.label}: mse", "loss")
+        if not rec.passed and k > 1 and dg.close(got, lesson):
+            rec = _record(got, lesson, f"{part.label}: mse", "loss")
+            c.lines.append(f"note (no deduction): {part.label}: your mse is sum((y_pred - y_true)**2) "
+                           f"/ batch (summed over the {k} outputs); the lesson's mse is the mean "
+                           f"over all elements, {k}x smaller. Both are accepted.")
+        c.scored.append(rec)
+        return
+    exact = get_loss("exact").derivative(yt, yp)
+    lesson = get_loss("lesson").derivative(yt, yp)
+    rec = _record(got, exact, f"{part.label}: mse_derivative", "loss")
+    if not rec.passed and dg.close(got, lesson):
+        rec = _record(got, lesson, f"{part.label}: mse_derivative", "loss")
+        c.lines.append(_LOSS_NOTE.format(k=k))
+    if not rec.passed:
+        c.diagnoses += dg.loss_diagnoses(yt, yp, got)
+    c.scored.append(rec)
