@@ -3,8 +3,11 @@
 Grades the README's example submission (``--language python``: :data:`contract.EXAMPLE_PYTHON`;
 ``--language js``: ``tests/submissions/js/readme_example.js``, the README's math.js example; both
 get full marks) once per run for ``--single`` runs (median and max wall time, end to end through
-:func:`grade_submission`), then a folder of ``--n`` copies with ``--jobs`` workers. Targets
-(issues 5 and 6): a correct submission in <= 3 s; 100 submissions in <= 2 minutes on 2 cores.
+:func:`grade_submission`), then a folder of ``--n`` copies with ``--jobs`` workers, then (unless
+``--no-worst-case``) the worst case: a submission that hangs in every function, with the default
+limits. Targets: a correct submission in <= 3 s; 100 submissions in <= 2 minutes on 2 cores; the
+worst case in <= 25 s, so that a platform's 30 s job limit (PrairieLearn's default) never
+strikes first.
 """
 
 from __future__ import annotations
@@ -23,14 +26,18 @@ from tabulate import tabulate
 from .batch import grade_folder
 from .contract import EXAMPLE_PYTHON
 from .grader import grade_submission
+from .limits import Limits
 from .runners import runner_for
 from .sandbox import resolve_mode
 
 __all__ = ["EXAMPLE_JS_PATH", "main"]
 
-EXAMPLE_JS_PATH = (Path(__file__).resolve().parents[2] / "tests" / "submissions" / "js"
-                   / "readme_example.js")
+_TESTS = Path(__file__).resolve().parents[2] / "tests" / "submissions"
+EXAMPLE_JS_PATH = _TESTS / "js" / "readme_example.js"
 """The README's math.js example (full marks), kept with the JS test corpus."""
+WORST_CASE = {"python": _TESTS / "python" / "hostile_hang_everywhere.py",
+              "js": _TESTS / "js" / "hostile_hang_everywhere.js"}
+"""Submissions that loop forever in every function (the worst case for the time limits)."""
 
 
 def _example(language: str) -> tuple[str, str]:
@@ -61,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sandbox", default=None, choices=("auto", "bwrap", "rlimits"))
     p.add_argument("--language", default="python", choices=("python", "js"),
                    help="grade the README's Python example or its math.js example (default python)")
+    p.add_argument("--no-worst-case", action="store_true",
+                   help="skip the worst case (a submission that hangs everywhere: ~20 s)")
     args = p.parse_args(argv)
     if args.n < 1 or args.jobs < 1 or args.single < 1:
         p.error("--n, --jobs and --single must be at least 1")
@@ -85,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         t, cpu = time.perf_counter(), _cpu_s()
         result = grade_folder(folder, jobs=args.jobs, sandbox=mode, progress=False)
         batch, cpu = time.perf_counter() - t, _cpu_s() - cpu
+    worst = None
+    if not args.no_worst_case and WORST_CASE[args.language].is_file():
+        t = time.perf_counter()
+        grade_submission(WORST_CASE[args.language], sandbox=mode)
+        worst = time.perf_counter() - t
     full = sum(r.score == r.max_score for r in result.reports.values())
     rows = [
         ["single submission (median)", f"{statistics.median(single):.2f} s", "<= 3 s"],
@@ -94,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         ["CPU per submission in batch", f"{cpu / max(1, len(result.reports)):.2f} s",
          "(grader + children, user + system)"],
     ]
+    if worst is not None:
+        rows.append(["worst case: hangs in every function", f"{worst:.1f} s",
+                     f"<= 25 s (limit {Limits().wall_s:g} s)"])
     print(tabulate(rows, headers=["what", "wall time", "target"]))
     print(f"\n{args.language} example; sandbox {mode}; {os.cpu_count()} CPUs; "
           f"{full} / {len(result.reports)} full marks")

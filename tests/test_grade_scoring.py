@@ -1,0 +1,56 @@
+"""Scoring (verify/grade/scoring.py, checking.py): unambiguous headers, and a part that could
+not be checked counts as every check it would have made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from verify.grade import grade_submission
+from verify.grade.cases import draw_cases
+from verify.grade.checking import Check, check_part, checks_in
+from verify.grade.limits import Limits
+from verify.grade.scoring import checks_header
+
+CORPUS = Path(__file__).parent / "submissions" / "python"
+
+
+@pytest.mark.parametrize(("passed", "total", "unrun", "text"), [
+    (10, 10, 0, "all 10 checks passed"),
+    (1, 1, 0, "the check passed"),
+    (9, 10, 0, "9 of 10 checks passed, 1 failed"),
+    (0, 7, 7, "0 of 7 checks passed, 7 failed (7 could not be made: see below)"),
+], ids=["all", "one", "one-failed", "none-ran"])
+def test_the_header_says_what_passed_and_what_failed(passed: int, total: int, unrun: int,
+                                                     text: str) -> None:
+    assert checks_header(passed, total, unrun) == text
+
+
+def test_a_part_that_raised_counts_every_check_it_would_have_made() -> None:
+    test = next(t for t in draw_cases(3) if t.id == "multiple_rounds")
+    mlp, layer = test.parts
+    assert checks_in(test, mlp) == 3 * (2 * 2 + 1) and checks_in(test, layer) == 3 * 3
+    c = Check()
+    error = {"type": "ValueError", "message": "shapes (3,4) and (3,3) not aligned"}
+    check_part(test, mlp, {"id": mlp.task_id, "ok": False, "error": error}, c, Limits())
+    assert c.unrun == 15 and not c.scored
+
+
+def test_a_network_that_can_be_built_only_once_loses_what_it_cannot_do() -> None:
+    """Every MLP shares one default list: later networks in the process raise. Before, each
+    raising part counted as one check against dozens that passed (7.2 / 8 here)."""
+    report = grade_submission(CORPUS / "crash_shared_default_list.py", seed=5)
+    by_id = {t.id: t for t in report.tests}
+    rounds = by_id["multiple_rounds"]
+    assert rounds.output.startswith("9 of 24 checks passed, 15 failed (15 could not be made")
+    assert rounds.score == pytest.approx(8 * 9 / 24)
+    assert by_id["edge_shapes"].score == pytest.approx(8 * 9 / 16)
+    assert by_id["network_backward"].passed  # the first network of its process works
+
+
+def test_failing_feedback_starts_with_what_passed() -> None:
+    report = grade_submission(CORPUS / "buggy_transposed_dweights.py", seed=5)
+    out = next(t for t in report.tests if t.id == "backward_tanh").output
+    assert out.startswith("2 of 3 checks passed, 1 failed")
+    assert "FAILED:" not in out
