@@ -28,7 +28,7 @@ def test_students_in_a_language_that_cannot_run_here_are_not_graded(
     results = tmp_path / "results"
     assert main([str(folder), "--csv", str(table), "--results-dir", str(results)]) == 3
     out, err = capsys.readouterr()
-    assert err.count("CANNOT GRADE 2 node submission(s) on this machine: math.js is not "
+    assert err.count("CANNOT GRADE 2 js submission(s) on this machine: math.js is not "
                      "installed for the Node runner") == 1
     rows = {r["student"]: r for r in csv.DictReader(table.open())}
     assert rows["alice"]["score"] == "100"

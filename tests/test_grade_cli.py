@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from verify.grade.cli import main
-from verify.grade.gradescope import write_results
+from verify.grade.outputs import write_results
 from verify.grade.rubric import DEFAULT_POINTS, load_rubric
 
 CORPUS = Path(__file__).parent / "submissions" / "python"
@@ -142,7 +142,7 @@ def test_rubric_override(tmp_path: Path, suffix: str) -> None:
     out = tmp_path / "results.json"
     assert main([str(GOOD), "--rubric", str(path), "--results", str(out), "-q"]) == 0
     data = json.loads(out.read_text())
-    assert data["score"] == 98
+    assert data["score"] == rubric.total  # full marks under the new points
     assert next(t for t in data["tests"] if t["tags"][0] == "mse")["visibility"] == "hidden"
 
 

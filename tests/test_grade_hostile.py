@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from points import FORWARD, LOSSES, points
 from procs import survivors
 
 from verify.grade import Limits, grade_submission
-from verify.grade.gradescope import results_dict, write_results
+from verify.grade.outputs import write_results
+from verify.grade.outputs.gradescope import results_dict
 from verify.grade.sandbox import bwrap_unavailable_reason
 
 CORPUS = Path(__file__).parent / "submissions" / "python"
@@ -56,7 +58,7 @@ def test_infinite_loop_in_backward_zeroes_only_the_backward_tests(mode: str, tmp
         if not test.passed:
             assert "did not finish this part within 0.5 s" in test.output \
                 or "not run: the time limit for the whole submission (8 s)" in test.output
-    assert data["score"] == 28
+    assert data["score"] == points("api", *FORWARD, *LOSSES)
     assert report.execution_time < limits.wall_s + 2
 
 
@@ -94,7 +96,7 @@ def test_segfault_is_reported_and_other_tests_survive(mode: str, tmp_path: Path)
     report, data = _grade("segfault", mode, tmp_path)
     by_id = {t.id: t for t in report.tests}
     assert "SIGSEGV" in by_id["backward_tanh"].output
-    assert by_id["forward_tanh"].passed and data["score"] == 28
+    assert by_id["forward_tanh"].passed and data["score"] == points("api", *FORWARD, *LOSSES)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -127,7 +129,7 @@ def test_nan_results_fail_with_the_values_shown(tmp_path: Path) -> None:
 def test_wrong_types_are_bad_results(tmp_path: Path) -> None:
     report, data = _grade("wrong_types", "rlimits", tmp_path)
     by_id = {t.id: t for t in report.tests}
-    assert data["score"] == by_id["api"].score == 4  # only the API test
+    assert data["score"] == by_id["api"].score == points("api")  # only the API test
     out = _outputs(report)
     assert "BadResult: round 0: forward(inputs): expected a numeric matrix of shape (5, 4), got str" in out
     assert "BadResult: mse(y_true, y_pred): expected a single number, got list" in out

@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from points import LOSSES, points
 from procs import survivors
 
 from verify.grade import Limits, grade_submission
 from verify.grade.cases import draw_cases
-from verify.grade.gradescope import results_dict, write_results
+from verify.grade.outputs import write_results
+from verify.grade.outputs.gradescope import results_dict
 from verify.grade.runners import RUNNERS, runner_for
 from verify.grade.runners.node import JS_DIR, NodeRunner
 from verify.grade.sandbox import bwrap_unavailable_reason
@@ -56,7 +58,7 @@ def _grade(name: str, tmp_path: Path, *, mode: str = SANDBOX, limits: Limits = L
     data = json.loads(out.read_text())  # always valid JSON
     assert set(data) >= {"score", "output", "tests", "extra_data"} and "execution_time" in data["extra_data"]
     assert len(data["tests"]) == len(report.tests) == 15
-    assert report.language == "node"
+    assert report.language == "js"
     assert not _survivors(unique), f"a process of {name} survived the grading"
     return report, data
 
@@ -78,7 +80,7 @@ def _names(test) -> set[str]:  # noqa: ANN001
 
 def test_the_node_runner_is_registered_for_js_and_mjs() -> None:
     assert isinstance(RUNNERS[".js"], NodeRunner) and isinstance(RUNNERS[".mjs"], NodeRunner)
-    assert runner_for("alice.MJS").name == "node"
+    assert runner_for("alice.MJS").name == "js"
     runner = NodeRunner()
     assert runner.memory_limit == "self"  # an address-space rlimit breaks V8's start-up
     argv = runner.command("/opt/verify", "/sandbox/alice.js", Limits(memory_mb=300, wall_s=7))
@@ -159,7 +161,7 @@ def test_a_batch_mixing_languages_grades_both_alike(tmp_path: Path) -> None:
                           fd_check=False)
     reports = result.reports
     assert sorted(reports) == ["ann", "ben", "cat", "dan", "eve"]
-    assert [reports[n].language for n in sorted(reports)] == ["node", "node", "node", "python",
+    assert [reports[n].language for n in sorted(reports)] == ["js", "js", "js", "python",
                                                               "python"]
     assert reports["ann"].score == reports["ben"].score == reports["eve"].score == 100
     js, py = reports["cat"], reports["dan"]
@@ -256,7 +258,7 @@ def test_infinite_loop_in_forward_costs_only_the_tests_that_call_it(tmp_path: Pa
     assert by_id["forward_relu"].score == 0
     assert "did not finish this part" in by_id["forward_relu"].output \
         or "not run: the time limit for the whole submission (8 s)" in by_id["forward_relu"].output
-    assert data["score"] == 16
+    assert data["score"] == points("api", *LOSSES)
     assert report.execution_time < HOSTILE.wall_s + 2
 
 
@@ -329,7 +331,7 @@ def test_the_grader_and_the_reference_are_unreadable(mode: str, tmp_path: Path) 
     assert not [k for k, v in loot.items() if v.startswith(("READ:", "LISTED:", "WROTE"))], loot
     assert "planted" not in (JS_DIR / "mathjs_shim" / "index.cjs").read_text()
     assert "def dense_backward" not in _outputs(report)
-    assert data["score"] == 16  # api, mse and mse_derivative only
+    assert data["score"] == points("api", *LOSSES)  # api, mse and mse_derivative only
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -54,3 +54,17 @@ def test_failing_feedback_starts_with_what_passed() -> None:
     out = next(t for t in report.tests if t.id == "backward_tanh").output
     assert out.startswith("2 of 3 checks passed, 1 failed")
     assert "FAILED:" not in out
+
+
+def test_a_fault_in_the_grader_is_never_blamed_on_the_student(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only malformed data from the child is the submission's fault; a bug in the grader's own
+    checking code must surface (an internal error for the CLI), not read "corrupted"."""
+    from verify.grade import diagnosis
+
+    def broken(case):  # noqa: ANN001, ANN202
+        raise ZeroDivisionError("a bug in the grader")
+
+    monkeypatch.setattr(diagnosis, "reference_layer", broken)
+    with pytest.raises(ZeroDivisionError, match="a bug in the grader"):
+        grade_submission(CORPUS / "correct_snake_exact.py", seed=1)

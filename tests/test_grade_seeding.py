@@ -13,7 +13,7 @@ import pytest
 from verify.grade import grade_submission
 from verify.grade.batch import grade_folder
 from verify.grade.bundle import build_bundle
-from verify.grade.gradescope import results_dict
+from verify.grade.outputs.gradescope import results_dict
 from verify.grade.seeding import ENV_SECRET_FILE, derive_seed, load_secret, new_secret
 
 CORPUS = Path(__file__).parent / "submissions" / "python"

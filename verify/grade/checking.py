@@ -25,6 +25,7 @@ from verify.compare import GradientRecord, Tolerance, compare
 from . import decode
 from . import diagnosis as dg
 from .cases import ApiCase, LayerCase, LossCase, NetCase, Part, TestCase
+from .contract import LESSON4
 from .decode import MalformedResult
 from .limits import Limits
 from .schedule import SYNTHETIC_ERRORS
@@ -128,16 +129,15 @@ def check_part(test: TestCase, part: Part, result: Any, c: Check, limits: Limits
 def _check_api(value: dict[str, Any], c: Check) -> None:
     names = value.get("names") if isinstance(value.get("names"), dict) else {}
     items = []
-    for key, spellings in (("DenseLayer", "DenseLayer"), ("MLP", "MLP"), ("mse", "mse"),
-                           ("mse_derivative", "mse_derivative or mseDerivative")):
+    for key in ("DenseLayer", "MLP", "mse", "mse_derivative"):
         ok = bool(value.get(key))
         items.append(ok)
         found = f"found as {safe_text(names.get(key))[:100]}" if ok else "MISSING"
-        c.lines.append(f"{spellings}: {found}")
+        c.lines.append(f"{LESSON4.describe(key)}: {found}")
     if value.get("MLP"):
         ok = bool(names.get("add_layer"))
         items.append(ok)
-        c.lines.append(f"MLP.add_layer / addLayer: {'found' if ok else 'MISSING'}")
+        c.lines.append(f"MLP.{LESSON4.describe('add_layer')}: {'found' if ok else 'MISSING'}")
     attrs = value.get("layer_attributes") if isinstance(value.get("layer_attributes"), dict) else {}
     if "error" in attrs:
         items.append(False)

@@ -24,6 +24,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from .limits import Limits
+from .outputs import OUTPUTS
 from .rubric import load_rubric
 from .sandbox import SANDBOX_MODES, available_modes, resolve_mode
 from .seeding import load_secret
@@ -38,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
                     "Subcommands: 'bundle' (build a Gradescope autograder), 'bench' (timings).")
     p.add_argument("path", nargs="?", help="a submission file, or a folder of submissions (batch)")
     p.add_argument("--results", metavar="PATH",
-                   help="write Gradescope results.json here (atomically; single submission)")
+                   help="write the results document here (atomically; single submission)")
+    p.add_argument("--format", default="gradescope", choices=sorted(OUTPUTS),
+                   help="the results document's format (default %(default)s)")
     p.add_argument("--gradescope", metavar="DIR",
                    help="grade the one submission file in DIR (Gradescope's /autograder/submission)")
     p.add_argument("--entry", metavar="NAME",
@@ -143,10 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m verify grade: {exc}", file=sys.stderr)
         return 2
 
-    from .gradescope import error_results, results_dict, write_results
     from .grader import grade_submission
+    from .outputs import output_for, write_results
     from .text import safe_text
 
+    output = output_for(args.format)
+    error_results, results_dict = output.error_results, output.results_dict
     if args.gradescope:
         from .batch import pick_submission
 
@@ -197,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
 def _batch(args, folder: Path, mode: str, rubric, limits: Limits,  # noqa: ANN001
            secret: bytes) -> int:
     from .batch import grade_folder, write_csv
-    from .gradescope import results_dict, write_results
+    from .outputs import output_for, write_results
+
+    results_dict = output_for(args.format).results_dict
 
     start = time.monotonic()
     result = grade_folder(folder, jobs=args.jobs, seed=args.seed, secret=secret, rubric=rubric,

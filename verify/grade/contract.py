@@ -1,54 +1,90 @@
-"""What a submission must define, per language (the README's "submission contract").
+"""What a submission must define: the submission contract, defined once.
 
-The runner child (``runners/python_runner.py``, standalone inside the sandbox) implements the
-Python column of this table; this module is what the parent, the docs and the benchmark read.
+Every request carries it (``"contract"``: role -> the spellings to look for), so the runners
+(``runners/python_runner.py``, ``runners/js/node_worker.js``) hold no list of names of their
+own; the grader's feedback reads it too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CONTRACTS", "EXAMPLE_PYTHON", "Contract"]
+__all__ = ["CONTRACTS", "EXAMPLE_PYTHON", "LANGUAGES", "LESSON4", "Contract", "Role"]
+
+LANGUAGES = ("python", "js")
+"""The submission languages, by the ids used everywhere (``--language``, reports, runners)."""
+
+
+@dataclass(frozen=True)
+class Role:
+    """One name a submission must define: where it lives and how it may be spelled.
+
+    ``kind``: ``"module"`` (a top-level name), ``"method"`` or ``"attribute"`` (on an instance of
+    ``owner``). ``spellings`` are the accepted names, the lesson's own (camelCase) and Python's
+    (snake_case); :meth:`Contract.spellings` puts the language's own style first."""
+
+    kind: str
+    spellings: tuple[str, ...]
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
 class Contract:
-    language: str
-    extensions: tuple[str, ...]
-    names: dict[str, tuple[str, ...]]
-    """Each required name -> the spellings accepted (first: the canonical one)."""
+    """What a submission must define. The one definition: runners get it in every request
+    (:meth:`to_request`, PROTOCOL.md), and the grader's feedback reads it."""
+
+    name: str
+    roles: dict[str, Role]
     notes: tuple[str, ...]
 
+    def spellings(self, role: str, language: str) -> tuple[str, ...]:
+        """The accepted spellings of ``role``, the language's own style first (snake_case for
+        Python, camelCase for JavaScript), so that a file defining both uses its own."""
+        names = self.roles[role].spellings
+        snake = tuple(n for n in names if "_" in n or n.islower())
+        other = tuple(n for n in names if n not in snake)
+        return snake + other if language == "python" else other + snake
 
-CONTRACTS: dict[str, Contract] = {
-    "python": Contract(
-        language="python",
-        extensions=(".py",),
-        names={
-            "DenseLayer": ("DenseLayer",),
-            "MLP": ("MLP",),
-            "mse": ("mse",),
-            "mse_derivative": ("mse_derivative", "mseDerivative"),
-            "MLP.add_layer": ("add_layer", "addLayer"),
-            "DenseLayer.d_weights": ("d_weights", "dWeights"),
-            "DenseLayer.d_biases": ("d_biases", "dBiases"),
-        },
-        notes=(
-            "DenseLayer(n_inputs, n_neurons, activation) with activation one of 'linear', "
-            "'relu', 'sigmoid', 'tanh'",
-            "weights (n_inputs, n_neurons) and biases (1, n_neurons) are assigned by the grader "
-            "(numpy float64 arrays) after construction and before forward",
-            "forward(inputs) returns the activations (batch, n_neurons); backward(d_outputs) sets "
-            "d_weights (n_inputs, n_neurons) and d_biases ((1, n_neurons) or (n_neurons,)) and "
-            "returns the gradient with respect to the inputs (batch, n_inputs)",
-            "backward must not change weights or biases; the same layer is used for several "
-            "forward/backward rounds",
-            "mse_derivative may divide by the batch size (the lesson) or by the number of "
-            "elements (exact): both are accepted",
-            "only the standard library and numpy are importable; no files, no network",
-        ),
+    def to_request(self, language: str) -> dict[str, list[str]]:
+        """The request's ``contract`` field: role -> spellings to look for, in order."""
+        return {role: list(self.spellings(role, language)) for role in self.roles}
+
+    def describe(self, role: str) -> str:
+        """``mse_derivative or mseDerivative``: how feedback names a role."""
+        return " or ".join(self.roles[role].spellings)
+
+
+LESSON4 = Contract(
+    name="lesson4-mlp",
+    roles={
+        "DenseLayer": Role("module", ("DenseLayer",)),
+        "MLP": Role("module", ("MLP",)),
+        "mse": Role("module", ("mse",)),
+        "mse_derivative": Role("module", ("mse_derivative", "mseDerivative")),
+        "add_layer": Role("method", ("add_layer", "addLayer"), owner="MLP"),
+        "d_weights": Role("attribute", ("d_weights", "dWeights"), owner="DenseLayer"),
+        "d_biases": Role("attribute", ("d_biases", "dBiases"), owner="DenseLayer"),
+    },
+    notes=(
+        "DenseLayer(n_inputs, n_neurons, activation) with activation one of 'linear', "
+        "'relu', 'sigmoid', 'tanh'",
+        "weights (n_inputs, n_neurons) and biases (1, n_neurons) are assigned by the grader "
+        "(numpy float64 arrays / math.js matrices) after construction and before forward",
+        "forward(inputs) returns the activations (batch, n_neurons); backward(d_outputs) sets "
+        "d_weights (n_inputs, n_neurons) and d_biases ((1, n_neurons) or (n_neurons,)) and "
+        "returns the gradient with respect to the inputs (batch, n_inputs)",
+        "backward must not change weights or biases; the same layer is used for several "
+        "forward/backward rounds",
+        "mse_derivative may divide by the batch size (the lesson) or by the number of "
+        "elements (exact): both are accepted",
+        "Python: only the standard library and numpy are importable; JavaScript: only mathjs; "
+        "no files, no network",
     ),
-}
+)
+"""Lesson 4 (backprop through an MLP): the graded assignment."""
+
+CONTRACTS: dict[str, Contract] = {LESSON4.name: LESSON4}
+"""Every contract by name."""
 
 
 EXAMPLE_PYTHON = '''\

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .cases import TestCase, draw_cases
 from .checking import Check, check_part
+from .contract import LESSON4
 from .limits import Limits
 from .own_forward import own_forward_lines
 from .rubric import Rubric
@@ -103,7 +104,8 @@ def grade_submission(
 
     def run(section: list[TestCase]) -> Run:
         tasks = [p.case.task(p.task_id) for t in section for p in t.parts]
-        return run_tasks(runner, path, tasks, limits=limits, mode=mode, deadline=deadline)
+        return run_tasks(runner, path, tasks, limits=limits, mode=mode, deadline=deadline,
+                         contract=LESSON4)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = dict(zip(sections, pool.map(run, sections.values())))

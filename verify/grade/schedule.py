@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .contract import LESSON4, Contract
 from .limits import Limits
 from .runners import Runner
 from .sandbox import ChildOutcome, SandboxMode, run_child
@@ -119,16 +120,18 @@ class _TaskWatch:
 
 
 def run_tasks(runner: Runner, submission: Path, tasks: list[dict[str, Any]], *, limits: Limits,
-              mode: SandboxMode, deadline: float) -> Run:
+              mode: SandboxMode, deadline: float, contract: Contract = LESSON4) -> Run:
     """Run ``tasks`` (protocol task objects, each with an ``id`` and an ``op``) on
-    ``submission`` before ``deadline`` (``time.monotonic()``); a result for every task id."""
+    ``submission`` before ``deadline`` (``time.monotonic()``); a result for every task id.
+    Every request carries ``contract`` (the names the submission defines)."""
     run = Run()
     if not tasks:
         return run
+    base = {"protocol": 1, "contract": contract.to_request(runner.name)}
     if runner.streams:
-        _run_streaming(runner, submission, tasks, limits, mode, deadline, run)
+        _run_streaming(runner, submission, tasks, limits, mode, deadline, run, base)
     else:
-        _run_isolating(runner, submission, tasks, limits, mode, deadline, run)
+        _run_isolating(runner, submission, tasks, limits, mode, deadline, run, base)
     for task in tasks:  # whatever happened, every task has an answer
         tid = str(task["id"])
         run.results.setdefault(tid, _error(tid, "NoResult", "no result came back for this part"))
@@ -155,7 +158,8 @@ def _not_run(tid: str, limits: Limits) -> dict[str, Any]:
 
 
 def _run_streaming(runner: Runner, submission: Path, tasks: list[dict[str, Any]],
-                   limits: Limits, mode: SandboxMode, deadline: float, run: Run) -> None:
+                   limits: Limits, mode: SandboxMode, deadline: float, run: Run,
+                   base: dict[str, Any]) -> None:
     remaining = list(tasks)
     suspects: set[str] = set()
     while remaining:
@@ -165,7 +169,7 @@ def _run_streaming(runner: Runner, submission: Path, tasks: list[dict[str, Any]]
             return
         ids = [str(t["id"]) for t in remaining]
         watch = _TaskWatch(ids, limits, deadline)
-        outcome = _child(runner, submission, {"protocol": 1, "stream": True, "tasks": remaining},
+        outcome = _child(runner, submission, {**base, "stream": True, "tasks": remaining},
                          limits, mode, deadline, run, watch)
         run.results.update(watch.results)
         if watch.stray or outcome.garbage:
@@ -223,11 +227,12 @@ def _load_timeout(limits: Limits, watch: _TaskWatch) -> str:
 
 
 def _run_isolating(runner: Runner, submission: Path, tasks: list[dict[str, Any]],
-                   limits: Limits, mode: SandboxMode, deadline: float, run: Run) -> None:
+                   limits: Limits, mode: SandboxMode, deadline: float, run: Run,
+                   base: dict[str, Any]) -> None:
     remaining = list(tasks)
     while remaining:
         left = max(0.1, deadline - time.monotonic())
-        request = {"protocol": 1, "tasks": remaining,
+        request = {**base, "tasks": remaining,
                    "limits": {"wall_s": round(left, 3), "task_s": limits.task_s,
                               "load_s": limits.load_s, "submission_s": limits.wall_s}}
         outcome = _child(runner, submission, request, limits, mode, deadline, run)

@@ -34,6 +34,7 @@ class Runner(abc.ABC):
     """How to run one language's submissions (see PROTOCOL.md, "Runner interface")."""
 
     name: str = ""
+    """The language id (``python``, ``js``): what reports, ``--language`` and the contract use."""
     extensions: tuple[str, ...] = ()
     memory_limit: Literal["rlimit_as", "self"] = "rlimit_as"
     isolates_tasks: bool = False

@@ -56,7 +56,7 @@ def node_version(node: str | os.PathLike[str]) -> tuple[int, ...] | None:
 
 
 class NodeRunner(Runner):
-    name = "node"
+    name = "js"  # the language id used everywhere; this runner runs it on Node.js
     extensions = (".js", ".mjs")
     memory_limit = "self"
     isolates_tasks = True
@@ -89,9 +89,10 @@ class NodeRunner(Runner):
             have = ".".join(map(str, self.version))
             want = ".".join(map(str, MIN_NODE))
             return f"Node.js {have} is too old (the runner needs {want} or newer): {_INSTALL_HINT}"
-        if not (JS_DIR / "node_modules" / "mathjs" / "package.json").is_file():
+        if not (JS_DIR / "node_modules" / "mathjs" / "package.json").is_file() \
+                or not (JS_DIR / "mathjs_shim" / "index.cjs").is_file():
             return ("math.js is not installed for the Node runner: run "
-                    "npm ci --prefix verify/grade/runners/js")
+                    "npm ci --prefix verify/grade/runners/js (it also builds mathjs_shim/)")
         return None
 
     def mounts(self) -> list[Mount]:

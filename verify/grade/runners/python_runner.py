@@ -156,14 +156,18 @@ def _scalar_out(value, field):
 
 # ---------------------------------------------------------------- the submission's names
 
-_SPELLINGS = {
-    "DenseLayer": ("DenseLayer",),
-    "MLP": ("MLP",),
-    "mse": ("mse",),
-    "mse_derivative": ("mse_derivative", "mseDerivative"),
+# The names to look for come with the request (PROTOCOL.md, "contract"); this default only
+# serves requests that carry none.
+_CONTRACT = {
+    "DenseLayer": ["DenseLayer"],
+    "MLP": ["MLP"],
+    "mse": ["mse"],
+    "mse_derivative": ["mse_derivative", "mseDerivative"],
+    "add_layer": ["add_layer", "addLayer"],
+    "d_weights": ["d_weights", "dWeights"],
+    "d_biases": ["d_biases", "dBiases"],
 }
-_METHODS = {"add_layer": ("add_layer", "addLayer")}
-_GRADS = {"d_weights": ("d_weights", "dWeights"), "d_biases": ("d_biases", "dBiases")}
+_MODULE_ROLES = ("DenseLayer", "MLP", "mse", "mse_derivative")
 
 
 def _find(obj, names):
@@ -177,16 +181,16 @@ def _find(obj, names):
 
 
 def _require(module, key):
-    name = _find(module, _SPELLINGS[key])
+    name = _find(module, _CONTRACT[key])
     if name is None:
         raise MissingAPI(
-            f"the submission defines no {' or '.join(_SPELLINGS[key])}"
+            f"the submission defines no {' or '.join(_CONTRACT[key])}"
         )
     return getattr(module, name)
 
 
 def _grad(layer, key, field, expected):
-    name = _find(layer, _GRADS[key])
+    name = _find(layer, _CONTRACT[key])
     if name is None:
         return None
     return _matrix_out(getattr(layer, name), field, expected, allow_none=True)
@@ -206,12 +210,12 @@ def _new_layer(module, spec):
 def _op_api(module, task):
     value = {}
     names = {}
-    for key, spellings in _SPELLINGS.items():
-        found = _find(module, spellings)
+    for key in _MODULE_ROLES:
+        found = _find(module, _CONTRACT[key])
         value[key] = found is not None
         names[key] = found
     cls = getattr(module, names["MLP"]) if names["MLP"] else None
-    names["add_layer"] = _find(cls, _METHODS["add_layer"]) if cls is not None else None
+    names["add_layer"] = _find(cls, _CONTRACT["add_layer"]) if cls is not None else None
     value["names"] = names
     attributes = {}
     if names["DenseLayer"]:
@@ -256,9 +260,9 @@ def _op_layer(module, task):
 
 def _op_mlp(module, task):
     model = _require(module, "MLP")()
-    add_name = _find(model, _METHODS["add_layer"])
+    add_name = _find(model, _CONTRACT["add_layer"])
     if add_name is None:
-        raise MissingAPI("the MLP defines no add_layer or addLayer method")
+        raise MissingAPI(f"the MLP defines no {' or '.join(_CONTRACT['add_layer'])} method")
     layers = []
     for j, spec in enumerate(task["layers"]):
         layer = _new_layer(module, spec)
@@ -288,7 +292,7 @@ def _op_mlp(module, task):
             entry = {"d_weights": None, "d_biases": None}
             if backward:
                 source = layer
-                if _find(layer, _GRADS["d_weights"]) is None and student_layers is not None:
+                if _find(layer, _CONTRACT["d_weights"]) is None and student_layers is not None:
                     try:  # the student's MLP copied the layers it was given
                         source = student_layers[j]
                     except BaseException:  # noqa: BLE001
@@ -414,6 +418,13 @@ def main():
         request = _loads(sys.stdin.buffer.read())
         tasks = request["tasks"]
         stream = bool(request.get("stream"))
+        contract = request.get("contract")
+        if contract is not None:
+            if not isinstance(contract, dict) or not all(
+                    isinstance(v, list) and all(isinstance(n, str) for n in v)
+                    for v in contract.values()):
+                raise ValueError("the request's contract must map roles to lists of names")
+            _CONTRACT.update(contract)
     except BaseException as exc:  # noqa: BLE001
         _respond([{"id": "?", "ok": False, "error": _error(exc, "bad request: ")}])
         _exit(2)

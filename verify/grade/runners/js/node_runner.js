@@ -330,7 +330,7 @@ function runWorker(opts, tasks, deadline) {
       else setTimeout(() => onExit(code, signal), 250);
     });
 
-    child.stdin.end(JSON.stringify({ tasks }));
+    child.stdin.end(JSON.stringify({ tasks, contract: opts.contract }));
     arm();
   });
 }
@@ -349,6 +349,7 @@ async function main() {
     }
     tasks = request.tasks.map((t) => (t && typeof t === 'object' ? t : { id: '?', op: null }));
     applyLimits(opts, request.limits);
+    opts.contract = request.contract; // checked by the worker
   } catch (err) {
     respond([errorResult('?', 'BadRequest', `bad request: ${err.message}`)], 2);
     return;

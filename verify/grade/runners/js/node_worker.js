@@ -221,14 +221,27 @@ function scalarOut(value, field) {
 
 // ------------------------------------------------------------- the submission's names
 
-const SPELLINGS = {
+// The names to look for come with the request (PROTOCOL.md, "contract"); this default only
+// serves requests that carry none.
+const CONTRACT = {
   DenseLayer: ['DenseLayer'],
   MLP: ['MLP'],
   mse: ['mse'],
   mse_derivative: ['mseDerivative', 'mse_derivative'],
+  add_layer: ['addLayer', 'add_layer'],
+  d_weights: ['dWeights', 'd_weights'],
+  d_biases: ['dBiases', 'd_biases'],
 };
-const ADD_LAYER = ['addLayer', 'add_layer'];
-const GRADS = { d_weights: ['dWeights', 'd_weights'], d_biases: ['dBiases', 'd_biases'] };
+const MODULE_ROLES = ['DenseLayer', 'MLP', 'mse', 'mse_derivative'];
+
+function useContract(contract) {
+  if (contract === undefined || contract === null) return;
+  if (typeof contract !== 'object' || !Object.values(contract).every(
+    (v) => isArray(v) && v.every((n) => typeof n === 'string'))) {
+    throw new Error("the request's contract must map roles to lists of names");
+  }
+  Object.assign(CONTRACT, contract);
+}
 
 function has(obj, name) {
   try {
@@ -245,9 +258,9 @@ function find(obj, names) {
 }
 
 function requireName(mod, key) {
-  const name = find(mod, SPELLINGS[key]);
+  const name = find(mod, CONTRACT[key]);
   if (name === null) {
-    throw new MissingAPI(`the submission exports no ${SPELLINGS[key].join(' or ')} ` +
+    throw new MissingAPI(`the submission exports no ${CONTRACT[key].join(' or ')} ` +
       '(module.exports = { DenseLayer, MLP, mse, mseDerivative }, or named exports in an .mjs file)');
   }
   return mod[name];
@@ -259,7 +272,7 @@ function construct(cls, args, what) {
 }
 
 function gradOut(layer, key, field, expected) {
-  const name = find(layer, GRADS[key]);
+  const name = find(layer, CONTRACT[key]);
   if (name === null) return null;
   return matrixOut(layer[name], `${field}.${name}`, expected, true);
 }
@@ -280,16 +293,16 @@ function size(rows, cols) {
 function opApi(mod) {
   const value = {};
   const names = {};
-  for (const [key, spellings] of Object.entries(SPELLINGS)) {
-    const found = find(mod, spellings);
+  for (const key of MODULE_ROLES) {
+    const found = find(mod, CONTRACT[key]);
     value[key] = found !== null && typeof mod[found] === 'function';
     names[key] = found;
   }
   let addLayer = null;
   if (names.MLP && typeof mod[names.MLP] === 'function') {
-    addLayer = find(mod[names.MLP].prototype, ADD_LAYER);
+    addLayer = find(mod[names.MLP].prototype, CONTRACT.add_layer);
     if (addLayer === null) {
-      try { addLayer = find(new mod[names.MLP](), ADD_LAYER); } catch (e) { /* reported by the mlp tasks */ }
+      try { addLayer = find(new mod[names.MLP](), CONTRACT.add_layer); } catch (e) { /* reported by the mlp tasks */ }
     }
   }
   names.add_layer = addLayer;
@@ -346,9 +359,9 @@ function opLayer(mod, task) {
 
 function opMlp(mod, task) {
   const model = construct(requireName(mod, 'MLP'), [], 'MLP');
-  const addName = find(model, ADD_LAYER);
+  const addName = find(model, CONTRACT.add_layer);
   if (addName === null || typeof model[addName] !== 'function') {
-    throw new MissingAPI('the MLP has no addLayer (or add_layer) method');
+    throw new MissingAPI(`the MLP has no ${CONTRACT.add_layer.join(' or ')} method`);
   }
   const layers = [];
   for (const spec of task.layers) {
@@ -374,7 +387,7 @@ function opMlp(mod, task) {
       const entry = { d_weights: null, d_biases: null };
       if (backward) {
         let source = layer;
-        if (find(layer, GRADS.d_weights) === null && studentLayers) {
+        if (find(layer, CONTRACT.d_weights) === null && studentLayers) {
           try { if (studentLayers[j]) source = studentLayers[j]; } catch (e) { source = layer; } // the MLP copied its layers
         }
         entry.d_weights = gradOut(source, 'd_weights', `round ${i}: layers[${j}]`, size(spec.n_inputs, spec.n_neurons));
@@ -412,7 +425,7 @@ function isEsmSyntaxError(err) {
 async function loadEsm(file) {
   const ns = await import(pathToFileURL(file).href);
   math = require(SHIM); // the instance the submission imported
-  if (find(ns, SPELLINGS.DenseLayer) === null && ns.default && typeof ns.default === 'object') return ns.default;
+  if (find(ns, CONTRACT.DenseLayer) === null && ns.default && typeof ns.default === 'object') return ns.default;
   return ns;
 }
 
@@ -429,7 +442,7 @@ async function load(file) {
     return loadEsm(copy);
   }
   math = require(SHIM); // the instance the submission required (node_modules/mathjs -> the shim)
-  if (mod && typeof mod === 'object' && find(mod, SPELLINGS.DenseLayer) === null && mod.default && typeof mod.default === 'object') {
+  if (mod && typeof mod === 'object' && find(mod, CONTRACT.DenseLayer) === null && mod.default && typeof mod.default === 'object') {
     return mod.default; // transpiled `export default { ... }`
   }
   return mod;
@@ -440,7 +453,9 @@ async function load(file) {
 async function main() {
   let tasks;
   try {
-    tasks = parse(fs.readFileSync(0, 'utf8')).tasks; // all of stdin, before the submission runs
+    const request = parse(fs.readFileSync(0, 'utf8')); // all of stdin, before the submission runs
+    tasks = request.tasks;
+    useContract(request.contract);
   } catch (err) {
     send({ k: 'load_error', error: errorRecord(err, 'bad request from the supervisor: ') });
     realExit(2);

@@ -1,4 +1,4 @@
-"""Gradescope output (verify/grade/gradescope.py): nothing students see before the due date
+"""Gradescope output (verify/grade/outputs/gradescope.py): nothing students see before the due date
 depends on a test they cannot see yet."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from verify.grade import Limits, grade_submission
-from verify.grade.gradescope import results_dict
+from verify.grade.outputs.gradescope import results_dict
 from verify.grade.rubric import load_rubric
 
 CORPUS = Path(__file__).parent / "submissions" / "python"

@@ -16,17 +16,15 @@ surrogates.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from .scoring import GradeReport
-from .text import safe_json
+from ..scoring import GradeReport
+from ..text import safe_json
 
-__all__ = ["error_results", "results_dict", "visible_summary", "write_results"]
+__all__ = ["NAME", "error_results", "results_dict", "visible_summary"]
+
+NAME = "gradescope"
 
 
 def _finite(x: float) -> float:
@@ -99,26 +97,3 @@ def error_results(message: str) -> dict[str, Any]:
                       "output": f"NOT GRADED: the autograder could not grade this submission: "
                                 f"{message}",
                       "output_format": "text", "tests": [], "extra_data": {"graded": False}})
-
-
-def write_results(data: dict[str, Any], path: str | Path) -> None:
-    """Write ``data`` as JSON to ``path`` atomically (a temp file in the same folder, fsync,
-    rename): readers see the old file or the new one, never half of one. Every string is made
-    storable on the way (``\\u0000`` and lone surrogates become visible escapes)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(safe_json(data), indent=2, allow_nan=False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

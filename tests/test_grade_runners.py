@@ -1,0 +1,92 @@
+"""The runners (verify/grade/runners/): the Python and the Node runner answer the same request
+alike, and both take the names they look for from the request's contract (defined once, in
+verify/grade/contract.py)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from verify.grade.cases import draw_cases
+from verify.grade.contract import LESSON4, EXAMPLE_PYTHON
+from verify.grade.limits import Limits
+from verify.grade.runners import runner_for
+from verify.grade.runners.node import NodeRunner
+from verify.grade.sandbox import run_child
+
+JS_EXAMPLE = Path(__file__).parent / "submissions" / "js" / "readme_example.js"
+NODE_MISSING = NodeRunner().unavailable_reason()
+needs_node = pytest.mark.skipif(NODE_MISSING is not None, reason=f"Node: {NODE_MISSING}")
+LIMITS = Limits(wall_s=30, cpu_s=30)
+
+
+def _answers(path: Path, request: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    outcome = run_child(runner_for(path), path, request, limits=LIMITS, mode="rlimits")
+    assert outcome.response is not None, outcome.problem
+    return {r["id"]: r for r in outcome.response["results"]}
+
+
+def _close(a: Any, b: Any, where: str) -> None:
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for k in a:
+            _close(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _close(x, y, f"{where}[{i}]")
+    elif isinstance(a, float) and isinstance(b, (int, float)):
+        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), f"{where}: {a} != {b}"
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+@needs_node
+def test_python_and_javascript_runners_answer_the_same_request_alike(tmp_path: Path) -> None:
+    tasks = [p.case.task(p.task_id) for t in draw_cases(12) for p in t.parts]
+    py = tmp_path / "mlp.py"
+    py.write_text(EXAMPLE_PYTHON)
+    answers = {lang: _answers(path, {"protocol": 1, "contract": LESSON4.to_request(lang),
+                                     "tasks": tasks})
+               for lang, path in (("python", py), ("js", JS_EXAMPLE))}
+    assert answers["python"].keys() == answers["js"].keys() == {t["id"] for t in tasks}
+    for tid in answers["python"]:
+        a, b = answers["python"][tid], answers["js"][tid]
+        assert a["ok"] and b["ok"], (tid, a.get("error"), b.get("error"))
+        if tid == "api":  # each found the names in its own spelling, from the same contract
+            names_py, names_js = a["value"].pop("names"), b["value"].pop("names")
+            assert names_py["mse_derivative"] == "mse_derivative"
+            assert names_js["mse_derivative"] == "mseDerivative"
+            assert names_py["add_layer"] == "add_layer" and names_js["add_layer"] == "addLayer"
+        _close(a["value"], b["value"], tid)
+
+
+@pytest.mark.parametrize("language", ["python", pytest.param("js", marks=needs_node)])
+def test_runners_look_for_the_names_the_request_gives(language: str, tmp_path: Path) -> None:
+    """A contract that renames ``mse`` is followed: the runners hold no list of their own."""
+    if language == "python":
+        sub = tmp_path / "mlp.py"
+        sub.write_text("import numpy as np\n\ndef mean_squared_error(t, p):\n"
+                       "    return float(np.mean((p - t) ** 2))\n")
+    else:
+        sub = tmp_path / "mlp.js"
+        sub.write_text("const math = require('mathjs');\nmodule.exports = {\n"
+                       "  meanSquaredError: (t, p) => math.mean(math.dotPow(math.subtract(p, t), 2)),\n};\n")
+    contract = {**LESSON4.to_request(language), "mse": ["mean_squared_error", "meanSquaredError"]}
+    task = {"id": "m", "op": "mse", "y_true": [[1.0, 2.0]], "y_pred": [[2.0, 4.0]]}
+    got = _answers(sub, {"protocol": 1, "contract": contract, "tasks": [task, {"id": "a", "op": "api"}]})
+    assert got["m"]["ok"] and got["m"]["value"]["value"] == pytest.approx(2.5)
+    assert got["a"]["value"]["names"]["mse"] in ("mean_squared_error", "meanSquaredError")
+    default = _answers(sub, {"protocol": 1, "contract": LESSON4.to_request(language), "tasks": [task]})
+    assert default["m"]["ok"] is False and default["m"]["error"]["type"] == "MissingAPI"
+    assert "no mse" in default["m"]["error"]["message"]
+
+
+def test_the_contract_puts_each_language_s_own_spelling_first() -> None:
+    assert LESSON4.spellings("mse_derivative", "python") == ("mse_derivative", "mseDerivative")
+    assert LESSON4.spellings("mse_derivative", "js") == ("mseDerivative", "mse_derivative")
+    assert LESSON4.describe("add_layer") == "add_layer or addLayer"
+    assert set(LESSON4.to_request("js")) == set(LESSON4.roles)
