@@ -11,11 +11,18 @@ from hypothesis import strategies as st
 from reference_mlp.activations import get_activation
 from verify.bugs import LAYER_BUGS, LOSS_BUGS, layer_backward, loss_derivative
 from verify.grade import diagnosis as dg
-from verify.grade.cases import KINK_MARGIN, LayerCase, NetCase, draw_cases, draw_layer_case, draw_net_case
+from verify.grade.cases import (
+    KINK_MARGIN,
+    LayerCase,
+    NetCase,
+    draw_cases,
+    draw_layer_case,
+    draw_net_case,
+)
 from verify.grade.checking import Check, check_part, cover
+from verify.grade.limits import Limits
 from verify.grade.own_forward import fd_plan
 from verify.grade.rubric import DEFAULT_POINTS
-from verify.grade.limits import Limits
 
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
 ACTS = ("linear", "relu", "sigmoid", "tanh")

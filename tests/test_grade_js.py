@@ -574,7 +574,8 @@ def test_more_hanging_tests_than_one_child_has_time_for_zero_only_themselves(
 
 def test_bench_grades_the_js_example(capsys: pytest.CaptureFixture[str],
                                      monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from verify.grade.benchmark import EXAMPLE_JS_PATH, main as bench
+    from verify.grade.benchmark import EXAMPLE_JS_PATH
+    from verify.grade.benchmark import main as bench
 
     assert EXAMPLE_JS_PATH == CORPUS / "readme_example.js"
     assert bench(["--language", "js", "--n", "2", "--jobs", "2", "--single", "1",

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from verify.grade.cases import draw_cases
-from verify.grade.contract import LESSON4, EXAMPLE_PYTHON
+from verify.grade.contract import EXAMPLE_PYTHON, LESSON4
 from verify.grade.limits import Limits
 from verify.grade.runners import runner_for
 from verify.grade.runners.node import NodeRunner

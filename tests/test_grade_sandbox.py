@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from verify.grade.runners import RUNNER_DIR, Mount, Runner, runner_for, supported_extensions
 from verify.grade.limits import Limits
+from verify.grade.runners import RUNNER_DIR, Mount, Runner, runner_for, supported_extensions
 from verify.grade.sandbox import (
     available_modes,
     bwrap_unavailable_reason,

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from points import TOTAL, points
 
 from verify.grade.text import safe_json, safe_text

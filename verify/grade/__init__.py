@@ -6,8 +6,8 @@ protocol (``PROTOCOL.md``) with plain numbers. See :func:`grade_submission`.
 """
 
 from .grader import GradeReport, TestResult, grade_submission
-from .rubric import DEFAULT_POINTS, Rubric, load_rubric
 from .limits import Limits
+from .rubric import DEFAULT_POINTS, Rubric, load_rubric
 from .sandbox import resolve_mode
 
 __all__ = [

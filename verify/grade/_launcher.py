@@ -17,6 +17,8 @@ Why a separate process rather than ``preexec_fn``: the grader grades several sub
 threads, and ``preexec_fn`` is not safe with threads; and the subreaper must outlive the child.
 """
 
+from __future__ import annotations
+
 import ctypes
 import json
 import os
@@ -37,7 +39,7 @@ _RLIMITS = {
 }
 
 
-def _children(me):
+def _children(me: int) -> list[int]:
     """PIDs whose parent is ``me`` (from /proc)."""
     out = []
     for name in os.listdir("/proc"):
@@ -55,7 +57,7 @@ def _children(me):
     return out
 
 
-def _kill_all(pgid):
+def _kill_all(pgid: int) -> None:
     """Kill the child's process group, then every descendant until none is left; reap all."""
     me = os.getpid()
     try:
@@ -77,7 +79,7 @@ def _kill_all(pgid):
             time.sleep(0.005)
 
 
-def main():
+def main() -> None:
     config = json.loads(sys.argv[1])
     argv = sys.argv[sys.argv.index("--") + 1:]
     status_fd = config["status_fd"]
@@ -116,7 +118,7 @@ def main():
 
     terminated = []
 
-    def on_term(signum, frame):  # noqa: ANN001, ARG001
+    def on_term(signum: int, frame: object) -> None:
         terminated.append(signum)
         raise KeyboardInterrupt
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .grader import GradeReport, grade_submission, not_graded_report
-from .rubric import Rubric
 from .limits import Limits
+from .rubric import Rubric
 from .runners import runner_for, supported_extensions
 
 __all__ = ["BatchResult", "find_submissions", "grade_folder", "pick_submission", "write_csv"]
@@ -41,6 +41,7 @@ def find_submissions(folder: Path, entry: str | None = None) -> tuple[dict[str, 
     subs: dict[str, Path] = {}
     warnings: list[str] = []
     for item in sorted(folder.iterdir()):
+        chosen: Path | None
         if item.name.startswith("."):
             continue
         if item.is_file() and item.suffix.lower() in exts:

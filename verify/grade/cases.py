@@ -160,12 +160,13 @@ def _draw_layer(rng: np.random.Generator, n_in: int, n_out: int, activation: str
 
 def forward_layers(layers: tuple[LayerSpec, ...], x: Array) -> tuple[list[Array], list[Array], Array]:
     """The reference forward through ``layers``: (each layer's input, each pre-activation, output)."""
-    xs, zs = [], []
+    xs: list[Array] = []
+    zs: list[Array] = []
     for spec in layers:
-        z = dense_forward(x, spec.weights, spec.biases)
+        z = np.asarray(dense_forward(x, spec.weights, spec.biases), dtype=np.float64)
         xs.append(x)
         zs.append(z)
-        x = get_activation(spec.activation).forward(z)
+        x = np.asarray(get_activation(spec.activation).forward(z), dtype=np.float64)
     return xs, zs, x
 
 

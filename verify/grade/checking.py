@@ -127,7 +127,7 @@ def check_part(test: TestCase, part: Part, result: Any, c: Check, limits: Limits
 
 
 def _check_api(value: dict[str, Any], c: Check) -> None:
-    names = value.get("names") if isinstance(value.get("names"), dict) else {}
+    names: dict[str, Any] = value["names"] if isinstance(value.get("names"), dict) else {}
     items = []
     for key in ("DenseLayer", "MLP", "mse", "mse_derivative"):
         ok = bool(value.get(key))
@@ -138,7 +138,8 @@ def _check_api(value: dict[str, Any], c: Check) -> None:
         ok = bool(names.get("add_layer"))
         items.append(ok)
         c.lines.append(f"MLP.{LESSON4.describe('add_layer')}: {'found' if ok else 'MISSING'}")
-    attrs = value.get("layer_attributes") if isinstance(value.get("layer_attributes"), dict) else {}
+    attrs: dict[str, Any] = (value["layer_attributes"]
+                             if isinstance(value.get("layer_attributes"), dict) else {})
     if "error" in attrs:
         items.append(False)
         c.lines.append(safe_text(attrs["error"])[:2000])
@@ -147,7 +148,7 @@ def _check_api(value: dict[str, Any], c: Check) -> None:
             got = attrs.get(attr)
             ok = got == shape
             items.append(ok)
-            want = "shape (%s)" % ", ".join(map(str, shape))
+            want = f"shape ({', '.join(map(str, shape))})"
             have = safe_text(tuple(got) if isinstance(got, list) else "no attribute")[:100]
             c.lines.append(f"DenseLayer(3, 2, 'relu').{attr}: "
                            + (want if ok else f"expected {want}, got {have}"))

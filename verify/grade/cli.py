@@ -25,8 +25,9 @@ from tabulate import tabulate
 
 from .limits import Limits
 from .outputs import OUTPUTS
-from .rubric import load_rubric
+from .rubric import Rubric, load_rubric
 from .sandbox import SANDBOX_MODES, available_modes, resolve_mode
+from .scoring import GradeReport
 from .seeding import load_secret
 
 __all__ = ["main"]
@@ -92,7 +93,7 @@ def _sandbox_info(requested: str | None) -> int:
     return 0
 
 
-def _print_report(report, verbose: bool) -> None:  # noqa: ANN001
+def _print_report(report: GradeReport, verbose: bool) -> None:
     rows = [[t.name, f"{t.score:g} / {t.max_score:g}", t.status,
              "hidden" if t.visibility != "visible" else ""] for t in report.tests]
     print(tabulate(rows, headers=["test", "score", "status", ""], disable_numparse=True))
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _batch(args, folder: Path, mode: str, rubric, limits: Limits,  # noqa: ANN001
+def _batch(args: argparse.Namespace, folder: Path, mode: str, rubric: Rubric, limits: Limits,
            secret: bytes) -> int:
     from .batch import grade_folder, write_csv
     from .outputs import output_for, write_results

@@ -89,8 +89,8 @@ class RefLayerRound:
 
 def _layer_round(spec: LayerSpec, x: Array, d_out: Array | None) -> RefLayerRound:
     act = get_activation(spec.activation)
-    z = dense_forward(x, spec.weights, spec.biases)
-    out = act.forward(z)
+    z = np.asarray(dense_forward(x, spec.weights, spec.biases), dtype=np.float64)
+    out = np.asarray(act.forward(z), dtype=np.float64)
     if d_out is None:
         return RefLayerRound(x, z, out, None, None, None, None)
     dx, dW, db = layer_backward(d_out, x, z, spec.weights, act)
@@ -149,6 +149,7 @@ def layer_diagnoses(spec: LayerSpec, rounds: list[RefLayerRound], k: int,
     the correct ones)."""
     ref = rounds[k]
     act = get_activation(spec.activation)
+    assert ref.d_out is not None, "diagnoses are for rounds with a backward pass"
     correct = {"inputs": ref.dx, "weights": ref.dW, "biases": ref.db}
     out: dict[str, list[str]] = {}
     for name in LAYER_BUGS:
@@ -209,7 +210,7 @@ def net_diagnoses(case: NetCase, rounds: list[RefNetRound], k: int,
         for j, spec in enumerate(case.layers):
             path = f"layers[{j}].weights"
             lr = ref.layers[j]
-            if close(student.get(path), lr.dW):
+            if lr.d_out is None or close(student.get(path), lr.dW):
                 continue
             act = get_activation(spec.activation)
             for old in {0, k - 1}:

@@ -12,9 +12,10 @@ gradients), and the parent takes central differences of ``L = sum(output * upstr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ def fd_plan(part: Part, k: int) -> tuple[list[dict[str, Any]], Assemble] | None:
         for param in ("weights", "biases"):
             arr = getattr(spec, param)
             for idx in np.ndindex(arr.shape):
-                h = 1e-6 * max(1.0, abs(arr[idx]))
+                h = 1e-6 * max(1.0, abs(float(arr[idx])))
                 steps[f"{name}.{param}{idx}"] = h
                 for sign in (1, -1):
                     new = arr.copy()
@@ -82,7 +83,7 @@ def fd_plan(part: Part, k: int) -> tuple[list[dict[str, Any]], Assemble] | None:
                     make(layers, ((x, None),), f"{base}:{name}.{param}{idx}:{sign}")
     x_rounds = []
     for idx in np.ndindex(x.shape):
-        h = 1e-6 * max(1.0, abs(x[idx]))
+        h = 1e-6 * max(1.0, abs(float(x[idx])))
         steps[f"x{idx}"] = h
         for sign in (1, -1):
             new = x.copy()

@@ -375,8 +375,8 @@ def _launch(setup: _Setup, request: dict[str, Any], limits: Limits, mode: Sandbo
         "wall_s": max(0.05, wall_s), "cwd": str(setup.cwd), "env": setup.env,
         "uid": setup.uid, "gid": _NOBODY if setup.uid is not None else None,
     }
-    launcher = [sys.executable if not getattr(sys, "_base_executable", None)
-                else os.path.realpath(sys._base_executable),
+    base = getattr(sys, "_base_executable", None)  # a venv's python is a link to it
+    launcher = [os.path.realpath(base) if base else sys.executable,
                 "-I", "-S", "-B", str(_LAUNCHER), json.dumps(config), "--", *setup.argv]
     start = time.monotonic()
     with open(request_path, "rb") as stdin:
