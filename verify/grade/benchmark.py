@@ -1,6 +1,6 @@
 """``python -m verify grade bench``: how fast grading is, single and in batch.
 
-Grades the README's example submission (``--language python``: :data:`contract.EXAMPLE_PYTHON`;
+Grades the example submission (``--language python``: :data:`contract.EXAMPLE_PYTHON`;
 ``--language js``: ``tests/submissions/js/readme_example.js``, the README's math.js example; both
 get full marks) once per run for ``--single`` runs (median and max wall time, end to end through
 :func:`grade_submission`), then a folder of ``--n`` copies with ``--jobs`` workers, then (unless
@@ -61,7 +61,15 @@ def _cpu_s() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m verify grade bench")
+    p = argparse.ArgumentParser(
+        prog="python -m verify grade bench", description="How fast grading is.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  python -m verify grade bench                    # docs/performance.md's table\n"
+               "  python -m verify grade bench --language js --sandbox rlimits\n"
+               "  python -m verify grade bench --n 4 --single 1 --no-worst-case   # a smoke run\n\n"
+               "exit status: 0 every copy of the example got full marks; 1 otherwise;\n"
+               "2 the example cannot be graded here (e.g. no Node.js for --language js).")
     p.add_argument("--n", type=int, default=100, help="submissions in the batch (default 100)")
     p.add_argument("--jobs", type=int, default=2, help="batch workers (default 2)")
     p.add_argument("--single", type=int, default=5, help="single-submission runs (default 5)")

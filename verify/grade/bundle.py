@@ -192,8 +192,13 @@ def build_bundle(out: str | Path, *, language: str = "python", entry: str | None
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m verify grade bundle",
-                                description="Build a Gradescope autograder zip.")
+    p = argparse.ArgumentParser(
+        prog="python -m verify grade bundle", description="Build a Gradescope autograder zip.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  python -m verify grade bundle --out autograder.zip --entry mlp.py\n"
+               "  python -m verify grade bundle --out js.zip --language js --rubric rubric.toml\n\n"
+               "exit status: 0 the zip was written; 2 bad options or an invalid rubric.")
     p.add_argument("--out", default="autograder.zip", help="the zip to write (default %(default)s)")
     p.add_argument("--language", choices=("python", "js"), default="python",
                    help="the assignment's language (js also installs Node.js and math.js)")

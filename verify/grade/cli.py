@@ -36,8 +36,18 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m verify grade",
-        description="Grade students' backprop submissions in a sandbox (Gradescope output). "
-                    "Subcommands: 'bundle' (build a Gradescope autograder), 'bench' (timings).")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Grade students' backprop submissions in a sandbox.\n"
+                    "Subcommands: 'bundle' (build a Gradescope autograder), 'bench' (timings).",
+        epilog="examples:\n"
+               "  python -m verify grade alice.py                    # table + feedback\n"
+               "  python -m verify grade alice.py --results results.json\n"
+               "  python -m verify grade submissions/ --jobs 2 --csv grades.csv\n"
+               "  python -m verify grade --gradescope /autograder/submission \\\n"
+               "      --results /autograder/results/results.json\n"
+               "  python -m verify grade bundle --help\n\n"
+               "exit status: 0 every submission graded (whatever the scores); 2 usage error;\n"
+               "3 some submission could not be graded (NOT GRADED, never 0).")
     p.add_argument("path", nargs="?", help="a submission file, or a folder of submissions (batch)")
     p.add_argument("--results", metavar="PATH",
                    help="write the results document here (atomically; single submission)")

@@ -1,7 +1,8 @@
 """``python -m verify report``: run the suite, print the table, write the report files.
 
 Exit status: 0 when every check passes, 1 when any fails (the failing rows are repeated at the
-end), 2 for a usage error (a bad option or value, an unwritable ``--out``).
+end), 2 for a usage error (a bad option or value, an unwritable ``--out``). Files are written
+only with ``--out DIR``, so the default run leaves the working tree as it found it.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Check every gradient of the reference MLP on a suite of named cases, with every\n"
             "method, and report the error of each layer's weights, biases and input gradient.\n"
-            "Prints the table (--format), writes gradient-report.md, .json and .html to --out."
+            "Prints the table (--format); with --out DIR also writes gradient-report.md, .json\n"
+            "and .html there (the committed example: --plot --out reports)."
         ),
         epilog=(
             "exit status: 0 every check passes; 1 some check fails (failing rows repeated at\n"
@@ -85,9 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
             "examples:\n"
             f"  {PROG}                                   # the default suite, all methods\n"
             f"  {PROG} --cases lesson-example --methods central\n"
-            f"  {PROG} --plot                            # + error-vs-step plots (slower)\n"
+            f"  {PROG} --out build/report                # + gradient-report.md/.json/.html\n"
+            f"  {PROG} --plot --out reports              # the committed example report, with plots\n"
             f"  {PROG} --fuzz 50                         # + 50 hypothesis-generated networks\n"
-            f"  {PROG} --format json --no-write | jq .passed\n"
+            f"  {PROG} --format json | jq .passed\n"
             f"  {PROG} --list-cases"
         ),
     )
@@ -128,11 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--plot", action="store_true",
         help="also draw, per case, the central-difference error versus the step size "
-        "(log-log, per layer) into OUT/plots/*.png, embedded in the HTML",
+        "(log-log, per layer) into OUT/plots/*.png, embedded in the HTML (needs --out)",
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("reports"), metavar="DIR",
-        help="directory for gradient-report.md, .json, .html (default: reports)",
+        "--out", type=Path, default=None, metavar="DIR",
+        help="write gradient-report.md, .json, .html (and --plot's PNGs) into DIR "
+        "(default: write nothing, only print)",
     )
     parser.add_argument(
         "--format", choices=tuple(FORMATS), default="text",
@@ -140,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--no-write", action="store_true",
-        help="print only; do not write the report files (--plot still writes its PNGs)",
+        help="print only, even with --out (--plot still writes its PNGs there)",
     )
     parser.add_argument(
         "--list-cases", action="store_true", help="list the cases with their descriptions and exit"
@@ -261,7 +265,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.list_cases:
         print(_list_cases())
         return 0
-    if args.plot or not args.no_write:
+    if args.plot and args.out is None:
+        print(f"{PROG}: error: argument --plot: needs --out DIR (where the PNGs go)",
+              file=sys.stderr)
+        return 2
+    if args.out is not None and (args.plot or not args.no_write):
         problem = _unwritable(args.out)
         if problem:
             print(f"{PROG}: error: argument --out: {problem}", file=sys.stderr)
@@ -270,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     command = " ".join([PROG, *map(shlex.quote, argv)])
     report = run_report(args, command=command)
-    written = [] if args.no_write else write_report(report, args.out)
+    written = [] if args.no_write or args.out is None else write_report(report, args.out)
     try:
         sys.stdout.write(render(report, args.format))
         sys.stdout.flush()
