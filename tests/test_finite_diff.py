@@ -8,13 +8,11 @@ import pytest
 from reference_mlp import MLP, Loss, get_loss
 from verify.finite_diff import (
     DEFAULT_STEPS,
-    KINDS,
     central_loop,
-    loss_scale,
     numerical_gradient,
-    reference_net,
     stencil_crossings,
 )
+from verify.reference import KINDS, loss_scale, reference_net
 
 NETS = {
     "tanh": ([4, 5, 3], "tanh"),
@@ -255,10 +253,10 @@ def test_threaded_chunks_equal_sequential(monkeypatch: pytest.MonkeyPatch) -> No
             super().__init__(workers)
 
     monkeypatch.setattr(fd_module, "ThreadPoolExecutor", CountingPool)
-    monkeypatch.setattr(fd_module, "_idle_workers", lambda: 1)
+    monkeypatch.setattr(fd_module, "idle_workers", lambda: 1)
     one = [numerical_gradient(net, 0, kind, chunk_size=1).estimate for kind in KINDS]
     assert pools == []
-    monkeypatch.setattr(fd_module, "_idle_workers", lambda: 3)
+    monkeypatch.setattr(fd_module, "idle_workers", lambda: 3)
     many = []
     for kind in KINDS:
         many.append(numerical_gradient(net, 0, kind, chunk_size=1).estimate)

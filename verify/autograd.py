@@ -3,7 +3,7 @@
 torch is imported lazily, inside :func:`autograd_gradients`: importing :mod:`verify` or running a
 finite-difference check never pays its import time.
 
-The twin is built from the float64 reference (:func:`verify.finite_diff.reference_net`): the
+The twin is built from the float64 reference (:func:`verify.reference.reference_net`): the
 model's weights and data rounded to the model's dtype, then converted exactly to the twin's dtype
 (float64 by default). Each activation is the torch function with the same value *and* the same
 convention at a kink (``relu'(0) = 0``, ``leaky_relu'(0) = negative_slope``). ``softplus`` is
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .finite_diff import ReferenceNet
+from .reference import ReferenceNet
 
 __all__ = ["TORCH_ACTIVATIONS", "autograd_gradients", "torch_dtype"]
 

@@ -40,7 +40,9 @@ import numpy as np
 from reference_mlp import MLP
 
 from .check import check_gradients
-from .finite_diff import _single_threaded_blas, central_loop, reference_net
+from .finite_diff import central_loop
+from .reference import reference_net
+from .threads import single_threaded_blas
 
 __all__ = ["BenchRow", "main", "run"]
 
@@ -128,7 +130,7 @@ def _loop_estimate(model: MLP, x: Any, y: Any, sample: int) -> tuple[float, int]
         for kind in ("weights", "biases"):
             size = net.parameter(layer, kind).size
             idx = np.linspace(0, size - 1, min(size, sample)).astype(int)
-            with _single_threaded_blas():
+            with single_threaded_blas():
                 t0 = time.perf_counter()
                 central_loop(net, layer, kind, indices=idx, full_forward=True)
                 per_kind.append((time.perf_counter() - t0) / idx.size)

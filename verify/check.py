@@ -2,7 +2,7 @@
 
 The analytic gradients are what the model's own ``forward``/``backward`` produce (run on a copy,
 so the caller's model is left untouched); the reference values come from the reference forward
-math on the same parameters (:mod:`verify.finite_diff`) or from a torch twin
+math on the same parameters (:mod:`verify.reference`, :mod:`verify.finite_diff`) or from a torch twin
 (:mod:`verify.autograd`). Rows, in layer order: ``layers[i].weights``, ``layers[i].biases``,
 ``layers[i].inputs`` (the gradient with respect to the layer's input).
 """
@@ -36,14 +36,11 @@ from .compare import (
 from .finite_diff import (
     DEFAULT_MAX_MEMORY,
     DEFAULT_STEPS,
-    KINDS,
-    ReferenceNet,
-    _single_threaded_blas,
     directional_derivatives,
-    model_dtype,
     numerical_gradient,
-    reference_net,
 )
+from .reference import KINDS, ReferenceNet, model_dtype, reference_net
+from .threads import single_threaded_blas
 
 __all__ = ["analytic_gradients", "assert_gradients_close", "check_gradients", "local_root_causes"]
 
@@ -203,7 +200,7 @@ def check_gradients(
     kinds = _validate_kinds(kinds)
     # The matrix products here are small: a multi-threaded BLAS spends more time synchronising
     # (and, on a busy machine, waiting for cores) than multiplying.
-    with _single_threaded_blas():
+    with single_threaded_blas():
         check = _check(model, xs, ys, method, loss, tol_override, step, seed, dtype, localize,
                        chunk_size, max_memory, kinds)
     check.info["seconds"] = time.perf_counter() - t0
