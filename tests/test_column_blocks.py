@@ -8,7 +8,8 @@ import pytest
 from reference_mlp import MLP
 from verify import check_gradients
 from verify.bugs import inject
-from verify.finite_diff import central_loop, numerical_gradient, stencil_crossings
+from verify.finite_diff import numerical_gradient, stencil_crossings
+from verify.loop import central_loop
 from verify.reference import reference_net
 
 DEEP = {

@@ -6,12 +6,8 @@ import numpy as np
 import pytest
 
 from reference_mlp import MLP, Loss, get_loss
-from verify.finite_diff import (
-    DEFAULT_STEPS,
-    central_loop,
-    numerical_gradient,
-    stencil_crossings,
-)
+from verify.finite_diff import DEFAULT_STEPS, numerical_gradient, stencil_crossings
+from verify.loop import central_loop
 from verify.reference import KINDS, loss_scale, reference_net
 
 NETS = {
@@ -241,22 +237,22 @@ def test_default_steps_follow_the_truncation_roundoff_balance() -> None:
 
 
 def test_threaded_chunks_equal_sequential(monkeypatch: pytest.MonkeyPatch) -> None:
-    import verify.finite_diff as fd_module
+    import verify.structured as structured
 
     model, x, y = problem("leaky-relu-tanh", batch=7)
     net = reference_net(model, x, y)
     pools: list[str] = []
 
-    class CountingPool(fd_module.ThreadPoolExecutor):
+    class CountingPool(structured.ThreadPoolExecutor):
         def __init__(self, workers: int) -> None:
             pools.append(kind)
             super().__init__(workers)
 
-    monkeypatch.setattr(fd_module, "ThreadPoolExecutor", CountingPool)
-    monkeypatch.setattr(fd_module, "idle_workers", lambda: 1)
+    monkeypatch.setattr(structured, "ThreadPoolExecutor", CountingPool)
+    monkeypatch.setattr(structured, "idle_workers", lambda: 1)
     one = [numerical_gradient(net, 0, kind, chunk_size=1).estimate for kind in KINDS]
     assert pools == []
-    monkeypatch.setattr(fd_module, "idle_workers", lambda: 3)
+    monkeypatch.setattr(structured, "idle_workers", lambda: 3)
     many = []
     for kind in KINDS:
         many.append(numerical_gradient(net, 0, kind, chunk_size=1).estimate)
@@ -267,22 +263,22 @@ def test_threaded_chunks_equal_sequential(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_relu_column_grouping_equals_plain_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    import verify.finite_diff as fd_module
+    import verify.structured as structured
 
     model = MLP.build([40, 6, 5, 3], ["relu", "relu", "linear"], seed=4)
     rng = np.random.default_rng(4)
     x, y = rng.standard_normal((6, 40)), rng.standard_normal((6, 3))
     net = reference_net(model, x, y)
-    seen = []
-    original = fd_module._column_change
+    calls = []
+    original = structured.column_block_change
 
     def spy(*args, **kwargs):
-        seen.append(args[-1] if len(args) > 7 else kwargs.get("one_column", False))
+        calls.append(args[2].size)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(fd_module, "_column_change", spy)
+    monkeypatch.setattr(structured, "column_block_change", spy)
     fast = numerical_gradient(net, 0, "weights", chunk_size=7)
-    assert any(seen)  # the grouped (one column per chunk, live rows only) path ran
+    assert calls  # the grouped (one column per chunk, live rows only) path ran
     slow = central_loop(net, 0, "weights", full_forward=True)
     np.testing.assert_allclose(fast.estimate, slow, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(fast.estimate, analytic(model, x, y)[(0, "weights")],

@@ -40,7 +40,7 @@ import numpy as np
 from reference_mlp import MLP
 
 from .check import check_gradients
-from .finite_diff import central_loop
+from .loop import central_loop
 from .reference import reference_net
 from .threads import single_threaded_blas
 

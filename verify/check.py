@@ -2,8 +2,8 @@
 
 The analytic gradients are what the model's own ``forward``/``backward`` produce (run on a copy,
 so the caller's model is left untouched); the reference values come from the reference forward
-math on the same parameters (:mod:`verify.reference`, :mod:`verify.finite_diff`) or from a torch twin
-(:mod:`verify.autograd`). Rows, in layer order: ``layers[i].weights``, ``layers[i].biases``,
+math on the same parameters (:mod:`verify.reference`; :mod:`verify.finite_diff`,
+:mod:`verify.directional`) or from a torch twin (:mod:`verify.autograd`). Rows, in layer order: ``layers[i].weights``, ``layers[i].biases``,
 ``layers[i].inputs`` (the gradient with respect to the layer's input).
 """
 
@@ -33,13 +33,10 @@ from .compare import (
     compare,
     tolerance_for,
 )
-from .finite_diff import (
-    DEFAULT_MAX_MEMORY,
-    DEFAULT_STEPS,
-    directional_derivatives,
-    numerical_gradient,
-)
+from .directional import directional_derivatives
+from .finite_diff import DEFAULT_STEPS, numerical_gradient
 from .reference import KINDS, ReferenceNet, model_dtype, reference_net
+from .structured import DEFAULT_MAX_MEMORY
 from .threads import single_threaded_blas
 
 __all__ = ["analytic_gradients", "assert_gradients_close", "check_gradients", "local_root_causes"]

@@ -20,11 +20,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reference_mlp import LOSSES, MLP, Loss, get_loss
-from reference_mlp.activations import Activation, Linear, ReLU
+from reference_mlp.activations import Activation, LeakyReLU, ReLU
+from reference_mlp.layers import dense_forward
 
 __all__ = [
     "KINDS",
     "ReferenceNet",
+    "forward_inplace",
     "iter_parameters",
     "loss_scale",
     "model_dtype",
@@ -36,16 +38,16 @@ Array = NDArray[Any]
 KINDS = ("weights", "biases", "inputs")
 """What each layer's gradients are taken with respect to, in row order."""
 
-_TINY = float(np.finfo(np.float64).smallest_subnormal)
-
-
 @dataclass
 class ReferenceNet:
-    """Everything the finite differences need, evaluated once.
+    """The reference network on one batch, its forward pass evaluated once.
 
-    ``acts[l]``: (batch, n_l) input of layer ``l`` (``acts[0] = x``, ``acts[L] = y``);
-    ``zs[l]``: (batch, n_{l+1}) pre-activation of layer ``l``; ``t``: targets.
-    The loss is ``scale * sum((y - t)**2)``.
+    ``weights[l]``: (n_l, n_{l+1}); ``biases[l]``: (1, n_{l+1}); ``acts[l]``: (batch, n_l), the
+    input of layer ``l`` (``acts[0] = x``, ``acts[L] = y``, the prediction); ``zs[l]``:
+    (batch, n_{l+1}), the pre-activation of layer ``l``; ``t``: (batch, n_out), the targets.
+    The loss is ``scale * sum((y - t)**2)``. Pass ``acts=[x]``; ``zs`` and the rest of ``acts``
+    are computed. ``cache`` holds arrays the finite-difference machinery derives from the net
+    once (keyed by ``(what, layer)``); it is filled before worker threads share the net.
     """
 
     weights: list[Array]
@@ -55,95 +57,24 @@ class ReferenceNet:
     scale: float
     acts: list[Array] = field(default_factory=list)
     zs: list[Array] = field(default_factory=list)
-    _crossings: dict[int, tuple[Array, Array]] = field(default_factory=dict, repr=False)
-    _residual2: Array | None = field(default=None, repr=False)
-    _transposed: dict[int, Array] = field(default_factory=dict, repr=False)
-    _ext: dict[tuple[str, int], Any] = field(default_factory=dict, repr=False)
+    cache: dict[tuple[str, int], Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.acts:
             raise ValueError("ReferenceNet needs the input x as acts[0]")
         self.acts = self.acts[:1]
         self.zs = []
-        for W, b, act in zip(self.weights, self.biases, self.activations):
-            z = self.acts[-1] @ W + b
+        for W, b, act in zip(self.weights, self.biases, self.activations, strict=True):
+            z = dense_forward(self.acts[-1], W, b)
             self.zs.append(z)
             self.acts.append(act.forward(z))
 
-    def transposed(self, layer: int) -> Array:
-        """``acts[layer].T`` in C order, cached: (n_layer, batch), so that row i is x[:, i]."""
-        if layer not in self._transposed:
-            self._transposed[layer] = np.ascontiguousarray(self.acts[layer].T)
-        return self._transposed[layer]
-
-    def active_units(self, layer: int) -> tuple[Array, Array]:
-        """Per example, the units of ``layer`` with ``z > 0`` first (then others, as padding to
-        the largest count K, at least 1), and their pre-activations: (batch, K) each, cached."""
-        if ("units", layer) not in self._ext:
-            on = np.real(self.zs[layer]) > 0
-            order = np.argsort(~on, axis=1, kind="stable")
-            units = order[:, : max(1, int(on.sum(axis=1).max()))]
-            self._ext[("units", layer)] = (units, np.take_along_axis(self.zs[layer], units, 1))
-        return self._ext[("units", layer)]
-
-    def dropped_ext(self, layer: int) -> Array:
-        """Per example b, the next layer's ``[[W[units_b], 0], [b, 1]]`` for
-        :meth:`active_units` of ``layer`` (``[[W[units_b]], [b - y[b]]]`` when the next layer is
-        a linear output layer): (batch, K + 1, n (+ 1)), cached."""
-        if ("dropped", layer) not in self._ext:
-            units, _ = self.active_units(layer)
-            W, b = self.weights[layer + 1], self.biases[layer + 1]
-            final = layer + 2 == self.n_layers and type(self.activations[-1]) is Linear
-            m, K = W.shape[1], units.shape[1]
-            ext = np.zeros((units.shape[0], K + 1, m + (0 if final else 1)))
-            ext[:, :K, :m] = W[units]
-            ext[:, K, :m] = b - self.y if final else b
-            if not final:
-                ext[:, K, m] = 1.0
-            self._ext[("dropped", layer)] = ext
-        return self._ext[("dropped", layer)]
-
-    def hidden_ext(self, layer: int) -> Array:
-        """``[[W, 0], [b, 1]]`` of ``layer``: (n_in + 1, n_out + 1), cached."""
-        if ("hidden", layer) not in self._ext:
-            W, b = self.weights[layer], self.biases[layer]
-            ext = np.zeros((W.shape[0] + 1, W.shape[1] + 1))
-            ext[:-1, :-1] = W
-            ext[-1, :-1] = b
-            ext[-1, -1] = 1.0
-            self._ext[("hidden", layer)] = ext
-        return self._ext[("hidden", layer)]
-
-    def output_ext(self) -> Array:
-        """Per example b, ``[[W], [b - y[b]]]`` of the (linear) output layer:
-        (batch, n_in + 1, n_out), cached."""
-        if ("output", 0) not in self._ext:
-            W = self.weights[-1]
-            ext = np.empty((self.x.shape[0], W.shape[0] + 1, W.shape[1]))
-            ext[:, :-1] = W
-            ext[:, -1] = self.biases[-1] - self.y
-            self._ext[("output", 0)] = ext
-        return self._ext[("output", 0)]
-
-    def prepare_columns(self, layer: int) -> None:
-        """Fill every cache :func:`_column_block_change` may read (before threads share them)."""
-        self.transposed(layer)
-        self.residual2
-        if layer + 2 < self.n_layers and type(self.activations[layer + 1]) is ReLU:
-            self.dropped_ext(layer + 1)
-        for k in range(layer + 2, self.n_layers - 1):
-            self.hidden_ext(k)
-        if type(self.activations[-1]) is Linear:
-            self.output_ext()
-        if self.activations[layer + 1].kinks:
-            self.crossings(layer + 1)
-
     @property
     def residual2(self) -> Array:
-        """``2 * (y - t)``: (batch, n_out)."""
-        if self._residual2 is None:
-            self._residual2 = 2.0 * (self.y - self.t)
-        return self._residual2
+        """``2 * (y - t)``: (batch, n_out), cached."""
+        if ("residual2", 0) not in self.cache:
+            self.cache[("residual2", 0)] = 2.0 * (self.y - self.t)
+        return self.cache[("residual2", 0)]
 
     @property
     def n_layers(self) -> int:
@@ -151,46 +82,22 @@ class ReferenceNet:
 
     @property
     def x(self) -> Array:
+        """The input: (batch, n_in)."""
         return self.acts[0]
 
     @property
     def y(self) -> Array:
+        """The prediction: (batch, n_out)."""
         return self.acts[-1]
 
-    def crossings(self, layer: int) -> tuple[Array, Array]:
-        """Where a rank-1 change of ``z_layer`` moves an entry across a kink.
-
-        Changing column ``j`` of the layer's input by ``d`` (per row) adds
-        ``d * weights[layer][j, :]`` to row ``b`` of ``z_layer``; every entry stays on its side
-        of kink ``k`` while ``down[k, b, j] < d < up[k, b, j]`` (with a small safety margin).
-        -> (up, down): (n_kinks, batch, n_in), cached.
-        """
-        if layer not in self._crossings:
-            W = self.weights[layer]  # (n_in, n_out)
-            ups, downs = [], []
-            for k in self.activations[layer].kinks:
-                zk = self.zs[layer] - k  # (B, n_out)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    tau = -zk[:, None, :] / W[None, :, :]  # (B, n_in, n_out): crossing d
-                tau[~np.isfinite(tau)] = np.nan
-                margin = 1e-9 * np.abs(tau) + 1e-300
-                up = np.where(tau >= 0, tau - margin, np.inf)
-                down = np.where(tau <= 0, tau + margin, -np.inf)
-                up = np.nanmin(np.where(np.isnan(up), np.inf, up), axis=-1)
-                down = np.nanmax(np.where(np.isnan(down), -np.inf, down), axis=-1)
-                # A change of exactly 0 crosses nothing; any other change past a kink at
-                # exactly 0 does: the thresholds are kept strictly away from 0.
-                ups.append(np.maximum(up, _TINY))
-                downs.append(np.minimum(down, -_TINY))
-            self._crossings[layer] = (np.array(ups), np.array(downs))
-        return self._crossings[layer]
-
     def loss(self) -> float:
+        """The loss at the reference point: ``scale * sum((y - t)**2)``."""
         d = self.y - self.t
         return float(self.scale * np.sum(d * d))
 
     def parameter(self, layer: int, kind: str) -> Array:
-        """The array a gradient of ``kind`` is taken with respect to."""
+        """The array a gradient of ``kind`` is taken with respect to; raises ``ValueError`` for
+        a kind not in :data:`KINDS`."""
         if kind == "weights":
             return self.weights[layer]
         if kind == "biases":
@@ -198,6 +105,19 @@ class ReferenceNet:
         if kind == "inputs":
             return self.acts[layer]
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+
+
+def forward_inplace(act: Activation, z: Array) -> Array:
+    """``act.forward(z)``, overwriting ``z`` for the piecewise-linear registry activations.
+
+    ``max(z, 0)`` and ``max(z, slope * z)`` (0 <= slope <= 1) are the same numbers as the
+    reference's ``where`` forms, in one pass instead of three.
+    """
+    if type(act) is ReLU and not np.iscomplexobj(z):
+        return np.maximum(z, 0.0, out=z)
+    if type(act) is LeakyReLU and not np.iscomplexobj(z) and 0.0 <= act.negative_slope <= 1.0:
+        return np.maximum(z, z * act.negative_slope, out=z)
+    return act.forward(z)
 
 
 def loss_scale(loss: str | Loss, shape: tuple[int, int]) -> float:
@@ -279,7 +199,6 @@ def reference_net(model: MLP, x: Any, y: Any, loss: str | Loss = "exact") -> Ref
         scale=loss_scale(loss, t64.shape),
         acts=[x64],
     )
-
 
 
 def iter_parameters(net: ReferenceNet) -> Iterator[tuple[int, str]]:
