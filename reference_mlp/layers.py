@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from ._checks import as_matrix, check_dtype, positive_int
 from .activations import Activation, get_activation
 
-__all__ = ["DenseLayer", "dense_backward", "dense_forward", "init_weights"]
+__all__ = ["DenseLayer", "dense_backward", "dense_forward", "init_weights", "layer_backward"]
 
 Array = NDArray[Any]
 
@@ -40,6 +40,19 @@ def dense_backward(dz: Array, x: Array, W: Array) -> tuple[Array, Array, Array]:
     dW = x.T @ dz
     db = dz.sum(axis=0, keepdims=True)
     return dx, dW, db
+
+
+def layer_backward(
+    d_out: Array, x: Array, z: Array, W: Array, activation: Activation
+) -> tuple[Array, Array, Array]:
+    """Gradients of a dense layer with its activation, ``a = activation(x @ W + b)``, given
+    ``d_out = dL/da``: the chain rule ``dz = d_out * activation'(z)``, then
+    :func:`dense_backward`.
+
+    d_out, z: (batch, n_out), x: (batch, n_in), W: (n_in, n_out)
+    -> dx: (batch, n_in), dW: (n_in, n_out), db: (1, n_out)
+    """
+    return dense_backward(d_out * activation.derivative(z), x, W)
 
 
 def init_weights(
@@ -135,8 +148,9 @@ class DenseLayer:
         dtype = np.result_type(d_out.dtype, self.pre_activation.dtype) if np.iscomplexobj(d_out) \
             else self.pre_activation.dtype
         d_out = d_out.astype(dtype, copy=False)
-        dz = d_out * self.activation.derivative(self.pre_activation)
-        self.d_inputs, self.d_weights, self.d_biases = dense_backward(dz, self.inputs, self.weights)
+        self.d_inputs, self.d_weights, self.d_biases = layer_backward(
+            d_out, self.inputs, self.pre_activation, self.weights, self.activation
+        )
         return self.d_inputs
 
     def _check_parameters(self) -> None:

@@ -92,7 +92,7 @@ def autograd_gradients(net: ReferenceNet, *, dtype: Any = None) -> dict[tuple[in
             a.retain_grad()
         inputs.append(a)
         a = fn(a @ W + b)
-    loss = net.scale * ((a - t) ** 2).sum()
+    loss = net.squared_error.value(a, t)
     loss.backward()
     out: dict[tuple[int, str], Array] = {}
     for i, (W, b, x) in enumerate(zip(Ws, bs, inputs)):

@@ -41,7 +41,7 @@ from reference_mlp import MLP
 
 from .check import check_gradients
 from .loop import central_loop
-from .reference import reference_net
+from .reference import SquaredError, loss_scale, reference_net
 from .threads import single_threaded_blas
 
 __all__ = ["BenchRow", "main", "run"]
@@ -151,6 +151,7 @@ def _gradcheck(model: MLP, x: Any, y: Any, fast: bool, threads: int | None = 1) 
     xt = torch.tensor(x, dtype=torch.float64)
     yt = torch.tensor(y, dtype=torch.float64)
     acts = [layer.activation.name for layer in model.layers]
+    squared_error = SquaredError(loss_scale("exact", y.shape))  # the loss check_gradients uses
 
     def loss(*ps: Any) -> Any:
         a = xt
@@ -158,7 +159,7 @@ def _gradcheck(model: MLP, x: Any, y: Any, fast: bool, threads: int | None = 1) 
             a = a @ ps[2 * i] + ps[2 * i + 1]
             if name == "relu":
                 a = torch.relu(a)
-        return ((a - yt) ** 2).mean()
+        return squared_error.value(a, yt)
 
     default = torch.get_num_threads()
     torch.set_num_threads(threads or default)

@@ -22,7 +22,6 @@ from numpy.typing import NDArray
 
 from reference_mlp import MLP, Loss, get_loss
 from reference_mlp._checks import as_matrix
-from reference_mlp.layers import dense_backward
 
 from .compare import (
     METHODS,
@@ -35,7 +34,7 @@ from .compare import (
 )
 from .directional import directional_derivatives
 from .finite_diff import DEFAULT_STEPS, numerical_gradient
-from .reference import KINDS, ReferenceNet, model_dtype, reference_net
+from .reference import KINDS, LayerGradients, ReferenceNet, model_dtype, reference_net
 from .structured import DEFAULT_MAX_MEMORY
 from .threads import single_threaded_blas
 
@@ -324,23 +323,6 @@ def _check(
     return check
 
 
-def _true_backward(net: ReferenceNet) -> tuple[Array, list[tuple[Array, Array, Array, Array]]]:
-    """Reference backprop in float64 with the exact loss derivative.
-
-    -> (dL/dy, per layer (upstream dL/da_{l+1}, dW, db, dx))
-    """
-    g_out = 2.0 * net.scale * (net.y - net.t)
-    per: list[tuple[Array, Array, Array, Array]] = [None] * net.n_layers  # type: ignore
-    g = g_out
-    for layer in reversed(range(net.n_layers)):
-        act = net.activations[layer]
-        dz = g * act.derivative(net.zs[layer])
-        dx, dW, db = dense_backward(dz, net.acts[layer], net.weights[layer])
-        per[layer] = (g, dW, db, dx)
-        g = dx
-    return g_out, per
-
-
 def local_root_causes(
     model: MLP, net: ReferenceNet, y: Array, loss: Loss, pred: Array,
     rows: list[GradientRecord] | None = None,
@@ -355,10 +337,10 @@ def local_root_causes(
     """
     mdt = model_dtype(model)
     tol = tolerance_for(mdt, "autograd").with_reference_name("reference")
-    _, per = _true_backward(net)
+    per = net.backprop()
     causes: list[GradientRecord] = []
     pred64 = np.real(pred).astype(np.float64)
-    true_dy = 2.0 * net.scale * (pred64 - net.t)
+    true_dy = net.squared_error.gradient(pred64, net.t)
     d_loss = np.asarray(loss.derivative(y.astype(pred.dtype), pred))
     rec = compare(d_loss, true_dy, path="loss", layer=-1, activation="", parameter="predictions",
                   method="reference", tolerance=tol, dtype=mdt.name,
@@ -366,19 +348,20 @@ def local_root_causes(
     if not rec.passed:
         causes.append(rec)
     for i, layer in enumerate(model.layers):
-        upstream, dW, db, dx = per[i]
         own = copy.deepcopy(layer)
         try:
             own.forward(net.acts[i].astype(mdt))
-            own.backward(upstream.astype(mdt))
+            own.backward(per[i].upstream.astype(mdt))
         except Exception as exc:  # noqa: BLE001 - a broken backward is itself the finding
+            dW = per[i].weights
             causes.append(dataclasses.replace(
                 compare(np.full(dW.shape, np.nan), dW, path=f"layers[{i}].backward", layer=i,
                         activation=layer.activation.name, parameter="weights",
                         method="reference", tolerance=tol, dtype=mdt.name),
                 note=f"backward raised {type(exc).__name__}: {exc}"))
             continue
-        for kind, true in (("weights", dW), ("biases", db), ("inputs", dx)):
+        for kind in KINDS:
+            true = getattr(per[i], kind)
             got = getattr(own, f"d_{kind}", None)
             got = np.full(true.shape, np.nan) if got is None else np.asarray(got)
             rec = compare(got, true, path=f"layers[{i}].{kind}", layer=i,
@@ -406,12 +389,13 @@ def local_root_causes(
 
 def _matches_reference_backprop(
     analytic: dict[tuple[int, str], Array | None],
-    per: list[tuple[Array, Array, Array, Array]],
+    per: list[LayerGradients],
     tol: Tolerance,
 ) -> bool:
     """Whether every end-to-end analytic gradient equals the float64 reference backprop's."""
-    for i, (_, dW, db, dx) in enumerate(per):
-        for kind, true in (("weights", dW), ("biases", db), ("inputs", dx)):
+    for i, grads in enumerate(per):
+        for kind in KINDS:
+            true = getattr(grads, kind)
             got = analytic.get((i, kind))
             if got is None or got.shape != true.shape:
                 return False

@@ -227,7 +227,8 @@ def column_block_change(
         dy, pair_flags = _pairs_forward(net, layer, j[jl], bl, dp, track, inexact_flagged)
         if screen is not None:
             pair_flags = screen if pair_flags is None else pair_flags | screen
-        # L' - L = c * sum_b (y' - y) . ((y' - y) + 2 (y[b] - t[b])), per column
+        # SquaredError.change per column, c * sum_b dy . (dy + 2 (y[b] - t[b])), the cross
+        # term as one matrix-vector product per column (c is applied once, below).
         r2 = net.residual2[bl].reshape(-1)
         n_y = net.y.shape[1]
         flat = dy.reshape(SP, -1)
@@ -236,7 +237,7 @@ def column_block_change(
             D[c] = np.einsum("pk,pk->p", v, v) + v @ r2[e0:e1]
         if pair_flags is not None:
             flags[jl[starts]] |= np.logical_or.reduceat(pair_flags, starts, axis=0)
-    D *= net.scale
+    D *= net.squared_error.scale
     return (D.reshape(J, S, P).transpose(1, 0, 2).reshape(S, J * P),
             flags.reshape(J, S, P).transpose(1, 0, 2).reshape(S, J * P))
 

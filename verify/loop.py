@@ -30,24 +30,20 @@ def central_loop(
     kind: str,
     *,
     step: float | None = None,
-    indices: Sequence[int] | None = None,
+    indices: Sequence[int] | NDArray[np.integer[Any]] | None = None,
     full_forward: bool = False,
 ) -> Array:
     """Central differences one entry at a time, by full forward passes (slow, obviously right).
 
-    Uses the same per-entry steps as :func:`numerical_gradient`. ``indices`` limits the loop to
-    some flat indices (others are NaN). ``full_forward`` re-runs every layer from the input, as a
+    -> an array of the parameter's shape. Uses the same per-entry steps as
+    :func:`verify.finite_diff.numerical_gradient`. ``indices`` limits the loop to some flat
+    indices (others are NaN). ``full_forward`` re-runs every layer from the input, as a
     naive checker would; otherwise it starts at ``layer``.
     """
     r = DEFAULT_STEPS["central"] if step is None else float(step)
     theta = net.parameter(layer, kind)
     out = np.full(theta.size, np.nan)
     which = range(theta.size) if indices is None else indices
-    t, c = net.t, net.scale
-
-    def loss_of(y: Array) -> float:
-        d = y - t
-        return c * float(np.sum(d * d))
 
     for k in which:
         p = theta.copy()
@@ -66,7 +62,7 @@ def central_loop(
                         a = net.activations[m].forward(
                             dense_forward(a, net.weights[m], net.biases[m]))
                 y = _forward_from(net, layer, a, **{"W" if kind == "weights" else "b": p})
-            values.append(loss_of(y))
+            values.append(float(net.squared_error.value(y, net.t)))
         out[k] = (values[0] - values[1]) / (2 * h)
     return out.reshape(theta.shape)
 

@@ -1,12 +1,16 @@
-"""The float64 reference every check evaluates: the model's parameters and data, its caches.
+"""The float64 reference every check evaluates: the network, its loss and its backprop.
 
 :func:`reference_net` copies a :class:`reference_mlp.MLP` into a :class:`ReferenceNet`: the
 weights and biases in float64 (complex128 models: their real parts, which must be all there
 is), the data rounded to the model's dtype and then upcast exactly, the forward pass evaluated
-once (``acts`` and ``zs``), and the loss as a scaled sum of squares ``c * sum((y - t)**2)``
-(:func:`loss_scale`). The finite differences (:mod:`verify.finite_diff`), the torch twin
-(:mod:`verify.autograd`) and the layer-local diagnosis (:mod:`verify.check`) all read it, so
-they evaluate the very same function.
+once (``acts`` and ``zs``), and the loss as a scaled sum of squares, :class:`SquaredError`
+``c * sum((y - t)**2)``, with ``c`` probed from the model's loss by :func:`loss_scale`. The
+finite differences (:mod:`verify.finite_diff`), the torch twin (:mod:`verify.autograd`), the
+benchmark's gradcheck and the layer-local diagnosis (:mod:`verify.check`,
+:meth:`ReferenceNet.backprop`) all read it, so they evaluate the very same function.
+
+The checker keeps its own loss definition rather than calling the loss derivative it is
+given: that derivative is one of the things it checks (``verify.bugs.buggy_loss``).
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ from numpy.typing import NDArray
 
 from reference_mlp import LOSSES, MLP, Loss, get_loss
 from reference_mlp.activations import Activation, LeakyReLU, ReLU
-from reference_mlp.layers import dense_forward
+from reference_mlp.layers import dense_forward, layer_backward
 
 __all__ = [
     "KINDS",
+    "LayerGradients",
     "ReferenceNet",
+    "SquaredError",
     "forward_inplace",
     "iter_parameters",
     "loss_scale",
@@ -38,6 +44,56 @@ Array = NDArray[Any]
 KINDS = ("weights", "biases", "inputs")
 """What each layer's gradients are taken with respect to, in row order."""
 
+
+@dataclass(frozen=True)
+class SquaredError:
+    """The loss of every reference: ``L(y) = c * sum((y - t)**2)`` with ``c = scale > 0``.
+
+    y (the prediction), t (the targets): (batch, n_out). Both conventions of
+    :data:`reference_mlp.LOSSES` are of this form: ``"exact"`` (the mean over all elements)
+    has ``c = 1 / (batch * n_out)``, ``"lesson"`` ``c = 1 / batch``. Its gradient is
+    ``dL/dy = 2c (y - t)``; the change of the loss when y moves by ``dy`` is
+    ``c * sum(dy * (dy + 2 (y - t)))``, which needs no cancellation of the large common part
+    of ``L(y + dy)`` and ``L(y)``.
+    """
+
+    scale: float
+
+    def value(self, y: Any, t: Any) -> Any:
+        """``c * sum((y - t)**2)``: a scalar (NumPy arrays, or torch tensors for the twin)."""
+        return self.scale * ((y - t) ** 2).sum()
+
+    def gradient(self, y: Array, t: Array) -> Array:
+        """``dL/dy = 2c (y - t)``: (batch, n_out)."""
+        return 2.0 * self.scale * (y - t)
+
+    @staticmethod
+    def residual2(y: Array, t: Array) -> Array:
+        """Twice the residual, ``2 (y - t)``: the loss change's cross term is ``dy`` times it."""
+        return 2.0 * (y - t)
+
+    def change(self, dy: Array, residual2: Array) -> Array:
+        """``L(y + dy) - L(y)`` summed over the last axis: ``c * (dy . dy + dy . 2 (y - t))``.
+
+        dy: (..., n), residual2: (..., n) broadcasting against it (see :meth:`residual2`).
+        """
+        return self.scale * (np.einsum("...n,...n->...", dy, dy)
+                             + np.einsum("...n,...n->...", dy, residual2))
+
+
+@dataclass(frozen=True)
+class LayerGradients:
+    """One layer's reference gradients (:meth:`ReferenceNet.backprop`).
+
+    ``upstream``: dL/da_{l+1}, the gradient the layer receives: (batch, n_out); ``weights``:
+    (n_in, n_out); ``biases``: (1, n_out); ``inputs``: dL/da_l, (batch, n_in).
+    """
+
+    upstream: Array
+    weights: Array
+    biases: Array
+    inputs: Array
+
 @dataclass
 class ReferenceNet:
     """The reference network on one batch, its forward pass evaluated once.
@@ -45,9 +101,10 @@ class ReferenceNet:
     ``weights[l]``: (n_l, n_{l+1}); ``biases[l]``: (1, n_{l+1}); ``acts[l]``: (batch, n_l), the
     input of layer ``l`` (``acts[0] = x``, ``acts[L] = y``, the prediction); ``zs[l]``:
     (batch, n_{l+1}), the pre-activation of layer ``l``; ``t``: (batch, n_out), the targets.
-    The loss is ``scale * sum((y - t)**2)``. Pass ``acts=[x]``; ``zs`` and the rest of ``acts``
-    are computed. ``cache`` holds arrays the finite-difference machinery derives from the net
-    once (keyed by ``(what, layer)``); it is filled before worker threads share the net.
+    The loss is ``scale * sum((y - t)**2)``, :attr:`squared_error`. Pass ``acts=[x]``; ``zs``
+    and the rest of ``acts`` are computed. ``cache`` holds arrays the finite-difference
+    machinery derives from the net once (keyed by ``(what, layer)``); it is filled before
+    worker threads share the net.
     """
 
     weights: list[Array]
@@ -58,8 +115,10 @@ class ReferenceNet:
     acts: list[Array] = field(default_factory=list)
     zs: list[Array] = field(default_factory=list)
     cache: dict[tuple[str, int], Any] = field(default_factory=dict, repr=False)
+    squared_error: SquaredError = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.squared_error = SquaredError(self.scale)
         if not self.acts:
             raise ValueError("ReferenceNet needs the input x as acts[0]")
         self.acts = self.acts[:1]
@@ -73,7 +132,7 @@ class ReferenceNet:
     def residual2(self) -> Array:
         """``2 * (y - t)``: (batch, n_out), cached."""
         if ("residual2", 0) not in self.cache:
-            self.cache[("residual2", 0)] = 2.0 * (self.y - self.t)
+            self.cache[("residual2", 0)] = SquaredError.residual2(self.y, self.t)
         return self.cache[("residual2", 0)]
 
     @property
@@ -92,8 +151,24 @@ class ReferenceNet:
 
     def loss(self) -> float:
         """The loss at the reference point: ``scale * sum((y - t)**2)``."""
-        d = self.y - self.t
-        return float(self.scale * np.sum(d * d))
+        return float(self.squared_error.value(self.y, self.t))
+
+    def backprop(self) -> list[LayerGradients]:
+        """Reference backprop in float64, one :class:`LayerGradients` per layer, in layer order.
+
+        The loss gradient ``2c (y - t)`` is carried from the last layer to the first through
+        :func:`reference_mlp.layers.layer_backward` (the chain rule, Rumelhart, Hinton &
+        Williams 1986). ``MLP.backward`` walks its layer *objects* the same way; this walk runs
+        on the reference's arrays, so it never calls the (possibly wrong) model under check.
+        """
+        grads: list[LayerGradients] = []
+        g = self.squared_error.gradient(self.y, self.t)
+        for layer in reversed(range(self.n_layers)):
+            dx, dW, db = layer_backward(g, self.acts[layer], self.zs[layer],
+                                        self.weights[layer], self.activations[layer])
+            grads.append(LayerGradients(upstream=g, weights=dW, biases=db, inputs=dx))
+            g = dx
+        return grads[::-1]
 
     def parameter(self, layer: int, kind: str) -> Array:
         """The array a gradient of ``kind`` is taken with respect to; raises ``ValueError`` for
@@ -134,7 +209,7 @@ def loss_scale(loss: str | Loss, shape: tuple[int, int]) -> float:
     for _ in range(2):
         t = rng.standard_normal(shape)
         y = rng.standard_normal(shape)
-        ss = float(np.sum((y - t) ** 2))
+        ss = float(SquaredError(1.0).value(y, t))
         scales.append(float(np.real(loss.value(t, y))) / ss)
     c = scales[0]
     if not (math.isfinite(c) and abs(scales[1] - c) <= 1e-12 * abs(c) and c > 0):

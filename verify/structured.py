@@ -152,12 +152,13 @@ def loss_change(net: ReferenceNet, yp: Array, rows: Array | None) -> Array:
     y = net.y if rows is None else net.y[rows]
     r2 = net.residual2 if rows is None else net.residual2[rows]  # 2 (y - t)
     dy = np.subtract(yp, y, out=yp) if yp.flags.writeable and yp.dtype == y.dtype else yp - y
-    # (y' - t)^2 - (y - t)^2 = dy * (dy + 2 (y - t)), summed without a large common part
     if rows is not None:
-        return net.scale * (np.einsum("...n,...n->...", dy, dy) + np.einsum("...n,...n->...",
-                                                                              dy, r2))
+        return net.squared_error.change(dy, r2)
+    # SquaredError.change over the whole batch at once: the cross term as one matrix-vector
+    # product over the flattened (batch, n_out) axes.
     flat = dy.reshape(dy.shape[:-2] + (-1,))
-    return net.scale * (np.einsum("...k,...k->...", flat, flat) + flat @ r2.reshape(-1))
+    return net.squared_error.scale * (np.einsum("...k,...k->...", flat, flat)
+                                      + flat @ r2.reshape(-1))
 
 
 def _column_change(
@@ -188,9 +189,11 @@ def _column_change(
     # change of column j of a_{l+1}: (S, P, B)
     d = acol - np.ascontiguousarray(net.acts[layer + 1][:, j].T)
     if layer + 1 == net.n_layers:
+        # The output layer itself: SquaredError.change on column j alone, in its product form
+        # c * sum(dy * ((y' - t) + (y - t))).
         y = net.y[:, j].T
         t = net.t[:, j].T
-        return net.scale * np.sum(d * ((acol - t) + (y - t)), axis=-1), flags
+        return net.squared_error.scale * np.sum(d * ((acol - t) + (y - t)), axis=-1), flags
     W = net.weights[layer + 1]
     # rank-1 update of z_{l+1}: (S, P, B, n)
     zp = np.multiply(d[..., None], W[j][None, :, None, :])
