@@ -1,10 +1,12 @@
 """``check_gradients`` and ``assert_gradients_close``: every gradient of an MLP, one record each.
 
 The analytic gradients are what the model's own ``forward``/``backward`` produce (run on a copy,
-so the caller's model is left untouched); the reference values come from the reference forward
-math on the same parameters (:mod:`verify.reference`; :mod:`verify.finite_diff`,
-:mod:`verify.directional`) or from a torch twin (:mod:`verify.autograd`). Rows, in layer order: ``layers[i].weights``, ``layers[i].biases``,
-``layers[i].inputs`` (the gradient with respect to the layer's input).
+so the caller's model is left untouched); the reference values come from the checking method of
+:data:`verify.methods.CHECK_METHODS`: the reference forward math on the same parameters
+(:mod:`verify.reference`, :mod:`verify.finite_diff`, :mod:`verify.directional`) or a torch twin
+(:mod:`verify.autograd`). Rows, in layer order: ``layers[i].weights``, ``layers[i].biases``,
+``layers[i].inputs`` (the gradient with respect to the layer's input). When a row fails,
+:func:`local_root_causes` checks the loss derivative and each layer's backward on its own.
 """
 
 from __future__ import annotations
@@ -32,8 +34,7 @@ from .compare import (
     compare,
     tolerance_for,
 )
-from .directional import directional_derivatives
-from .finite_diff import DEFAULT_STEPS, numerical_gradient
+from .methods import CHECK_METHODS, CheckContext
 from .reference import KINDS, LayerGradients, ReferenceNet, model_dtype, reference_net
 from .structured import DEFAULT_MAX_MEMORY
 from .threads import single_threaded_blas
@@ -41,15 +42,6 @@ from .threads import single_threaded_blas
 __all__ = ["analytic_gradients", "assert_gradients_close", "check_gradients", "local_root_causes"]
 
 Array = NDArray[Any]
-
-_NOTE_COMPLEX_KINK = (
-    "complex step through {act}: the branch follows Re(z), so it differentiates the same "
-    "piece the analytic derivative uses (valid at and near kinks)"
-)
-_NOTE_COMPLEX_INVALID = (
-    "{act} is not analytic: the complex step may not be its derivative; prefer central"
-)
-
 
 def _validate(
     model: Any, x: Any, y: Any, method: Any, tolerance: Any, step: Any, chunk_size: Any,
@@ -137,26 +129,6 @@ def analytic_gradients(
     return out, np.asarray(pred)
 
 
-def _record(
-    analytic: Array | None, reference: Array, *, layer: int, kind: str, model: MLP,
-    method: str, tol: Tolerance, dtype: str, **kw: Any,
-) -> GradientRecord:
-    path = f"layers[{layer}].{kind}"
-    act = model.layers[layer].activation.name
-    if analytic is None:
-        note = f"layers[{layer}].d_{kind} was not set by backward()"
-        rec = compare(np.full(np.shape(reference), np.nan), reference, path=path, layer=layer,
-                      activation=act, parameter=kind, method=method, tolerance=tol,
-                      dtype=dtype, note=note)
-        return rec
-    return compare(analytic, reference, path=path, layer=layer, activation=act, parameter=kind,
-                   method=method, tolerance=tol, dtype=dtype, **kw)
-
-
-def _join(*notes: str) -> str:
-    return "; ".join(n for n in notes if n)
-
-
 def check_gradients(
     model: MLP,
     x: Any,
@@ -209,11 +181,19 @@ def _check(
     localize: bool, chunk_size: int | None, max_memory: int | None,
     kinds: tuple[str, ...] = KINDS,
 ) -> GradientCheck:
+    """Run the method of :data:`verify.methods.CHECK_METHODS` on validated arguments, then
+    look for root causes when something failed."""
     loss_obj = get_loss(loss)
     mdt = model_dtype(model)
     analytic, pred = analytic_gradients(model, xs, ys, loss_obj)
     net = reference_net(model, xs, ys, loss_obj)
-    budget = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)
+    ctx = CheckContext(
+        model=model, net=net, analytic=analytic, kinds=kinds, dtype=mdt,
+        tolerance=tol_override, step=step, seed=None if seed is None else int(seed),
+        twin_dtype=dtype, chunk_size=chunk_size,
+        max_memory=DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory),
+    )
+    result = CHECK_METHODS[method].run(ctx)
     info: dict[str, Any] = {
         "method": method,
         "dtype": mdt.name,
@@ -223,98 +203,12 @@ def _check(
         "sizes": list(model.sizes),
         "reference_dtype": "float64",
         "kinds": list(kinds),
+        **result.info,
     }
-    rows: list[GradientRecord] = []
-    used_seed: int | None = None
-
-    if method in ("central", "forward", "complex_step"):
-        tol = tol_override or tolerance_for(mdt, method)
-        r = DEFAULT_STEPS[method] if step is None else float(step)
-        n_kinks = n_refined = 0
-        for layer in range(net.n_layers):
-            act = model.layers[layer].activation
-            note = ""
-            if method == "complex_step" and not act.smooth:
-                template = (_NOTE_COMPLEX_KINK if act.name in ("relu", "leaky_relu")
-                            else _NOTE_COMPLEX_INVALID)
-                note = template.format(act=act.name)
-            for kind in kinds:
-                fd = numerical_gradient(net, layer, kind, method=method, step=r,
-                                        chunk_size=chunk_size, max_memory=budget)
-                n_kinks += fd.kinks
-                n_refined += fd.refined
-                kw: dict[str, Any] = {}
-                if fd.kink_mask.any():
-                    kw = {"kink_mask": fd.kink_mask, "kink_bounds": (fd.left, fd.right)}
-                kink_note = ""
-                if fd.kinks:
-                    kink_note = f"{fd.kinks} stencil(s) straddled a kink: {fd.refined} cleared"
-                    kink_note += " by a smaller step"
-                    if fd.at_kink:
-                        kink_note += (f", {fd.at_kink} on the kink itself (checked against the "
-                                      f"complex step, which follows relu'(0) = 0)")
-                rec = _record(analytic[(layer, kind)], fd.estimate, layer=layer, kind=kind,
-                              model=model, method=method, tol=tol, dtype=mdt.name, **kw)
-                rows.append(dataclasses.replace(rec, kinks=fd.kinks,
-                                                note=_join(rec.note, note, kink_note)))
-        info.update(step=r, kinks=n_kinks, kinks_refined=n_refined)
-    elif method == "directional":
-        tol = tol_override or tolerance_for(mdt, method)
-        r = DEFAULT_STEPS[method] if step is None else float(step)
-        used_seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else int(seed)
-        rng = np.random.default_rng(used_seed)
-        n_kinks = 0
-        for layer in range(net.n_layers):
-            # Directions are drawn for every kind, so a seed means the same directions whatever
-            # ``kinds`` selects.
-            vs = {kind: rng.standard_normal(net.parameter(layer, kind).shape) for kind in KINDS}
-            vs = {kind: vs[kind] for kind in kinds}
-            dds = directional_derivatives(net, layer, vs, step=r)
-            for kind in kinds:
-                theta = net.parameter(layer, kind)
-                v = vs[kind]
-                a = analytic[(layer, kind)]
-                if a is None or a.shape != theta.shape:
-                    rows.append(_record(a, np.zeros(theta.shape), layer=layer, kind=kind,
-                                        model=model, method=method, tol=tol, dtype=mdt.name))
-                    continue
-                dd = dds[kind]
-                n_kinks += dd.kinks
-                kw = {}
-                if dd.kink:
-                    kw = {"kink_mask": np.ones(1, dtype=bool),
-                          "kink_bounds": (np.array([dd.left]), np.array([dd.right]))}
-                terms = np.real(a).astype(np.float64) * v
-                ad = np.array([np.sum(terms)])
-                # A sum of n terms carries round-off in proportion to sum |terms|, not to
-                # |sum|: the row's atol is raised by rtol * sum |g_i v_i|.
-                row_tol = Tolerance(tol.atol + tol.rtol * float(np.abs(terms).sum()), tol.rtol,
-                                    tol.reference_name)
-                rec = _record(ad, np.array([dd.derivative]), layer=layer, kind=kind,
-                              model=model, method=method, tol=row_tol, dtype=mdt.name, **kw)
-                rows.append(dataclasses.replace(
-                    rec, kinks=dd.kinks,
-                    note=_join(rec.note, f"directional derivative along a Gaussian direction "
-                                         f"(seed {used_seed})")))
-        info.update(step=r, kinks=n_kinks, seed=used_seed)
-    else:  # autograd
-        from .autograd import autograd_gradients, torch_dtype
-
-        tdt = torch_dtype(dtype)
-        twin = str(tdt).replace("torch.", "")
-        worst_dtype = "float32" if "float32" in (mdt.name, twin) else "float64"
-        tol = tol_override or tolerance_for(worst_dtype, method)
-        grads = autograd_gradients(net, dtype=tdt)
-        for layer in range(net.n_layers):
-            for kind in kinds:
-                rows.append(_record(analytic[(layer, kind)], grads[(layer, kind)], layer=layer,
-                                    kind=kind, model=model, method=method, tol=tol,
-                                    dtype=mdt.name))
-        info.update(step=None, kinks=0, twin_dtype=twin)
-
-    check = GradientCheck(method=method, rows=rows, seed=used_seed, info=info)
+    check = GradientCheck(method=method, rows=result.rows, seed=result.seed, info=info)
     if localize and not check.passed:
-        check.root_causes = local_root_causes(model, net, ys, loss_obj, pred, rows, analytic)
+        check.root_causes = local_root_causes(model, net, ys, loss_obj, pred, result.rows,
+                                              analytic)
         if not check.root_causes:
             check.info["diagnosis"] = (
                 "no root cause in the model: its gradients equal the reference backprop "
