@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._checks import as_matrix, check_dtype, positive_int
 from .activations import Activation, get_activation
+from .validation import as_matrix, check_dtype, positive_int
 
 __all__ = ["DenseLayer", "dense_backward", "dense_forward", "init_weights", "layer_backward"]
 

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._checks import check_dtype
 from .activations import Activation
 from .layers import DenseLayer
+from .validation import check_dtype
 
 __all__ = ["MLP", "PARAMETER_NAMES"]
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_matrix, positive_int
 from .losses import get_loss
 from .network import MLP
+from .validation import as_matrix, positive_int
 
 __all__ = ["SGD", "train"]
 

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reference_mlp import MLP, Loss, get_loss
-from reference_mlp._checks import as_matrix
+from reference_mlp.validation import as_matrix
 
 from .compare import (
     METHODS,

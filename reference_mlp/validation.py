@@ -1,4 +1,5 @@
-"""Input validation shared by the reference: every error names what was wrong and what was expected.
+"""Input validation for the reference and its checker: each error names what was wrong and what
+was expected (:func:`as_matrix` is what ``verify.check_gradients`` validates ``x`` and ``y`` with).
 
 Where finiteness is checked (documented in the README): the inputs of ``DenseLayer.forward``
 and ``MLP.forward``, the upstream gradient of ``backward``, and both arguments of the losses.
@@ -13,6 +14,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+__all__ = ["SUPPORTED_DTYPES", "as_matrix", "check_dtype", "check_finite", "positive_int"]
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.complex128))
 
