@@ -124,7 +124,8 @@ class DenseLayer:
         return dt if np.issubdtype(dt, np.inexact) else self.dtype
 
     def forward(self, inputs: Any) -> Array:
-        """inputs: (batch, n_inputs) -> activations (batch, n_neurons); caches what backward needs."""
+        """inputs: (batch, n_inputs) -> activations (batch, n_neurons); caches what backward
+        needs."""
         x = as_matrix(inputs, f"{self!r}.forward inputs", columns=self.n_inputs)
         self._check_parameters()
         x = x.astype(self._compute_dtype(x), copy=False)
@@ -134,7 +135,8 @@ class DenseLayer:
         return self.output
 
     def backward(self, d_outputs: Any) -> Array:
-        """d_outputs: (batch, n_neurons) -> d_inputs: (batch, n_inputs); sets d_weights, d_biases."""
+        """d_outputs: (batch, n_neurons) -> d_inputs: (batch, n_inputs); sets d_weights and
+        d_biases."""
         if self.inputs is None or self.pre_activation is None:
             raise RuntimeError(f"{self!r}: backward() called before forward()")
         self._check_parameters()

@@ -23,7 +23,9 @@ SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.comp
 def positive_int(value: Any, name: str) -> int:
     """Return ``value`` as an int, or raise naming ``name`` when it is not a positive integer."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
+        raise TypeError(
+            f"{name} must be a positive integer, got {value!r} ({type(value).__name__})"
+        )
     if value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value}")
     return int(value)

@@ -87,7 +87,7 @@ def autograd_gradients(net: ReferenceNet, *, dtype: Any = None) -> dict[tuple[in
     a = torch.tensor(net.x, dtype=tdt, requires_grad=True)
     t = torch.tensor(net.t, dtype=tdt)
     inputs = []
-    for W, b, fn in zip(Ws, bs, fns):
+    for W, b, fn in zip(Ws, bs, fns, strict=True):
         if a.grad_fn is not None:
             a.retain_grad()
         inputs.append(a)
@@ -95,7 +95,7 @@ def autograd_gradients(net: ReferenceNet, *, dtype: Any = None) -> dict[tuple[in
     loss = net.squared_error.value(a, t)
     loss.backward()
     out: dict[tuple[int, str], Array] = {}
-    for i, (W, b, x) in enumerate(zip(Ws, bs, inputs)):
+    for i, (W, b, x) in enumerate(zip(Ws, bs, inputs, strict=True)):
         for kind, tensor in (("weights", W), ("biases", b), ("inputs", x)):
             grad = tensor.grad
             out[(i, kind)] = (

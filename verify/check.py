@@ -75,7 +75,7 @@ def _validate(
         if method == "autograd":
             raise ValueError("step does not apply to method 'autograd' (no finite difference)")
         if isinstance(step, bool) or not isinstance(step, numbers.Real) or not (
-            math.isfinite(step) and step > 0
+            math.isfinite(step) and float(step) > 0
         ):
             raise ValueError(f"step must be a finite number > 0 (a relative step), got {step!r}")
     if seed is not None and (

@@ -84,7 +84,7 @@ class Tolerance:
         for name in ("atol", "rtol"):
             value = getattr(self, name)
             if isinstance(value, bool) or not (
-                isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0
+                isinstance(value, numbers.Real) and math.isfinite(value) and float(value) >= 0
             ):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 

@@ -163,7 +163,7 @@ def _refine(evaluate: _Evaluate, method: str, todo: Array, s: Array, dist: Array
     for _ in range(MAX_REFINE if todo.size else 0):
         s = np.maximum(np.minimum(s / 16, dist / 2), floor)
         D, F = evaluate(todo, s, signs, inexact_flagged=True)
-        ok = ~F.any(axis=0)
+        ok = ~np.any(F, axis=0)
         if ok.any():
             # A stencil clear of every kink gives a true difference quotient again. Its error
             # (round-off grows as the step shrinks) is estimated from the same quotient at half
@@ -172,7 +172,7 @@ def _refine(evaluate: _Evaluate, method: str, todo: Array, s: Array, dist: Array
             D2, F2 = evaluate(fine, s_ok / 2, signs)
             # (On a clear stencil the half step is clear too: the region without crossings
             # is convex. Checked anyway; an entry that is not stays to be refined.)
-            ok2 = ~F2.any(axis=0)
+            ok2 = ~np.any(F2, axis=0)
             ok[np.flatnonzero(ok)[~ok2]] = False
             fine, s_ok, D2 = fine[ok2], s_ok[ok2], D2[:, ok2]
         if ok.any():
@@ -222,4 +222,4 @@ def stencil_crossings(
     h = r * np.maximum(1.0, np.abs(flat))
     _, F = loss_changes(net, layer, kind, np.arange(flat.size), h, (1.0, -1.0), track=True,
                         chunk_size=None, max_memory=DEFAULT_MAX_MEMORY, inexact_flagged=True)
-    return F.any(axis=0).reshape(net.parameter(layer, kind).shape)
+    return np.any(F, axis=0).reshape(net.parameter(layer, kind).shape)

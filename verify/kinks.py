@@ -46,7 +46,8 @@ MAX_REFINE = 6
 """Most re-evaluations, with ever smaller steps, of a stencil that straddles a kink."""
 
 STEP_FLOOR = 1e-13
-"""The smallest relative step of a re-evaluation: steps stay above ``STEP_FLOOR * max(1, |theta|)``."""
+"""The smallest relative step of a re-evaluation: steps stay above
+``STEP_FLOOR * max(1, |theta|)``."""
 
 _TINY = float(np.finfo(np.float64).smallest_subnormal)
 

@@ -125,6 +125,13 @@ class CheckMethod(Protocol):
     def run(self, ctx: CheckContext) -> MethodResult: ...
 
 
+def _fresh_seed() -> int:
+    """A seed from the OS's entropy (as NumPy draws one), cut to 32 bits."""
+    entropy = np.random.SeedSequence().entropy
+    assert isinstance(entropy, int)  # a SeedSequence made without entropy draws one int
+    return entropy % 2**32
+
+
 def _join(*notes: str) -> str:
     return "; ".join(n for n in notes if n)
 
@@ -182,7 +189,7 @@ class DirectionalMethod:
     def run(self, ctx: CheckContext) -> MethodResult:
         tol = ctx.tolerance_for(self.name)
         r = DEFAULT_STEPS[self.name] if ctx.step is None else float(ctx.step)
-        seed = int(np.random.SeedSequence().entropy % 2**32) if ctx.seed is None else ctx.seed
+        seed = _fresh_seed() if ctx.seed is None else ctx.seed
         rng = np.random.default_rng(seed)
         net, rows, n_kinks = ctx.net, [], 0
         note = f"directional derivative along a Gaussian direction (seed {seed})"

@@ -297,7 +297,7 @@ def _html_table(rows: list[list[str]], headers: Sequence[str]) -> str:
     body = []
     for row in rows:
         cells = []
-        for header, cell in zip(headers, row):
+        for header, cell in zip(headers, row, strict=True):
             text = html.escape(cell)
             if cell == "FAIL":
                 cells.append(f'<td class="fail">{text}</td>')
