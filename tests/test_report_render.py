@@ -28,7 +28,7 @@ from verify.report.render import (
     render_text,
     table_rows,
 )
-from verify.report.suite import CaseResult, Report, error_check
+from verify.report.runner import CaseResult, Report, error_check
 
 GOLDEN = Path(__file__).parent / "golden" / "report-text.txt"
 
