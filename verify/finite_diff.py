@@ -46,7 +46,9 @@ DEFAULT_STEPS: dict[str, float] = {
     "complex_step": 1e-200,  # no subtraction, so no round-off limit on h
     "directional": _EPS64 ** (1 / 3),
 }
-"""Default relative step ``r`` per method (the evaluation is always float64 or complex128)."""
+"""Default relative step ``r`` per method (the evaluation is always float64 or complex128): the
+step that balances truncation and round-off error (Nocedal & Wright, *Numerical Optimization*,
+2nd ed., section 8.1); the complex step has no round-off term (Squire & Trapp 1998)."""
 
 STENCILS: dict[str, tuple[complex, ...]] = {
     "central": (1.0, -1.0),

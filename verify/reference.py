@@ -248,10 +248,13 @@ def _real(value: Any, name: str, what: str) -> Array:
 
 
 def reference_net(model: MLP, x: Any, y: Any, loss: str | Loss = "exact") -> ReferenceNet:
-    """Float64 reference of ``model`` on ``(x, y)``.
+    """Float64 reference of ``model`` on ``(x, y)``; x: (batch, n_in), y: (batch, n_out).
 
     Data are first rounded to the model's dtype (a float32 model sees float32 data), then
     upcast exactly, so the reference evaluates the very function the model computes, in float64.
+    ``loss``: a convention name or a :class:`reference_mlp.Loss` whose value is a scaled sum of
+    squares (:func:`loss_scale`). Raises ``ValueError`` for a model without layers, parameters
+    or data with non-zero imaginary parts, or a loss that is not a scaled sum of squares.
     """
     if not model.layers:
         raise ValueError("the model has no layers")
