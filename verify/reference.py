@@ -94,6 +94,7 @@ class LayerGradients:
     biases: Array
     inputs: Array
 
+
 @dataclass
 class ReferenceNet:
     """The reference network on one batch, its forward pass evaluated once.
