@@ -6,7 +6,7 @@ concepts, with the lesson's camelCase spellings kept as aliases (``addLayer``, `
 """
 
 from .activations import ACTIVATIONS, Activation, get_activation
-from .layers import DenseLayer, dense_backward, dense_forward
+from .layers import DenseLayer, dense_backward, dense_forward, layer_backward
 from .losses import LOSSES, Loss, get_loss, mse, mse_derivative, mse_lesson, mseDerivative
 from .network import MLP, PARAMETER_NAMES
 from .optim import SGD, train
@@ -24,6 +24,7 @@ __all__ = [
     "dense_forward",
     "get_activation",
     "get_loss",
+    "layer_backward",
     "mse",
     "mseDerivative",
     "mse_derivative",

@@ -18,6 +18,7 @@ and warning-free for ``|z|`` = 1000 and beyond.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,7 +35,7 @@ __all__ = [
     "get_activation",
 ]
 
-Array = NDArray[np.generic]
+Array = NDArray[Any]  # generic over dtype: float32, float64 and complex128 alike
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,8 @@ class ReLU(Activation):
 
 @dataclass(frozen=True)
 class LeakyReLU(Activation):
-    """``z`` for ``z > 0``, ``negative_slope * z`` otherwise (derivative ``negative_slope`` at 0)."""
+    """``z`` for ``z > 0``, ``negative_slope * z`` otherwise (the derivative at 0 is
+    ``negative_slope``)."""
 
     name: str = "leaky_relu"
     smooth: bool = False

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._checks import as_matrix, check_dtype, positive_int
 from .activations import Activation, get_activation
+from .validation import as_matrix, check_dtype, positive_int
 
-__all__ = ["DenseLayer", "dense_backward", "dense_forward", "init_weights"]
+__all__ = ["DenseLayer", "dense_backward", "dense_forward", "init_weights", "layer_backward"]
 
 Array = NDArray[Any]
 
@@ -40,6 +40,19 @@ def dense_backward(dz: Array, x: Array, W: Array) -> tuple[Array, Array, Array]:
     dW = x.T @ dz
     db = dz.sum(axis=0, keepdims=True)
     return dx, dW, db
+
+
+def layer_backward(
+    d_out: Array, x: Array, z: Array, W: Array, activation: Activation
+) -> tuple[Array, Array, Array]:
+    """Gradients of a dense layer with its activation, ``a = activation(x @ W + b)``, given
+    ``d_out = dL/da``: the chain rule ``dz = d_out * activation'(z)``, then
+    :func:`dense_backward`.
+
+    d_out, z: (batch, n_out), x: (batch, n_in), W: (n_in, n_out)
+    -> dx: (batch, n_in), dW: (n_in, n_out), db: (1, n_out)
+    """
+    return dense_backward(d_out * activation.derivative(z), x, W)
 
 
 def init_weights(
@@ -111,7 +124,8 @@ class DenseLayer:
         return dt if np.issubdtype(dt, np.inexact) else self.dtype
 
     def forward(self, inputs: Any) -> Array:
-        """inputs: (batch, n_inputs) -> activations (batch, n_neurons); caches what backward needs."""
+        """inputs: (batch, n_inputs) -> activations (batch, n_neurons); caches what backward
+        needs."""
         x = as_matrix(inputs, f"{self!r}.forward inputs", columns=self.n_inputs)
         self._check_parameters()
         x = x.astype(self._compute_dtype(x), copy=False)
@@ -121,7 +135,8 @@ class DenseLayer:
         return self.output
 
     def backward(self, d_outputs: Any) -> Array:
-        """d_outputs: (batch, n_neurons) -> d_inputs: (batch, n_inputs); sets d_weights, d_biases."""
+        """d_outputs: (batch, n_neurons) -> d_inputs: (batch, n_inputs); sets d_weights and
+        d_biases."""
         if self.inputs is None or self.pre_activation is None:
             raise RuntimeError(f"{self!r}: backward() called before forward()")
         self._check_parameters()
@@ -135,8 +150,9 @@ class DenseLayer:
         dtype = np.result_type(d_out.dtype, self.pre_activation.dtype) if np.iscomplexobj(d_out) \
             else self.pre_activation.dtype
         d_out = d_out.astype(dtype, copy=False)
-        dz = d_out * self.activation.derivative(self.pre_activation)
-        self.d_inputs, self.d_weights, self.d_biases = dense_backward(dz, self.inputs, self.weights)
+        self.d_inputs, self.d_weights, self.d_biases = layer_backward(
+            d_out, self.inputs, self.pre_activation, self.weights, self.activation
+        )
         return self.d_inputs
 
     def _check_parameters(self) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._checks import as_matrix
+from .validation import as_matrix
 
 __all__ = [
     "LOSSES",

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._checks import check_dtype
 from .activations import Activation
 from .layers import DenseLayer
+from .validation import check_dtype
 
 __all__ = ["MLP", "PARAMETER_NAMES"]
 
@@ -61,7 +61,7 @@ class MLP:
         return cls(
             [
                 DenseLayer(n_in, n_out, act, seed=rng, dtype=dtype)
-                for n_in, n_out, act, rng in zip(sizes[:-1], sizes[1:], acts, rngs)
+                for n_in, n_out, act, rng in zip(sizes[:-1], sizes[1:], acts, rngs, strict=True)
             ]
         )
 
@@ -130,7 +130,8 @@ class MLP:
 
     def parameters_and_gradients(self) -> Iterator[tuple[str, Array, Array]]:
         """Yield ``(path, parameter, gradient)`` triples."""
-        for (path, param), (_, grad) in zip(self.named_parameters(), self.named_gradients()):
+        for (path, param), (_, grad) in zip(self.named_parameters(), self.named_gradients(),
+                                            strict=True):
             yield path, param, grad
 
     def copy(self) -> MLP:

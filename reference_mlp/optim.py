@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_matrix, positive_int
 from .losses import get_loss
 from .network import MLP
+from .validation import as_matrix, positive_int
 
 __all__ = ["SGD", "train"]
 
@@ -24,7 +24,8 @@ class SGD:
 
     def __post_init__(self) -> None:
         lr = self.learning_rate
-        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not np.isfinite(lr) or lr <= 0:
+        if (isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not np.isfinite(lr)
+                or lr <= 0):
             raise ValueError(f"learning_rate must be a positive finite number, got {lr!r}")
 
     def step(self, model: MLP) -> None:
@@ -62,7 +63,9 @@ def train(
     x = as_matrix(x, "x", columns=model.layers[0].n_inputs)
     y = as_matrix(y, "y", columns=model.layers[-1].n_neurons)
     if x.shape[0] != y.shape[0]:
-        raise ValueError(f"x has {x.shape[0]} rows but y has {y.shape[0]}: expected one target per row")
+        raise ValueError(
+            f"x has {x.shape[0]} rows but y has {y.shape[0]}: expected one target per row"
+        )
     opt = optimizer if optimizer is not None else SGD(learning_rate)
     pair = get_loss(loss)
     rng = np.random.default_rng(seed)

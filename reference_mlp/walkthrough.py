@@ -1,4 +1,5 @@
-"""The lesson's walkthrough: build a two-layer MLP, run forward, loss, backward, read the gradients."""
+"""The lesson's walkthrough: build a two-layer MLP, run forward, loss and backward, read the
+gradients."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ def _fmt(values: np.ndarray) -> str:
     return np.array2string(np.asarray(values), precision=4, suppress_small=True, max_line_width=72)
 
 
-def run(*, seed: int = 42, n_inputs: int = 3, n_hidden: int = 4, n_outputs: int = 1, batch: int = 4) -> str:
+def run(
+    *, seed: int = 42, n_inputs: int = 3, n_hidden: int = 4, n_outputs: int = 1, batch: int = 4
+) -> str:
     """Return the walkthrough's text for the given seed and sizes."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(-1.0, 1.0, size=(batch, n_inputs))
@@ -75,8 +78,8 @@ def run(*, seed: int = 42, n_inputs: int = 3, n_hidden: int = 4, n_outputs: int 
     bias = float(np.real(last.d_biases[0, 0]))
     direction = "too low" if bias < 0 else "too high"
     reading.append(
-        f"- layers[{len(model.layers) - 1}] (linear): d_biases[0, 0] = {bias:.4f}. Its sign says the "
-        f"predictions are {direction} on average; gradient descent moves the bias against it "
+        f"- layers[{len(model.layers) - 1}] (linear): d_biases[0, 0] = {bias:.4f}. Its sign says "
+        f"the predictions are {direction} on average; gradient descent moves the bias against it "
         f"({'up' if bias < 0 else 'down'})."
     )
     reading.append(
@@ -109,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="The lesson's walkthrough: a two-layer MLP (relu then linear), a forward pass, "
         "the MSE loss, the backward pass and each layer's gradients.",
     )
-    parser.add_argument("--seed", type=_seed, default=42, help="seed for data and weights (default 42)")
+    parser.add_argument("--seed", type=_seed, default=42,
+                        help="seed for data and weights (default 42)")
     parser.add_argument("--inputs", type=_positive, default=3, help="input width (default 3)")
     parser.add_argument("--hidden", type=_positive, default=4, help="hidden width (default 4)")
     parser.add_argument("--outputs", type=_positive, default=1, help="output width (default 1)")

@@ -13,7 +13,7 @@ from reference_mlp import ACTIVATIONS, MLP, get_loss
 from reference_mlp.activations import Activation
 from verify import check_gradients
 from verify.autograd import autograd_gradients, torch_dtype
-from verify.finite_diff import KINDS, reference_net
+from verify.reference import KINDS, reference_net
 
 
 def problem(acts, sizes=(4, 6, 5, 3), batch=5, seed=0, dtype=np.float64):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reference_mlp import MLP
+from reference_mlp import MLP, get_loss
 from verify import check_gradients
 from verify.bugs import inject
-from verify.finite_diff import central_loop, numerical_gradient, reference_net, stencil_crossings
+from verify.finite_diff import numerical_gradient, stencil_crossings
+from verify.loop import central_loop
+from verify.reference import reference_net
 
 DEEP = {
     "relu-relu-relu-linear": ([24, 9, 7, 5, 3], ["relu", "relu", "relu", "linear"]),
@@ -87,3 +89,32 @@ def test_bad_kinds(kinds, error) -> None:
     model, x, y = deep_problem("tanh-relu-relu")
     with pytest.raises(error, match="kinds"):
         check_gradients(model, x, y, kinds=kinds)
+
+
+def own_gradient(model: MLP, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    work = model.copy()
+    work.backward(get_loss("exact").derivative(y, work.forward(x)))
+    return work.layers[0].d_weights
+
+
+def test_relu_column_grouping_equals_plain_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    import verify.structured as structured
+
+    model = MLP.build([40, 6, 5, 3], ["relu", "relu", "linear"], seed=4)
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((6, 40)), rng.standard_normal((6, 3))
+    net = reference_net(model, x, y)
+    calls = []
+    original = structured.column_block_change
+
+    def spy(*args, **kwargs):
+        calls.append(args[2].size)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(structured, "column_block_change", spy)
+    fast = numerical_gradient(net, 0, "weights", chunk_size=7)
+    assert calls  # the grouped (one column per chunk, live rows only) path ran
+    slow = central_loop(net, 0, "weights", full_forward=True)
+    np.testing.assert_allclose(fast.estimate, slow, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(fast.estimate, own_gradient(model, x, y),
+                               rtol=1e-6, atol=1e-8)

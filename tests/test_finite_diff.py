@@ -5,16 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reference_mlp import MLP, Loss, get_loss
-from verify.finite_diff import (
-    DEFAULT_STEPS,
-    KINDS,
-    central_loop,
-    loss_scale,
-    numerical_gradient,
-    reference_net,
-    stencil_crossings,
-)
+from reference_mlp import MLP, get_loss
+from verify.finite_diff import DEFAULT_STEPS, numerical_gradient, stencil_crossings
+from verify.loop import central_loop
+from verify.reference import KINDS, reference_net
 
 NETS = {
     "tanh": ([4, 5, 3], "tanh"),
@@ -217,75 +211,7 @@ def test_opposite_crossings_are_resolved_exactly() -> None:
     assert flagged > 0
 
 
-def test_float32_model_is_evaluated_on_its_own_rounded_numbers() -> None:
-    model, x, y = problem("tanh", dtype=np.float32)
-    net = reference_net(model, x, y)
-    assert net.weights[0].dtype == np.float64
-    np.testing.assert_array_equal(net.weights[0], model.layers[0].weights.astype(np.float64))
-    np.testing.assert_array_equal(net.x, x.astype(np.float32).astype(np.float64))
-    np.testing.assert_array_equal(net.t, y.astype(np.float32).astype(np.float64))
-
-
-def test_loss_scale_probe() -> None:
-    assert loss_scale("exact", (4, 3)) == 1 / 12
-    assert loss_scale("lesson", (4, 3)) == 1 / 4
-    wrapped = Loss("wrapped", lambda t, p: get_loss("exact").value(t, p), lambda t, p: p - t, "")
-    assert loss_scale(wrapped, (4, 3)) == 1 / 12
-    cubic = Loss("cubic", lambda t, p: float(np.sum(np.abs(p - t) ** 3)), lambda t, p: p, "")
-    with pytest.raises(ValueError, match="scaled sum of squares"):
-        loss_scale(cubic, (4, 3))
-
-
 def test_default_steps_follow_the_truncation_roundoff_balance() -> None:
     eps = np.finfo(np.float64).eps
     assert DEFAULT_STEPS["central"] == pytest.approx(eps ** (1 / 3))
     assert DEFAULT_STEPS["forward"] == pytest.approx(eps ** 0.5)
-
-
-def test_threaded_chunks_equal_sequential(monkeypatch: pytest.MonkeyPatch) -> None:
-    import verify.finite_diff as fd_module
-
-    model, x, y = problem("leaky-relu-tanh", batch=7)
-    net = reference_net(model, x, y)
-    pools: list[str] = []
-
-    class CountingPool(fd_module.ThreadPoolExecutor):
-        def __init__(self, workers: int) -> None:
-            pools.append(kind)
-            super().__init__(workers)
-
-    monkeypatch.setattr(fd_module, "ThreadPoolExecutor", CountingPool)
-    monkeypatch.setattr(fd_module, "_idle_workers", lambda: 1)
-    one = [numerical_gradient(net, 0, kind, chunk_size=1).estimate for kind in KINDS]
-    assert pools == []
-    monkeypatch.setattr(fd_module, "_idle_workers", lambda: 3)
-    many = []
-    for kind in KINDS:
-        many.append(numerical_gradient(net, 0, kind, chunk_size=1).estimate)
-    # 12 weights and 28 inputs entries make enough chunks for threads; 3 biases do not.
-    assert set(pools) == {"weights", "inputs"}
-    for a, b in zip(one, many):
-        np.testing.assert_array_equal(a, b)
-
-
-def test_relu_column_grouping_equals_plain_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    import verify.finite_diff as fd_module
-
-    model = MLP.build([40, 6, 5, 3], ["relu", "relu", "linear"], seed=4)
-    rng = np.random.default_rng(4)
-    x, y = rng.standard_normal((6, 40)), rng.standard_normal((6, 3))
-    net = reference_net(model, x, y)
-    seen = []
-    original = fd_module._column_change
-
-    def spy(*args, **kwargs):
-        seen.append(args[-1] if len(args) > 7 else kwargs.get("one_column", False))
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(fd_module, "_column_change", spy)
-    fast = numerical_gradient(net, 0, "weights", chunk_size=7)
-    assert any(seen)  # the grouped (one column per chunk, live rows only) path ran
-    slow = central_loop(net, 0, "weights", full_forward=True)
-    np.testing.assert_allclose(fast.estimate, slow, rtol=1e-7, atol=1e-9)
-    np.testing.assert_allclose(fast.estimate, analytic(model, x, y)[(0, "weights")],
-                               rtol=1e-6, atol=1e-8)

@@ -14,6 +14,7 @@ from reference_mlp import (
     SGD,
     DenseLayer,
     get_activation,
+    layer_backward,
     mse,
     mse_derivative,
     mse_lesson,
@@ -133,6 +134,12 @@ def test_layer_forward_and_backward_by_hand() -> None:
     np.testing.assert_array_equal(layer.d_biases, [[1.0, 0.0]])
     np.testing.assert_array_equal(d_x, [[1.0, 2.0], [0.0, 0.0]])
     assert layer.dWeights is layer.d_weights and layer.dBiases is layer.d_biases
+    # The pure function the layer's backward is: the same numbers from the same arrays.
+    dx, dW, db = layer_backward(np.array([[1.0, 2.0], [3.0, 4.0]]), X_HAND,
+                                layer.pre_activation, layer.weights, layer.activation)
+    np.testing.assert_array_equal(dx, d_x)
+    np.testing.assert_array_equal(dW, layer.d_weights)
+    np.testing.assert_array_equal(db, layer.d_biases)
 
 
 def test_network_backward_by_hand() -> None:

@@ -19,7 +19,8 @@ import pytest
 from verify.bugs import inject
 from verify.compare import PARAMETERS
 from verify.report import cli
-from verify.report.suite import CASES, DEFAULT_METHODS, Case
+from verify.report.runner import DEFAULT_METHODS
+from verify.report.suite import CASES, Case
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -28,7 +28,7 @@ from verify.report.render import (
     render_text,
     table_rows,
 )
-from verify.report.suite import CaseResult, Report, error_check
+from verify.report.runner import CaseResult, Report
 
 GOLDEN = Path(__file__).parent / "golden" / "report-text.txt"
 
@@ -135,13 +135,6 @@ def test_table_rows_have_every_column_and_format_numbers_fixed():
     assert w["kinks"] == "1"
     assert w["tolerance"] == "1e-07 + 1e-06*|ref|"
     assert w["result"] == "ok"
-
-
-def test_error_check_is_a_failing_row_with_its_message():
-    check = error_check("autograd", "width-1", RuntimeError("boom"))
-    assert not check.passed
-    assert check.rows[0].message() == (
-        "(whole check): the autograd check of width-1 raised RuntimeError: boom")
 
 
 def test_markdown_has_tables_legend_and_failures():

@@ -7,8 +7,10 @@ import sys
 from collections.abc import Sequence
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "report": ("verify.report.cli", "per-layer gradient-error report of the reference (tables, plots)"),
-    "bench": ("verify.bench", "speed benchmark: this checker vs a per-parameter loop vs torch gradcheck"),
+    "report": ("verify.report.cli",
+               "per-layer gradient-error report of the reference (tables, plots)"),
+    "bench": ("verify.bench",
+              "speed benchmark: this checker vs a per-parameter loop vs torch gradcheck"),
     "grade": ("verify.grade.cli", "grade students' submissions in a sandbox (Gradescope output)"),
 }
 

@@ -3,7 +3,7 @@
 torch is imported lazily, inside :func:`autograd_gradients`: importing :mod:`verify` or running a
 finite-difference check never pays its import time.
 
-The twin is built from the float64 reference (:func:`verify.finite_diff.reference_net`): the
+The twin is built from the float64 reference (:func:`verify.reference.reference_net`): the
 model's weights and data rounded to the model's dtype, then converted exactly to the twin's dtype
 (float64 by default). Each activation is the torch function with the same value *and* the same
 convention at a kink (``relu'(0) = 0``, ``leaky_relu'(0) = negative_slope``). ``softplus`` is
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .finite_diff import ReferenceNet
+from .reference import ReferenceNet
 
 __all__ = ["TORCH_ACTIVATIONS", "autograd_gradients", "torch_dtype"]
 
@@ -87,15 +87,15 @@ def autograd_gradients(net: ReferenceNet, *, dtype: Any = None) -> dict[tuple[in
     a = torch.tensor(net.x, dtype=tdt, requires_grad=True)
     t = torch.tensor(net.t, dtype=tdt)
     inputs = []
-    for W, b, fn in zip(Ws, bs, fns):
+    for W, b, fn in zip(Ws, bs, fns, strict=True):
         if a.grad_fn is not None:
             a.retain_grad()
         inputs.append(a)
         a = fn(a @ W + b)
-    loss = net.scale * ((a - t) ** 2).sum()
+    loss = net.squared_error.value(a, t)
     loss.backward()
     out: dict[tuple[int, str], Array] = {}
-    for i, (W, b, x) in enumerate(zip(Ws, bs, inputs)):
+    for i, (W, b, x) in enumerate(zip(Ws, bs, inputs, strict=True)):
         for kind, tensor in (("weights", W), ("biases", b), ("inputs", x)):
             grad = tensor.grad
             out[(i, kind)] = (

@@ -40,7 +40,10 @@ import numpy as np
 from reference_mlp import MLP
 
 from .check import check_gradients
-from .finite_diff import _single_threaded_blas, central_loop, reference_net
+from .compare import GradientCheck
+from .loop import central_loop
+from .reference import SquaredError, loss_scale, reference_net
+from .threads import single_threaded_blas
 
 __all__ = ["BenchRow", "main", "run"]
 
@@ -128,12 +131,12 @@ def _loop_estimate(model: MLP, x: Any, y: Any, sample: int) -> tuple[float, int]
         for kind in ("weights", "biases"):
             size = net.parameter(layer, kind).size
             idx = np.linspace(0, size - 1, min(size, sample)).astype(int)
-            with _single_threaded_blas():
+            with single_threaded_blas():
                 t0 = time.perf_counter()
                 central_loop(net, layer, kind, indices=idx, full_forward=True)
                 per_kind.append((time.perf_counter() - t0) / idx.size)
             counts.append(size)
-    total = sum(p * c for p, c in zip(per_kind, counts))
+    total = sum(p * c for p, c in zip(per_kind, counts, strict=True))
     return total, sum(counts)
 
 
@@ -149,6 +152,7 @@ def _gradcheck(model: MLP, x: Any, y: Any, fast: bool, threads: int | None = 1) 
     xt = torch.tensor(x, dtype=torch.float64)
     yt = torch.tensor(y, dtype=torch.float64)
     acts = [layer.activation.name for layer in model.layers]
+    squared_error = SquaredError(loss_scale("exact", y.shape))  # the loss check_gradients uses
 
     def loss(*ps: Any) -> Any:
         a = xt
@@ -156,7 +160,7 @@ def _gradcheck(model: MLP, x: Any, y: Any, fast: bool, threads: int | None = 1) 
             a = a @ ps[2 * i] + ps[2 * i + 1]
             if name == "relu":
                 a = torch.relu(a)
-        return ((a - yt) ** 2).mean()
+        return squared_error.value(a, yt)
 
     default = torch.get_num_threads()
     torch.set_num_threads(threads or default)
@@ -178,86 +182,127 @@ def _steps(quick: bool, gradcheck_big: bool) -> int:
     return big if quick else big + 4 + 3
 
 
+@dataclass(frozen=True)
+class _Network:
+    """One benchmark network and its data: ``x: (batch, n_in)``, ``y: (batch, n_out)``."""
+
+    model: MLP
+    x: Any
+    y: Any
+    name: str  # "784-128-64-10, batch 32"
+    short: str  # "784-128-64-10"
+
+    @classmethod
+    def make(cls, sizes: Sequence[int], batch: int) -> _Network:
+        model, x, y = _problem(sizes, batch)
+        short = "-".join(map(str, sizes))
+        return cls(model, x, y, f"{short}, batch {batch}", short)
+
+    def row(self, checker: str, seconds: float, note: str, **kw: Any) -> BenchRow:
+        return BenchRow(self.name, checker, self.model.n_parameters, seconds, note, **kw)
+
+    def check(self, **kw: Any) -> GradientCheck:
+        return check_gradients(self.model, self.x, self.y, **kw)
+
+
+Step = Callable[[str], contextlib.AbstractContextManager[None]]
+
+
+def _ours(net: _Network, step: Step, repeats: int, sample: int
+          ) -> tuple[list[BenchRow], dict[str, float]]:
+    """Our central check on the weights and biases, by default (with inputs), its peak memory,
+    and the per-parameter loop; -> (rows, seconds ``ours``, ``full``, ``loop``; ``peak`` MiB)."""
+    with step(f"{net.short}: ours, weights and biases"):
+        net.check()  # warm up (caches, lazy imports), untimed
+        ours, check = _best_of(lambda: net.check(kinds=PARAMS), repeats)
+    assert check.passed, check.message()
+    rows = [net.row("central (structured), this project", ours,
+                    f"best of {repeats}; the entries the loop and gradcheck check; "
+                    f"{check.info['kinks']} kink stencils", baseline=True)]
+    with step(f"{net.short}: ours, default check (with input gradients)"):
+        full, check = _best_of(net.check, repeats)
+    assert check.passed, check.message()
+    n_inputs = sum(r.size for r in check.rows if r.parameter == "inputs")
+    with step(f"{net.short}: ours, peak memory"):
+        peak = _peak_mib(net.check)
+    rows.append(net.row("central (structured), this project", full,
+                        f"best of {repeats}; default check: also the {n_inputs:,} "
+                        f"input-gradient entries", peak_mib=peak, checks="W, b, inputs"))
+    with step(f"{net.short}: per-parameter loop ({sample} per tensor)"):
+        loop_s, _ = _loop_estimate(net.model, net.x, net.y, sample)
+    rows.append(net.row("per-parameter NumPy loop", loop_s,
+                        f"extrapolated from {sample} sampled parameters per tensor"))
+    return rows, {"ours": ours, "full": full, "peak": peak, "loop": loop_s}
+
+
+def _directional(net: _Network, step: Step) -> tuple[BenchRow, float]:
+    with step(f"{net.short}: directional"):
+        seconds, check = _best_of(lambda: net.check(method="directional", seed=0), 5)
+    assert check.passed, check.message()
+    return net.row("directional (screen), this project", seconds,
+                   "best of 5; one Gaussian direction per row", checks="W, b, inputs"), seconds
+
+
+def _gradcheck_rows(net: _Network, step: Step, quick: bool) -> tuple[list[BenchRow], float]:
+    """gradcheck's slow mode (1 thread, then torch's default threads) and fast mode;
+    -> (rows, the faster slow-mode seconds)."""
+    import torch
+
+    model, x, y = net.model, net.x, net.y
+    runs = 1 if quick else 2
+    with step(f"{net.short}: gradcheck slow mode, 1 thread"):
+        _gradcheck(model, x, y, fast=True)  # warm torch up: the first call pays setup
+        slow = min(_gradcheck(model, x, y, fast=False) for _ in range(runs))
+    rows = [net.row("torch.autograd.gradcheck (slow mode)", slow,
+                    f"float64, weights and biases; 1 thread, best of {runs}")]
+    with step(f"{net.short}: gradcheck slow mode, default threads"):
+        slow_default = _gradcheck(model, x, y, fast=False, threads=None)
+    rows.append(net.row("torch.autograd.gradcheck (slow mode)", slow_default,
+                        f"as above, torch's default {torch.get_num_threads()} threads"))
+    with step(f"{net.short}: gradcheck fast mode"):
+        fast = _gradcheck(model, x, y, fast=True)
+    rows.append(net.row("torch.autograd.gradcheck (fast mode)", fast,
+                        "one random projection: a screen, like directional"))
+    return rows, min(slow, slow_default)
+
+
+def _gradcheck_fast_row(net: _Network, step: Step) -> BenchRow:
+    with step(f"{net.short}: gradcheck fast mode"):
+        _gradcheck(net.model, net.x, net.y, fast=True)  # warm torch up
+        fast = _gradcheck(net.model, net.x, net.y, fast=True)
+    return net.row("torch.autograd.gradcheck (fast mode)", fast,
+                   "one random projection: a screen, like directional")
+
+
 def run(*, quick: bool = False, gradcheck_big: bool = False, repeats: int = 3,
         loop_sample: int = 200, progress: _Progress | None = None,
         ) -> tuple[list[BenchRow], dict[str, float]]:
     """Run the benchmark; -> (table rows, measured target quantities)."""
     big, medium = (QUICK, QUICK) if quick else (BIG, MEDIUM)
-    batch = 32
     rows: list[BenchRow] = []
     measured: dict[str, float] = {}
-    bar = progress or _Progress(0)
-    step = bar.step
-
+    step = (progress or _Progress(0)).step
     for label, sizes in (("big", big), ("medium", medium)):
         if quick and label == "medium":
             break
-        model, x, y = _problem(sizes, batch)
-        name = "-".join(map(str, sizes)) + f", batch {batch}"
-        short = "-".join(map(str, sizes))
-        n = model.n_parameters
-        with step(f"{short}: ours, weights and biases"):
-            check_gradients(model, x, y)  # warm up (caches, lazy imports), untimed
-            ours, check = _best_of(lambda: check_gradients(model, x, y, kinds=PARAMS), repeats)
-        assert check.passed, check.message()
-        rows.append(BenchRow(name, "central (structured), this project", n, ours,
-                             f"best of {repeats}; the entries the loop and gradcheck check; "
-                             f"{check.info['kinks']} kink stencils", baseline=True))
-        with step(f"{short}: ours, default check (with input gradients)"):
-            full, check = _best_of(lambda: check_gradients(model, x, y), repeats)
-        assert check.passed, check.message()
-        n_inputs = sum(r.size for r in check.rows if r.parameter == "inputs")
-        with step(f"{short}: ours, peak memory"):
-            peak = _peak_mib(lambda: check_gradients(model, x, y))
-        rows.append(BenchRow(name, "central (structured), this project", n, full,
-                             f"best of {repeats}; default check: also the {n_inputs:,} "
-                             f"input-gradient entries", peak, checks="W, b, inputs"))
-        sample = 20 if quick else loop_sample
-        with step(f"{short}: per-parameter loop ({sample} per tensor)"):
-            loop_s, _ = _loop_estimate(model, x, y, sample)
-        rows.append(BenchRow(name, "per-parameter NumPy loop", n, loop_s,
-                             f"extrapolated from {sample} sampled parameters per tensor"))
+        net = _Network.make(sizes, batch=32)
+        ours_rows, t = _ours(net, step, repeats, 20 if quick else loop_sample)
+        rows += ours_rows
         if label == "big":
-            measured["big_seconds"] = full
-            measured["big_seconds_params"] = ours
-            measured["big_memory_mib"] = peak
-            measured["big_speedup_vs_loop"] = loop_s / ours
-            with step(f"{short}: directional"):
-                d_s, d_check = _best_of(
-                    lambda: check_gradients(model, x, y, method="directional", seed=0), 5)
-            assert d_check.passed, d_check.message()
-            rows.append(BenchRow(name, "directional (screen), this project", n, d_s,
-                                 "best of 5; one Gaussian direction per row",
-                                 checks="W, b, inputs"))
-            measured["big_directional_ms"] = d_s * 1e3
+            measured.update(big_seconds=t["full"], big_seconds_params=t["ours"],
+                            big_memory_mib=t["peak"], big_speedup_vs_loop=t["loop"] / t["ours"])
+            row, seconds = _directional(net, step)
+            rows.append(row)
+            measured["big_directional_ms"] = seconds * 1e3
         if label == "medium" or quick or gradcheck_big:
-            import torch
-
-            with step(f"{short}: gradcheck slow mode, 1 thread"):
-                _gradcheck(model, x, y, fast=True)  # warm torch up: the first call pays setup
-                slow = min(_gradcheck(model, x, y, fast=False) for _ in range(1 if quick else 2))
-            rows.append(BenchRow(name, "torch.autograd.gradcheck (slow mode)", n, slow,
-                                 f"float64, weights and biases; 1 thread, best of "
-                                 f"{1 if quick else 2}"))
-            with step(f"{short}: gradcheck slow mode, default threads"):
-                slow_default = _gradcheck(model, x, y, fast=False, threads=None)
-            rows.append(BenchRow(name, "torch.autograd.gradcheck (slow mode)", n, slow_default,
-                                 f"as above, torch's default {torch.get_num_threads()} threads"))
-            slow = min(slow, slow_default)
-            with step(f"{short}: gradcheck fast mode"):
-                fast = _gradcheck(model, x, y, fast=True)
-            rows.append(BenchRow(name, "torch.autograd.gradcheck (fast mode)", n, fast,
-                                 "one random projection: a screen, like directional"))
+            gradcheck_rows, slow = _gradcheck_rows(net, step, quick)
+            rows += gradcheck_rows
             if label == "medium":
-                measured["medium_speedup_vs_gradcheck_slow"] = slow / ours
-                measured["medium_speedup_vs_gradcheck_slow_full"] = slow / full
-                measured["medium_seconds"] = ours
+                measured.update(medium_speedup_vs_gradcheck_slow=slow / t["ours"],
+                                medium_speedup_vs_gradcheck_slow_full=slow / t["full"],
+                                medium_seconds=t["ours"])
         elif label == "big":
-            with step(f"{short}: gradcheck fast mode"):
-                _gradcheck(model, x, y, fast=True)  # warm torch up
-                fast = _gradcheck(model, x, y, fast=True)
-            rows.append(BenchRow(name, "torch.autograd.gradcheck (fast mode)", n, fast,
-                                 "one random projection: a screen, like directional"))
+            rows.append(_gradcheck_fast_row(net, step))
     return rows, measured
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reference_mlp import MLP, DenseLayer, Loss, get_loss
+from reference_mlp import layers as reference_layers
 from reference_mlp.activations import Activation
 from reference_mlp.layers import dense_backward
 
@@ -39,7 +40,8 @@ __all__ = [
 ]
 
 Array = NDArray[Any]
-LayerBackward = Callable[[Array, Array, Array, Array, Activation], tuple[Array, Array, Array]]
+Grads = tuple[Array, Array, Array]  # (dx, dW, db)
+LayerBackward = Callable[[Array, Array, Array, Array, Activation], Grads]
 
 
 @dataclass(frozen=True)
@@ -56,37 +58,41 @@ class Bug:
     wrong: tuple[str, ...] = ("weights", "biases", "inputs")
 
 
-def _correct(d_out: Array, x: Array, z: Array, W: Array, act: Activation) -> tuple[Array, Array, Array]:
-    return dense_backward(d_out * act.derivative(z), x, W)
+# Each mutation is the correct layer backward (reference_mlp.layers.layer_backward) with one
+# step changed: the wrong step is spelled out, the rest is the reference's dense_backward.
 
 
-def _transposed_d_weights(d_out, x, z, W, act):  # type: ignore[no-untyped-def]
-    dx, dW, db = _correct(d_out, x, z, W, act)
+def _transposed_d_weights(d_out: Array, x: Array, z: Array, W: Array, act: Activation) -> Grads:
+    dx, dW, db = reference_layers.layer_backward(d_out, x, z, W, act)
     return dx, dW.T.copy(), db  # the student wrote dz.T @ x: shape (n_neurons, n_inputs)
 
 
-def _missing_activation_derivative(d_out, x, z, W, act):  # type: ignore[no-untyped-def]
+def _missing_activation_derivative(
+    d_out: Array, x: Array, z: Array, W: Array, act: Activation
+) -> Grads:
     return dense_backward(d_out, x, W)
 
 
-def _activation_derivative_of_output(d_out, x, z, W, act):  # type: ignore[no-untyped-def]
+def _activation_derivative_of_output(
+    d_out: Array, x: Array, z: Array, W: Array, act: Activation
+) -> Grads:
     return dense_backward(d_out * act.derivative(act.forward(z)), x, W)
 
 
-def _bias_not_summed(d_out, x, z, W, act):  # type: ignore[no-untyped-def]
+def _bias_not_summed(d_out: Array, x: Array, z: Array, W: Array, act: Activation) -> Grads:
     dz = d_out * act.derivative(z)
     dx, dW, _ = dense_backward(dz, x, W)
     return dx, dW, dz.copy()  # shape (batch, n_neurons)
 
 
-def _bias_averaged(d_out, x, z, W, act):  # type: ignore[no-untyped-def]
+def _bias_averaged(d_out: Array, x: Array, z: Array, W: Array, act: Activation) -> Grads:
     dz = d_out * act.derivative(z)
     dx, dW, _ = dense_backward(dz, x, W)
     return dx, dW, dz.mean(axis=0, keepdims=True)
 
 
-def _input_gradient_scaled(d_out, x, z, W, act):  # type: ignore[no-untyped-def]
-    dx, dW, db = _correct(d_out, x, z, W, act)
+def _input_gradient_scaled(d_out: Array, x: Array, z: Array, W: Array, act: Activation) -> Grads:
+    dx, dW, db = reference_layers.layer_backward(d_out, x, z, W, act)
     return dx * 1.01, dW, db
 
 
@@ -170,7 +176,7 @@ def layer_backward(
     d_out, z: (batch, n_out); x: (batch, n_in); W: (n_in, n_out) -> (dx, dW, db)
     """
     if bug is None:
-        return _correct(d_out, x, z, W, activation)
+        return reference_layers.layer_backward(d_out, x, z, W, activation)
     _lookup(bug, LAYER_BUGS, "layer")
     return _LAYER_BACKWARDS[bug](d_out, x, z, W, activation)
 
@@ -266,11 +272,11 @@ def inject(model: MLP, bug: str, *, layer: int | None = None) -> MLP:
                 f"network bug {bug!r} needs every layer square (one width throughout), "
                 f"got sizes {model.sizes}"
             )
-        out = BuggyMLP()
-        out.bug = bug
+        walker = BuggyMLP()
+        walker.bug = bug
         for l_ in model.copy().layers:
-            out.add_layer(l_)
-        return out
+            walker.add_layer(l_)
+        return walker
     _lookup(bug, LAYER_BUGS, "layer")
     out = model.copy()
     index = len(out.layers) - 1 if layer is None else layer

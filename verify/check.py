@@ -1,10 +1,12 @@
 """``check_gradients`` and ``assert_gradients_close``: every gradient of an MLP, one record each.
 
 The analytic gradients are what the model's own ``forward``/``backward`` produce (run on a copy,
-so the caller's model is left untouched); the reference values come from the reference forward
-math on the same parameters (:mod:`verify.finite_diff`) or from a torch twin
+so the caller's model is left untouched); the reference values come from the checking method of
+:data:`verify.methods.CHECK_METHODS`: the reference forward math on the same parameters
+(:mod:`verify.reference`, :mod:`verify.finite_diff`, :mod:`verify.directional`) or a torch twin
 (:mod:`verify.autograd`). Rows, in layer order: ``layers[i].weights``, ``layers[i].biases``,
-``layers[i].inputs`` (the gradient with respect to the layer's input).
+``layers[i].inputs`` (the gradient with respect to the layer's input). When a row fails,
+:func:`local_root_causes` checks the loss derivative and each layer's backward on its own.
 """
 
 from __future__ import annotations
@@ -21,8 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reference_mlp import MLP, Loss, get_loss
-from reference_mlp._checks import as_matrix
-from reference_mlp.layers import dense_backward
+from reference_mlp.validation import as_matrix
 
 from .compare import (
     METHODS,
@@ -33,30 +34,14 @@ from .compare import (
     compare,
     tolerance_for,
 )
-from .finite_diff import (
-    DEFAULT_MAX_MEMORY,
-    DEFAULT_STEPS,
-    KINDS,
-    ReferenceNet,
-    _single_threaded_blas,
-    directional_derivatives,
-    model_dtype,
-    numerical_gradient,
-    reference_net,
-)
+from .methods import CHECK_METHODS, CheckContext
+from .reference import KINDS, LayerGradients, ReferenceNet, model_dtype, reference_net
+from .structured import DEFAULT_MAX_MEMORY
+from .threads import single_threaded_blas
 
 __all__ = ["analytic_gradients", "assert_gradients_close", "check_gradients", "local_root_causes"]
 
 Array = NDArray[Any]
-
-_NOTE_COMPLEX_KINK = (
-    "complex step through {act}: the branch follows Re(z), so it differentiates the same "
-    "piece the analytic derivative uses (valid at and near kinks)"
-)
-_NOTE_COMPLEX_INVALID = (
-    "{act} is not analytic: the complex step may not be its derivative; prefer central"
-)
-
 
 def _validate(
     model: Any, x: Any, y: Any, method: Any, tolerance: Any, step: Any, chunk_size: Any,
@@ -90,7 +75,7 @@ def _validate(
         if method == "autograd":
             raise ValueError("step does not apply to method 'autograd' (no finite difference)")
         if isinstance(step, bool) or not isinstance(step, numbers.Real) or not (
-            math.isfinite(step) and step > 0
+            math.isfinite(step) and float(step) > 0
         ):
             raise ValueError(f"step must be a finite number > 0 (a relative step), got {step!r}")
     if seed is not None and (
@@ -144,26 +129,6 @@ def analytic_gradients(
     return out, np.asarray(pred)
 
 
-def _record(
-    analytic: Array | None, reference: Array, *, layer: int, kind: str, model: MLP,
-    method: str, tol: Tolerance, dtype: str, **kw: Any,
-) -> GradientRecord:
-    path = f"layers[{layer}].{kind}"
-    act = model.layers[layer].activation.name
-    if analytic is None:
-        note = f"layers[{layer}].d_{kind} was not set by backward()"
-        rec = compare(np.full(np.shape(reference), np.nan), reference, path=path, layer=layer,
-                      activation=act, parameter=kind, method=method, tolerance=tol,
-                      dtype=dtype, note=note)
-        return rec
-    return compare(analytic, reference, path=path, layer=layer, activation=act, parameter=kind,
-                   method=method, tolerance=tol, dtype=dtype, **kw)
-
-
-def _join(*notes: str) -> str:
-    return "; ".join(n for n in notes if n)
-
-
 def check_gradients(
     model: MLP,
     x: Any,
@@ -203,7 +168,7 @@ def check_gradients(
     kinds = _validate_kinds(kinds)
     # The matrix products here are small: a multi-threaded BLAS spends more time synchronising
     # (and, on a busy machine, waiting for cores) than multiplying.
-    with _single_threaded_blas():
+    with single_threaded_blas():
         check = _check(model, xs, ys, method, loss, tol_override, step, seed, dtype, localize,
                        chunk_size, max_memory, kinds)
     check.info["seconds"] = time.perf_counter() - t0
@@ -216,11 +181,19 @@ def _check(
     localize: bool, chunk_size: int | None, max_memory: int | None,
     kinds: tuple[str, ...] = KINDS,
 ) -> GradientCheck:
+    """Run the method of :data:`verify.methods.CHECK_METHODS` on validated arguments, then
+    look for root causes when something failed."""
     loss_obj = get_loss(loss)
     mdt = model_dtype(model)
     analytic, pred = analytic_gradients(model, xs, ys, loss_obj)
     net = reference_net(model, xs, ys, loss_obj)
-    budget = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)
+    ctx = CheckContext(
+        model=model, net=net, analytic=analytic, kinds=kinds, dtype=mdt,
+        tolerance=tol_override, step=step, seed=None if seed is None else int(seed),
+        twin_dtype=dtype, chunk_size=chunk_size,
+        max_memory=DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory),
+    )
+    result = CHECK_METHODS[method].run(ctx)
     info: dict[str, Any] = {
         "method": method,
         "dtype": mdt.name,
@@ -230,121 +203,18 @@ def _check(
         "sizes": list(model.sizes),
         "reference_dtype": "float64",
         "kinds": list(kinds),
+        **result.info,
     }
-    rows: list[GradientRecord] = []
-    used_seed: int | None = None
-
-    if method in ("central", "forward", "complex_step"):
-        tol = tol_override or tolerance_for(mdt, method)
-        r = DEFAULT_STEPS[method] if step is None else float(step)
-        n_kinks = n_refined = 0
-        for layer in range(net.n_layers):
-            act = model.layers[layer].activation
-            note = ""
-            if method == "complex_step" and not act.smooth:
-                template = (_NOTE_COMPLEX_KINK if act.name in ("relu", "leaky_relu")
-                            else _NOTE_COMPLEX_INVALID)
-                note = template.format(act=act.name)
-            for kind in kinds:
-                fd = numerical_gradient(net, layer, kind, method=method, step=r,
-                                        chunk_size=chunk_size, max_memory=budget)
-                n_kinks += fd.kinks
-                n_refined += fd.refined
-                kw: dict[str, Any] = {}
-                if fd.kink_mask.any():
-                    kw = {"kink_mask": fd.kink_mask, "kink_bounds": (fd.left, fd.right)}
-                kink_note = ""
-                if fd.kinks:
-                    kink_note = f"{fd.kinks} stencil(s) straddled a kink: {fd.refined} cleared"
-                    kink_note += " by a smaller step"
-                    if fd.at_kink:
-                        kink_note += (f", {fd.at_kink} on the kink itself (checked against the "
-                                      f"complex step, which follows relu'(0) = 0)")
-                rec = _record(analytic[(layer, kind)], fd.estimate, layer=layer, kind=kind,
-                              model=model, method=method, tol=tol, dtype=mdt.name, **kw)
-                rows.append(dataclasses.replace(rec, kinks=fd.kinks,
-                                                note=_join(rec.note, note, kink_note)))
-        info.update(step=r, kinks=n_kinks, kinks_refined=n_refined)
-    elif method == "directional":
-        tol = tol_override or tolerance_for(mdt, method)
-        r = DEFAULT_STEPS[method] if step is None else float(step)
-        used_seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else int(seed)
-        rng = np.random.default_rng(used_seed)
-        n_kinks = 0
-        for layer in range(net.n_layers):
-            # Directions are drawn for every kind, so a seed means the same directions whatever
-            # ``kinds`` selects.
-            vs = {kind: rng.standard_normal(net.parameter(layer, kind).shape) for kind in KINDS}
-            vs = {kind: vs[kind] for kind in kinds}
-            dds = directional_derivatives(net, layer, vs, step=r)
-            for kind in kinds:
-                theta = net.parameter(layer, kind)
-                v = vs[kind]
-                a = analytic[(layer, kind)]
-                if a is None or a.shape != theta.shape:
-                    rows.append(_record(a, np.zeros(theta.shape), layer=layer, kind=kind,
-                                        model=model, method=method, tol=tol, dtype=mdt.name))
-                    continue
-                dd = dds[kind]
-                n_kinks += dd.kinks
-                kw = {}
-                if dd.kink:
-                    kw = {"kink_mask": np.ones(1, dtype=bool),
-                          "kink_bounds": (np.array([dd.left]), np.array([dd.right]))}
-                terms = np.real(a).astype(np.float64) * v
-                ad = np.array([np.sum(terms)])
-                # A sum of n terms carries round-off in proportion to sum |terms|, not to
-                # |sum|: the row's atol is raised by rtol * sum |g_i v_i|.
-                row_tol = Tolerance(tol.atol + tol.rtol * float(np.abs(terms).sum()), tol.rtol,
-                                    tol.reference_name)
-                rec = _record(ad, np.array([dd.derivative]), layer=layer, kind=kind,
-                              model=model, method=method, tol=row_tol, dtype=mdt.name, **kw)
-                rows.append(dataclasses.replace(
-                    rec, kinks=dd.kinks,
-                    note=_join(rec.note, f"directional derivative along a Gaussian direction "
-                                         f"(seed {used_seed})")))
-        info.update(step=r, kinks=n_kinks, seed=used_seed)
-    else:  # autograd
-        from .autograd import autograd_gradients, torch_dtype
-
-        tdt = torch_dtype(dtype)
-        twin = str(tdt).replace("torch.", "")
-        worst_dtype = "float32" if "float32" in (mdt.name, twin) else "float64"
-        tol = tol_override or tolerance_for(worst_dtype, method)
-        grads = autograd_gradients(net, dtype=tdt)
-        for layer in range(net.n_layers):
-            for kind in kinds:
-                rows.append(_record(analytic[(layer, kind)], grads[(layer, kind)], layer=layer,
-                                    kind=kind, model=model, method=method, tol=tol,
-                                    dtype=mdt.name))
-        info.update(step=None, kinks=0, twin_dtype=twin)
-
-    check = GradientCheck(method=method, rows=rows, seed=used_seed, info=info)
+    check = GradientCheck(method=method, rows=result.rows, seed=result.seed, info=info)
     if localize and not check.passed:
-        check.root_causes = local_root_causes(model, net, ys, loss_obj, pred, rows, analytic)
+        check.root_causes = local_root_causes(model, net, ys, loss_obj, pred, result.rows,
+                                              analytic)
         if not check.root_causes:
             check.info["diagnosis"] = (
                 "no root cause in the model: its gradients equal the reference backprop "
                 "(float64); the checking method or the tolerance is what failed"
             )
     return check
-
-
-def _true_backward(net: ReferenceNet) -> tuple[Array, list[tuple[Array, Array, Array, Array]]]:
-    """Reference backprop in float64 with the exact loss derivative.
-
-    -> (dL/dy, per layer (upstream dL/da_{l+1}, dW, db, dx))
-    """
-    g_out = 2.0 * net.scale * (net.y - net.t)
-    per: list[tuple[Array, Array, Array, Array]] = [None] * net.n_layers  # type: ignore
-    g = g_out
-    for layer in reversed(range(net.n_layers)):
-        act = net.activations[layer]
-        dz = g * act.derivative(net.zs[layer])
-        dx, dW, db = dense_backward(dz, net.acts[layer], net.weights[layer])
-        per[layer] = (g, dW, db, dx)
-        g = dx
-    return g_out, per
 
 
 def local_root_causes(
@@ -361,10 +231,10 @@ def local_root_causes(
     """
     mdt = model_dtype(model)
     tol = tolerance_for(mdt, "autograd").with_reference_name("reference")
-    _, per = _true_backward(net)
+    per = net.backprop()
     causes: list[GradientRecord] = []
     pred64 = np.real(pred).astype(np.float64)
-    true_dy = 2.0 * net.scale * (pred64 - net.t)
+    true_dy = net.squared_error.gradient(pred64, net.t)
     d_loss = np.asarray(loss.derivative(y.astype(pred.dtype), pred))
     rec = compare(d_loss, true_dy, path="loss", layer=-1, activation="", parameter="predictions",
                   method="reference", tolerance=tol, dtype=mdt.name,
@@ -372,19 +242,20 @@ def local_root_causes(
     if not rec.passed:
         causes.append(rec)
     for i, layer in enumerate(model.layers):
-        upstream, dW, db, dx = per[i]
         own = copy.deepcopy(layer)
         try:
             own.forward(net.acts[i].astype(mdt))
-            own.backward(upstream.astype(mdt))
+            own.backward(per[i].upstream.astype(mdt))
         except Exception as exc:  # noqa: BLE001 - a broken backward is itself the finding
+            dW = per[i].weights
             causes.append(dataclasses.replace(
                 compare(np.full(dW.shape, np.nan), dW, path=f"layers[{i}].backward", layer=i,
                         activation=layer.activation.name, parameter="weights",
                         method="reference", tolerance=tol, dtype=mdt.name),
                 note=f"backward raised {type(exc).__name__}: {exc}"))
             continue
-        for kind, true in (("weights", dW), ("biases", db), ("inputs", dx)):
+        for kind in KINDS:
+            true = getattr(per[i], kind)
             got = getattr(own, f"d_{kind}", None)
             got = np.full(true.shape, np.nan) if got is None else np.asarray(got)
             rec = compare(got, true, path=f"layers[{i}].{kind}", layer=i,
@@ -412,12 +283,13 @@ def local_root_causes(
 
 def _matches_reference_backprop(
     analytic: dict[tuple[int, str], Array | None],
-    per: list[tuple[Array, Array, Array, Array]],
+    per: list[LayerGradients],
     tol: Tolerance,
 ) -> bool:
     """Whether every end-to-end analytic gradient equals the float64 reference backprop's."""
-    for i, (_, dW, db, dx) in enumerate(per):
-        for kind, true in (("weights", dW), ("biases", db), ("inputs", dx)):
+    for i, grads in enumerate(per):
+        for kind in KINDS:
+            true = getattr(grads, kind)
             got = analytic.get((i, kind))
             if got is None or got.shape != true.shape:
                 return False

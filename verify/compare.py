@@ -13,8 +13,8 @@ Why these numbers (``eps`` is the dtype's machine epsilon, ``h`` the step):
 * ``central``: truncation error ``~ h**2 |f'''| / 6`` and round-off ``~ eps |f| / h``; the step
   ``h ~ eps**(1/3)`` (scaled to the parameter) balances them at ``~ eps**(2/3)`` relative:
   about ``4e-11`` in float64. We allow ``1e-7 + 1e-6 |ref|``: four orders of margin for
-  curvature and loss scale, yet a 1% (or even a 0.01%) error in a gradient of size 1e-3 or
-  more still fails.
+  curvature and loss scale, yet a 1% error in a gradient of size 1e-3 or more still fails
+  (and a 0.01% error from a gradient of about 1.01e-3 up).
 * ``forward``: error ``~ h |f''| / 2 + eps |f| / h``, balanced at ``h ~ sqrt(eps)``, error
   ``~ sqrt(eps) ~ 1.5e-8``: tolerance ``1e-5 + 1e-4 |ref|``.
 * ``complex_step``: no subtraction, so no cancellation: ``h = 1e-200`` gives the derivative to
@@ -84,7 +84,7 @@ class Tolerance:
         for name in ("atol", "rtol"):
             value = getattr(self, name)
             if isinstance(value, bool) or not (
-                isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0
+                isinstance(value, numbers.Real) and math.isfinite(value) and float(value) >= 0
             ):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 

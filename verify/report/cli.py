@@ -21,7 +21,8 @@ from typing import Any
 
 from verify.compare import METHODS
 
-from .suite import CASES, DEFAULT_METHODS, DTYPES, Report, get_cases, run_variant
+from .runner import DEFAULT_METHODS, Report, run_variant
+from .suite import CASES, DTYPES, get_cases
 
 __all__ = ["build_parser", "main", "run_report", "write_report"]
 
@@ -204,7 +205,7 @@ def run_report(args: argparse.Namespace, *, command: str) -> Report:
                 run_variant(variant, methods, seed=args.seed, tolerance=tolerance, on_done=done)
             )
         if args.fuzz:
-            from .suite import run_fuzz
+            from .runner import run_fuzz
 
             report.fuzz = run_fuzz(args.fuzz, methods, seed=args.seed, dtype=args.dtype,
                                    tolerance=tolerance, on_done=done)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from verify.compare import PARAMETERS
+from verify.compare import PARAMETERS, GradientCheck
 
 from .suite import Problem
 
@@ -52,7 +52,7 @@ def sweep_steps(
     """Run the central-difference check at every step of ``steps`` and at the default one."""
     from verify import check_gradients
 
-    def run(step: float | None):  # noqa: ANN202 - a GradientCheck
+    def run(step: float | None) -> GradientCheck:
         return check_gradients(
             problem.model, problem.x, problem.y, method="central", loss=problem.loss,
             step=step, seed=seed, localize=False,
@@ -63,11 +63,11 @@ def sweep_steps(
         for row in run(step).rows:
             errors.setdefault(row.path, []).append(row.max_abs_error)
     chosen = run(None)
-    step = chosen.info.get("step")
+    chosen_step = chosen.info.get("step")
     return StepSweep(
         label=label, network=problem.network, dtype=problem.dtype, steps=tuple(steps),
         errors=errors,
-        chosen_step=float(step) if isinstance(step, (int, float)) else None,
+        chosen_step=float(chosen_step) if isinstance(chosen_step, (int, float)) else None,
         chosen_errors={row.path: row.max_abs_error for row in chosen.rows},
         layers={row.path: f"layers[{row.layer}] {row.activation}" for row in chosen.rows},
         parameters={row.path: row.parameter for row in chosen.rows},
@@ -97,7 +97,7 @@ def plot_sweep(sweep: StepSweep, path: Path) -> Path:
     steps = np.asarray(sweep.steps)
     paths_by_parameter = {p: [k for k, v in sweep.parameters.items() if v == p] for p in PARAMETERS}
     colors = {layer: f"C{i % 10}" for i, layer in enumerate(dict.fromkeys(sweep.layers.values()))}
-    for ax, parameter in zip(axes, PARAMETERS):
+    for ax, parameter in zip(axes, PARAMETERS, strict=True):
         for row in paths_by_parameter[parameter]:
             values = np.asarray(sweep.errors.get(row, []), dtype=float)
             values = np.where(values > 0, values, np.nan)  # 0 cannot be drawn on a log axis

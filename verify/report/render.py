@@ -1,4 +1,4 @@
-"""Render a :class:`~verify.report.suite.Report` as text, markdown, HTML, JSON or CSV.
+"""Render a :class:`~verify.report.runner.Report` as text, markdown, HTML, JSON or CSV.
 
 Every format reads the same :class:`~verify.compare.GradientRecord` rows. Numbers in the tables
 use a fixed format (``1.23e-11``) so the output is stable; JSON and CSV carry full precision.
@@ -42,7 +42,7 @@ from tabulate import tabulate
 
 from verify.compare import GradientRecord
 
-from .suite import CaseResult, MethodSummary, Report
+from .runner import CaseResult, MethodSummary, Report
 
 __all__ = [
     "FORMATS",
@@ -297,7 +297,7 @@ def _html_table(rows: list[list[str]], headers: Sequence[str]) -> str:
     body = []
     for row in rows:
         cells = []
-        for header, cell in zip(headers, row):
+        for header, cell in zip(headers, row, strict=True):
             text = html.escape(cell)
             if cell == "FAIL":
                 cells.append(f'<td class="fail">{text}</td>')

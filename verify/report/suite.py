@@ -7,43 +7,30 @@ loss conventions (``exact`` and ``lesson``, which differ when there is more than
 
 Builders take ``(seed, dtype)`` and return ``(model, x, y)``; :meth:`Case.build` wraps that
 into a :class:`Problem` together with the loss convention and a one-line description of the
-network.
+network. Running the cases is :mod:`verify.report.runner`'s job.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from reference_mlp import MLP, DenseLayer, get_loss
-from verify.compare import METHODS, GradientCheck, GradientRecord, Tolerance, tolerance_for
 
 __all__ = [
     "CASES",
-    "DEFAULT_METHODS",
     "DTYPES",
     "LOSS_NOTES",
     "Case",
-    "CaseResult",
-    "MethodSummary",
     "Problem",
-    "Report",
     "Variant",
-    "check_problem",
     "describe_network",
-    "fuzz_specs",
     "get_cases",
     "loss_convention_ratio",
-    "run_fuzz",
-    "run_variant",
-    "summarize",
 ]
 
 Array = NDArray[Any]
@@ -278,268 +265,3 @@ def loss_convention_ratio(problem: Problem) -> float:
     lesson = get_loss("lesson").derivative(problem.y, pred)
     exact = get_loss("exact").derivative(problem.y, pred)
     return float(np.linalg.norm(lesson) / np.linalg.norm(exact))
-
-
-# --------------------------------------------------------------------------------------------
-# Running the suite: results the renderers read.
-
-DEFAULT_METHODS = ("central", "complex_step", "directional", "autograd")
-"""What the report runs unless ``--methods`` says otherwise (``forward`` is opt-in)."""
-
-
-@dataclass
-class CaseResult:
-    """One variant of a case, checked by every method. ``checks`` in method order."""
-
-    label: str
-    case: str
-    description: str
-    network: str
-    loss: str
-    dtype: str
-    checks: list[GradientCheck]
-    seconds: dict[str, float] = field(default_factory=dict)
-    note: str = ""
-    fuzz: bool = False
-
-    @property
-    def passed(self) -> bool:
-        return all(check.passed for check in self.checks)
-
-    @property
-    def rows(self) -> list[GradientRecord]:
-        return [row for check in self.checks for row in check.rows]
-
-
-@dataclass
-class MethodSummary:
-    """The worst a method did over a set of rows (one dtype)."""
-
-    method: str
-    dtype: str
-    rows: int
-    failed: int
-    kinks: int
-    max_abs_error: float
-    max_abs_at: str
-    max_rel_error: float
-    max_rel_at: str
-    seconds: float
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        for key in ("max_abs_error", "max_rel_error"):
-            d[key] = d[key] if math.isfinite(d[key]) else str(d[key])
-        return d
-
-
-def summarize(results: Sequence[CaseResult]) -> list[MethodSummary]:
-    """Per method and dtype: row and failure counts, the largest errors and where they are."""
-    groups: dict[tuple[str, str], list[tuple[CaseResult, GradientCheck, GradientRecord]]] = {}
-    seconds: dict[tuple[str, str], float] = {}
-    for result in results:
-        for check in result.checks:
-            key = (check.method, result.dtype)
-            groups.setdefault(key, [])
-            seconds[key] = seconds.get(key, 0.0) + result.seconds.get(check.method, 0.0)
-            groups[key] += [(result, check, row) for row in check.rows]
-    out = []
-    for (method, dtype), items in groups.items():
-        if items:
-            abs_r, _, abs_row = max(items, key=lambda t: _sortable(t[2].max_abs_error))
-            rel_r, _, rel_row = max(items, key=lambda t: _sortable(t[2].max_rel_error))
-            max_abs, abs_at = abs_row.max_abs_error, f"{abs_r.label} {abs_row.path}"
-            max_rel, rel_at = rel_row.max_rel_error, f"{rel_r.label} {rel_row.path}"
-        else:
-            max_abs = max_rel = 0.0
-            abs_at = rel_at = ""
-        out.append(
-            MethodSummary(
-                method=method, dtype=dtype, rows=len(items),
-                failed=sum(not row.passed for _, _, row in items),
-                kinks=sum(row.kinks for _, _, row in items),
-                max_abs_error=max_abs, max_abs_at=abs_at, max_rel_error=max_rel,
-                max_rel_at=rel_at, seconds=seconds[(method, dtype)],
-            )
-        )
-    order = {m: i for i, m in enumerate(METHODS)}
-    out.sort(key=lambda s: (order.get(s.method, len(order)), DTYPES.index(s.dtype)
-                            if s.dtype in DTYPES else len(DTYPES)))
-    return out
-
-
-def _sortable(value: float) -> float:
-    return math.inf if math.isnan(value) else value
-
-
-@dataclass
-class Report:
-    """Everything a renderer needs. ``plots`` maps a case label to its PNG file."""
-
-    results: list[CaseResult]
-    methods: tuple[str, ...]
-    seed: int
-    command: str
-    environment: dict[str, Any]
-    seconds: float = 0.0
-    tolerance: tuple[float | None, float | None] = (None, None)
-    fuzz: list[CaseResult] = field(default_factory=list)
-    fuzz_requested: int = 0
-    plots: dict[str, Path] = field(default_factory=dict)
-
-    @property
-    def all_results(self) -> list[CaseResult]:
-        return self.results + self.fuzz
-
-    @property
-    def passed(self) -> bool:
-        return all(result.passed for result in self.all_results)
-
-    def failures(self) -> list[tuple[CaseResult, GradientCheck]]:
-        return [(r, c) for r in self.all_results for c in r.checks if not c.passed]
-
-    def summary(self) -> list[MethodSummary]:
-        return summarize(self.results)
-
-    def fuzz_summary(self) -> list[MethodSummary]:
-        return summarize(self.fuzz)
-
-
-def error_check(method: str, label: str, error: BaseException) -> GradientCheck:
-    """A failed check standing for a check that raised: the report shows it, nothing is lost."""
-    record = GradientRecord(
-        path="(whole check)", layer=-1, activation="", parameter="", shape=(), method=method,
-        dtype="",
-        max_abs_error=math.nan, max_rel_error=math.nan, worst_index=(), analytic=math.nan,
-        reference=math.nan, tolerance=Tolerance(0.0, 0.0), mismatched=0, size=0, kinks=0,
-        passed=False, note=f"the {method} check of {label} raised {type(error).__name__}: {error}",
-    )
-    return GradientCheck(method=method, rows=[record])
-
-
-def check_problem(
-    problem: Problem,
-    methods: Sequence[str],
-    *,
-    label: str,
-    seed: int,
-    tolerance: tuple[float | None, float | None] = (None, None),
-    on_done: Callable[[str], None] | None = None,
-) -> tuple[list[GradientCheck], dict[str, float]]:
-    """Run ``verify.check_gradients`` once per method; a check that raises becomes a failed row."""
-    from verify import check_gradients
-
-    checks, seconds = [], {}
-    for method in methods:
-        tol = _tolerance(tolerance, problem.dtype, method)
-        start = time.perf_counter()
-        try:
-            check = check_gradients(
-                problem.model, problem.x, problem.y, method=method, loss=problem.loss,
-                tolerance=tol, seed=seed,
-            )
-        except Exception as error:  # noqa: BLE001 - reported as a failing row, not swallowed
-            check = error_check(method, label, error)
-        seconds[method] = time.perf_counter() - start
-        checks.append(check)
-        if on_done is not None:
-            on_done(f"{label} {method}")
-    return checks, seconds
-
-
-def _tolerance(
-    override: tuple[float | None, float | None], dtype: str, method: str
-) -> Tolerance | None:
-    atol, rtol = override
-    if atol is None and rtol is None:
-        return None
-    base = tolerance_for(dtype, method)
-    return Tolerance(
-        base.atol if atol is None else atol, base.rtol if rtol is None else rtol,
-        base.reference_name,
-    )
-
-
-def run_variant(
-    variant: Variant,
-    methods: Sequence[str],
-    *,
-    seed: int,
-    tolerance: tuple[float | None, float | None] = (None, None),
-    on_done: Callable[[str], None] | None = None,
-) -> CaseResult:
-    """Build one variant of a case and check it with every method."""
-    problem = variant.build(seed)
-    note = ""
-    if len(variant.case.losses) > 1:
-        ratio = loss_convention_ratio(problem)
-        note = (
-            f"{LOSS_NOTES[variant.loss]}. Measured here: the lesson's output gradient is "
-            f"{ratio:.6g}x the exact one (n_outputs = {problem.y.shape[1]})."
-        )
-    checks, seconds = check_problem(
-        problem, methods, label=variant.label, seed=seed, tolerance=tolerance, on_done=on_done
-    )
-    return CaseResult(
-        label=variant.label, case=variant.case.name, description=variant.case.description,
-        network=problem.network, loss=variant.loss, dtype=problem.dtype, checks=checks,
-        seconds=seconds, note=note,
-    )
-
-
-def fuzz_specs(n: int, *, seed: int, dtype: str | None = None) -> list[Any]:
-    """``n`` distinct :class:`verify.strategies.NetworkSpec` drawn by hypothesis, seeded.
-
-    ``strategy.example()`` cannot be seeded, so the specs are collected by a ``@given`` function
-    run under ``@hypothesis.seed(seed)``, generation phase only, no example database: the same
-    seed (and hypothesis version) gives the same networks. Hypothesis starts from small,
-    simple networks and moves on to larger random ones; duplicates are skipped.
-    """
-    from hypothesis import HealthCheck, Phase, given, settings
-    from hypothesis import seed as hypothesis_seed
-
-    from verify.strategies import network_specs
-
-    dtypes = (dtype,) if dtype else DTYPES
-    strategy = network_specs(max_layers=4, max_width=8, max_batch=8, dtypes=dtypes)
-    found: dict[Any, None] = {}
-    for attempt in range(8):
-        if len(found) >= n:
-            break
-
-        @hypothesis_seed(seed * 1009 + attempt)
-        @settings(max_examples=2 * n, phases=[Phase.generate], database=None, deadline=None,
-                  derandomize=False, suppress_health_check=list(HealthCheck))
-        @given(strategy)
-        def collect(spec: Any) -> None:
-            if len(found) < n:
-                found.setdefault(spec)
-
-        collect()
-    return list(found)[:n]
-
-
-def run_fuzz(
-    n: int,
-    methods: Sequence[str],
-    *,
-    seed: int,
-    dtype: str | None = None,
-    tolerance: tuple[float | None, float | None] = (None, None),
-    on_done: Callable[[str], None] | None = None,
-) -> list[CaseResult]:
-    """Check ``n`` hypothesis-generated networks (exact loss) with every method."""
-    results = []
-    width = len(str(max(n - 1, 0)))
-    for i, spec in enumerate(fuzz_specs(n, seed=seed, dtype=dtype)):
-        model, x, y = spec.problem()
-        dt = np.dtype(spec.dtype).name
-        problem = Problem(model, x, y, "exact", dt, describe_network(model, x))
-        label = f"fuzz-{i:0{width}d}"
-        checks, seconds = check_problem(problem, methods, label=label, seed=seed,
-                                        tolerance=tolerance, on_done=on_done)
-        results.append(CaseResult(
-            label=label, case="fuzz", description=repr(spec), network=problem.network,
-            loss="exact", dtype=dt, checks=checks, seconds=seconds, fuzz=True,
-        ))
-    return results

@@ -1,4 +1,5 @@
-"""Input validation shared by the reference: every error names what was wrong and what was expected.
+"""Input validation for the reference and its checker: each error names what was wrong and what
+was expected (:func:`as_matrix` is what ``verify.check_gradients`` validates ``x`` and ``y`` with).
 
 Where finiteness is checked (documented in the README): the inputs of ``DenseLayer.forward``
 and ``MLP.forward``, the upstream gradient of ``backward``, and both arguments of the losses.
@@ -14,13 +15,17 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+__all__ = ["SUPPORTED_DTYPES", "as_matrix", "check_dtype", "check_finite", "positive_int"]
+
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.complex128))
 
 
 def positive_int(value: Any, name: str) -> int:
     """Return ``value`` as an int, or raise naming ``name`` when it is not a positive integer."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
+        raise TypeError(
+            f"{name} must be a positive integer, got {value!r} ({type(value).__name__})"
+        )
     if value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value}")
     return int(value)

@@ -1,0 +1,90 @@
+"""verify.kinks: exact kink screens and distances, and which activations the complex step suits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from reference_mlp import MLP
+from reference_mlp.activations import ACTIVATIONS, Activation
+from verify.kinks import complex_safe, crossings, flips, kink_distance
+from verify.reference import ReferenceNet, reference_net
+
+
+def relu_net(seed: int = 0) -> ReferenceNet:
+    model = MLP.build([4, 6, 5, 2], ["relu", "leaky_relu", "linear"], seed=seed)
+    rng = np.random.default_rng(seed)
+    return reference_net(model, rng.standard_normal((7, 4)), rng.standard_normal((7, 2)))
+
+
+def test_flips_compare_sides_of_every_kink_over_the_given_axes() -> None:
+    zref = np.array([[-1.0, 0.5], [2.0, -0.1]])
+    zp = np.array([[[-0.5, 0.2], [2.0, 0.1]], [[1.0, 0.5], [2.0, -0.1]]])
+    np.testing.assert_array_equal(flips(zp, zref, (0.0,), (-2, -1)), [True, True])
+    np.testing.assert_array_equal(flips(zp, zref, (0.0,), (-1,)), [[False, True], [True, False]])
+    np.testing.assert_array_equal(flips(zp, zref, (5.0,), (-2, -1)), [False, False])
+
+
+def test_crossings_screen_a_rank_1_change_exactly() -> None:
+    # Layer 1 of the net: z_1 + d * W_1[j, :] in row b crosses 0 iff d leaves (down, up).
+    net = relu_net()
+    up, down = crossings(net, 1)
+    B, n_in = net.acts[1].shape
+    assert up.shape == down.shape == (1, B, n_in) and np.all(up > 0) and np.all(down < 0)
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        b, j = rng.integers(B), rng.integers(n_in)
+        d = rng.choice([up[0, b, j], down[0, b, j]]) * rng.choice([0.999, 1.001])
+        if not np.isfinite(d):  # no change in that direction reaches a kink
+            d = np.sign(d) * 1e6
+        z = net.zs[1][b] + d * net.weights[1][j]
+        crossed = bool(np.any((z > 0) != (net.zs[1][b] > 0)))
+        assert crossed == (d >= up[0, b, j] or d <= down[0, b, j])
+    assert crossings(net, 1)[0] is up  # cached
+
+
+def test_kink_distance_is_the_step_that_reaches_a_kink_of_the_layer_itself() -> None:
+    net = relu_net(2)
+    for kind in ("weights", "biases", "inputs"):
+        theta = net.parameter(0, kind)
+        idx = np.arange(theta.size)
+        dist = kink_distance(net, 0, kind, idx)
+        assert dist.shape == idx.shape and np.all(dist > 0)
+        for i in idx:
+            for factor, crossed in ((0.999, False), (1.001, True)):
+                if not np.isfinite(dist[i]):
+                    continue
+                hits = []
+                for sign in (1.0, -1.0):
+                    p = theta.copy()
+                    p.reshape(-1)[i] += sign * factor * dist[i]
+                    a, W, b = net.x, net.weights[0], net.biases[0]
+                    a, W, b = {"weights": (a, p, b), "biases": (a, W, p),
+                               "inputs": (p, W, b)}[kind]
+                    hits.append(bool(np.any((a @ W + b > 0) != (net.zs[0] > 0))))
+                assert any(hits) == crossed, (kind, i, factor)
+    tanh = reference_net(MLP.build([2, 2], "tanh", seed=0), np.ones((1, 2)), np.ones((1, 2)))
+    assert np.all(kink_distance(tanh, 0, "weights", np.arange(4)) == np.inf)
+
+
+@dataclass(frozen=True)
+class Abs(Activation):
+    name: str = "abs"
+    smooth: bool = False
+    kinks: tuple[float, ...] = (0.0,)
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        return np.abs(z)
+
+    def derivative(self, z: np.ndarray) -> np.ndarray:
+        return np.sign(z)
+
+
+def test_complex_step_suits_analytic_activations_and_relu_like_ones_only() -> None:
+    net = relu_net()
+    assert complex_safe(net, 0)
+    assert all(complex_safe(reference_net(MLP.build([2, 2], [name], seed=0), np.ones((1, 2)),
+                                          np.ones((1, 2))), 0) for name in ACTIVATIONS)
+    net.activations[2] = Abs()
+    assert not complex_safe(net, 0) and not complex_safe(net, 2)

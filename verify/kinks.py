@@ -1,0 +1,132 @@
+"""Kinks: where a stencil crosses a point at which relu or leaky_relu is not differentiable.
+
+For activations with kinks (``relu``, ``leaky_relu``: their ``kinks`` attribute) every
+pre-activation of the reference is known, so a stencil that moves any pre-activation (in the
+perturbed layer or any later one) across a kink is detected exactly, and counted:
+
+* :func:`flips`: evaluated pre-activations compared with the reference's, side by side;
+* :func:`crossings`: an exact screen, without evaluating anything, for the rank-1 change that a
+  perturbed column of a layer's input makes to that layer's pre-activations;
+* :func:`kink_distance`: the exact step at which a perturbation first reaches a kink of the
+  perturbed layer itself (whose pre-activations move linearly with the step).
+
+What is done with a flagged stencil (:func:`verify.finite_diff.numerical_gradient`,
+:func:`verify.directional.directional_derivative`): it is re-evaluated with smaller steps, each
+at most 1/16 of the previous one and at most half the exact kink distance, down to
+``STEP_FLOOR * max(1, |theta|)``, at most :data:`MAX_REFINE` times. Once a stencil is clear of
+every kink its quotient is a true derivative estimate again (on relu's linear pieces even an
+exact one, up to round-off); its round-off, which grows as the step shrinks, is estimated by
+repeating the quotient at half the step, and the analytic value passes within two such errors
+of it. Only a kink closer than the smallest step (a pre-activation at exactly 0, say) is left.
+There the loss is not differentiable and the analytic value is a convention (``relu'(0) = 0``);
+the complex step, whose branch follows ``Re(z)``, differentiates exactly the piece that
+convention selects, so it is the reference there (:func:`complex_safe`; for activations it
+cannot go through, the analytic value must lie between the one-sided derivatives). Several
+pre-activations crossing at once in opposite directions (so that neither one-sided quotient is
+the slope of the current piece) is thereby handled too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from reference_mlp.activations import LeakyReLU, ReLU
+
+from .reference import ReferenceNet
+
+__all__ = ["MAX_REFINE", "STEP_FLOOR", "complex_safe", "crossings", "flips", "kink_distance"]
+
+Array = NDArray[Any]
+
+MAX_REFINE = 6
+"""Most re-evaluations, with ever smaller steps, of a stencil that straddles a kink."""
+
+STEP_FLOOR = 1e-13
+"""The smallest relative step of a re-evaluation: steps stay above
+``STEP_FLOOR * max(1, |theta|)``."""
+
+_TINY = float(np.finfo(np.float64).smallest_subnormal)
+
+
+def flips(zp: Array, zref: Array, kinks: Sequence[float], axes: tuple[int, ...]) -> Array:
+    """True where any entry of ``zp`` lies on the other side of a kink than ``zref``.
+
+    ``zp`` and ``zref`` broadcast against each other (the side is that of the real part);
+    the entries are reduced over ``axes``. ``kinks`` must not be empty.
+    """
+    out = None
+    rp, rr = np.real(zp), np.real(zref)
+    for k in kinks:
+        f = (rp > k) != (rr > k)
+        out = f if out is None else out | f
+    assert out is not None
+    return out.any(axis=axes)
+
+
+def crossings(net: ReferenceNet, layer: int) -> tuple[Array, Array]:
+    """Where a rank-1 change of ``z_layer`` moves an entry across a kink.
+
+    Changing column ``j`` of the layer's input by ``d`` (per row) adds
+    ``d * weights[layer][j, :]`` to row ``b`` of ``z_layer``; every entry stays on its side
+    of kink ``k`` while ``down[k, b, j] < d < up[k, b, j]`` (with a small safety margin).
+    -> (up, down): (n_kinks, batch, n_in), cached in ``net.cache``.
+    """
+    key = ("crossings", layer)
+    if key not in net.cache:
+        W = net.weights[layer]  # (n_in, n_out)
+        ups, downs = [], []
+        for k in net.activations[layer].kinks:
+            zk = net.zs[layer] - k  # (B, n_out)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                tau = -zk[:, None, :] / W[None, :, :]  # (B, n_in, n_out): crossing d
+            tau[~np.isfinite(tau)] = np.nan
+            margin = 1e-9 * np.abs(tau) + 1e-300
+            up = np.where(tau >= 0, tau - margin, np.inf)
+            down = np.where(tau <= 0, tau + margin, -np.inf)
+            up = np.nanmin(np.where(np.isnan(up), np.inf, up), axis=-1)
+            down = np.nanmax(np.where(np.isnan(down), -np.inf, down), axis=-1)
+            # A change of exactly 0 crosses nothing; any other change past a kink at
+            # exactly 0 does: the thresholds are kept strictly away from 0.
+            ups.append(np.maximum(up, _TINY))
+            downs.append(np.minimum(down, -_TINY))
+        net.cache[key] = (np.array(ups), np.array(downs))
+    return net.cache[key]
+
+
+def kink_distance(net: ReferenceNet, layer: int, kind: str, idx: Array) -> Array:
+    """Exact step at which perturbing entry ``idx`` (flat, of ``kind``) first moves a
+    pre-activation of ``layer`` itself across a kink (that layer's pre-activations are linear
+    in the step). -> (P,); ``inf`` where no kink can be reached."""
+    act = net.activations[layer]
+    out = np.full(idx.size, np.inf)
+    if not act.kinks or not idx.size:
+        return out
+    if kind == "inputs":
+        b, i = np.divmod(idx, net.weights[layer].shape[0])
+        z, rate = net.zs[layer][b], np.abs(net.weights[layer][i])  # (P, n_out)
+    else:
+        n_out = net.weights[layer].shape[1]
+        if kind == "weights":
+            i, j = np.divmod(idx, n_out)
+            rate = np.abs(net.acts[layer][:, i].T)  # (P, B)
+        else:
+            j = idx
+            rate = np.ones((idx.size, net.x.shape[0]))
+        z = net.zs[layer][:, j].T
+    for k in act.kinks:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = np.abs(z - k) / rate
+        d[~(rate > 0)] = np.inf
+        out = np.minimum(out, d.min(axis=-1))
+    return out
+
+
+def complex_safe(net: ReferenceNet, layer: int) -> bool:
+    """Whether every activation from ``layer`` on is complex-step safe: analytic, or relu /
+    leaky_relu (the reference branches on Re(z), so Im carries the piece's derivative)."""
+    return all(act.smooth or type(act) in (ReLU, LeakyReLU)
+               for act in net.activations[layer:])
