@@ -73,6 +73,12 @@ class LayerCase:
     layer: LayerSpec
     rounds: tuple[tuple[Array, Array | None], ...]
 
+    @property
+    def backward(self) -> bool:
+        """True when some round has an upstream gradient (a backward test), False for a
+        forward-only test."""
+        return any(d is not None for _, d in self.rounds)
+
     def task(self, task_id: str) -> dict[str, Any]:
         return {"id": task_id, "op": "layer", **self.layer.to_json(),
                 "rounds": [{"inputs": encode_matrix(x),
@@ -100,19 +106,50 @@ class NetCase:
 
 @dataclass(frozen=True)
 class LossCase:
+    """``mse`` or ``mse_derivative`` on ``y_true``, ``y_pred`` (both ``(batch, n_outputs)``).
+    ``conventions``: the loss conventions accepted (:data:`reference_mlp.losses.LOSSES`), the
+    first being the one feedback compares with first; never sent to the child."""
+
     op: Literal["mse", "mse_derivative"]
     y_true: Array
     y_pred: Array
+    conventions: tuple[str, ...] = ("exact", "lesson")
 
     def task(self, task_id: str) -> dict[str, Any]:
         return {"id": task_id, "op": self.op, "y_true": encode_matrix(self.y_true),
                 "y_pred": encode_matrix(self.y_pred)}
 
 
+LEGACY_API_ROLES = ("DenseLayer", "MLP", "mse", "mse_derivative")
+"""The module-level names an ``api`` task without ``roles`` looks for (PROTOCOL.md)."""
+LEGACY_API_METHODS = (("add_layer", "MLP"),)
+
+
 @dataclass(frozen=True)
 class ApiCase:
+    """Which names the submission defines: ``roles`` (module level), ``methods`` (``(role,
+    owner role)``: a method looked up on the owner class), and, when ``probe_layer``, the
+    attributes of a fresh ``DenseLayer(3, 2, 'relu')``. ``describe`` maps a role to how feedback
+    names it (``mse_derivative or mseDerivative``), from the assignment's contract.
+
+    The defaults are lesson 4's, and a task with those defaults is the bare ``{"id", "op"}``
+    that runners read as lesson 4's (so lesson 4's requests are unchanged, byte for byte)."""
+
+    roles: tuple[str, ...] = LEGACY_API_ROLES
+    methods: tuple[tuple[str, str], ...] = LEGACY_API_METHODS
+    probe_layer: bool = True
+    describe: tuple[tuple[str, str], ...] = ()
+
     def task(self, task_id: str) -> dict[str, Any]:
-        return {"id": task_id, "op": "api"}
+        task: dict[str, Any] = {"id": task_id, "op": "api"}
+        if (self.roles, self.methods, self.probe_layer) != (LEGACY_API_ROLES, LEGACY_API_METHODS,
+                                                            True):
+            task.update(roles=list(self.roles), methods={m: o for m, o in self.methods},
+                        layer=self.probe_layer)
+        return task
+
+    def name(self, role: str) -> str:
+        return dict(self.describe).get(role, role)
 
 
 Case = LayerCase | NetCase | LossCase | ApiCase
@@ -129,16 +166,16 @@ class Part:
 
 @dataclass(frozen=True)
 class TestCase:
-    """A rubric test: what it checks (``kind``), the child group it runs in, its parts.
-
-    Two groups (two children per submission, run in parallel; one child for all tasks where
-    the runner isolates tasks itself, as Node's does): each child pays the interpreter's and
-    numpy's start-up once. When a group's child dies (a hang, a crash), the
-    grader re-runs that group's tests one child each, so one bad test never zeroes the rest."""
+    """A rubric test: what it checks (``kind``), its parts, and whether it is ``hidden`` (run in
+    the hidden section's child, values never shown). ``group`` is kept for reports only: the
+    grader runs tests by section (visible, hidden), see :mod:`.grader`."""
 
     id: str
     name: str
-    kind: Literal["api", "forward", "mse", "mse_derivative", "layer_backward", "network"]
+    kind: str
+    """What the test checks, for reports (lesson 4: ``api``, ``forward``, ``mse``,
+    ``mse_derivative``, ``layer_backward``, ``network``; otherwise its parts' kind from
+    :mod:`.kinds`). Checking goes by each part's case, never by this."""
     group: str
     parts: tuple[Part, ...]
     hidden: bool = False
@@ -174,21 +211,26 @@ _INPUT_TRIES = 50
 _LAYER_TRIES = 1000
 
 
-def _draw_inputs(rng: np.random.Generator, layers: tuple[LayerSpec, ...], batch: int) -> Array | None:
+def _draw_inputs(rng: np.random.Generator, layers: tuple[LayerSpec, ...], batch: int,
+                 scale: float = 1.0) -> Array | None:
     """Inputs whose pre-activations keep away from every relu kink, or None when a few dozen
-    draws all come close to one (then the weights are to blame: the caller redraws them)."""
+    draws all come close to one (then the weights are to blame: the caller redraws them).
+    ``scale``: the inputs' standard deviation (large values saturate sigmoid and tanh units)."""
     for _ in range(_INPUT_TRIES):
         x = rng.normal(0.0, 1.0, (batch, layers[0].n_inputs))
+        if scale != 1.0:
+            x = x * scale
         if all(_pre_activation_ok(z, s.activation) for z, s in zip(forward_layers(layers, x)[1], layers)):
             return x
     return None
 
 
 def _draw_rounds(rng: np.random.Generator, layers: tuple[LayerSpec, ...], batches: tuple[int, ...],
-                 n_out: int, backward: bool) -> tuple[tuple[Array, Array | None], ...] | None:
+                 n_out: int, backward: bool, scale: float = 1.0
+                 ) -> tuple[tuple[Array, Array | None], ...] | None:
     rounds = []
     for batch in batches:
-        x = _draw_inputs(rng, layers, batch)
+        x = _draw_inputs(rng, layers, batch, scale)
         if x is None:
             return None
         rounds.append((x, rng.normal(0.0, 1.0, (batch, n_out)) if backward else None))
@@ -196,7 +238,7 @@ def _draw_rounds(rng: np.random.Generator, layers: tuple[LayerSpec, ...], batche
 
 
 def _draw_network(rng: np.random.Generator, sizes: list[int], activations: list[str],
-                  batches: tuple[int, ...], backward: bool
+                  batches: tuple[int, ...], backward: bool, scale: float = 1.0
                   ) -> tuple[tuple[LayerSpec, ...], tuple[tuple[Array, Array | None], ...]]:
     """Weights and rounds such that no relu pre-activation is within ``KINK_MARGIN`` of 0.
 
@@ -206,7 +248,7 @@ def _draw_network(rng: np.random.Generator, sizes: list[int], activations: list[
     for _ in range(_LAYER_TRIES):
         layers = tuple(_draw_layer(rng, a, b, act)
                        for a, b, act in zip(sizes[:-1], sizes[1:], activations))
-        rounds = _draw_rounds(rng, layers, batches, sizes[-1], backward)
+        rounds = _draw_rounds(rng, layers, batches, sizes[-1], backward, scale)
         if rounds is not None:
             return layers, rounds
     raise RuntimeError(  # pragma: no cover - never seen in 20,000 seeds x every case
@@ -214,62 +256,26 @@ def _draw_network(rng: np.random.Generator, sizes: list[int], activations: list[
 
 
 def draw_layer_case(rng: np.random.Generator, n_in: int, n_out: int, activation: str,
-                    batches: tuple[int, ...], *, backward: bool = True) -> LayerCase:
-    layers, rounds = _draw_network(rng, [n_in, n_out], [activation], batches, backward)
+                    batches: tuple[int, ...], *, backward: bool = True,
+                    scale: float = 1.0) -> LayerCase:
+    """A ``DenseLayer(n_in, n_out, activation)`` and one round per batch size in ``batches``:
+    inputs ``(batch, n_in)`` of standard deviation ``scale`` and, when ``backward``, upstream
+    gradients ``(batch, n_out)``."""
+    layers, rounds = _draw_network(rng, [n_in, n_out], [activation], batches, backward, scale)
     return LayerCase(layers[0], rounds)
 
 
 def draw_net_case(rng: np.random.Generator, sizes: list[int], activations: list[str],
-                  batches: tuple[int, ...]) -> NetCase:
-    layers, rounds = _draw_network(rng, sizes, activations, batches, True)
+                  batches: tuple[int, ...], *, scale: float = 1.0) -> NetCase:
+    """An MLP of layer widths ``sizes`` (``len(activations) + 1`` of them) and one round per
+    batch size: ``x: (batch, sizes[0])``, ``d_loss: (batch, sizes[-1])``."""
+    layers, rounds = _draw_network(rng, sizes, activations, batches, True, scale)
     return NetCase(layers, rounds)
 
 
 def draw_cases(seed: int) -> list[TestCase]:
-    """Every rubric test with freshly drawn numbers. Test ids match :data:`rubric.DEFAULT_POINTS`."""
-    rng = np.random.default_rng(seed)
-    tests: list[TestCase] = [
-        TestCase("api", "API present (DenseLayer, MLP, mse, mse_derivative)", "api", "a",
-                 (Part("api", "api", ApiCase()),)),
-    ]
-    for act in ACTIVATION_NAMES:
-        case = draw_layer_case(rng, 3, 4, act, (5,), backward=False)
-        tests.append(TestCase(f"forward_{act}", f"DenseLayer forward ({act})", "forward",
-                              "a", (Part(f"forward_{act}", f"DenseLayer(3, 4, {act!r})", case),)))
-    tests.append(TestCase("mse", "mse value", "mse", "a", tuple(
-        Part(f"mse_{i}", f"mse on y of shape {shape}",
-             LossCase("mse", rng.normal(size=shape), rng.normal(size=shape)))
-        for i, shape in enumerate([(4, 3), (5, 1)]))))
-    tests.append(TestCase("mse_derivative", "mse_derivative", "mse_derivative", "a", tuple(
-        Part(f"mse_derivative_{i}", f"mse_derivative on y of shape {shape}",
-             LossCase("mse_derivative", rng.normal(size=shape), rng.normal(size=shape)))
-        for i, shape in enumerate([(4, 3), (5, 1)]))))
-    for act in ACTIVATION_NAMES:
-        case = draw_layer_case(rng, 3, 4, act, (5,))
-        tests.append(TestCase(f"backward_{act}", f"DenseLayer backward ({act})", "layer_backward",
-                              "a", (Part(f"backward_{act}", f"DenseLayer(3, 4, {act!r})", case),)))
-    net = draw_net_case(rng, [3, 3, 3, 3], ["relu", "tanh", "sigmoid"], (5,))
-    tests.append(TestCase("network_backward", "MLP backward, every layer", "network", "b",
-                          (Part("network", "MLP 3-3-3-3 (relu, tanh, sigmoid)", net),)))
-    # Equal batches: a stale cache then gives wrong numbers (diagnosable), not a shape error.
-    rounds_net = draw_net_case(rng, [4, 5, 2], ["tanh", "relu"], (3, 3, 3))
-    rounds_layer = draw_layer_case(rng, 2, 3, "sigmoid", (4, 4, 4))
-    tests.append(TestCase("multiple_rounds", "several forward/backward rounds on one model",
-                          "network", "b", (
-                              Part("rounds_mlp", "MLP 4-5-2, 3 rounds", rounds_net),
-                              Part("rounds_layer", "DenseLayer(2, 3, 'sigmoid'), 3 rounds",
-                                   rounds_layer))))
-    tests.append(TestCase("edge_shapes", "edge shapes", "layer_backward", "b", (
-        Part("edge_batch1", "batch of 1, DenseLayer(4, 3, 'sigmoid')",
-             draw_layer_case(rng, 4, 3, "sigmoid", (1,))),
-        Part("edge_width1", "width 1, DenseLayer(1, 1, 'tanh')",
-             draw_layer_case(rng, 1, 1, "tanh", (4,))),
-        Part("edge_square", "square DenseLayer(4, 4, 'relu')",
-             draw_layer_case(rng, 4, 4, "relu", (3,))),
-        Part("edge_mixed", "MLP 2-5-1-3 (sigmoid, linear, relu), batch 2",
-             draw_net_case(rng, [2, 5, 1, 3], ["sigmoid", "linear", "relu"], (2,))),
-    )))
-    hidden = draw_net_case(rng, [5, 4, 4, 2], ["tanh", "relu", "linear"], (7, 3))
-    tests.append(TestCase("hidden_network", "hidden: MLP 5-4-4-2, 2 rounds", "network", "b",
-                          (Part("hidden", "hidden network", hidden),), hidden=True))
-    return tests
+    """The default assignment's (``mlp``, lesson 4) tests with numbers drawn from ``seed``; any
+    assignment's are :meth:`verify.grade.assignments.Assignment.draw`."""
+    from .assignments import BUILTINS, DEFAULT_ASSIGNMENT
+
+    return BUILTINS[DEFAULT_ASSIGNMENT].draw(seed)

@@ -25,7 +25,6 @@ from verify.compare import GradientRecord, Tolerance, compare
 from . import decode
 from . import diagnosis as dg
 from .cases import ApiCase, LayerCase, LossCase, NetCase, Part, TestCase
-from .contract import LESSON4
 from .decode import MalformedResult
 from .limits import Limits
 from .schedule import SYNTHETIC_ERRORS
@@ -53,7 +52,7 @@ def checks_in(test: TestCase, part: Part) -> int:
     """How many checks a complete answer to ``part`` makes (the reference's answer)."""
     case = part.case
     if isinstance(case, LayerCase):
-        return len(case.rounds) * (1 if test.kind == "forward" else 3)
+        return len(case.rounds) * (3 if case.backward else 1)
     if isinstance(case, NetCase):
         return len(case.rounds) * (2 * len(case.layers) + 1)
     return 1
@@ -113,9 +112,9 @@ def check_part(test: TestCase, part: Part, result: Any, c: Check, limits: Limits
         value = decode.obj(result.get("value"), "the result")
         case = part.case
         if isinstance(case, ApiCase):
-            _check_api(value, c)
+            _check_api(case, value, c)
         elif isinstance(case, LayerCase):
-            _check_layer(part, case, value, c, backward=test.kind != "forward")
+            _check_layer(part, case, value, c, backward=case.backward)
         elif isinstance(case, NetCase):
             _check_net(part, case, value, c)
         elif isinstance(case, LossCase):
@@ -126,21 +125,24 @@ def check_part(test: TestCase, part: Part, result: Any, c: Check, limits: Limits
         c.unrun += checks_in(test, part)
 
 
-def _check_api(value: dict[str, Any], c: Check) -> None:
+def _check_api(case: ApiCase, value: dict[str, Any], c: Check) -> None:
     names: dict[str, Any] = value["names"] if isinstance(value.get("names"), dict) else {}
     items = []
-    for key in ("DenseLayer", "MLP", "mse", "mse_derivative"):
+    for key in case.roles:
         ok = bool(value.get(key))
         items.append(ok)
         found = f"found as {safe_text(names.get(key))[:100]}" if ok else "MISSING"
-        c.lines.append(f"{LESSON4.describe(key)}: {found}")
-    if value.get("MLP"):
-        ok = bool(names.get("add_layer"))
-        items.append(ok)
-        c.lines.append(f"MLP.{LESSON4.describe('add_layer')}: {'found' if ok else 'MISSING'}")
+        c.lines.append(f"{case.name(key)}: {found}")
+    for method, owner in case.methods:
+        if value.get(owner):
+            ok = bool(names.get(method))
+            items.append(ok)
+            c.lines.append(f"{owner}.{case.name(method)}: {'found' if ok else 'MISSING'}")
     attrs: dict[str, Any] = (value["layer_attributes"]
                              if isinstance(value.get("layer_attributes"), dict) else {})
-    if "error" in attrs:
+    if not case.probe_layer:
+        pass
+    elif "error" in attrs:
         items.append(False)
         c.lines.append(safe_text(attrs["error"])[:2000])
     elif value.get("DenseLayer"):
@@ -155,7 +157,7 @@ def _check_api(value: dict[str, Any], c: Check) -> None:
         ok = bool(attrs.get("forward")) and bool(attrs.get("backward"))
         items.append(ok)
         c.lines.append(f"DenseLayer.forward / backward: {'found' if ok else 'MISSING'}")
-    c.fraction = sum(items) / len(items)
+    c.fraction = sum(items) / len(items) if items else 0.0
 
 
 def _unchanged(entry: dict[str, Any], weights: Any, biases: Any) -> bool:

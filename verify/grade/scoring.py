@@ -47,6 +47,8 @@ class GradeReport:
     graded: bool = True
     seed_source: str = "given"
     """``given`` (``--seed``), ``content`` (the file alone) or ``content+secret`` (the bundle's)."""
+    assignment: str = "mlp"
+    """The assignment graded (:mod:`.assignments`)."""
 
     @property
     def score(self) -> float:
