@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from reference_mlp.activations import get_activation
@@ -97,6 +97,9 @@ def test_layer_bug_inside_a_network_is_named_with_its_layer(seed: int, bug: str,
     correct = {"d_x": ref[0].d_x, **{f"layers[{j}].{p}": getattr(lr, "dW" if p == "weights" else "db")
                                    for j, lr in enumerate(ref[0].layers) for p in ("weights", "biases")}}
     bad = [p for p in student if not dg.close(student[p], correct[p])]
+    # A bug in layers[1]'s input gradient is invisible when every relu unit of layers[0] is off
+    # for every example (seen: seed 107135): nothing then flows back to the weights or to x.
+    assume(bad or bug != "input_gradient_scaled" or layer != 1)
     assert bad
     assert f"{bug}@{layer}" in cover(dg.net_diagnoses(case, ref, 0, student), bad)
 

@@ -258,7 +258,7 @@ def cover(found: dict[str, list[str]], bad: list[str]) -> list[str]:
     names: list[str] = []
     while uncovered:
         counts: dict[str, int] = {}
-        for path in uncovered:
+        for path in sorted(uncovered):  # sorted: the same order in every process (regrades)
             for name in found.get(path, []):
                 counts[name] = counts.get(name, 0) + 1
         if not counts:
