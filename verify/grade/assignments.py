@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .cases import ACTIVATION_NAMES, Part, TestCase
-from .contract import CONTRACTS, LESSON4, Contract, Role
+from .contract import CONTRACTS, LESSON1, LESSON3, LESSON4, Contract, Role
 from .kinds import KINDS, describe_params
 
 __all__ = [
@@ -205,7 +205,71 @@ def _mlp() -> Assignment:
                               "through every layer, mse and its derivative")
 
 
-BUILTINS: dict[str, Assignment] = {a.name: a for a in (_mlp(),)}
+def _losses() -> Assignment:
+    one, several = [(5, 1), (1, 1)], [(4, 3), (2, 5)]
+
+    def parts(op: str, shapes: list[tuple[int, int]], tag: str) -> list[PartSpec]:
+        return [_part(op, id=f"{op}_{tag}_{i}", shape=s) for i, s in enumerate(shapes)]
+
+    tests = [
+        _test("api", _api_name(LESSON1), [_part("api", id="api")], 10),
+        _test("mse_one_output", "mse value, one output (and a batch of one)",
+              parts("mse", one, "one"), 15),
+        _test("mse_several_outputs", "mse value, several outputs", parts("mse", several, "many"),
+              15),
+        _test("mse_derivative_one_output", "mse_derivative, one output (and a batch of one)",
+              parts("mse_derivative", one, "one"), 20),
+        _test("mse_derivative_several_outputs", "mse_derivative, several outputs",
+              parts("mse_derivative", several, "many"), 20),
+        _test("hidden_losses", "hidden: mse and mse_derivative on y of shape (6, 2)", [
+            _part("mse", id="hidden_mse", label="hidden mse", shape=(6, 2)),
+            _part("mse_derivative", id="hidden_mse_derivative", label="hidden mse_derivative",
+                  shape=(6, 2))], 20, kind="mixed", visibility="after_due_date", hidden=True),
+    ]
+    return Assignment("losses", "Loss functions and their derivatives", LESSON1, tuple(tests),
+                      lesson=1, summary="mse and mse_derivative for one and several outputs "
+                                        "(both conventions of the derivative accepted)")
+
+
+def _dense_layer() -> Assignment:
+    tests = [_test("api", _api_name(LESSON3), [_part("api", id="api")], 4)]
+    for act in ACTIVATION_NAMES:
+        tests.append(_test(f"forward_{act}", f"DenseLayer forward ({act})",
+                           [_part("forward", id=f"forward_{act}", activation=act)], 4))
+    for act in ACTIVATION_NAMES:
+        tests.append(_test(f"backward_{act}", f"DenseLayer backward ({act})",
+                           [_part("layer_backward", id=f"backward_{act}", activation=act)], 10))
+    tests += [
+        _test("multiple_rounds", "several forward/backward rounds on one layer", [
+            _part("layer_backward", id="rounds_sigmoid", activation="sigmoid", sizes=(2, 3),
+                  batches=(4, 4, 4)),
+            _part("layer_backward", id="rounds_relu", activation="relu", sizes=(3, 2),
+                  batches=(3, 3, 3))], 10),
+        _test("edge_shapes", "edge shapes", [
+            _part("layer_backward", id="edge_batch1",
+                  label="batch of 1, DenseLayer(4, 3, 'sigmoid')", activation="sigmoid",
+                  sizes=(4, 3), batches=(1,)),
+            _part("layer_backward", id="edge_width1", label="width 1, DenseLayer(1, 1, 'tanh')",
+                  activation="tanh", sizes=(1, 1), batches=(4,)),
+            _part("layer_backward", id="edge_square", label="square DenseLayer(4, 4, 'relu')",
+                  activation="relu", sizes=(4, 4), batches=(3,)),
+            _part("layer_backward", id="edge_wide", label="wide DenseLayer(2, 6, 'linear')",
+                  activation="linear", sizes=(2, 6), batches=(3,))], 10),
+        _test("saturated", "saturated units (inputs of standard deviation 10)", [
+            _part("layer_backward", id=f"saturated_{act}",
+                  label=f"DenseLayer(3, 4, {act!r}), saturated", activation=act,
+                  input_scale=10.0) for act in ("sigmoid", "tanh")], 10),
+        _test("hidden_layer", "hidden: DenseLayer(5, 4, 'tanh'), 2 rounds", [
+            _part("layer_backward", id="hidden", label="hidden layer", activation="tanh",
+                  sizes=(5, 4), batches=(6, 6))],
+              10, visibility="after_due_date", hidden=True),
+    ]
+    return Assignment("dense-layer", "Backprop through one dense layer", LESSON3, tuple(tests),
+                      lesson=3, summary="DenseLayer forward and backward for every activation, "
+                                        "over several rounds, at edge shapes and saturated")
+
+
+BUILTINS: dict[str, Assignment] = {a.name: a for a in (_losses(), _dense_layer(), _mlp())}
 """The course's assignments by name, in lesson order."""
 
 ALIASES: dict[str, str] = {f"lesson{a.lesson}": a.name for a in BUILTINS.values() if a.lesson}

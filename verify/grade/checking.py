@@ -46,6 +46,13 @@ class Check:
     fd_requests: list[tuple[Part, int, dict[str, Any]]] = field(default_factory=list)
     fraction: float | None = None  # overrides record counting (api)
     hide: bool = False  # a hidden test: messages never show values
+    candidates: dict[str, list[str]] = field(default_factory=dict)
+    """Failing path -> known bugs that reproduce it, settled across the test's parts by
+    :func:`cover` when it is scored (:meth:`settle`): the bug that explains most parts wins."""
+
+    def settle(self) -> list[str]:
+        """The diagnoses, with the fewest candidates that explain every failing path."""
+        return self.diagnoses + cover(self.candidates, list(self.candidates))
 
 
 def checks_in(test: TestCase, part: Part) -> int:
@@ -279,27 +286,61 @@ _LOSS_NOTE = (
 )
 
 
+_OTHER_CONVENTION = {
+    ("mse", "lesson"): "your mse is sum((y_pred - y_true)**2) / batch (summed over the {k} "
+                       "outputs), {k}x the mean over all elements",
+    ("mse", "exact"): "your mse is the mean over all elements, {k}x smaller than sum((y_pred - "
+                      "y_true)**2) / batch",
+    ("mse_derivative", "lesson"): "your mse_derivative divides by the batch size (2 * (y_pred - "
+                                  "y_true) / batch), {k}x the exact gradient of the mean",
+    ("mse_derivative", "exact"): "your mse_derivative divides by the number of elements (the "
+                                 "exact gradient of the mean), {k}x smaller than the lesson's",
+}
+_CONVENTION_NAMES = {"exact": "the mean over all elements (derivative / (batch * n_outputs))",
+                     "lesson": "the lesson's convention (derivative / batch)"}
+
+
 def _check_loss(part: Part, case: LossCase, value: dict[str, Any], c: Check) -> None:
+    """One loss value or derivative, accepted in each of ``case.conventions`` (where they differ,
+    i.e. several outputs, a note explains the one the student used, without deduction)."""
     got = decode.field(value, "value")
     yt, yp = case.y_true, case.y_pred
     k = yt.shape[1]
     if case.op == "mse":
-        exact = np.asarray(get_loss("exact").value(yt, yp)).reshape(1, 1)
-        lesson = np.asarray(get_loss("lesson").value(yt, yp)).reshape(1, 1)
-        rec = _record(got, exact, f"{part.label}: mse", "loss")
-        if not rec.passed and k > 1 and dg.close(got, lesson):
-            rec = _record(got, lesson, f"{part.label}: mse", "loss")
-            c.lines.append(f"note (no deduction): {part.label}: your mse is sum((y_pred - y_true)**2) "
-                           f"/ batch (summed over the {k} outputs); the lesson's mse is the mean "
-                           f"over all elements, {k}x smaller. Both are accepted.")
-        c.scored.append(rec)
-        return
-    exact = get_loss("exact").derivative(yt, yp)
-    lesson = get_loss("lesson").derivative(yt, yp)
-    rec = _record(got, exact, f"{part.label}: mse_derivative", "loss")
-    if not rec.passed and dg.close(got, lesson):
-        rec = _record(got, lesson, f"{part.label}: mse_derivative", "loss")
-        c.lines.append(_LOSS_NOTE.format(k=k))
-    if not rec.passed:
+        expect = {conv: np.asarray(get_loss(conv).value(yt, yp)).reshape(1, 1)
+                  for conv in ("exact", "lesson")}
+    else:
+        expect = {conv: get_loss(conv).derivative(yt, yp) for conv in ("exact", "lesson")}
+    path = f"{part.label}: {case.op}"
+    first = case.conventions[0]
+    rec = _record(got, expect[first], path, "loss")
+    if not rec.passed and k > 1:
+        for conv in case.conventions[1:]:
+            if dg.close(got, expect[conv]):
+                rec = _record(got, expect[conv], path, "loss")
+                c.lines.append(_convention_note(part, case.op, conv, k))
+                break
+        else:
+            rejected = [conv for conv in expect if conv not in case.conventions]
+            if rejected and dg.close(got, expect[rejected[0]]):
+                c.lines.append(f"{part.label}: "
+                               + _OTHER_CONVENTION[(case.op, rejected[0])].format(k=k)
+                               + "; this assignment asks for "
+                               + " or ".join(_CONVENTION_NAMES[v] for v in case.conventions))
+    if not rec.passed and case.op == "mse_derivative":
         c.diagnoses += dg.loss_diagnoses(yt, yp, got)
+    elif not rec.passed:
+        c.candidates[path] = dg.mse_value_diagnoses(yt, yp, got,
+                                                    [expect[v] for v in case.conventions])
     c.scored.append(rec)
+
+
+def _convention_note(part: Part, op: str, conv: str, k: int) -> str:
+    if (op, conv) == ("mse", "lesson"):
+        return (f"note (no deduction): {part.label}: your mse is sum((y_pred - y_true)**2) "
+                f"/ batch (summed over the {k} outputs); the lesson's mse is the mean "
+                f"over all elements, {k}x smaller. Both are accepted.")
+    if (op, conv) == ("mse_derivative", "lesson"):
+        return _LOSS_NOTE.format(k=k)
+    return (f"note (no deduction): {part.label}: "
+            + _OTHER_CONVENTION[(op, conv)].format(k=k) + ". Both conventions are accepted.")

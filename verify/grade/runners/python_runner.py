@@ -208,17 +208,22 @@ def _new_layer(module, spec):
 
 
 def _op_api(module, task):
+    # Without "roles", lesson 4's names (PROTOCOL.md): DenseLayer, MLP, mse, mse_derivative,
+    # MLP.add_layer, and the attributes of a fresh DenseLayer(3, 2, "relu").
+    roles = task.get("roles", _MODULE_ROLES)
+    methods = task.get("methods", {"add_layer": "MLP"})
     value = {}
     names = {}
-    for key in _MODULE_ROLES:
+    for key in roles:
         found = _find(module, _CONTRACT[key])
         value[key] = found is not None
         names[key] = found
-    cls = getattr(module, names["MLP"]) if names["MLP"] else None
-    names["add_layer"] = _find(cls, _CONTRACT["add_layer"]) if cls is not None else None
+    for method, owner in methods.items():
+        cls = getattr(module, names[owner]) if names.get(owner) else None
+        names[method] = _find(cls, _CONTRACT[method]) if cls is not None else None
     value["names"] = names
     attributes = {}
-    if names["DenseLayer"]:
+    if task.get("layer", True) and names.get("DenseLayer"):
         try:
             layer = getattr(module, names["DenseLayer"])(3, 2, "relu")
             for attr in ("weights", "biases"):

@@ -261,7 +261,7 @@ function requireName(mod, key) {
   const name = find(mod, CONTRACT[key]);
   if (name === null) {
     throw new MissingAPI(`the submission exports no ${CONTRACT[key].join(' or ')} ` +
-      '(module.exports = { DenseLayer, MLP, mse, mseDerivative }, or named exports in an .mjs file)');
+      `(module.exports = { ..., ${CONTRACT[key][0]} }, or a named export in an .mjs file)`);
   }
   return mod[name];
 }
@@ -290,27 +290,37 @@ function size(rows, cols) {
 
 // ------------------------------------------------------------- tasks
 
-function opApi(mod) {
+function opApi(mod, task) {
+  // Without "roles", lesson 4's names (PROTOCOL.md): DenseLayer, MLP, mse, mseDerivative,
+  // MLP.addLayer, and the attributes of a fresh DenseLayer(3, 2, 'relu').
+  const legacy = !isArray(task.roles);
+  const roles = legacy ? MODULE_ROLES : task.roles;
+  const methods = legacy || !task.methods || typeof task.methods !== 'object' ? { add_layer: 'MLP' } : task.methods;
   const value = {};
   const names = {};
-  for (const key of MODULE_ROLES) {
+  for (const key of roles) {
     const found = find(mod, CONTRACT[key]);
     value[key] = found !== null && typeof mod[found] === 'function';
     names[key] = found;
   }
-  let addLayer = null;
-  if (names.MLP && typeof mod[names.MLP] === 'function') {
-    addLayer = find(mod[names.MLP].prototype, CONTRACT.add_layer);
-    if (addLayer === null) {
-      try { addLayer = find(new mod[names.MLP](), CONTRACT.add_layer); } catch (e) { /* reported by the mlp tasks */ }
+  for (const [method, owner] of Object.entries(methods)) {
+    let found = null;
+    const cls = names[owner] ? mod[names[owner]] : null;
+    if (typeof cls === 'function') {
+      found = find(cls.prototype, CONTRACT[method]);
+      if (found === null) {
+        try { found = find(new cls(), CONTRACT[method]); } catch (e) { /* reported by the tasks that use it */ }
+      }
     }
+    names[method] = found;
   }
-  names.add_layer = addLayer;
-  names.d_weights = null;
-  names.d_biases = null;
+  if (legacy) {
+    names.d_weights = null;
+    names.d_biases = null;
+  }
   value.names = names;
   const attributes = {};
-  if (value.DenseLayer) {
+  if (task.layer !== false && value.DenseLayer) {
     try {
       const layer = new mod[names.DenseLayer](3, 2, 'relu');
       for (const attr of ['weights', 'biases']) {
