@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -79,3 +80,184 @@ def test_every_builtin_draws_every_test_it_lists() -> None:
         assert assignment.total == 100, assignment.name
         ids = [p.task_id for t in tests for p in t.parts]
         assert len(ids) == len(set(ids)), assignment.name
+
+
+# ------------------------------------------------------------------------------ instructors' files
+
+EXAMPLE_TOML = Path(__file__).parents[1] / "docs" / "examples" / "relu-mlp.toml"
+
+
+def _renamed(source: Path, target: Path, old: str, new: str) -> Path:
+    text = source.read_text()
+    assert old in text
+    target.write_text(text.replace(old, new))
+    return target
+
+
+@pytest.mark.parametrize("language", ["python", "js"])
+def test_an_instructors_assignment_end_to_end(language: str, tmp_path: Path) -> None:
+    """The docs' example: a subset of lesson 4, its own point split, a replaced test, tests of
+    its own (one hidden) and another name for the loss derivative, graded through the CLI."""
+    from verify.grade.cli import main
+    from verify.grade.contract import EXAMPLE_PYTHON
+
+    spec = load_assignment(EXAMPLE_TOML)
+    if language == "python":
+        (tmp_path / "src.py").write_text(EXAMPLE_PYTHON)
+        good = _renamed(tmp_path / "src.py", tmp_path / "good.py", "def mse_derivative",
+                        "def mse_prime")
+        bad = _renamed(SUBMISSIONS / "python" / "buggy_bias_averaged.py", tmp_path / "bad.py",
+                       "def mse_derivative", "def mse_prime")
+        plain = tmp_path / "src.py"
+    else:
+        good = _renamed(SUBMISSIONS / "js" / "readme_example.js", tmp_path / "good.js",
+                        "mseDerivative", "msePrime")
+        bad = _renamed(SUBMISSIONS / "js" / "bug_bias_averaged.js", tmp_path / "bad.js",
+                       "mseDerivative", "msePrime")
+        plain = SUBMISSIONS / "js" / "readme_example.js"
+    out = tmp_path / "results.json"
+    assert main([str(good), "--assignment", str(EXAMPLE_TOML), "--results", str(out), "-q",
+                 "--seed", "4"]) == 0
+    data = json.loads(out.read_text())
+    assert data["score"] == spec.total == 100
+    assert data["extra_data"]["assignment"] == "relu-mlp"
+    assert [(t["tags"][0], t["max_score"]) for t in data["tests"]] == list(spec.points.items())
+    assert {t["tags"][0]: t["visibility"] for t in data["tests"]}["hidden_relu"] == "after_due_date"
+    assert main([str(bad), "--assignment", str(EXAMPLE_TOML), "--results", str(out), "-q",
+                 "--seed", "4"]) == 0
+    data = json.loads(out.read_text())
+    by_id = {t["tags"][0]: t for t in data["tests"]}
+    assert 0 < data["score"] < 100
+    for tid in ("backward_relu", "network_backward", "deep_relu", "hidden_relu"):
+        assert by_id[tid]["score"] < by_id[tid]["max_score"]
+        assert "bias_averaged" in {tag.split("@")[0] for tag in by_id[tid]["tags"][1:]}
+    assert by_id["forward_relu"]["score"] == spec.points["forward_relu"]
+    assert "values of hidden tests are not shown" in by_id["hidden_relu"]["output"]
+    # The spelling the file asks for, and no other: mse_derivative is not accepted here.
+    report = grade_submission(plain, seed=4, assignment=spec)
+    loss = next(t for t in report.tests if t.id == "mse_derivative")
+    assert loss.score == 0 and "MissingAPI" in loss.output and "msePrime" in loss.output
+
+
+def test_an_assignment_file_drawn_for_many_seeds() -> None:
+    spec = load_assignment(EXAMPLE_TOML)
+    for seed in range(200):
+        tests = spec.draw(seed)
+        assert [t.id for t in tests] == spec.test_ids
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('title = "x"\n', "name: required"),
+    ('name = "x"\n', "contract: required when the assignment extends none"),
+    ('name = "x"\nextends = "lesson9"\n', "extends: unknown assignment 'lesson9'"),
+    ('name = "x"\nextends = "mlp"\ncolour = 1\n', "colour: unknown key"),
+    ('name = "x"\nextends = "mlp"\ninclude = ["api", "backward_elu"]\n',
+     "include[1]: unknown test id 'backward_elu'"),
+    ('name = "x"\nextends = "mlp"\n[points]\nbackward_elu = 1\n',
+     "points.backward_elu: unknown test id"),
+    ('name = "x"\nextends = "mlp"\n[points]\napi = -2\n', "points.api: must be a number >= 0"),
+    ('name = "x"\nextends = "mlp"\n[visibility]\napi = "never"\n',
+     "visibility.api: must be one of visible"),
+    ('name = "x"\nextends = "mlp"\n[spellings]\nloss = ["l"]\n', "spellings.loss: unknown role"),
+    ('name = "x"\nextends = "losses"\n[[tests]]\nid = "t"\npoints = 1\nkind = "layer_backward"\n'
+     'activation = "relu"\n',
+     "kind 'layer_backward' needs DenseLayer, d_weights, d_biases, which contract "
+     "lesson1-losses does not define"),
+    ('name = "x"\nextends = "mlp"\n[[tests]]\nid = "t"\npoints = 1\nkind = "layer_backward"\n'
+     'activation = "elu"\n', "tests[0].activation: expected one of linear, relu, sigmoid, tanh, "
+                             "got 'elu'"),
+    ('name = "x"\nextends = "mlp"\n[[tests]]\nid = "t"\npoints = 1\nkind = "layer_backward"\n',
+     "tests[0].activation: required by kind 'layer_backward'"),
+    ('name = "x"\nextends = "mlp"\n[[tests]]\nid = "t"\npoints = 1\nkind = "layer_backward"\n'
+     'activation = "relu"\nsizes = [3]\n', "tests[0].sizes: expected 2 items, got 1"),
+    ('name = "x"\nextends = "mlp"\n[[tests]]\nid = "t"\npoints = 1\nkind = "layer_backward"\n'
+     'activation = "relu"\nbatches = [0]\n', "tests[0].batches[0]: must be >= 1, got 0"),
+    ('name = "x"\nextends = "mlp"\n[[tests]]\nid = "t"\npoints = 1\nkind = "layer_backward"\n'
+     'activation = "relu"\nwidth = 3\n', "tests[0].width: unknown parameter of kind "
+                                         "'layer_backward'"),
+    ('name = "x"\nextends = "mlp"\n[[tests]]\nid = "t"\npoints = 1\nkind = "mlp_backward"\n'
+     'sizes = [2, 3, 1]\nactivations = ["relu"]\n',
+     "tests[0].activations: expected 2 activations (one per layer of sizes [2, 3, 1]), got 1"),
+    ('name = "x"\nextends = "mlp"\n[[tests]]\nid = "t"\npoints = 1\nkind = "warp"\n',
+     "tests[0].kind: unknown test kind 'warp'"),
+    ('name = "x"\nextends = "mlp"\n[[tests]]\nid = "t"\nkind = "mse"\n',
+     "tests[0].points: required"),
+    ('name = "x"\nextends = "mlp"\n[[tests]]\nid = "t"\npoints = 1\n[[tests.parts]]\n'
+     'kind = "mse"\nshape = [2, 2]\nid = "api"\n', "part id 'api' is also a part of test 'api'"),
+    ('name = "x"\nextends = "mlp"\n[[tests]]\nid = "t"\npoints = 1\nshape = [2, 2]\n'
+     '[[tests.parts]]\nkind = "mse"\n', "tests[0].shape: a test with parts takes its kinds"),
+    ('name = "x"\nextends = "mlp"\n[points]\napi = 0\nforward_linear = 0\nforward_relu = 0\n'
+     'forward_sigmoid = 0\nforward_tanh = 0\nmse = 0\nmse_derivative = 0\nbackward_linear = 0\n'
+     'backward_relu = 0\nbackward_sigmoid = 0\nbackward_tanh = 0\nnetwork_backward = 0\n'
+     'multiple_rounds = 0\nedge_shapes = 0\nhidden_network = 0\n', "the points sum to 0"),
+    ('name = "x"\n[[tests\n', "invalid TOML"),
+], ids=lambda v: v if len(v) < 40 else None)
+def test_assignment_files_are_validated_naming_the_bad_key(text: str, message: str,
+                                                           tmp_path: Path) -> None:
+    path = tmp_path / "a.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=re.escape(message)) as info:
+        load_assignment(path)
+    assert str(info.value).startswith(f"assignment {path}: ")
+
+
+def test_unknown_assignments_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown assignment 'lesson7'; the built-in ones are "):
+        load_assignment("lesson7")
+    with pytest.raises(ValueError, match="does not exist"):
+        load_assignment(tmp_path / "missing.toml")
+
+
+def test_the_cli_lists_assignments_and_refuses_bad_ones(capsys: pytest.CaptureFixture[str],
+                                                        tmp_path: Path) -> None:
+    from verify.grade.cli import main
+
+    assert main(["assignments"]) == 0
+    text = capsys.readouterr().out
+    for spec in BUILTINS.values():
+        assert f"{spec.name}: {spec.title}" in text
+        for t in spec.tests:
+            assert re.search(rf"^    {re.escape(t.id)} +{t.points:g}  ", text, re.M), t.id
+    assert main(["assignments", str(EXAMPLE_TOML)]) == 0
+    text = capsys.readouterr().out
+    assert "relu-mlp: Backprop through an MLP (relu only)" in text
+    assert "mse_prime | msePrime" in text
+    assert main(["assignments", "--kinds"]) == 0
+    text = capsys.readouterr().out
+    assert "layer_backward:" in text and "activation (str, required; one of linear" in text
+    assert main(["assignments", "nope"]) == 2
+    assert "unknown assignment 'nope'" in capsys.readouterr().err
+    sub = SUBMISSIONS / "python" / "correct_lesson.py"
+    assert main([str(sub), "--assignment", "nope"]) == 2
+    rubric = tmp_path / "r.toml"
+    rubric.write_text("[points]\nbackward_relu = 3\n")
+    assert main([str(sub), "--assignment", "losses", "--rubric", str(rubric)]) == 2
+    assert "unknown test id 'backward_relu' in points; expected one of api, mse_one_output" \
+        in capsys.readouterr().err
+
+
+def test_a_rubric_of_another_assignment_is_refused() -> None:
+    from verify.grade.rubric import load_rubric
+
+    with pytest.raises(ValueError, match="does not fit assignment 'losses'"):
+        grade_submission(SUBMISSIONS / "losses" / "python" / "correct_lesson.py",
+                         rubric=load_rubric(), assignment="losses")
+
+
+def test_batch_grades_a_folder_against_an_assignment(tmp_path: Path) -> None:
+    import csv
+
+    from verify.grade.cli import main
+
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    for name, src in (("ann.py", "correct_lesson.py"), ("bob.py", "buggy_mse_summed.py"),
+                      ("cat.js", "../js/bug_mse_root.js")):
+        (folder / name).write_text((SUBMISSIONS / "losses" / "python" / src).read_text())
+    table = tmp_path / "grades.csv"
+    assert main([str(folder), "--assignment", "lesson1", "--csv", str(table), "-q",
+                 "--seed", "2"]) == 0
+    rows = {r["student"]: r for r in csv.DictReader(table.open())}
+    assert float(rows["ann"]["score"]) == builtin("losses").total
+    assert "mse_summed" in rows["bob"]["diagnoses"] and "mse_root" in rows["cat"]["diagnoses"]
+    assert set(builtin("losses").test_ids) <= set(rows["ann"])

@@ -126,7 +126,7 @@ class Assignment:
         lines.append(f"  tests ({self.total:g} points):")
         for t in self.tests:
             vis = "" if t.visibility == "visible" else f"  [{t.visibility}]"
-            lines.append(f"    {t.id:<22} {t.points:>5g}  {t.name}{vis}")
+            lines.append(f"    {t.id:<32} {t.points:>5g}  {t.name}{vis}")
             for p in t.parts:
                 lines.append(f"      - {p.kind}: {describe_params(p.params)}")
         return "\n".join(lines)
