@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .cases import ACTIVATION_NAMES, Part, TestCase
-from .contract import CONTRACTS, LESSON1, LESSON3, LESSON4, Contract, Role
+from .contract import CONTRACTS, LESSON1, LESSON2, LESSON3, LESSON4, LESSON5, Contract, Role
 from .kinds import KINDS, describe_params
 
 __all__ = [
@@ -269,7 +269,61 @@ def _dense_layer() -> Assignment:
                                         "over several rounds, at edge shapes and saturated")
 
 
-BUILTINS: dict[str, Assignment] = {a.name: a for a in (_losses(), _dense_layer(), _mlp())}
+def _gradient_descent() -> Assignment:
+    tests = [
+        _test("api", _api_name(LESSON2), [_part("api", id="api")], 10),
+        _test("update_rule", "one step: x - learning_rate * gradient", [
+            _part("gd_step", id="step_row", shape=(1, 3), learning_rate=0.1),
+            _part("gd_step", id="step_matrix", shape=(4, 2), learning_rate=0.05)], 20),
+        _test("learning_rate", "the learning rate is used (one step and a loop at two rates)", [
+            _part("gd_step", id="rate_step", shape=(1, 4), learning_rate=0.5),
+            _part("gd_run", id="rate_small", dim=2, steps=5, learning_rate=0.05),
+            _part("gd_run", id="rate_large", dim=2, steps=5, learning_rate=0.4)], 15),
+        _test("loop", "the loop: exactly n_steps steps from x0", [
+            _part("gd_run", id="loop", dim=3, steps=10, learning_rate=0.1),
+            _part("gd_run", id="loop_one", label="a single step in 1 dimension", dim=1, steps=1,
+                  learning_rate=0.3)], 20),
+        _test("convergence", "convergence to the minimum of a quadratic", [
+            _part("gd_converge", id="converge", dim=2, steps=200, learning_rate=0.2)], 20),
+        _test("hidden_descent", "hidden: 25 steps on a quadratic in 4 dimensions", [
+            _part("gd_run", id="hidden", label="hidden loop", dim=4, steps=25,
+                  learning_rate=0.05)], 15, visibility="after_due_date", hidden=True),
+    ]
+    return Assignment("gradient-descent", "Gradient descent", LESSON2, tuple(tests), lesson=2,
+                      summary="one update step, and the loop on a given function: the update "
+                              "rule, the learning rate, convergence on a quadratic")
+
+
+def _training() -> Assignment:
+    tests = [
+        _test("api", _api_name(LESSON5), [_part("api", id="api")], 5),
+        _test("sgd_step", "SGD step: every layer, after backward", [
+            _part("sgd_step", id="sgd_step", sizes=(3, 4, 2), activations=("tanh", "linear")),
+            _part("sgd_step", id="sgd_step_deep", sizes=(2, 3, 3, 1),
+                  activations=("relu", "sigmoid", "linear"), learning_rate=0.5)], 20),
+        _test("shuffle", "shuffle with a seed", [_part("shuffle", id="shuffle")], 10),
+        _test("batches", "mini-batches", [
+            _part("batches", id="batches_rest", rows=10, batch_size=4),
+            _part("batches", id="batches_even", rows=9, batch_size=3)], 10),
+        _test("loss_goes_down", "the training loop lowers the loss",
+              [_part("train_loss", id="train_loss")], 15),
+        _test("sgd_epochs", "the training loop: shuffled mini-batches and the SGD updates",
+              [_part("train_sgd", id="train_sgd")], 20),
+        _test("reproducible", "the same seed gives the same training",
+              [_part("train_reproducible", id="train_seeds")], 10),
+        _test("hidden_training", "hidden: another network, batches of 4", [
+            _part("train_sgd", id="hidden", label="hidden training", sizes=(3, 6, 2),
+                  activations=("tanh", "linear"), rows=18, batch_size=4, epochs=8,
+                  learning_rate=0.05)], 10, visibility="after_due_date", hidden=True),
+    ]
+    return Assignment("training", "A training loop with stochastic gradient descent", LESSON5,
+                      tuple(tests), lesson=5,
+                      summary="the SGD step, shuffling with a seed, mini-batches, an epoch loop "
+                              "whose loss goes down, reproducibility")
+
+
+BUILTINS: dict[str, Assignment] = {a.name: a for a in (_losses(), _gradient_descent(),
+                                                       _dense_layer(), _mlp(), _training())}
 """The course's assignments by name, in lesson order."""
 
 ALIASES: dict[str, str] = {f"lesson{a.lesson}": a.name for a in BUILTINS.values() if a.lesson}

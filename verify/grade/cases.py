@@ -23,12 +23,19 @@ from reference_mlp.layers import dense_forward
 __all__ = [
     "ACTIVATION_NAMES",
     "KINK_MARGIN",
+    "BatchesCase",
+    "GdRunCase",
+    "GdStepCase",
     "LayerCase",
     "LossCase",
     "NetCase",
     "Part",
+    "SgdStepCase",
+    "ShuffleCase",
     "TestCase",
+    "TrainCase",
     "draw_cases",
+    "draw_layer",
     "encode_matrix",
 ]
 
@@ -152,7 +159,110 @@ class ApiCase:
         return dict(self.describe).get(role, role)
 
 
-Case = LayerCase | NetCase | LossCase | ApiCase
+@dataclass(frozen=True)
+class GdStepCase:
+    """One gradient-descent step: ``gradient_descent_step(x, gradient, learning_rate)`` should
+    return ``x - learning_rate * gradient``. x, gradient: (rows, cols)."""
+
+    x: Array
+    gradient: Array
+    learning_rate: float
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        return {"id": task_id, "op": "gd_step", "x": encode_matrix(self.x),
+                "gradient": encode_matrix(self.gradient), "learning_rate": self.learning_rate}
+
+
+@dataclass(frozen=True)
+class GdRunCase:
+    """``gradient_descent(gradient, x0, learning_rate, steps)`` on the quadratic
+    ``1/2 (x - c) A (x - c)^T`` (``A: (n, n)``, ``c, x0: (1, n)``), whose gradient the runner
+    provides. ``tolerance`` None: the final x is compared with the reference's after exactly
+    ``steps`` steps; a number: with the minimiser ``c``, within that absolute distance."""
+
+    A: Array
+    c: Array
+    x0: Array
+    learning_rate: float
+    steps: int
+    tolerance: float | None = None
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        return {"id": task_id, "op": "gd_run",
+                "function": {"kind": "quadratic", "A": encode_matrix(self.A),
+                             "c": encode_matrix(self.c)},
+                "x0": encode_matrix(self.x0), "learning_rate": self.learning_rate,
+                "steps": self.steps}
+
+
+@dataclass(frozen=True)
+class SgdStepCase:
+    """An MLP of ``layers``: forward ``x``, backward ``d_loss``, then
+    ``sgd_step(model, learning_rate)``. x: (batch, n_in), d_loss: (batch, n_out)."""
+
+    layers: tuple[LayerSpec, ...]
+    x: Array
+    d_loss: Array
+    learning_rate: float
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        return {"id": task_id, "op": "sgd_step", "layers": [s.to_json() for s in self.layers],
+                "x": encode_matrix(self.x), "d_loss": encode_matrix(self.d_loss),
+                "learning_rate": self.learning_rate}
+
+
+@dataclass(frozen=True)
+class ShuffleCase:
+    """``shuffle(x, y, seed)`` once per seed (``seeds``: the same seed twice, then another).
+    x: (n, n_in), y: (n, n_out)."""
+
+    x: Array
+    y: Array
+    seeds: tuple[int, ...]
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        return {"id": task_id, "op": "shuffle", "x": encode_matrix(self.x),
+                "y": encode_matrix(self.y), "seeds": list(self.seeds)}
+
+
+@dataclass(frozen=True)
+class BatchesCase:
+    """``make_batches(x, y, batch_size)``: the mini-batches in order, the last one smaller."""
+
+    x: Array
+    y: Array
+    batch_size: int
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        return {"id": task_id, "op": "batches", "x": encode_matrix(self.x),
+                "y": encode_matrix(self.y), "batch_size": self.batch_size}
+
+
+@dataclass(frozen=True)
+class TrainCase:
+    """``train(model, x, y, epochs, batch_size, learning_rate, seed)`` on a fresh MLP of
+    ``layers`` once per seed. ``check``: what the test judges - ``loss`` (the loss goes down),
+    ``sgd`` (mini-batches, shuffling, and the weights SGD gives on the batches the model saw) or
+    ``reproducible`` (``seeds`` is the same seed twice, then another)."""
+
+    layers: tuple[LayerSpec, ...]
+    x: Array
+    y: Array
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    seeds: tuple[int, ...]
+    check: Literal["loss", "sgd", "reproducible"]
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        return {"id": task_id, "op": "train", "layers": [s.to_json() for s in self.layers],
+                "x": encode_matrix(self.x), "y": encode_matrix(self.y), "epochs": self.epochs,
+                "batch_size": self.batch_size, "learning_rate": self.learning_rate,
+                "seeds": list(self.seeds)}
+
+
+Case = (LayerCase | NetCase | LossCase | ApiCase | GdStepCase | GdRunCase | SgdStepCase
+        | ShuffleCase | BatchesCase | TrainCase)
 
 
 @dataclass(frozen=True)
@@ -189,7 +299,8 @@ def _pre_activation_ok(z: Array, activation: str) -> bool:
     return activation != "relu" or bool(np.all(np.abs(z) >= KINK_MARGIN))
 
 
-def _draw_layer(rng: np.random.Generator, n_in: int, n_out: int, activation: str) -> LayerSpec:
+def draw_layer(rng: np.random.Generator, n_in: int, n_out: int, activation: str) -> LayerSpec:
+    """A layer's weights ``N(0, 1/n_in)``, biases ``N(0, 0.25)``."""
     w = rng.normal(0.0, 1.0 / np.sqrt(n_in), (n_in, n_out))
     b = rng.normal(0.0, 0.5, (1, n_out))
     return LayerSpec(n_in, n_out, activation, w, b)
@@ -246,7 +357,7 @@ def _draw_network(rng: np.random.Generator, sizes: list[int], activations: list[
     saturated units) sees nearly the same pre-activation for every input, so when inputs keep
     failing, the weights are drawn again. Every seed draws (a test proves it for 20,000)."""
     for _ in range(_LAYER_TRIES):
-        layers = tuple(_draw_layer(rng, a, b, act)
+        layers = tuple(draw_layer(rng, a, b, act)
                        for a, b, act in zip(sizes[:-1], sizes[1:], activations))
         rounds = _draw_rounds(rng, layers, batches, sizes[-1], backward, scale)
         if rounds is not None:

@@ -24,13 +24,29 @@ from verify.compare import GradientRecord, Tolerance, compare
 
 from . import decode
 from . import diagnosis as dg
-from .cases import ApiCase, LayerCase, LossCase, NetCase, Part, TestCase
+from .cases import (
+    ApiCase,
+    BatchesCase,
+    GdRunCase,
+    GdStepCase,
+    LayerCase,
+    LossCase,
+    NetCase,
+    Part,
+    SgdStepCase,
+    ShuffleCase,
+    TestCase,
+    TrainCase,
+)
 from .decode import MalformedResult
 from .limits import Limits
 from .schedule import SYNTHETIC_ERRORS
 from .text import safe_text
 
 __all__ = ["Check", "check_part", "checks_in", "cover", "missing", "shown"]
+
+_COURSE_CASES = (GdStepCase, GdRunCase, SgdStepCase, ShuffleCase, BatchesCase, TrainCase)
+"""Lessons 2 and 5's cases, checked in :mod:`.course_checks`."""
 
 _TRACEBACK_SHOWN = 1500
 
@@ -58,6 +74,10 @@ class Check:
 def checks_in(test: TestCase, part: Part) -> int:
     """How many checks a complete answer to ``part`` makes (the reference's answer)."""
     case = part.case
+    if isinstance(case, _COURSE_CASES):
+        from .course_checks import course_checks_in
+
+        return course_checks_in(case)
     if isinstance(case, LayerCase):
         return len(case.rounds) * (3 if case.backward else 1)
     if isinstance(case, NetCase):
@@ -126,6 +146,10 @@ def check_part(test: TestCase, part: Part, result: Any, c: Check, limits: Limits
             _check_net(part, case, value, c)
         elif isinstance(case, LossCase):
             _check_loss(part, case, value, c)
+        elif isinstance(case, _COURSE_CASES):
+            from .course_checks import check_course_part
+
+            check_course_part(part, value, c)
     except MalformedResult as exc:  # untrusted data only; grader faults propagate
         c.lines.append(f"{part.label}: the submission corrupted or did not produce results: "
                        f"malformed result ({safe_text(exc)[:500]})")

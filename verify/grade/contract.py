@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CONTRACTS", "EXAMPLE_PYTHON", "LANGUAGES", "LESSON1", "LESSON3", "LESSON4", "Contract",
-           "Role"]
+__all__ = ["CONTRACTS", "EXAMPLE_PYTHON", "LANGUAGES", "LESSON1", "LESSON2", "LESSON3", "LESSON4",
+           "LESSON5", "Contract", "Role"]
 
 LANGUAGES = ("python", "js")
 """The submission languages, by the ids used everywhere (``--language``, reports, runners)."""
@@ -99,6 +99,23 @@ LESSON1 = Contract(
 )
 """Lesson 1 (loss functions and their derivatives)."""
 
+LESSON2 = Contract(
+    name="lesson2-gradient-descent",
+    roles={
+        "gradient_descent_step": Role("module", ("gradient_descent_step", "gradientDescentStep")),
+        "gradient_descent": Role("module", ("gradient_descent", "gradientDescent")),
+    },
+    notes=(
+        "gradient_descent_step(x, gradient, learning_rate) returns the new point "
+        "x - learning_rate * gradient (x and gradient: matrices of one shape, e.g. (1, n))",
+        "gradient_descent(gradient, x0, learning_rate, n_steps) starts at x0 (1, n), takes "
+        "n_steps steps, each evaluating gradient(x) at the current point, and returns the final "
+        "point (1, n); gradient is a function the grader gives (of a quadratic)",
+        _NO_IO,
+    ),
+)
+"""Lesson 2 (gradient descent)."""
+
 LESSON3 = Contract(
     name="lesson3-dense-layer",
     roles=dict(_LAYER_ROLES),
@@ -120,7 +137,35 @@ LESSON4 = Contract(
 )
 """Lesson 4 (backprop through an MLP)."""
 
-CONTRACTS: dict[str, Contract] = {c.name: c for c in (LESSON1, LESSON3, LESSON4)}
+LESSON5 = Contract(
+    name="lesson5-training",
+    roles={
+        **LESSON4.roles,
+        "sgd_step": Role("module", ("sgd_step", "sgdStep")),
+        "shuffle": Role("module", ("shuffle",)),
+        "make_batches": Role("module", ("make_batches", "makeBatches")),
+        "train": Role("module", ("train",)),
+    },
+    notes=(
+        "DenseLayer, MLP, mse and mse_derivative as in lesson 4",
+        "sgd_step(model, learning_rate): for every layer in model.layers, weights -= "
+        "learning_rate * d_weights and biases -= learning_rate * d_biases (after backward; "
+        "backward itself changes nothing)",
+        "shuffle(x, y, seed) returns (x_shuffled, y_shuffled): the rows of x and y in one new "
+        "order, the same order for the same seed (Python: a tuple; JavaScript: an array of two)",
+        "make_batches(x, y, batch_size) returns the mini-batches [(x_batch, y_batch), ...] in "
+        "order, every one batch_size rows but the last, which holds the rest",
+        "train(model, x, y, epochs, batch_size, learning_rate, seed) trains with mini-batch SGD: "
+        "every epoch shuffles the rows (one generator seeded once with seed), then for each "
+        "mini-batch calls model.forward, mse_derivative, model.backward and the SGD step; it "
+        "returns the loss of every epoch (a list of epochs numbers)",
+        _NO_IO,
+    ),
+)
+"""Lesson 5 (a complete training loop with stochastic gradient descent)."""
+
+CONTRACTS: dict[str, Contract] = {c.name: c for c in (LESSON1, LESSON2, LESSON3, LESSON4,
+                                                       LESSON5)}
 """Every contract by name."""
 
 

@@ -26,6 +26,7 @@ from verify.bugs import BUGS, LAYER_BUGS, LOSS_BUGS, layer_backward, loss_deriva
 from verify.compare import Tolerance, tolerance_for
 
 from .cases import LayerCase, LayerSpec, NetCase, forward_layers
+from .descent import GD_BUGS, TRAIN_BUGS
 
 __all__ = [
     "DIAGNOSES",
@@ -68,6 +69,8 @@ MSE_VALUE_BUGS: dict[str, tuple[str, Any]] = {
 """Known wrong mse values: name -> (description, (y_true, y_pred) -> the wrong value)."""
 
 DIAGNOSES: dict[str, str] = {
+    **GD_BUGS,
+    **TRAIN_BUGS,
     **{name: bug.description for name, bug in BUGS.items()},
     **{name: description for name, (description, _) in MSE_VALUE_BUGS.items()},
     "weights_changed": "weights changed during backward: backward must only compute gradients "
