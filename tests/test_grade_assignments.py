@@ -261,3 +261,100 @@ def test_batch_grades_a_folder_against_an_assignment(tmp_path: Path) -> None:
     assert float(rows["ann"]["score"]) == builtin("losses").total
     assert "mse_summed" in rows["bob"]["diagnoses"] and "mse_root" in rows["cat"]["diagnoses"]
     assert set(builtin("losses").test_ids) <= set(rows["ann"])
+
+
+# ------------------------------------------------------------------------ bundle, batch, bench
+
+
+def test_a_bundle_ships_an_instructors_assignment_and_grades_with_it(tmp_path: Path) -> None:
+    """Gradescope end to end, short of Docker: the zip's own grader, run as run_autograder runs
+    it, grades a submission against the assignment file the zip ships."""
+    import os
+    import subprocess
+    import sys
+    import zipfile
+
+    from verify.grade.bundle import build_bundle
+    from verify.grade.contract import EXAMPLE_PYTHON
+
+    out = build_bundle(tmp_path / "a.zip", assignment=EXAMPLE_TOML, entry="mlp.py")
+    source = tmp_path / "source"
+    with zipfile.ZipFile(out) as zf:
+        zf.extractall(source)
+        run = zf.read("run_autograder").decode()
+    assert "--assignment assignment.toml " in run
+    assert (source / "assignment.toml").read_text() == EXAMPLE_TOML.read_text()
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    (submission / "mlp.py").write_text(EXAMPLE_PYTHON.replace("def mse_derivative",
+                                                              "def mse_prime"))
+    results = tmp_path / "results.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "verify", "grade", "--gradescope", str(submission), "--entry",
+         "mlp.py", "--results", str(results), "--secret-file", "grading_secret",
+         "--assignment", "assignment.toml", "-q"],
+        cwd=source, env={**os.environ, "PYTHONPATH": str(source)}, capture_output=True,
+        text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(results.read_text())
+    assert data["extra_data"]["assignment"] == "relu-mlp"
+    assert data["extra_data"]["seed_source"] == "content+secret"
+    assert data["score"] == 100
+    assert [t["tags"][0] for t in data["tests"]] == load_assignment(EXAMPLE_TOML).test_ids
+
+
+def test_a_bundle_per_builtin_assignment(tmp_path: Path) -> None:
+    import zipfile
+
+    from verify.grade.bundle import build_bundle, main
+
+    for name in BUILTINS:
+        with zipfile.ZipFile(build_bundle(tmp_path / f"{name}.zip", assignment=name)) as zf:
+            assert f"--assignment {name} " in zf.read("run_autograder").decode()
+            assert "assignment.toml" not in zf.namelist()
+    bad = tmp_path / "r.toml"
+    bad.write_text("[points]\nbackward_relu = 3\n")
+    assert main(["--out", str(tmp_path / "x.zip"), "--assignment", "losses", "--rubric",
+                 str(bad)]) == 2
+    assert main(["--out", str(tmp_path / "y.zip"), "--assignment", "lesson9"]) == 2
+
+
+def test_batch_and_outputs_for_every_assignment(tmp_path: Path) -> None:
+    """A folder per assignment, both languages: every student gets the grade a single run gives,
+    and a valid results document per student."""
+    from verify.grade.batch import grade_folder
+    from verify.grade.outputs import OUTPUTS, write_results
+
+    for name, spec in BUILTINS.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        root = SUBMISSIONS / name if name != "mlp" else SUBMISSIONS
+        for language, ext in (("python", ".py"), ("js", ".js")):
+            sub = sorted((root / language).glob(f"correct_*{ext}"))[0]
+            (folder / f"ok_{language}{ext}").write_text(sub.read_text())
+        bug = sorted((root / "js").glob("bug*.js"))[0]
+        (folder / "bug_js.js").write_text(bug.read_text())
+        result = grade_folder(folder, jobs=2, seed=5, assignment=name, progress=False,
+                              fd_check=False)
+        assert sorted(result.reports) == ["bug_js", "ok_js", "ok_python"]
+        single = grade_submission(folder / "bug_js.js", seed=5, assignment=name, fd_check=False)
+        assert single.score == result.reports["bug_js"].score < spec.total
+        for student, report in result.reports.items():
+            assert report.assignment == name and [t.id for t in report.tests] == spec.test_ids
+            ok = student.startswith("ok")
+            assert (report.score == spec.total) is ok, (name, student, report.score)
+            for output in OUTPUTS.values():
+                data = output.results_dict(report)
+                write_results(data, tmp_path / "r.json")
+                assert json.loads((tmp_path / "r.json").read_text())["score"] == report.score
+
+
+def test_bench_grades_each_assignment_s_example(capsys: pytest.CaptureFixture[str]) -> None:
+    from verify.grade.benchmark import main as bench
+
+    assert bench(["--assignment", "lesson2", "--n", "2", "--single", "1", "--sandbox",
+                  "rlimits"]) == 0
+    out = capsys.readouterr().out
+    assert "python example of gradient-descent" in out and "2 / 2 full marks" in out
+    assert "worst case" not in out  # lesson 4's hanging submission means nothing here
+    assert bench(["--assignment", "nope", "--n", "1"]) == 2
