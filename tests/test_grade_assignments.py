@@ -358,3 +358,40 @@ def test_bench_grades_each_assignment_s_example(capsys: pytest.CaptureFixture[st
     assert "python example of gradient-descent" in out and "2 / 2 full marks" in out
     assert "worst case" not in out  # lesson 4's hanging submission means nothing here
     assert bench(["--assignment", "nope", "--n", "1"]) == 2
+
+
+def test_the_docs_examples_are_valid_and_what_the_docs_show(tmp_path: Path) -> None:
+    """Every TOML block of docs/assignments.md that defines an assignment loads, and is the
+    example file of that name (so the page cannot drift from the tested files)."""
+    docs = Path(__file__).parents[1] / "docs"
+    blocks = re.findall(r"```toml\n(.*?)```", (docs / "assignments.md").read_text(), re.S)
+    examples = {load_assignment(p).name: load_assignment(p) for p in docs.glob("examples/*.toml")}
+    shown = []
+    for i, block in enumerate(blocks):
+        if not re.search(r'^name = "', block, re.M):
+            continue
+        path = tmp_path / f"block{i}.toml"
+        path.write_text(block)
+        spec = load_assignment(path)
+        assert spec.name in examples, spec.name
+        want = examples[spec.name]
+        assert (spec.title, spec.contract, spec.points, spec.visibility) == \
+            (want.title, want.contract, want.points, want.visibility)
+        assert [(t.id, t.name, t.parts) for t in spec.tests] == \
+            [(t.id, t.name, t.parts) for t in want.tests]
+        shown.append(spec.name)
+    assert sorted(shown) == sorted(examples) and len(shown) >= 2
+
+
+def test_a_course_that_accepts_only_the_lesson_s_loss_convention(tmp_path: Path) -> None:
+    spec = load_assignment(Path(__file__).parents[1] / "docs" / "examples"
+                           / "losses-lesson-convention.toml")
+    lesson = grade_submission(SUBMISSIONS / "losses" / "python" / "correct_lesson.py", seed=3,
+                              assignment=spec)
+    assert lesson.score == spec.total == 100
+    exact = grade_submission(SUBMISSIONS / "losses" / "python" / "correct_exact.py", seed=3,
+                             assignment=spec)
+    test = next(t for t in exact.tests if t.id == "mse_derivative_several_outputs")
+    assert test.score == 0 and exact.score == 75
+    assert "divides by the number of elements" in test.output
+    assert "this assignment asks for the lesson's convention" in test.output

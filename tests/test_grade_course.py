@@ -85,3 +85,18 @@ def test_corpus_file(assignment: str, path: Path) -> None:
     assert any("likely cause" in t.output for t in failing)
     # Named only where its numbers reproduce the student's: never on a test that passed.
     assert not any(t.diagnoses for t in report.tests if t.passed)
+
+
+def test_a_missing_name_costs_only_the_tests_that_need_it(tmp_path: Path) -> None:
+    source = (SUBMISSIONS / "training" / "python" / "correct_numpy.py").read_text()
+    assert source.count("make_batches") == 2
+    sub = tmp_path / "no_batches.py"
+    sub.write_text(source.replace("make_batches", "_batches"))
+    report = grade_submission(sub, seed=SEED, assignment="training", fd_check=False)
+    by_id = {t.id: t for t in report.tests}
+    assert "make_batches or makeBatches: MISSING" in by_id["api"].output
+    assert 0 < by_id["api"].score < by_id["api"].max_score
+    assert by_id["batches"].score == 0
+    assert "MissingAPI: the submission defines no make_batches or makeBatches" \
+        in by_id["batches"].output
+    assert all(t.passed for t in report.tests if t.id not in ("api", "batches"))

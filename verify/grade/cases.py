@@ -1,8 +1,9 @@
 """The graded cases: weights, inputs and upstream gradients drawn fresh for every grading run.
 
-Everything is drawn from one recorded seed (``--seed`` reproduces a run exactly). Each test of
-the rubric owns one or more *parts*; a part is one protocol task (see PROTOCOL.md) plus what
-the parent needs to check it. Expected values are never part of a task: the parent computes
+Everything is drawn from one recorded seed (``--seed`` reproduces a run exactly), by the test
+kinds of :mod:`.kinds` in the order an assignment (:mod:`.assignments`) lists its tests. Each
+test of the rubric owns one or more *parts*; a part is one protocol task (see PROTOCOL.md) plus
+what the parent needs to check it. Expected values are never part of a task: the parent computes
 them with :mod:`reference_mlp` from the same numbers.
 
 Pre-activations are kept at least ``KINK_MARGIN`` away from 0, so that a relu's kink never

@@ -7,6 +7,9 @@ that could not be checked - the student's code raised, was stopped, or sent some
 not an answer - counts as every check it would have made (:func:`checks_in`), so that a crash
 never weighs less than a wrong number.
 
+Lessons 2 and 5's parts (gradient descent, SGD, shuffling, training) are checked in
+:mod:`.course_checks`, into the same :class:`Check`.
+
 Only :class:`~.decode.MalformedResult` (untrusted data of the wrong shape) is caught here;
 anything else is a fault in the grader and propagates.
 """

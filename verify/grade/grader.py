@@ -3,13 +3,15 @@
 The flow, one module per step:
 
 1. the seed comes from the file's content and the course's secret (:mod:`.seeding`), and every
-   test's numbers are drawn from it (:mod:`.cases`);
+   test of the assignment (:mod:`.assignments`; ``mlp``, lesson 4, by default) has its numbers
+   drawn from it (:mod:`.kinds`, :mod:`.cases`);
 2. the tasks run in sandboxed children within the submission's time limit (:mod:`.schedule`,
    :mod:`.sandbox`). Tests students cannot see before the due date run in a child of their own,
    so that nothing visible - printed output, a limit hit, the time taken - depends on them;
-3. every number is compared with the reference into records (:mod:`.checking`), known bugs are
-   named (:mod:`.diagnosis`), and for wrong gradients one more child takes finite differences
-   of the student's own forward to tell forward from backward (:mod:`.own_forward`);
+3. every number is compared with the reference into records (:mod:`.checking`; lessons 2 and 5:
+   :mod:`.course_checks`), known bugs are named (:mod:`.diagnosis`, :mod:`.descent`), and for
+   wrong gradients one more child takes finite differences of the student's own forward to
+   tell forward from backward (:mod:`.own_forward`);
 4. the rubric turns checks into points and feedback (:mod:`.scoring`).
 
 Nothing the submission does makes this raise; a fault in the grader's own code does (callers
