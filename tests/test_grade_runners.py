@@ -102,13 +102,16 @@ def test_runners_look_for_the_names_the_request_gives(language: str, tmp_path: P
     else:
         sub = tmp_path / "mlp.js"
         sub.write_text("const math = require('mathjs');\nmodule.exports = {\n"
-                       "  meanSquaredError: (t, p) => math.mean(math.dotPow(math.subtract(p, t), 2)),\n};\n")
+                       "  meanSquaredError: (t, p) => "
+                       "math.mean(math.dotPow(math.subtract(p, t), 2)),\n};\n")
     contract = {**LESSON4.to_request(language), "mse": ["mean_squared_error", "meanSquaredError"]}
     task = {"id": "m", "op": "mse", "y_true": [[1.0, 2.0]], "y_pred": [[2.0, 4.0]]}
-    got = _answers(sub, {"protocol": 1, "contract": contract, "tasks": [task, {"id": "a", "op": "api"}]})
+    got = _answers(sub, {"protocol": 1, "contract": contract,
+                         "tasks": [task, {"id": "a", "op": "api"}]})
     assert got["m"]["ok"] and got["m"]["value"]["value"] == pytest.approx(2.5)
     assert got["a"]["value"]["names"]["mse"] in ("mean_squared_error", "meanSquaredError")
-    default = _answers(sub, {"protocol": 1, "contract": LESSON4.to_request(language), "tasks": [task]})
+    default = _answers(sub, {"protocol": 1, "contract": LESSON4.to_request(language),
+                             "tasks": [task]})
     assert default["m"]["ok"] is False and default["m"]["error"]["type"] == "MissingAPI"
     assert "no mse" in default["m"]["error"]["message"]
 

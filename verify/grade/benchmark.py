@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         ["single submission (median)", f"{statistics.median(single):.2f} s", "<= 3 s"],
         ["single submission (max)", f"{max(single):.2f} s", "<= 3 s"],
-        [f"batch of {len(result.reports)} (--jobs {args.jobs})", f"{batch:.1f} s", "<= 120 s (100, 2 cores)"],
+        [f"batch of {len(result.reports)} (--jobs {args.jobs})", f"{batch:.1f} s",
+         "<= 120 s (100, 2 cores)"],
         ["per submission in batch", f"{batch / max(1, len(result.reports)):.2f} s", ""],
         ["CPU per submission in batch", f"{cpu / max(1, len(result.reports)):.2f} s",
          "(grader + children, user + system)"],

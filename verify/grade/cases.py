@@ -307,8 +307,10 @@ def draw_layer(rng: np.random.Generator, n_in: int, n_out: int, activation: str)
     return LayerSpec(n_in, n_out, activation, w, b)
 
 
-def forward_layers(layers: tuple[LayerSpec, ...], x: Array) -> tuple[list[Array], list[Array], Array]:
-    """The reference forward through ``layers``: (each layer's input, each pre-activation, output)."""
+def forward_layers(layers: tuple[LayerSpec, ...],
+                   x: Array) -> tuple[list[Array], list[Array], Array]:
+    """The reference forward through ``layers``: (each layer's input, each pre-activation,
+    output)."""
     xs: list[Array] = []
     zs: list[Array] = []
     for spec in layers:
@@ -332,7 +334,8 @@ def _draw_inputs(rng: np.random.Generator, layers: tuple[LayerSpec, ...], batch:
         x = rng.normal(0.0, 1.0, (batch, layers[0].n_inputs))
         if scale != 1.0:
             x = x * scale
-        if all(_pre_activation_ok(z, s.activation) for z, s in zip(forward_layers(layers, x)[1], layers)):
+        if all(_pre_activation_ok(z, s.activation)
+               for z, s in zip(forward_layers(layers, x)[1], layers, strict=True)):
             return x
     return None
 
@@ -359,7 +362,7 @@ def _draw_network(rng: np.random.Generator, sizes: list[int], activations: list[
     failing, the weights are drawn again. Every seed draws (a test proves it for 20,000)."""
     for _ in range(_LAYER_TRIES):
         layers = tuple(draw_layer(rng, a, b, act)
-                       for a, b, act in zip(sizes[:-1], sizes[1:], activations))
+                       for a, b, act in zip(sizes[:-1], sizes[1:], activations, strict=True))
         rounds = _draw_rounds(rng, layers, batches, sizes[-1], backward, scale)
         if rounds is not None:
             return layers, rounds

@@ -113,7 +113,8 @@ def shown(rec: GradientRecord, hide: bool) -> str:
         return f"{rec.path}: {rec.note}"
     if not hide or rec.passed or rec.size == 0:
         return rec.message()
-    return f"{rec.path}: {rec.mismatched} / {rec.size} mismatched (values of hidden tests are not shown)"
+    return (f"{rec.path}: {rec.mismatched} / {rec.size} mismatched (values of hidden tests are "
+            f"not shown)")
 
 
 def _error_lines(label: str, error: Any, limits: Limits) -> list[str]:
@@ -205,7 +206,7 @@ def _check_layer(part: Part, case: LayerCase, value: dict[str, Any], c: Check, *
     ref = dg.reference_layer(case)
     rounds = decode.rows(value.get("rounds"), len(case.rounds), "rounds")
     multi = len(case.rounds) > 1
-    for k, (raw, r) in enumerate(zip(rounds, ref)):
+    for k, (raw, r) in enumerate(zip(rounds, ref, strict=True)):
         got = decode.obj(raw, f"round {k}")
         pre = f"{part.label}: " + (f"round {k}: " if multi else "")
         out = _record(decode.field(got, "output"), r.output, f"{pre}layer.output", "output",
@@ -247,7 +248,7 @@ def _check_net(part: Part, case: NetCase, value: dict[str, Any], c: Check) -> No
     ref = dg.reference_net(case)
     rounds = decode.rows(value.get("rounds"), len(case.rounds), "rounds")
     multi = len(case.rounds) > 1
-    for k, (raw, r) in enumerate(zip(rounds, ref)):
+    for k, (raw, r) in enumerate(zip(rounds, ref, strict=True)):
         got = decode.obj(raw, f"round {k}")
         pre = f"{part.label}: " + (f"round {k}: " if multi else "")
         out = _record(decode.field(got, "prediction"), r.prediction, f"{pre}prediction", "output")
@@ -257,7 +258,8 @@ def _check_net(part: Part, case: NetCase, value: dict[str, Any], c: Check) -> No
         student: dict[str, Any] = {"d_x": decode.field(got, "d_x")}
         recs: dict[str, GradientRecord] = {}
         unchanged = True
-        for j, (spec, lr, raw_layer) in enumerate(zip(case.layers, r.layers, layers)):
+        for j, (spec, lr, raw_layer) in enumerate(zip(case.layers, r.layers, layers,
+                                                      strict=True)):
             lg = decode.obj(raw_layer, f"round {k}: layers[{j}]")
             for param, key, exp in (("weights", "d_weights", lr.dW), ("biases", "d_biases", lr.db)):
                 path = f"layers[{j}].{param}"

@@ -2,7 +2,8 @@
 
     python -m verify grade alice.py --results results.json        # one submission
     python -m verify grade submissions/ --jobs 2 --csv grades.csv  # a folder (batch)
-    python -m verify grade --gradescope /autograder/submission --results /autograder/results/results.json
+    python -m verify grade --gradescope /autograder/submission \\
+        --results /autograder/results/results.json
     python -m verify grade --sandbox-info                          # which sandbox would be used
     python -m verify grade bundle --out autograder.zip             # a Gradescope bundle
     python -m verify grade bench --n 100 --jobs 2                  # speed benchmark
@@ -45,20 +46,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", help="a submission file, or a folder of submissions (batch)")
     p.add_argument("--assignment", metavar="NAME|FILE", default=None,
                    help=f"the assignment to grade: a built-in (see 'python -m verify grade "
-                        f"assignments'; default {DEFAULT_ASSIGNMENT}) or an instructor's .toml file")
+                        f"assignments'; default {DEFAULT_ASSIGNMENT}) or an instructor's "
+                        f".toml file")
     p.add_argument("--results", metavar="PATH",
                    help="write the results document here (atomically; single submission)")
     p.add_argument("--format", default="gradescope", choices=sorted(OUTPUTS),
                    help="the results document's format (default %(default)s)")
     p.add_argument("--gradescope", metavar="DIR",
-                   help="grade the one submission file in DIR (Gradescope's /autograder/submission)")
+                   help="grade the one submission file in DIR (Gradescope's "
+                        "/autograder/submission)")
     p.add_argument("--entry", metavar="NAME",
                    help="the submission's file name to pick inside a folder (e.g. mlp.py)")
     p.add_argument("--seed", type=int,
                    help="draw every test from this seed (default: derived from the file's content "
                         "and the secret, so a regrade gives the same result)")
     p.add_argument("--secret-file", metavar="FILE",
-                   help="the course's secret for deriving seeds (default $VERIFY_GRADE_SECRET_FILE; "
+                   help="the course's secret for deriving seeds (default "
+                        "$VERIFY_GRADE_SECRET_FILE; "
                         "a bundle ships its own)")
     p.add_argument("--rubric", metavar="FILE", help="points/visibility overrides (.toml or .json)")
     p.add_argument("--sandbox", choices=SANDBOX_MODES, default=None,

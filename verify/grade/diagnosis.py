@@ -139,7 +139,7 @@ def _net_round(layers: tuple[LayerSpec, ...], x: Array, d_loss: Array | None,
     xs, zs, prediction = forward_layers(layers, x)
     if d_loss is None:
         return RefNetRound(tuple(RefLayerRound(xi, zi, None, None, None, None, None)  # type: ignore[arg-type]
-                                 for xi, zi in zip(xs, zs)), prediction, None)
+                                 for xi, zi in zip(xs, zs, strict=True)), prediction, None)
     bugs = bugs or {}
     grads: dict[int, tuple[Array, Array, Array, Array]] = {}
     order = list(range(len(layers)))

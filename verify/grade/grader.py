@@ -39,6 +39,8 @@ from .text import safe_text, truncate
 
 __all__ = ["GradeReport", "TestResult", "grade_submission", "not_graded_report"]
 
+DEFAULT_LIMITS = Limits()
+
 _OUTPUT_SHOWN = 2000
 """Characters of the student's printed output quoted in the feedback."""
 
@@ -78,7 +80,7 @@ def grade_submission(
     seed: int | None = None,
     secret: bytes = b"",
     rubric: Rubric | None = None,
-    limits: Limits = Limits(),
+    limits: Limits = DEFAULT_LIMITS,
     sandbox: str | None = None,
     fd_check: bool = True,
     assignment: Assignment | str | None = None,
@@ -128,7 +130,7 @@ def grade_submission(
                          contract=spec.contract)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = dict(zip(sections, pool.map(run, sections.values())))
+        runs = dict(zip(sections, pool.map(run, sections.values()), strict=True))
 
     checks: dict[str, Check] = {}
     for name, section in sections.items():

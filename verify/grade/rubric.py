@@ -89,7 +89,8 @@ def load_rubric(path: str | Path | None = None,
         return Rubric.of(spec)
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"rubric file {path} " + ("is not a file" if path.exists() else "does not exist"))
+        raise ValueError(f"rubric file {path} "
+                         + ("is not a file" if path.exists() else "does not exist"))
     data = _parse(path)
     unknown_keys = set(data) - {"points", "visibility"}
     if unknown_keys:
@@ -100,7 +101,8 @@ def load_rubric(path: str | Path | None = None,
     points = dict(defaults)
     for key, value in (data.get("points") or {}).items():
         if key not in defaults:
-            raise ValueError(f"rubric {path}: unknown test id {key!r} in points; expected one of {valid}")
+            raise ValueError(f"rubric {path}: unknown test id {key!r} in points; expected one "
+                             f"of {valid}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) \
                 or not math.isfinite(value) or value < 0:
             raise ValueError(f"rubric {path}: points.{key} must be a number >= 0, got {value!r}")
@@ -108,9 +110,11 @@ def load_rubric(path: str | Path | None = None,
     visibility = dict(spec.visibility)
     for key, value in (data.get("visibility") or {}).items():
         if key not in defaults:
-            raise ValueError(f"rubric {path}: unknown test id {key!r} in visibility; expected one of {valid}")
+            raise ValueError(f"rubric {path}: unknown test id {key!r} in visibility; expected "
+                             f"one of {valid}")
         if value not in VISIBILITIES:
-            raise ValueError(f"rubric {path}: visibility.{key} must be one of {VISIBILITIES}, got {value!r}")
+            raise ValueError(f"rubric {path}: visibility.{key} must be one of {VISIBILITIES}, "
+                             f"got {value!r}")
         visibility[key] = value
     if sum(points.values()) <= 0:
         raise ValueError(f"rubric {path}: the points sum to 0; at least one test must score")

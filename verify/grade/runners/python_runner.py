@@ -386,7 +386,7 @@ def _op_sgd_step(module, task):
     model.backward(_matrix_in(task["d_loss"]))
     student_layers = getattr(model, "layers", None)
     out = []
-    for j, (layer, spec) in enumerate(zip(layers, task["layers"])):
+    for j, (layer, spec) in enumerate(zip(layers, task["layers"], strict=True)):
         source = layer
         if _find(layer, _CONTRACT["d_weights"]) is None and student_layers is not None:
             try:  # the student's MLP copied the layers it was given
@@ -400,7 +400,7 @@ def _op_sgd_step(module, task):
         entry.update(_params_out(layer, "after backward: ", j, spec, "_backward"))
         out.append(entry)
     step(model, float(_number_in(task["learning_rate"], "lr")))
-    for j, (layer, spec) in enumerate(zip(layers, task["layers"])):
+    for j, (layer, spec) in enumerate(zip(layers, task["layers"], strict=True)):
         out[j].update(_params_out(layer, "after sgd_step: ", j, spec, "_after"))
     return {"layers": out}
 
@@ -468,7 +468,7 @@ def _op_train(module, task):
                 _log["batches"].append(_log["pending"])
                 _log["params"].append(
                     [_params_out(layer, "before backward: ", j, spec, "")
-                     for j, (layer, spec) in enumerate(zip(_layers, task["layers"]))])
+                     for j, (layer, spec) in enumerate(zip(_layers, task["layers"], strict=True))])
             return _backward(*args, **kwargs)
 
         model.forward, model.backward = logged_forward, logged_backward
@@ -477,7 +477,7 @@ def _op_train(module, task):
             "history": _matrix_out(history, f"run {i}: train(...)'s return value",
                                    f"(1, {epochs})", allow_none=True),
             "layers": [_params_out(layer, f"run {i}: ", j, spec, "")
-                       for j, (layer, spec) in enumerate(zip(layers, task["layers"]))],
+                       for j, (layer, spec) in enumerate(zip(layers, task["layers"], strict=True))],
             "batches": log["batches"],
             "params": log["params"],
             "backward_calls": log["backward"],
