@@ -15,7 +15,7 @@ import pytest
 from verify.grade import grade_submission
 from verify.grade.assignments import BUILTINS, builtin, load_assignment
 from verify.grade.cases import draw_cases
-from verify.grade.rubric import DEFAULT_POINTS
+from verify.grade.rubric import DEFAULT_POINTS, Rubric
 
 SUBMISSIONS = Path(__file__).parent / "submissions"
 GOLDEN = Path(__file__).parent / "golden" / "lesson4-scores.json"
@@ -77,7 +77,7 @@ def test_every_builtin_draws_every_test_it_lists() -> None:
     for assignment in BUILTINS.values():
         tests = assignment.draw(3)
         assert [t.id for t in tests] == assignment.test_ids
-        assert assignment.total == 100, assignment.name
+        assert assignment.total > 0 and Rubric.of(assignment).total == assignment.total
         ids = [p.task_id for t in tests for p in t.parts]
         assert len(ids) == len(set(ids)), assignment.name
 
@@ -119,7 +119,7 @@ def test_an_instructors_assignment_end_to_end(language: str, tmp_path: Path) -> 
     assert main([str(good), "--assignment", str(EXAMPLE_TOML), "--results", str(out), "-q",
                  "--seed", "4"]) == 0
     data = json.loads(out.read_text())
-    assert data["score"] == spec.total == 100
+    assert data["score"] == spec.total
     assert data["extra_data"]["assignment"] == "relu-mlp"
     assert [(t["tags"][0], t["max_score"]) for t in data["tests"]] == list(spec.points.items())
     assert {t["tags"][0]: t["visibility"] for t in data["tests"]}["hidden_relu"] == "after_due_date"
@@ -127,7 +127,7 @@ def test_an_instructors_assignment_end_to_end(language: str, tmp_path: Path) -> 
                  "--seed", "4"]) == 0
     data = json.loads(out.read_text())
     by_id = {t["tags"][0]: t for t in data["tests"]}
-    assert 0 < data["score"] < 100
+    assert 0 < data["score"] < spec.total
     for tid in ("backward_relu", "network_backward", "deep_relu", "hidden_relu"):
         assert by_id[tid]["score"] < by_id[tid]["max_score"]
         assert "bias_averaged" in {tag.split("@")[0] for tag in by_id[tid]["tags"][1:]}
@@ -299,7 +299,7 @@ def test_a_bundle_ships_an_instructors_assignment_and_grades_with_it(tmp_path: P
     data = json.loads(results.read_text())
     assert data["extra_data"]["assignment"] == "relu-mlp"
     assert data["extra_data"]["seed_source"] == "content+secret"
-    assert data["score"] == 100
+    assert data["score"] == load_assignment(EXAMPLE_TOML).total
     assert [t["tags"][0] for t in data["tests"]] == load_assignment(EXAMPLE_TOML).test_ids
 
 
@@ -388,10 +388,10 @@ def test_a_course_that_accepts_only_the_lesson_s_loss_convention(tmp_path: Path)
                            / "losses-lesson-convention.toml")
     lesson = grade_submission(SUBMISSIONS / "losses" / "python" / "correct_lesson.py", seed=3,
                               assignment=spec)
-    assert lesson.score == spec.total == 100
+    assert lesson.score == spec.total
     exact = grade_submission(SUBMISSIONS / "losses" / "python" / "correct_exact.py", seed=3,
                              assignment=spec)
     test = next(t for t in exact.tests if t.id == "mse_derivative_several_outputs")
-    assert test.score == 0 and exact.score == 75
+    assert test.score == 0 and exact.score == spec.total - spec.points[test.id]
     assert "divides by the number of elements" in test.output
     assert "this assignment asks for the lesson's convention" in test.output
