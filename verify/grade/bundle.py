@@ -9,7 +9,11 @@ rlimits fallback runs), Node.js and the runner's math.js for JavaScript assignme
 which then cannot read the grader or the reference.
 
     python -m verify grade bundle --out autograder.zip [--language python|js] [--entry mlp.py]
-                                  [--rubric rubric.toml] [--sandbox auto]
+                                  [--assignment NAME|FILE] [--rubric rubric.toml] [--sandbox auto]
+
+One bundle per assignment: ``--assignment`` names a built-in (``losses``, ``lesson5``, ...; the
+default is ``mlp``) or an instructor's TOML file, which is checked now and shipped in the zip as
+``assignment.toml``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from .assignments import Assignment, load_assignment
 from .rubric import load_rubric
 from .seeding import new_secret
 
@@ -119,7 +124,7 @@ cd /autograder/source
 mkdir -p /autograder/results
 {node_env}PYTHONPATH=/autograder/source /opt/verify-venv/bin/python -m verify grade \\
   --gradescope /autograder/submission {entry} --results /autograder/results/results.json \\
-  --secret-file /autograder/source/grading_secret {rubric} --sandbox {sandbox} || true
+  --secret-file /autograder/source/grading_secret {assignment}{rubric} --sandbox {sandbox} || true
 if ! /opt/verify-venv/bin/python -c "import json,sys; json.load(open(sys.argv[1]))" \\
      /autograder/results/results.json 2>/dev/null; then
   echo '{{"score": 0, "output": "The autograder failed to run; please contact the course staff.", "tests": []}}' \\
@@ -159,13 +164,17 @@ def _add_text(zf: zipfile.ZipFile, name: str, text: str, executable: bool = Fals
 
 
 def build_bundle(out: str | Path, *, language: str = "python", entry: str | None = None,
-                 rubric: str | Path | None = None, sandbox: str = "auto") -> Path:
-    """Write the autograder zip to ``out`` and return its path."""
+                 rubric: str | Path | None = None, sandbox: str = "auto",
+                 assignment: str | Path | None = None) -> Path:
+    """Write the autograder zip for ``assignment`` (a built-in's name or a TOML file; default
+    ``mlp``) to ``out`` and return its path. ValueError for a bad option, an assignment file or a
+    rubric that does not load (checked now, not on Gradescope)."""
     if language not in ("python", "js"):
         raise ValueError(f"--language must be 'python' or 'js', got {language!r}")
     if sandbox not in ("auto", "bwrap", "rlimits"):
         raise ValueError(f"--sandbox must be auto, bwrap or rlimits, got {sandbox!r}")
-    load_rubric(rubric)  # validate now, not on Gradescope
+    spec: Assignment = load_assignment(assignment)
+    load_rubric(rubric, spec)  # validate now, not on Gradescope
     out = Path(out)
     if out.suffix != ".zip":
         raise ValueError(f"--out must name a .zip file, got {out}")
@@ -180,6 +189,11 @@ def build_bundle(out: str | Path, *, language: str = "python", entry: str | None
             name = "rubric" + Path(rubric).suffix.lower()
             zf.write(rubric, name)
             rubric_arg = f"--rubric {name}"
+        if spec.source == "built-in":
+            assignment_arg = f"--assignment {shlex.quote(spec.name)} "
+        else:  # the instructor's file, as checked above
+            zf.write(spec.source, "assignment.toml")
+            assignment_arg = "--assignment assignment.toml "
         js = language == "js"
         # The course's secret for deriving seeds (verify.grade.seeding): one per bundle, so a
         # regrade with the same bundle gives the same result; root-only on the image.
@@ -187,6 +201,7 @@ def build_bundle(out: str | Path, *, language: str = "python", entry: str | None
         _add_text(zf, "setup.sh", setup_script(language), True)
         _add_text(zf, "run_autograder", RUN_AUTOGRADER.format(
             entry=f"--entry {shlex.quote(entry)}" if entry else "", rubric=rubric_arg,
+            assignment=assignment_arg,
             sandbox=sandbox, node_env=_NODE_ENV if js else ""), True)
     return out
 
@@ -204,15 +219,19 @@ def main(argv: list[str] | None = None) -> int:
                    help="the assignment's language (js also installs Node.js and math.js)")
     p.add_argument("--entry", help="the file name students submit (e.g. mlp.py); default: the "
                                    "one supported file in the submission")
+    p.add_argument("--assignment", metavar="NAME|FILE", default=None,
+                   help="the assignment to grade: a built-in (default mlp) or a .toml file, "
+                        "shipped in the bundle")
     p.add_argument("--rubric", help="a rubric override (.toml or .json) to ship")
     p.add_argument("--sandbox", default="auto", choices=("auto", "bwrap", "rlimits"))
     args = p.parse_args(argv)
     try:
         out = build_bundle(args.out, language=args.language, entry=args.entry,
-                           rubric=args.rubric, sandbox=args.sandbox)
+                           rubric=args.rubric, sandbox=args.sandbox, assignment=args.assignment)
     except (ValueError, OSError) as exc:
         print(f"python -m verify grade bundle: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {out}: upload it as the autograder of a Gradescope programming assignment "
-          f"(base image: Ubuntu; setup.sh installs everything)")
+          f"(base image: Ubuntu; setup.sh installs everything); it grades assignment "
+          f"{load_assignment(args.assignment).name}")
     return 0
