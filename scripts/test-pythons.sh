@@ -14,9 +14,9 @@
 #   bash scripts/test-pythons.sh --which              prints "<version> <interpreter>" per Python
 #
 # Interpreters are looked up as `pyenv root`/versions/<X.Y>.* (newest patch release first), then
-# every pythonX.Y on PATH, /usr/bin and /usr/local/bin; the first that runs and is X.Y is used. VERIFY_PYTHONS (space-separated) replaces the
-# default list: versions ("3.10 3.12") are looked up the same way, paths (/opt/py/bin/python3)
-# are used as they are.
+# every pythonX.Y on PATH, /usr/bin and /usr/local/bin; the first that runs and is X.Y is used.
+# VERIFY_PYTHONS (space-separated) replaces the default list: versions ("3.10 3.12") are looked
+# up the same way, paths (/opt/py/bin/python3) are used as they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,9 +60,17 @@ pythons=() versions=() missing=()
 for want in "${wanted[@]}"; do
     if [[ $want == */* ]]; then
         v=$(version_of "$want")
-        if [ -n "$v" ]; then pythons+=("$want"); versions+=("$v"); else missing+=("$want (does not run)"); fi
+        if [ -n "$v" ]; then
+            pythons+=("$want") versions+=("$v")
+        else
+            missing+=("$want (does not run)")
+        fi
     elif [[ $want =~ ^[0-9]+\.[0-9]+$ ]]; then
-        if py=$(find_python "$want"); then pythons+=("$py"); versions+=("$want"); else missing+=("Python $want"); fi
+        if py=$(find_python "$want"); then
+            pythons+=("$py") versions+=("$want")
+        else
+            missing+=("Python $want")
+        fi
     else
         die "VERIFY_PYTHONS: '$want' is neither a version like 3.10 nor a path to a python"
     fi
@@ -70,7 +78,8 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
     for m in "${missing[@]}"; do echo "test-pythons: MISSING: $m" >&2; done
     die "cannot test the grader on every Python it supports (wanted: ${wanted[*]}). Install the" \
-        "missing ones (pyenv install X.Y; Debian/Ubuntu: apt-get install pythonX.Y pythonX.Y-venv)," \
+        "missing ones (pyenv install X.Y; Debian/Ubuntu: apt-get install pythonX.Y" \
+        "pythonX.Y-venv)," \
         "or point VERIFY_PYTHONS at interpreters (paths)."
 fi
 if [ "${1:-}" = --which ]; then
@@ -116,7 +125,8 @@ for i in "${!pythons[@]}"; do
     if [ "$(version_of "$venv/bin/python")" != "$v" ] \
             || [ "$(cat "$venv/.interpreter" 2>/dev/null)" != "$py" ]; then
         rm -rf "$venv"
-        "$py" -m venv "$venv" || die "cannot make a venv with $py (Debian/Ubuntu: install python$v-venv)"
+        "$py" -m venv "$venv" \
+            || die "cannot make a venv with $py (Debian/Ubuntu: install python$v-venv)"
         echo "$py" > "$venv/.interpreter"
     fi
     mapfile -t reqs < <(requirements "$venv/bin/python")

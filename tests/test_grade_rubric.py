@@ -45,8 +45,8 @@ def test_a_toml_rubric_loads_on_this_python(tmp_path: Path) -> None:
     assert main([str(GOOD), "--rubric", str(_rubric(tmp_path)), "--results", str(out), "-q"]) == 0
 
 
-def test_without_tomllib_the_tomli_backport_reads_the_rubric(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_tomllib_the_tomli_backport_reads_the_rubric(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Python 3.10: ``import tomllib`` fails. A stand-in tomli (the real parser, calls counted).
     real = _real_toml()
     calls: list[str] = []
@@ -63,12 +63,13 @@ def test_without_tomllib_the_tomli_backport_reads_the_rubric(tmp_path: Path,
         load_rubric(bad)
 
 
-def test_without_any_toml_parser_the_error_says_what_to_install(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_any_toml_parser_the_error_says_what_to_install(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "tomllib", None)
     monkeypatch.setitem(sys.modules, "tomli", None)
     with pytest.raises(ValueError, match=r"needs Python >= 3\.11 or the tomli package .*"
-                                         r"pip install 'tomli>=1\.1'.*or give the rubric as \.json"):
+                                         r"pip install 'tomli>=1\.1'.*"
+                                         r"or give the rubric as \.json"):
         load_rubric(_rubric(tmp_path))
     assert main([str(GOOD), "--rubric", str(_rubric(tmp_path))]) == 2  # a usage error, no traceback
 

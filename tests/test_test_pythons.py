@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "test-pythons.sh"
 
 
-def _which(tmp_path: Path, pythons: str | None = None, **env_vars: str) -> subprocess.CompletedProcess[str]:
+def _which(tmp_path: Path, pythons: str | None = None,
+           **env_vars: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "VERIFY_PYTHONS"}
     env.update(env_vars)
     if pythons is not None:
@@ -29,7 +30,8 @@ def _fake_python(path: Path, version: str | None) -> Path:
     """A 'python' answering the script's version question with ``version``; None: one that fails
     (as a pyenv shim of a version that is not selected does)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = f'echo "{version}"' if version else 'echo "pyenv: python: command not found" >&2; exit 127'
+    body = (f'echo "{version}"' if version
+            else 'echo "pyenv: python: command not found" >&2; exit 127')
     path.write_text(f"#!/bin/sh\n{body}\n")
     path.chmod(0o755)
     return path
@@ -44,7 +46,8 @@ def test_the_readme_test_command_runs_it_with_the_default_pythons() -> None:
 
 
 def test_the_default_pythons_are_the_oldest_declared_and_3_13(tmp_path: Path) -> None:
-    floor = re.search(r'^requires-python = ">=(\d+\.\d+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    floor = re.search(r'^requires-python = ">=(\d+\.\d+)"', pyproject, re.M)
     assert floor is not None and floor.group(1) == "3.10"
     fake = tmp_path / "bin"
     root = tmp_path / "pyenv"
