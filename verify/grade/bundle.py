@@ -2,11 +2,11 @@
 
 The zip holds, at its root (Gradescope unpacks it to ``/autograder/source``): ``setup.sh``,
 ``run_autograder``, the grader (``verify/``, ``reference_mlp/``), ``pyproject.toml`` and the
-rubric. ``setup.sh`` installs Python, numpy/tabulate/tqdm in ``/opt/verify-venv`` (torch is not
-needed to grade), bubblewrap (used where the container allows namespaces; otherwise the
-rlimits fallback runs), Node.js and the runner's math.js for JavaScript assignments, and makes
-``/autograder/source`` readable by root only: the fallback runs each child as an unprivileged uid,
-which then cannot read the grader or the reference.
+rubric. ``setup.sh`` installs Python, numpy/tabulate/tqdm (and tomli on Python < 3.11) in
+``/opt/verify-venv`` (torch is not needed to grade), bubblewrap (used where the container allows
+namespaces; otherwise the rlimits fallback runs), Node.js and the runner's math.js for JavaScript
+assignments, and makes ``/autograder/source`` readable by root only: the fallback runs each child
+as an unprivileged uid, which then cannot read the grader or the reference.
 
     python -m verify grade bundle --out autograder.zip [--language python|js] [--entry mlp.py]
                                   [--assignment NAME|FILE] [--rubric rubric.toml] [--sandbox auto]
@@ -29,7 +29,7 @@ from .assignments import Assignment, load_assignment
 from .rubric import load_rubric
 from .seeding import new_secret
 
-__all__ = ["NODE_VERSION", "build_bundle", "main", "setup_script"]
+__all__ = ["GRADER_REQUIREMENTS", "NODE_VERSION", "build_bundle", "main", "setup_script"]
 
 _ROOT = Path(__file__).resolve().parents[2]
 _PACKAGES = ("verify", "reference_mlp")
@@ -47,7 +47,7 @@ VENV="${{VERIFY_SETUP_VENV:-/opt/verify-venv}}"
 apt-get update
 apt-get install -y --no-install-recommends python3 python3-venv python3-pip bubblewrap
 python3 -m venv "$VENV"
-"$VENV/bin/pip" install --no-cache-dir "numpy>=1.26" "tabulate>=0.9" "tqdm>=4.66"
+"$VENV/bin/pip" install --no-cache-dir {requirements}
 {js_setup}
 # The grader and the reference: root only. Children run as unprivileged uids in the fallback;
 # they may read the runners' own files (not secret) and nothing else of the source.
@@ -57,6 +57,12 @@ chmod -R o+rX "$SOURCE/verify/grade/runners"
 chmod -R o+rX "$VENV"
 {js_check}echo "setup.sh: done"
 """
+
+GRADER_REQUIREMENTS = ("numpy>=1.26", "tabulate>=0.9", "tqdm>=4.66",
+                       'tomli>=1.1; python_version < "3.11"')
+"""What the bundle's setup.sh installs for the grader (never torch). ``tomli`` reads TOML rubrics
+where the image's python3 has no ``tomllib`` (Ubuntu 22.04: Python 3.10); pip skips it on 3.11+.
+``scripts/test-pythons.sh`` installs the same list to run the grader's tests on other Pythons."""
 
 NODE_VERSION = "20.20.2"
 """The Node.js the bundle installs where the image's own is missing or older than 20 (Ubuntu
@@ -142,7 +148,8 @@ def setup_script(language: str = "python") -> str:
     if language not in ("python", "js"):
         raise ValueError(f"--language must be 'python' or 'js', got {language!r}")
     js = language == "js"
-    return SETUP_SH.format(js_setup=JS_SETUP.format(node_version=NODE_VERSION) if js else "",
+    return SETUP_SH.format(requirements=" ".join(shlex.quote(r) for r in GRADER_REQUIREMENTS),
+                           js_setup=JS_SETUP.format(node_version=NODE_VERSION) if js else "",
                            js_check=JS_CHECK.format() if js else "")
 
 
