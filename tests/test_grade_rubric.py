@@ -106,3 +106,14 @@ def test_the_bundle_installs_what_pyproject_declares() -> None:
         req = Requirement(text)
         assert req.name in declared, f"{req.name} is installed by the bundle but not declared"
         assert str(req) == str(declared[req.name])
+
+
+def test_only_one_module_imports_a_toml_parser() -> None:
+    """The kind behind "Python 3.10 gives every student 0": a direct ``import tomllib`` anywhere
+    in the grader breaks it on 3.10. Every TOML read goes through verify/grade/tomlfile.py."""
+    import re
+
+    package = Path(__file__).resolve().parents[1] / "verify"
+    importers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
+                       if re.search(r"^\s*(import|from)\s+toml(lib|i)\b", p.read_text(), re.M))
+    assert importers == ["grade/tomlfile.py"]

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import tomlfile
 from .assignments import BUILTINS, DEFAULT_ASSIGNMENT, VISIBILITIES, Assignment, load_assignment
 
 __all__ = ["DEFAULT_POINTS", "VISIBILITIES", "Rubric", "load_rubric"]
@@ -58,36 +58,18 @@ class Rubric:
         return self.visibility_of(test_id) != "visible"
 
 
-def _toml_module(path: Path) -> Any:
-    """``tomllib`` (Python >= 3.11), else the ``tomli`` backport it came from (the same API).
-
-    Python 3.10 is supported (Gradescope's Ubuntu 22.04 image has it): pyproject.toml and the
-    bundle's setup.sh install ``tomli`` there.
-    """
-    try:
-        import tomllib
-    except ImportError:
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ImportError:
-            raise ValueError(f"rubric {path}: reading TOML needs Python >= 3.11 or the tomli "
-                             f"package (this is Python {sys.version_info.major}."
-                             f"{sys.version_info.minor}: pip install 'tomli>=1.1'), or give the "
-                             f"rubric as .json") from None
-    return tomllib
-
-
 def _parse(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"rubric {path}: cannot be read as UTF-8 text: {exc}") from None
     if path.suffix.lower() == ".toml":
-        toml = _toml_module(path)
         try:
-            return toml.loads(text)
-        except toml.TOMLDecodeError as exc:
-            raise ValueError(f"rubric {path}: invalid TOML: {exc}") from None
+            return tomlfile.loads(text, f"rubric {path}")
+        except ValueError as exc:
+            if "needs Python" in str(exc):
+                raise ValueError(f"{exc}, or give the rubric as .json") from None
+            raise
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
