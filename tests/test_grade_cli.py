@@ -75,7 +75,7 @@ def test_batch_folder_with_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "bias_averaged" in bob["diagnoses"] and bob["seed"] == "3"
     assert float(bob["backward_relu"]) < DEFAULT_POINTS["backward_relu"]
     assert json.loads((rdir / "bob.json").read_text())["score"] == float(bob["score"])
-    assert "dave: no single submission file" in capsys.readouterr().err
+    assert "dave: no submission file (.ipynb, .js, .mjs, .py) in dave" in capsys.readouterr().err
 
 
 def test_gradescope_mode(tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_gradescope_mode(tmp_path: Path) -> None:
     # Nothing submitted: a valid results.json that says so, exit 0.
     assert main(["--gradescope", str(sub), "--results", str(out)]) == 0
     data = json.loads(out.read_text())
-    assert data["score"] == 0 and "expected one submission file" in data["output"]
+    assert data["score"] == 0 and "no submission file (.ipynb, .js, .mjs, .py)" in data["output"]
     shutil.copy(GOOD, sub / "mlp.py")
     (sub / "helper.py").write_text("x = 1\n")
     assert main(["--gradescope", str(sub), "--entry", "mlp.py", "--results", str(out), "-q"]) == 0

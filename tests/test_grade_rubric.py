@@ -87,9 +87,10 @@ def test_the_bundle_installs_tomli_exactly_where_the_image_python_lacks_tomllib(
     args = shlex.split(line)
     assert args[:3] == ["$VENV/bin/pip", "install", "--no-cache-dir"]
     requirements = [Requirement(a) for a in args[3:]]
-    assert _installed_on(requirements, "3.10") == {"numpy", "tabulate", "tqdm", "tomli"}
+    assert _installed_on(requirements, "3.10") == {"numpy", "tabulate", "tqdm", "nbformat",
+                                                   "tomli"}
     for newer in ("3.11", "3.12", "3.13"):
-        assert _installed_on(requirements, newer) == {"numpy", "tabulate", "tqdm"}
+        assert _installed_on(requirements, newer) == {"numpy", "tabulate", "tqdm", "nbformat"}
     assert "torch" not in setup_script()
     from verify.grade.bundle import GRADER_REQUIREMENTS  # the list scripts/test-pythons.sh installs
 

@@ -20,7 +20,14 @@ from .assignments import Assignment, load_assignment
 from .grader import GradeReport, grade_submission, not_graded_report
 from .limits import Limits
 from .rubric import Rubric
-from .runners import runner_for, supported_extensions
+from .runners import supported_extensions
+from .submission import (
+    Submission,
+    candidate_extensions,
+    find_submission,
+    helpers_beside,
+    runner_of,
+)
 
 __all__ = ["BatchResult", "find_submissions", "grade_folder", "pick_submission", "write_csv"]
 
@@ -36,9 +43,14 @@ def pick_submission(folder: Path, entry: str | None = None) -> Path | None:
     return found[0] if len(found) == 1 else None
 
 
-def find_submissions(folder: Path, entry: str | None = None) -> tuple[dict[str, Path], list[str]]:
-    """Student name -> submission file, plus warnings for folders that hold none or several."""
-    exts = set(supported_extensions())
+def find_submissions(folder: Path, entry: str | None = None,
+                     assignment: Assignment | str | None = None,
+                     ) -> tuple[dict[str, Path], list[str]]:
+    """Student name -> submission (entry) file, plus warnings for folders that hold none, or
+    several candidates none of which defines more of ``assignment``'s names than the others
+    (:func:`.submission.find_submission`)."""
+    exts = set(candidate_extensions())
+    contract = load_assignment(assignment).contract
     subs: dict[str, Path] = {}
     warnings: list[str] = []
     for item in sorted(folder.iterdir()):
@@ -48,11 +60,11 @@ def find_submissions(folder: Path, entry: str | None = None) -> tuple[dict[str, 
         if item.is_file() and item.suffix.lower() in exts:
             chosen, name = item, item.stem
         elif item.is_dir():
-            chosen, name = pick_submission(item, entry), item.name
-            if chosen is None:
-                warnings.append(f"{item.name}: no single submission file "
-                                f"({', '.join(sorted(exts))}) found; skipped")
+            found = find_submission(item, entry, contract)
+            if isinstance(found, str):
+                warnings.append(f"{item.name}: {found}; skipped")
                 continue
+            chosen, name = found.entry, item.name
         else:
             continue
         if name in subs:  # alice.py next to alice.js or a folder alice/: grade both
@@ -92,14 +104,21 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder")
     spec = load_assignment(assignment)
-    subs, warnings = find_submissions(folder, entry)
+    entries, warnings = find_submissions(folder, entry, spec)
+    # A student's own folder may hold helper modules beside the entry; files at the top level
+    # are each a student of their own.
+    subs = {name: Submission(path, *helpers_beside(path)) if path.parent != folder
+            else Submission(path) for name, path in entries.items()}
+    # What grade_submission is given: the file alone where it has no helpers (as always).
+    targets = {name: sub if sub.helpers or sub.notes else sub.entry
+               for name, sub in subs.items()}
     rubric = rubric or Rubric.of(spec)
     start = time.monotonic()
     reports: dict[str, GradeReport] = {}
-    runnable: dict[str, Path] = {}
+    runnable: dict[str, Submission] = {}
     unavailable: dict[str, tuple[str, list[str]]] = {}
     for name, path in subs.items():
-        runner = runner_for(path)
+        runner = runner_of(path.entry)
         reason = runner.unavailable_reason()
         if reason is None:
             runnable[name] = path
@@ -110,7 +129,7 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
                         f"{reason}. They are marked NOT GRADED (no score): "
                         f"{', '.join(names[:10])}{' ...' if len(names) > 10 else ''}")
         for name in names:
-            reports[name] = grade_submission(subs[name], seed=seed, secret=secret, rubric=rubric,
+            reports[name] = grade_submission(targets[name], seed=seed, secret=secret, rubric=rubric,
                                              limits=limits, sandbox=sandbox, fd_check=False,
                                              assignment=spec)
     bar = None
@@ -121,17 +140,18 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
         bar = tqdm(total=len(runnable), unit="submission", desc="grading", leave=True,
                    disable=None)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(grade_submission, path, seed=seed, secret=secret, rubric=rubric,
-                               limits=limits, sandbox=sandbox, fd_check=fd_check,
+        futures = {pool.submit(grade_submission, targets[name], seed=seed, secret=secret,
+                               rubric=rubric, limits=limits, sandbox=sandbox, fd_check=fd_check,
                                assignment=spec): name
-                   for name, path in runnable.items()}
+                   for name in runnable}
         for fut in as_completed(futures):
             name = futures[fut]
             try:
                 reports[name] = fut.result()
             except Exception as exc:  # a grader bug must not lose the other students' grades
                 warnings.append(f"{name}: internal grader error ({type(exc).__name__}: {exc})")
-                reports[name] = not_graded_report(subs[name], seed or 0, str(sandbox or "auto"),
+                reports[name] = not_graded_report(subs[name].entry, seed or 0,
+                                                  str(sandbox or "auto"),
                                                   "unknown", rubric,
                                                   f"internal grader error: {exc}",
                                                   time.monotonic(), spec)

@@ -2,7 +2,7 @@
 
 The zip holds, at its root (Gradescope unpacks it to ``/autograder/source``): ``setup.sh``,
 ``run_autograder``, the grader (``verify/``, ``reference_mlp/``), ``pyproject.toml`` and the
-rubric. ``setup.sh`` installs Python, numpy/tabulate/tqdm (and tomli on Python < 3.11) in
+rubric. ``setup.sh`` installs Python, numpy/tabulate/tqdm/nbformat (and tomli on Python < 3.11) in
 ``/opt/verify-venv`` (torch is not needed to grade), bubblewrap (used where the container allows
 namespaces; otherwise the rlimits fallback runs), Node.js and the runner's math.js for JavaScript
 assignments, and makes ``/autograder/source`` readable by root only: the fallback runs each child
@@ -58,9 +58,10 @@ chmod -R o+rX "$VENV"
 {js_check}echo "setup.sh: done"
 """
 
-GRADER_REQUIREMENTS = ("numpy>=1.26", "tabulate>=0.9", "tqdm>=4.66",
+GRADER_REQUIREMENTS = ("numpy>=1.26", "tabulate>=0.9", "tqdm>=4.66", "nbformat>=5.7",
                        'tomli>=1.1; python_version < "3.11"')
-"""What the bundle's setup.sh installs for the grader (never torch). ``tomli`` reads TOML rubrics
+"""What the bundle's setup.sh installs for the grader (never torch). ``nbformat`` reads notebook
+submissions (``.ipynb``). ``tomli`` reads TOML rubrics
 where the image's python3 has no ``tomllib`` (Ubuntu 22.04: Python 3.10); pip skips it on 3.11+.
 ``scripts/test-pythons.sh`` installs the same list to run the grader's tests on other Pythons."""
 

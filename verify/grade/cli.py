@@ -179,19 +179,19 @@ def main(argv: list[str] | None = None) -> int:
 
     output = output_for(args.format)
     error_results, results_dict = output.error_results, output.results_dict
+    submission = None
     if args.gradescope:
-        from .batch import pick_submission
+        from .submission import find_submission
 
         folder = Path(args.gradescope)
-        chosen = pick_submission(folder, args.entry) if folder.is_dir() else None
-        if chosen is None:
-            msg = (f"expected one submission file ({args.entry or '.py / .js / .mjs'}) in "
-                   f"{folder}, found {'none or several' if folder.is_dir() else 'no such folder'}")
+        found = (find_submission(folder, args.entry, assignment.contract) if folder.is_dir()
+                 else f"expected a submission folder, found no such folder: {folder}")
+        if isinstance(found, str):
             if args.results:
-                write_results(error_results(msg), args.results)
-            print(msg, file=sys.stderr)
+                write_results(error_results(found), args.results)
+            print(found, file=sys.stderr)
             return 0 if args.results else 2
-        args.path = str(chosen)
+        submission, args.path = found, str(found.entry)
 
     if not args.path:
         parser.print_usage(sys.stderr)
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             write_results(error_results(f"{path.name} was not found"), args.results)
         return 2
     try:
-        report = grade_submission(path, seed=args.seed, secret=secret, rubric=rubric,
+        report = grade_submission(submission or path, seed=args.seed, secret=secret, rubric=rubric,
                                   limits=limits, sandbox=mode, fd_check=not args.no_fd,
                                   assignment=assignment)
     except Exception as exc:  # a grader bug: still leave a valid results.json behind

@@ -20,6 +20,7 @@ report it as an internal error, never as the student's).
 
 from __future__ import annotations
 
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,13 +29,15 @@ from .assignments import Assignment, load_assignment
 from .cases import TestCase
 from .checking import Check, check_part
 from .limits import Limits
+from .notebook import Converted, NotebookError, convert_notebook
 from .own_forward import own_forward_lines
 from .rubric import Rubric
-from .runners import runner_for
-from .sandbox import SandboxMode, resolve_mode
+from .runners import Runner
+from .sandbox import SandboxMode, _safe_name, resolve_mode
 from .schedule import Run, run_tasks
 from .scoring import GradeReport, TestResult, score_test
 from .seeding import derive_seed
+from .submission import NOTEBOOK, Submission, runner_of
 from .text import safe_text, truncate
 
 __all__ = ["GradeReport", "TestResult", "grade_submission", "not_graded_report"]
@@ -75,7 +78,7 @@ def _matching_rubric(rubric: Rubric | None, spec: Assignment) -> Rubric:
 
 
 def grade_submission(
-    submission: str | Path,
+    submission: str | Path | Submission,
     *,
     seed: int | None = None,
     secret: bytes = b"",
@@ -85,40 +88,71 @@ def grade_submission(
     fd_check: bool = True,
     assignment: Assignment | str | None = None,
 ) -> GradeReport:
-    """Grade one file against ``assignment`` (an :class:`Assignment`, a built-in's name, a TOML
-    file; default ``mlp``). ``seed`` None derives it from the file's content and ``secret``
-    (:mod:`.seeding`). ``rubric`` None is the assignment's default. Never raises for anything
-    the submission does: a missing or unsupported file, or a language this machine cannot run,
-    gives a report with ``graded=False`` whose tests all say why. Raises ValueError for an
-    unknown assignment or a rubric of another assignment (usage errors)."""
+    """Grade one submission against ``assignment`` (an :class:`Assignment`, a built-in's name, a
+    TOML file; default ``mlp``): a file (``.py``, ``.ipynb``, ``.js``, ``.mjs``), or a
+    :class:`~.submission.Submission` (an entry file and the helper modules copied beside it).
+    ``seed`` None derives it from the files' content and ``secret`` (:mod:`.seeding`).
+    ``rubric`` None is the assignment's default. Never raises for anything the submission does:
+    a missing or unsupported file, a notebook that cannot be read, or a language this machine
+    cannot run, gives a report with ``graded=False`` whose tests all say why. Raises ValueError
+    for an unknown assignment or a rubric of another assignment (usage errors)."""
     start = time.monotonic()
-    path = Path(submission)
+    sub = submission if isinstance(submission, Submission) else Submission(Path(submission))
+    path = sub.entry
     spec = load_assignment(assignment)
     rubric = _matching_rubric(rubric, spec)
     mode: SandboxMode = resolve_mode(sandbox)
     seed_source = "given" if seed is not None else ("content+secret" if secret else "content")
     reason, runner = None, None
+    notebook = path.suffix.lower() == NOTEBOOK
     try:
-        runner = runner_for(path)
+        runner = runner_of(path)
         reason = runner.unavailable_reason()
     except ValueError as exc:
         reason = str(exc)
-    if reason is None and path.is_symlink():
-        # A submission (a cloned repository, an archive) may hold a link to a file of the
-        # grader's machine; copying it into the sandbox would hand the child that file.
-        reason = f"{path.name} is a symbolic link: submit the file itself"
-    elif reason is None and not path.is_file():
-        reason = f"{path} is not a file"
-    if seed is None:
+    for file in sub.files:
+        if reason is None and file.is_symlink():
+            # A submission (a cloned repository, an archive) may hold a link to a file of the
+            # grader's machine; copying it into the sandbox would hand the child that file.
+            reason = f"{file.name} is a symbolic link: submit the file itself"
+        elif reason is None and not file.is_file():
+            reason = f"{file} is not a file"
+    contents: list[tuple[str, bytes]] = []
+    if reason is None:
         try:
-            seed = derive_seed(path.read_bytes() if reason is None else b"", secret)
+            contents = [(f.name, f.read_bytes()) for f in sub.files]
         except OSError as exc:
-            seed, reason = derive_seed(b"", secret), f"{path.name} cannot be read: {exc}"
+            reason = f"{path.name} cannot be read: {exc}"
+    if seed is None:
+        # One file: its content alone (as before multi-file submissions); several: names too.
+        seed = derive_seed(contents[0][1] if len(contents) == 1 else contents, secret)
+    converted: Converted | None = None
+    if reason is None and notebook:
+        try:
+            converted = convert_notebook(contents[0][1], path.name)
+        except NotebookError as exc:
+            reason = str(exc)
     if reason is not None or runner is None:
         return not_graded_report(path, int(seed), mode, runner.name if runner else "unknown",
                                  rubric, str(reason), start, spec)
-    seed = int(seed)
+    if converted is None:
+        return _grade(sub, path, None, runner, int(seed), seed_source, spec, rubric, limits, mode,
+                      fd_check, start)
+    with tempfile.TemporaryDirectory(prefix="verify-notebook-") as staging:
+        stem = Path(_safe_name(path)).stem
+        if any(Path(_safe_name(h)).stem == stem for h in sub.helpers):
+            stem += "_notebook"
+        staged = Path(staging) / f"{stem}.py"
+        staged.write_text(converted.source, encoding="utf-8")
+        return _grade(sub, staged, converted, runner, int(seed), seed_source, spec, rubric,
+                      limits, mode, fd_check, start)
 
+
+def _grade(sub: Submission, path: Path, converted: Converted | None, runner: Runner, seed: int,
+           seed_source: str, spec: Assignment, rubric: Rubric, limits: Limits, mode: SandboxMode,
+           fd_check: bool, start: float) -> GradeReport:
+    """Grade ``path`` (the entry, or the Python file made from a notebook) with ``sub``'s
+    helpers beside it."""
     tests = spec.draw(seed)
     deadline = start + limits.wall_s
     sections = {"visible": [t for t in tests if not _hidden(t, rubric)],
@@ -127,10 +161,13 @@ def grade_submission(
     def run(section: list[TestCase]) -> Run:
         tasks = [p.case.task(p.task_id) for t in section for p in t.parts]
         return run_tasks(runner, path, tasks, limits=limits, mode=mode, deadline=deadline,
-                         contract=spec.contract)
+                         contract=spec.contract, helpers=sub.helpers)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = dict(zip(sections, pool.map(run, sections.values()), strict=True))
+    if converted is not None:  # errors point at the notebook's cells, not the converted file
+        for r in runs.values():
+            _map_errors(r, converted, _safe_name(path), sub.entry.name)
 
     checks: dict[str, Check] = {}
     for name, section in sections.items():
@@ -144,17 +181,29 @@ def grade_submission(
     if fd_check:
         requests = [(t, part, k, info) for t in tests for part, k, info in checks[t.id].fd_requests]
         if requests:
-            extra = own_forward_lines(requests, runner, path, limits, mode, deadline)
+            extra = own_forward_lines(requests, runner, path, limits, mode, deadline,
+                                      helpers=sub.helpers)
 
     hidden_ids = [t.id for t in sections["hidden"]]
-    notes = _notes(runs["visible"], limits)
+    notes = [*(converted.notes if converted else []), *sub.notes, *_notes(runs["visible"], limits)]
     if hidden_ids:  # what the hidden child printed or hit belongs to the hidden tests only
         extra.setdefault(hidden_ids[0], []).extend(_notes(runs["hidden"], limits))
     results = [score_test(t, checks[t.id], extra.get(t.id, []), rubric) for t in tests]
-    return GradeReport(safe_text(path), seed, mode, runner.name, results,
-                       time.monotonic() - start, notes=notes,
+    return GradeReport(safe_text(sub.entry), seed, mode, runner.name, results,
+                       time.monotonic() - start, notes=[safe_text(n) for n in notes],
                        student_output=safe_text(runs["visible"].output), seed_source=seed_source,
                        assignment=spec.name)
+
+
+def _map_errors(run: Run, converted: Converted, name: str, notebook: str) -> None:
+    """Rewrite the locations in ``run``'s error messages and tracebacks (in the converted file
+    ``name``) as the notebook's cells and lines."""
+    for result in run.results.values():
+        error = result.get("error") if isinstance(result, dict) else None
+        if isinstance(error, dict):
+            for key in ("message", "traceback"):
+                if isinstance(error.get(key), str):
+                    error[key] = converted.map_text(error[key], name, notebook)
 
 
 def _notes(run: Run, limits: Limits) -> list[str]:

@@ -12,7 +12,7 @@ gradients), and the parent takes central differences of ``L = sum(output * upstr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -129,8 +129,9 @@ def fd_plan(part: Part, k: int) -> tuple[list[dict[str, Any]], Assemble] | None:
 
 def own_forward_lines(requests: list[tuple[TestCase, Part, int, dict[str, Any]]], runner: Runner,
                       submission: Path, limits: Limits, mode: SandboxMode,
-                      deadline: float) -> dict[str, list[str]]:
-    """Run the FD child once for every failing gradient part; test id -> feedback lines."""
+                      deadline: float, helpers: Sequence[Path] = ()) -> dict[str, list[str]]:
+    """Run the FD child once for every failing gradient part; test id -> feedback lines.
+    ``helpers``: the submission's helper modules (copied beside it)."""
     plans = []
     tasks: list[dict[str, Any]] = []
     seen = set()
@@ -145,7 +146,8 @@ def own_forward_lines(requests: list[tuple[TestCase, Part, int, dict[str, Any]]]
         plans.append((test, part, k, info, plan[1]))
     if not plans:
         return {}
-    run = run_tasks(runner, submission, tasks, limits=limits, mode=mode, deadline=deadline)
+    run = run_tasks(runner, submission, tasks, limits=limits, mode=mode, deadline=deadline,
+                    helpers=helpers)
     out: dict[str, list[str]] = {}
     for test, part, k, info, assemble in plans:
         try:

@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -259,17 +260,19 @@ def run_child(
     mode: SandboxMode = "rlimits",
     wall_s: float | None = None,
     watch: Watch | None = None,
+    helpers: Sequence[Path] = (),
 ) -> ChildOutcome:
     """Run ``runner`` on ``submission`` with ``request`` on stdin, for at most ``wall_s``
     seconds (default ``limits.wall_s``); never raises for anything the submission does.
     Everything the child may have started is dead when this returns.
 
     A streaming request's result lines go to ``watch`` as they arrive (and are kept in
-    ``ChildOutcome.events``); when the watch's deadline passes, the child is stopped."""
+    ``ChildOutcome.events``); when the watch's deadline passes, the child is stopped.
+    ``helpers`` (modules the submission imports) are copied beside it, and nothing else."""
     submission = Path(submission)
     workdir = Path(tempfile.mkdtemp(prefix="verify-grade-"))
     try:
-        setup = _prepare(runner, submission, limits, mode, workdir)
+        setup = _prepare(runner, submission, limits, mode, workdir, helpers)
         return _launch(setup, request, limits, mode, workdir,
                        limits.wall_s if wall_s is None else wall_s, watch)
     finally:
@@ -277,11 +280,14 @@ def run_child(
 
 
 def _prepare(runner: Runner, submission: Path, limits: Limits, mode: SandboxMode,
-             workdir: Path) -> _Setup:
+             workdir: Path, helpers: Sequence[Path] = ()) -> _Setup:
     cwd = workdir / "sandbox"
     cwd.mkdir()
     name = _safe_name(submission)
     shutil.copyfile(submission, cwd / name)
+    for helper in helpers:
+        if not (cwd / _safe_name(helper)).exists():
+            shutil.copyfile(helper, cwd / _safe_name(helper))
     if mode == "bwrap":
         root, child_cwd = _SANDBOX_ROOT, _SANDBOX_CWD
         argv = _bwrap_argv(runner, cwd, runner.command(root, f"{child_cwd}/{name}", limits))
@@ -359,7 +365,8 @@ def _materialise_fallback_root(runner: Runner, argv: list[str], root: Path, work
         os.chmod(root, 0o755)
         os.chown(cwd, uid, _NOBODY)
         os.chmod(cwd, 0o700)
-        os.chown(cwd / name, uid, _NOBODY)
+        for copied in cwd.iterdir():  # the submission and its helper modules
+            os.chown(copied, uid, _NOBODY)
     return uid
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,8 @@ class Run:
     output_dropped: int = 0
     notes: list[str] = field(default_factory=list)
     children: int = 0
+    helpers: tuple[Path, ...] = ()
+    """The submission's helper modules, copied beside it into every child."""
 
 
 def _error(tid: str, etype: str, message: str) -> dict[str, Any]:
@@ -120,11 +123,13 @@ class _TaskWatch:
 
 
 def run_tasks(runner: Runner, submission: Path, tasks: list[dict[str, Any]], *, limits: Limits,
-              mode: SandboxMode, deadline: float, contract: Contract = LESSON4) -> Run:
+              mode: SandboxMode, deadline: float, contract: Contract = LESSON4,
+              helpers: Sequence[Path] = ()) -> Run:
     """Run ``tasks`` (protocol task objects, each with an ``id`` and an ``op``) on
-    ``submission`` before ``deadline`` (``time.monotonic()``); a result for every task id.
-    Every request carries ``contract`` (the names the submission defines)."""
-    run = Run()
+    ``submission`` (and the ``helpers`` beside it) before ``deadline`` (``time.monotonic()``);
+    a result for every task id. Every request carries ``contract`` (the names the submission
+    defines)."""
+    run = Run(helpers=tuple(helpers))
     if not tasks:
         return run
     base = {"protocol": 1, "contract": contract.to_request(runner.name)}
@@ -142,7 +147,8 @@ def _child(runner: Runner, submission: Path, request: dict[str, Any], limits: Li
            mode: SandboxMode, deadline: float, run: Run, watch: _TaskWatch | None = None
            ) -> ChildOutcome:
     outcome = run_child(runner, submission, request, limits=limits, mode=mode,
-                        wall_s=max(0.1, deadline - time.monotonic()) + 0.5, watch=watch)
+                        wall_s=max(0.1, deadline - time.monotonic()) + 0.5, watch=watch,
+                        helpers=run.helpers)
     run.children += 1
     room = limits.output_bytes - len(run.output)
     if outcome.output and room > 0:

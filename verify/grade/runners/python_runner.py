@@ -532,6 +532,9 @@ def _error(exc, prefix=""):
 
 
 def _load(path):
+    # The submission's own folder first, as `python mlp.py` would have it: its helper modules
+    # (copied beside it, and nothing else) are importable.
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
     spec = importlib.util.spec_from_file_location("submission", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {os.path.basename(path)} as a Python module")
