@@ -2,6 +2,8 @@
 
     python -m verify grade alice.py --results results.json        # one submission
     python -m verify grade submissions/ --jobs 2 --csv grades.csv  # a folder (batch)
+    python -m verify grade course/ --results-dir results --resume --shard 2/8   # cluster
+    python -m verify grade rescore results --rubric new.toml --csv grades.csv   # new points
     python -m verify grade --gradescope /autograder/submission \\
         --results /autograder/results/results.json
     python -m verify grade --sandbox-info                          # which sandbox would be used
@@ -23,6 +25,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tabulate import tabulate
 
@@ -33,6 +36,10 @@ from .rubric import Rubric, load_rubric
 from .sandbox import SANDBOX_MODES, available_modes, resolve_mode
 from .scoring import GradeReport
 from .seeding import load_secret
+from .students import parse_shard
+
+if TYPE_CHECKING:
+    from .batch import BatchResult
 
 __all__ = ["main"]
 
@@ -43,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Grade students' backprop submissions in a sandbox.\n"
                     "Subcommands: 'assignments' (list them), 'bundle' (build a Gradescope\n"
-                    "autograder), 'bench' (timings).",
+                    "autograder), 'bench' (timings), 'rescore' (new points for stored results).",
         epilog="examples:\n"
                "  python -m verify grade alice.py                    # table + feedback\n"
                "  python -m verify grade alice.py --results results.json\n"
@@ -51,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
                "  python -m verify grade losses.py --assignment losses\n"
                "  python -m verify grade --gradescope /autograder/submission \\\n"
                "      --results /autograder/results/results.json\n"
+               "  python -m verify grade course/ --results-dir out --resume --shard 1/4\n"
+               "  python -m verify grade rescore out --rubric new.toml --csv grades.csv\n"
                "  python -m verify grade bundle --help\n\n"
                "exit status: 0 every submission graded (whatever the scores); 2 usage error;\n"
                "3 some submission could not be graded (NOT GRADED, never 0).")
@@ -67,7 +76,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="grade the one submission file in DIR (Gradescope's "
                         "/autograder/submission)")
     p.add_argument("--entry", metavar="NAME",
-                   help="the submission's file name to pick inside a folder (e.g. mlp.py)")
+                   help="the entry file to grade inside a folder (e.g. mlp.py); default: the "
+                        "only one, or the one defining the contract's names; the helper "
+                        "modules beside it are copied with it")
     p.add_argument("--seed", type=int,
                    help="draw every test from this seed (default: derived from the file's content "
                         "and the secret, so a regrade gives the same result)")
@@ -84,7 +95,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=2, help="submissions graded at once (batch)")
     p.add_argument("--csv", metavar="PATH", help="batch: write the summary CSV here")
     p.add_argument("--results-dir", metavar="DIR",
-                   help="batch: write each student's results.json into DIR/<student>.json")
+                   help="batch: write each student's results into DIR/<student>.json (and the "
+                        "grader's record into DIR/records/), as soon as they are graded")
+    p.add_argument("--resume", action="store_true",
+                   help="batch: keep the results in --results-dir of students already graded "
+                        "from the same files, secret, seed, assignment, rubric, limits and "
+                        "grader; grade only the others")
+    p.add_argument("--shard", metavar="K/N",
+                   help="batch: grade only shard K of N (1 <= K <= N; every student is in "
+                        "exactly one shard), e.g. ${SLURM_ARRAY_TASK_ID}/8")
     p.add_argument("--wall-limit", type=float, default=Limits.wall_s,
                    help="seconds of wall time for the whole submission (default %(default)s)")
     p.add_argument("--load-limit", type=float, default=Limits.load_s,
@@ -154,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         return bench_main(argv[1:])
     if argv and argv[0] == "assignments":
         return _assignments(argv[1:])
+    if argv and argv[0] == "rescore":
+        return _rescore(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.sandbox_info:
@@ -169,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
         if args.seed is not None and args.seed < 0:
             raise ValueError(f"--seed must be an integer >= 0, got {args.seed}")
+        shard = parse_shard(args.shard) if args.shard is not None else None
+        if args.resume and not args.results_dir:
+            raise ValueError("--resume needs --results-dir (where the earlier results are)")
     except (ValueError, RuntimeError) as exc:
         print(f"python -m verify grade: {exc}", file=sys.stderr)
         return 2
@@ -200,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     path = Path(args.path)
     if path.is_dir():
-        return _batch(args, path, mode, rubric, limits, secret, assignment)
+        return _batch(args, path, mode, rubric, limits, secret, assignment, shard)
     if not path.exists():
         print(f"python -m verify grade: {path} does not exist", file=sys.stderr)
         if args.results:
@@ -228,45 +252,133 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _batch(args: argparse.Namespace, folder: Path, mode: str, rubric: Rubric, limits: Limits,
-           secret: bytes, assignment: Assignment) -> int:
+           secret: bytes, assignment: Assignment, shard: tuple[int, int] | None = None) -> int:
     from .batch import grade_folder, write_csv
-    from .outputs import output_for, write_results
-
-    results_dict = output_for(args.format).results_dict
+    from .records import ResultStore
 
     start = time.monotonic()
+    # Each student's results are written the moment they are graded (a crash or a killed job
+    # loses none of the finished ones), and --resume finds them there.
+    store = ResultStore(args.results_dir, args.format) if args.results_dir else None
     result = grade_folder(folder, jobs=args.jobs, seed=args.seed, secret=secret, rubric=rubric,
                           limits=limits, sandbox=mode, entry=args.entry, progress=not args.quiet,
-                          fd_check=not args.no_fd, assignment=assignment)
+                          fd_check=not args.no_fd, assignment=assignment, store=store,
+                          resume=args.resume, shard=shard)
     for w in result.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if not result.reports:
+        if shard is not None:  # a shard may be empty: nothing to do is not an error
+            print(f"shard {shard[0]}/{shard[1]}: no students of {folder} in this shard",
+                  file=sys.stderr)
+            return 0
         print(f"python -m verify grade: no submissions found in {folder}", file=sys.stderr)
         return 2
     if args.csv:
         write_csv(result, args.csv)
-    if args.results_dir:
-        out = Path(args.results_dir)
-        for name, rep in result.reports.items():
-            write_results(results_dict(rep), out / f"{name}.json")
     if not args.quiet:
-        ids = [t.id for t in next(iter(result.reports.values())).tests]
-        rows = [[name, f"{rep.score:g}" if rep.graded else "NOT GRADED",
-                 *[f"{t.score:g}" if rep.graded else "-" for t in rep.tests],
-                 ", ".join(sorted({d.split('@')[0] for t in rep.tests for d in t.diagnoses}))]
-                for name, rep in result.reports.items()]
-        print(tabulate(rows, headers=["student", "total", *ids, "diagnoses"],
-                       disable_numparse=True))
+        _print_batch(result)
         scores = [rep.score for rep in result.reports.values() if rep.graded]
         mean = f"mean {sum(scores) / len(scores):.1f}" if scores else "none graded"
         seed = f"seed {result.seed}" if result.seed is not None else "seeds from each file"
+        kept = (f"; {len(result.resumed)} of them kept from an earlier run (--resume)"
+                if result.resumed else "")
+        part = f"shard {shard[0]}/{shard[1]}, " if shard is not None else ""
         print(f"\n{len(scores)} submissions graded in {time.monotonic() - start:.1f} s "
-              f"(--jobs {args.jobs}, sandbox {mode}, {seed}, assignment {assignment.name}); "
-              f"{mean}")
+              f"({part}--jobs {args.jobs}, sandbox {mode}, {seed}, assignment "
+              f"{assignment.name}){kept}; {mean}")
     if result.not_graded:
         print(f"python -m verify grade: {len(result.not_graded)} submission(s) NOT GRADED "
               f"(see the warnings above)", file=sys.stderr)
         return 3
+    return 0
+
+
+def _print_batch(result: BatchResult) -> None:
+    """The batch's table: one row per student, every test's points and the diagnoses."""
+    ids = [t.id for t in next(iter(result.reports.values())).tests]
+    rows = [[name, f"{rep.score:g}" if rep.graded else "NOT GRADED",
+             *[f"{t.score:g}" if rep.graded else "-" for t in rep.tests],
+             ", ".join(sorted({d.split('@')[0] for t in rep.tests for d in t.diagnoses}))]
+            for name, rep in result.reports.items()]
+    print(tabulate(rows, headers=["student", "total", *ids, "diagnoses"], disable_numparse=True))
+
+
+def _rescore(argv: list[str]) -> int:
+    """``python -m verify grade rescore RESULTS_DIR [--rubric FILE]``: new points for stored
+    results, without running any student code."""
+    from .batch import BatchResult, write_csv
+    from .records import ResultStore, report_from_json, rescore_report
+    from .students import Person
+
+    p = argparse.ArgumentParser(
+        prog="python -m verify grade rescore",
+        description="Re-weight the results a batch stored in RESULTS_DIR (--results-dir) with a "
+                    "new rubric's points, without running student code: every test's score is "
+                    "points x the fraction of its checks that passed, as a fresh run with the "
+                    "rubric gives. Rewrites each student's results and record; --csv writes "
+                    "the summary (also the way to collect the shards of a cluster run).")
+    p.add_argument("results_dir", metavar="RESULTS_DIR")
+    p.add_argument("--rubric", metavar="FILE",
+                   help="the new points (.toml or .json; visibility may not change); default: "
+                        "the rubric each result was graded with")
+    p.add_argument("--assignment", metavar="NAME|FILE",
+                   help="the assignment the rubric is for (default: the one recorded; needed "
+                        "for an instructor's .toml assignment)")
+    p.add_argument("--format", choices=sorted(OUTPUTS),
+                   help="rewrite the results documents in this format (default: as stored)")
+    p.add_argument("--csv", metavar="PATH", help="write the summary CSV here")
+    p.add_argument("--quiet", "-q", action="store_true", help="no table")
+    args = p.parse_args(argv)
+    folder = Path(args.results_dir)
+    records = [(path, r) for path, r in ResultStore(folder).records()]
+    if not records:
+        print(f"python -m verify grade rescore: no records in {folder / 'records'} (grade with "
+              f"--results-dir {folder} first)", file=sys.stderr)
+        return 2
+    rescored: dict[str, tuple[dict[str, Any], GradeReport, Rubric]] = {}
+    specs: dict[str, Assignment] = {}
+    try:
+        for path, record in records:
+            try:
+                report = report_from_json(record["report"])
+                student = str(record["student"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{path}: not a record this grader wrote ({exc})") from None
+            name = args.assignment or report.assignment
+            if name not in specs:
+                specs[name] = load_assignment(name)
+            if args.rubric:
+                rubric = load_rubric(args.rubric, specs[name])
+            else:
+                stored = record.get("rubric") or {}
+                rubric = Rubric(dict(stored.get("points") or {}),
+                                dict(stored.get("visibility") or {}),
+                                str(stored.get("source", "as graded")))
+            rescored[student] = (record, rescore_report(report, rubric), rubric)
+    except ValueError as exc:  # nothing is written unless every record can be rescored
+        print(f"python -m verify grade rescore: {exc}", file=sys.stderr)
+        return 2
+    stores: dict[str, ResultStore] = {}
+    reports: dict[str, GradeReport] = {}
+    people: dict[str, list[Person]] = {}
+    for student, (record, report, rubric) in rescored.items():
+        fmt = args.format or str(record.get("output_format") or "gradescope")
+        store = stores.setdefault(fmt, ResultStore(folder, fmt))
+        store.save(student, report, base=str(record.get("base", "")), rubric=rubric,
+                   file_digests=record.get("files") or [], people=record.get("people") or [])
+        reports[student] = report
+        people[student] = [Person(**{k: str(v) for k, v in p.items()
+                                     if k in ("name", "sid", "email")})
+                           for p in record.get("people") or [] if isinstance(p, dict)]
+    result = BatchResult(None, reports, [], 0.0,
+                         people={k: v for k, v in people.items() if v})
+    if args.csv:
+        write_csv(result, args.csv)
+    if not args.quiet:
+        _print_batch(result)
+        scores = [r.score for r in reports.values() if r.graded]
+        mean = f"mean {sum(scores) / len(scores):.1f}" if scores else "none graded"
+        print(f"\n{len(reports)} results rescored in {folder} (no code run); {mean}")
     return 0
 
 

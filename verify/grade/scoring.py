@@ -25,6 +25,9 @@ class TestResult:
     visibility: str
     diagnoses: list[str] = field(default_factory=list)
     records: list[GradientRecord] = field(default_factory=list)
+    fraction: float | None = None
+    """The share of the test's checks that passed (``score = round(max_score * fraction, 4)``):
+    what ``rescore`` re-weights. None where nothing was checked (not graded)."""
 
     @property
     def status(self) -> str:
@@ -89,4 +92,4 @@ def score_test(test: TestCase, c: Check, extra: list[str], rubric: Rubric) -> Te
     lines += extra
     return TestResult(test.id, test.name, round(max_score * fraction, 4), max_score, passed,
                       "\n".join(lines), rubric.visibility_of(test.id),
-                      diagnoses=diagnoses, records=list(c.scored))
+                      diagnoses=diagnoses, records=list(c.scored), fraction=fraction)
