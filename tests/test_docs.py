@@ -4,8 +4,9 @@
 pipefail``), each in an empty temporary directory where ``tests/`` and ``docs/`` link to the
 repository's (so a block can name the corpus and the example files, and nothing it writes lands
 in the repository). Blocks in other
-languages are not run: ``text`` (output, listings), ``toml``/``json`` (configuration, validated
-where a page says so), ``js`` (must be a file of the JavaScript corpus, graded by its tests).
+languages are not run: ``text`` (output, listings), ``toml``/``json``/``yaml`` (configuration,
+validated where a page says so), ``js`` (must be a file of the JavaScript corpus, graded by its
+tests).
 The first block of README.md is the set-up itself (CI runs it). A block preceded by
 ``<!-- docs-test: skip (why) -->`` is not run; each such skip must say why.
 """
@@ -24,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 BLOCK = re.compile(r"^```([\w-]*)\n(.*?)^```\s*$", re.M | re.S)
 RUN = {"python", "bash", "sh"}
-SHOWN = {"text", "toml", "json", "js"}
+SHOWN = {"text", "toml", "json", "js", "yaml"}
 SKIP = re.compile(r"<!-- docs-test: skip \((.+?)\) -->\s*$")
 
 

@@ -4,6 +4,8 @@
     python -m verify grade submissions/ --jobs 2 --csv grades.csv  # a folder (batch)
     python -m verify grade course/ --results-dir results --resume --shard 2/8   # cluster
     python -m verify grade rescore results --rubric new.toml --csv grades.csv   # new points
+    python -m verify grade --prairielearn /grade                   # a PrairieLearn job
+    python -m verify grade alice.py --format plain                 # one JSON line on stdout
     python -m verify grade --gradescope /autograder/submission \\
         --results /autograder/results/results.json
     python -m verify grade --sandbox-info                          # which sandbox would be used
@@ -58,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
                "  python -m verify grade losses.py --assignment losses\n"
                "  python -m verify grade --gradescope /autograder/submission \\\n"
                "      --results /autograder/results/results.json\n"
+               "  python -m verify grade --prairielearn /grade\n"
                "  python -m verify grade course/ --results-dir out --resume --shard 1/4\n"
                "  python -m verify grade rescore out --rubric new.toml --csv grades.csv\n"
                "  python -m verify grade bundle --help\n\n"
@@ -70,11 +73,17 @@ def _parser() -> argparse.ArgumentParser:
                         f".toml file")
     p.add_argument("--results", metavar="PATH",
                    help="write the results document here (atomically; single submission)")
-    p.add_argument("--format", default="gradescope", choices=sorted(OUTPUTS),
-                   help="the results document's format (default %(default)s)")
+    p.add_argument("--format", default=None, choices=sorted(OUTPUTS),
+                   help="the results document's format (default gradescope; prairielearn with "
+                        "--prairielearn; plain: one JSON line with the points, printed on "
+                        "stdout)")
     p.add_argument("--gradescope", metavar="DIR",
                    help="grade the one submission file in DIR (Gradescope's "
                         "/autograder/submission)")
+    p.add_argument("--prairielearn", metavar="ROOT", nargs="?", const="/grade",
+                   help="grade a PrairieLearn external-grading job: the submission in "
+                        "ROOT/student, options from ROOT/data/data.json's params.verify, "
+                        "results to ROOT/results/results.json (ROOT default /grade)")
     p.add_argument("--entry", metavar="NAME",
                    help="the entry file to grade inside a folder (e.g. mlp.py); default: the "
                         "only one, or the one defining the contract's names; the helper "
@@ -201,6 +210,22 @@ def main(argv: list[str] | None = None) -> int:
     from .outputs import output_for, write_results
     from .text import safe_text
 
+    if args.prairielearn:
+        clash = [flag for flag, given in (("a submission PATH", args.path),
+                                          ("--gradescope", args.gradescope),
+                                          ("--results", args.results),
+                                          ("--results-dir", args.results_dir),
+                                          ("--format " + str(args.format),
+                                           args.format not in (None, "prairielearn")))
+                 if given]
+        if clash:
+            print(f"python -m verify grade: --prairielearn grades ROOT/student and writes "
+                  f"ROOT/results/results.json; it cannot be combined with {', '.join(clash)}",
+                  file=sys.stderr)
+            return 2
+        return _prairielearn(args, mode, limits, secret)
+    if args.format is None:
+        args.format = "gradescope"
     output = output_for(args.format)
     error_results, results_dict = output.error_results, output.results_dict
     submission = None
@@ -213,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(found, str):
             if args.results:
                 write_results(error_results(found), args.results)
+            _plain_error(args, found)
             print(found, file=sys.stderr)
             return 0 if args.results else 2
         submission, args.path = found, str(found.entry)
@@ -229,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m verify grade: {path} does not exist", file=sys.stderr)
         if args.results:
             write_results(error_results(f"{path.name} was not found"), args.results)
+        _plain_error(args, f"{path.name} was not found")
         return 2
     try:
         report = grade_submission(submission or path, seed=args.seed, secret=secret, rubric=rubric,
@@ -242,13 +269,25 @@ def main(argv: list[str] | None = None) -> int:
         raise
     if args.results:
         write_results(results_dict(report), args.results)
-    if not args.quiet:
+    if args.format == "plain":  # the one line a platform reads from stdout: nothing else there
+        from .outputs.plain import line
+
+        print(line(results_dict(report)))
+    elif not args.quiet:
         _print_report(report, args.verbose)
     if not report.graded:
         print(f"python -m verify grade: NOT GRADED: {report.notes[0] if report.notes else ''}",
               file=sys.stderr)
         return 3
     return 0
+
+
+def _plain_error(args: argparse.Namespace, reason: str) -> None:
+    """With ``--format plain``, stdout always gets its one line, also when nothing was graded."""
+    if args.format == "plain":
+        from .outputs.plain import error_results, line
+
+        print(line(error_results(reason)))
 
 
 def _batch(args: argparse.Namespace, folder: Path, mode: str, rubric: Rubric, limits: Limits,
@@ -301,6 +340,32 @@ def _print_batch(result: BatchResult) -> None:
              ", ".join(sorted({d.split('@')[0] for t in rep.tests for d in t.diagnoses}))]
             for name, rep in result.reports.items()]
     print(tabulate(rows, headers=["student", "total", *ids, "diagnoses"], disable_numparse=True))
+
+
+def _prairielearn(args: argparse.Namespace, mode: str, limits: Limits, secret: bytes) -> int:
+    """``--prairielearn ROOT``: one PrairieLearn job. What it prints is shown to the student
+    (PrairieLearn shows the job's output): the points, never the seed."""
+    from .prairielearn_job import ConfigError, config_error_results, read_job, run_job
+
+    root = Path(args.prairielearn)
+    try:
+        job = read_job(root, entry=args.entry, assignment=args.assignment, rubric=args.rubric)
+    except ConfigError as exc:
+        config_error_results(root, str(exc))
+        print(f"python -m verify grade: {exc}", file=sys.stderr)
+        return 2
+    try:
+        data, report = run_job(job, seed=args.seed, secret=secret, limits=limits, sandbox=mode,
+                               fd_check=not args.no_fd)
+    except Exception as exc:  # a grader bug: still a valid results.json, not gradable
+        config_error_results(root, f"internal grader error: {type(exc).__name__}")
+        raise
+    if report is None or not report.graded:
+        print(f"not gradable: {'; '.join(data.get('format_errors', []))}")
+        return 3 if report is not None else 0
+    print(f"{report.score:g} / {report.max_score:g} points (score {data['score']:.4g}); "
+          f"results in {job.results}")
+    return 0
 
 
 def _rescore(argv: list[str]) -> int:

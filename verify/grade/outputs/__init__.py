@@ -18,11 +18,11 @@ from types import ModuleType
 from typing import Any
 
 from ..text import safe_json
-from . import gradescope
+from . import gradescope, plain, prairielearn
 
 __all__ = ["OUTPUTS", "output_for", "write_results"]
 
-OUTPUTS: dict[str, ModuleType] = {m.NAME: m for m in (gradescope,)}
+OUTPUTS: dict[str, ModuleType] = {m.NAME: m for m in (gradescope, prairielearn, plain)}
 """Every output format by name."""
 
 
