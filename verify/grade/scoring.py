@@ -10,8 +10,13 @@ from . import diagnosis as dg
 from .cases import TestCase
 from .checking import Check, shown
 from .rubric import Rubric
+from .text import cut_json
 
-__all__ = ["GradeReport", "TestResult", "checks_header", "score_test"]
+__all__ = ["TEST_OUTPUT_BYTES", "GradeReport", "TestResult", "checks_header", "score_test"]
+
+TEST_OUTPUT_BYTES = 32 << 10
+"""The most one test's feedback takes in a results document (JSON-escaped bytes); longer
+feedback (an exception message of megabytes, say) is cut, saying so."""
 
 
 @dataclass
@@ -84,6 +89,8 @@ def score_test(test: TestCase, c: Check, extra: list[str], rubric: Rubric) -> Te
     lines += [shown(r, hide) for r in c.scored if not r.passed and (r.size or r.note)]
     lines += dg.explain(list(dict.fromkeys(c.diagnoses)))
     lines += extra
+    output = cut_json("\n".join(lines), TEST_OUTPUT_BYTES,
+                      f"the feedback of one test is limited to {TEST_OUTPUT_BYTES >> 10} KiB")
     return TestResult(test.id, test.name, round(max_score * fraction, 4), max_score, passed,
-                      "\n".join(lines), rubric.visibility_of(test.id),
+                      output, rubric.visibility_of(test.id),
                       diagnoses=list(dict.fromkeys(c.diagnoses)), records=list(c.scored))
