@@ -4,6 +4,7 @@ results.json, no points it did not earn, and nothing left running - in both sand
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,9 @@ def test_numpy_memory_hog_fails_only_where_it_allocates(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_segfault_is_reported_and_other_tests_survive(mode: str, tmp_path: Path) -> None:
-    report, data = _grade("segfault", mode, tmp_path)
+    # Every backward part crashes its child: a dozen fresh children, ~0.2 s each (more on a
+    # loaded machine), must fit in the submission's time.
+    report, data = _grade("segfault", mode, tmp_path, Limits(wall_s=6.0, cpu_s=3))
     by_id = {t.id: t for t in report.tests}
     assert "SIGSEGV" in by_id["backward_tanh"].output
     assert by_id["forward_tanh"].passed and data["score"] == points("api", *FORWARD, *LOSSES)
@@ -261,3 +264,12 @@ def test_a_gradient_of_the_wrong_type_names_the_shape_expected(tmp_path: Path) -
             in by_id["backward_relu"].output), by_id["backward_relu"].output
     assert ("BadResult: round 0: layers[0].d_weights: expected a numeric matrix of shape (3, 3), "
             "got str" in by_id["network_backward"].output), by_id["network_backward"].output
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_tree_thousands_of_levels_deep_is_removed(mode: str, tmp_path: Path) -> None:
+    """Issue 10, item 5: it crashed the clean-up (RecursionError), the correct submission got
+    "internal grader error" and the tree stayed in /tmp."""
+    report, data = _grade("deep_tree", mode, tmp_path)
+    assert report.graded and data["score"] == 100
+    assert not list(Path(tempfile.gettempdir()).glob("verify-grade-*/sandbox/deep-4711"))

@@ -154,13 +154,18 @@ def main(argv: list[str] | None = None) -> int:
     output = output_for(args.format)
     error_results, results_dict = output.error_results, output.results_dict
     if args.gradescope:
-        from .batch import pick_submission
+        from .batch import FolderProblem, pick_submission
 
         folder = Path(args.gradescope)
-        chosen = pick_submission(folder, args.entry) if folder.is_dir() else None
+        try:
+            chosen = pick_submission(folder, args.entry) if folder.is_dir() else None
+            problem = None
+        except FolderProblem as exc:
+            chosen, problem = None, str(exc)
         if chosen is None:
-            msg = (f"expected one submission file ({args.entry or '.py / .js / .mjs'}) in "
-                   f"{folder}, found {'none or several' if folder.is_dir() else 'no such folder'}")
+            msg = problem or (f"expected one submission file ({args.entry or '.py / .js / .mjs'}) "
+                              f"in {folder}, found "
+                              f"{'none or several' if folder.is_dir() else 'no such folder'}")
             if args.results:
                 write_results(error_results(msg), args.results)
             print(msg, file=sys.stderr)
@@ -202,8 +207,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _batch(args: argparse.Namespace, folder: Path, mode: str, rubric: Rubric, limits: Limits,
            secret: bytes) -> int:
-    from .batch import grade_folder, write_csv
+    from .batch import grade_folder, results_name, write_csv
     from .outputs import output_for, write_results
+    from .text import safe_text
 
     results_dict = output_for(args.format).results_dict
 
@@ -221,10 +227,13 @@ def _batch(args: argparse.Namespace, folder: Path, mode: str, rubric: Rubric, li
     if args.results_dir:
         out = Path(args.results_dir)
         for name, rep in result.reports.items():
-            write_results(results_dict(rep), out / f"{name}.json")
+            try:  # one student's file failing to be written must not stop the others'
+                write_results(results_dict(rep), out / results_name(name))
+            except OSError as exc:
+                print(f"warning: {results_name(name)}: not written ({exc})", file=sys.stderr)
     if not args.quiet:
         ids = [t.id for t in next(iter(result.reports.values())).tests]
-        rows = [[name, f"{rep.score:g}" if rep.graded else "NOT GRADED",
+        rows = [[safe_text(name), f"{rep.score:g}" if rep.graded else "NOT GRADED",
                  *[f"{t.score:g}" if rep.graded else "-" for t in rep.tests],
                  ", ".join(sorted({d.split('@')[0] for t in rep.tests for d in t.diagnoses}))]
                 for name, rep in result.reports.items()]

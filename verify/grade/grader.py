@@ -67,9 +67,9 @@ def grade_submission(
     fd_check: bool = True,
 ) -> GradeReport:
     """Grade one file. ``seed`` None derives it from the file's content and ``secret``
-    (:mod:`.seeding`). Never raises for anything the submission does: a missing or unsupported
-    file, or a language this machine cannot run, gives a report with ``graded=False`` whose
-    tests all say why."""
+    (:mod:`.seeding`). Never raises for anything the submission does: a missing, unsupported
+    or oversized file (over ``limits.submission_bytes``), or a language this machine cannot
+    run, gives a report with ``graded=False`` whose tests all say why."""
     start = time.monotonic()
     path = Path(submission)
     rubric = rubric or Rubric()
@@ -87,6 +87,14 @@ def grade_submission(
         reason = f"{path.name} is a symbolic link: submit the file itself"
     elif reason is None and not path.is_file():
         reason = f"{path} is not a file"
+    elif reason is None:
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            size, reason = 0, f"{path.name} cannot be read: {exc.strerror}"
+        if size > limits.submission_bytes:
+            reason = (f"{path.name} is {size} bytes; the largest file graded is "
+                      f"{limits.submission_bytes >> 20} MiB")
     if seed is None:
         try:
             seed = derive_seed(path.read_bytes() if reason is None else b"", secret)

@@ -45,6 +45,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from .isolation import remove_tree
 from .limits import Limits
 from .runners import Runner
 
@@ -262,7 +263,8 @@ def run_child(
 ) -> ChildOutcome:
     """Run ``runner`` on ``submission`` with ``request`` on stdin, for at most ``wall_s``
     seconds (default ``limits.wall_s``); never raises for anything the submission does.
-    Everything the child may have started is dead when this returns.
+    Everything the child may have started is dead, and everything it wrote is removed, when
+    this returns.
 
     A streaming request's result lines go to ``watch`` as they arrive (and are kept in
     ``ChildOutcome.events``); when the watch's deadline passes, the child is stopped."""
@@ -273,7 +275,7 @@ def run_child(
         return _launch(setup, request, limits, mode, workdir,
                        limits.wall_s if wall_s is None else wall_s, watch)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        remove_tree(workdir)  # whatever the child made of it: any depth, any names
 
 
 def _prepare(runner: Runner, submission: Path, limits: Limits, mode: SandboxMode,
