@@ -24,6 +24,7 @@ SEED_SENSITIVE = CORPUS / "buggy_missing_activation_derivative.py"
 def _stable(report) -> str:  # noqa: ANN001
     data = results_dict(report)
     data["extra_data"].pop("execution_time")
+    data["extra_data"].pop("child_uid")  # machine facts, like the time: not feedback
     return json.dumps(data, sort_keys=True)
 
 

@@ -26,6 +26,7 @@ from .grader import GradeReport, grade_submission, not_graded_report
 from .limits import Limits
 from .rubric import Rubric
 from .runners import runner_for, supported_extensions
+from .sandbox import check_isolation, resolve_mode
 from .text import safe_text
 
 __all__ = ["MAX_DEPTH", "MAX_ENTRIES", "BatchResult", "FolderProblem", "Found",
@@ -153,14 +154,19 @@ class BatchResult:
 def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
                  secret: bytes = b"", rubric: Rubric | None = None, limits: Limits = Limits(),
                  sandbox: str | None = None, entry: str | None = None,
-                 progress: bool = True, fd_check: bool = True) -> BatchResult:
+                 progress: bool = True, fd_check: bool = True,
+                 unsafe_sandbox: bool = False) -> BatchResult:
     """Grade every submission in ``folder``, ``jobs`` at a time. Each student gets the grade a
     single run would give them (same seed derivation, same feedback). A language this machine
     cannot run is reported once, in ``warnings``, and its students are not graded (never 0);
-    so is a student whose folder cannot be searched. ValueError if ``folder`` is not a folder."""
+    so is a student whose folder cannot be searched. ValueError if ``folder`` is not a folder;
+    :class:`~verify.grade.sandbox.SandboxRefused` if the sandbox cannot keep students apart
+    here (unless ``unsafe_sandbox``)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder")
+    # Students graded side by side: refuse a sandbox that cannot keep them apart.
+    check_isolation(resolve_mode(sandbox), batch=True, unsafe=unsafe_sandbox)
     found = find_submissions(folder, entry)
     subs, warnings = dict(found.submissions), found.warnings
     rubric = rubric or Rubric()
@@ -188,7 +194,8 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
                         f"{', '.join(names[:10])}{' ...' if len(names) > 10 else ''}")
         for name in names:
             reports[name] = grade_submission(subs[name], seed=seed, secret=secret, rubric=rubric,
-                                             limits=limits, sandbox=sandbox, fd_check=False)
+                                             limits=limits, sandbox=sandbox, fd_check=False,
+                                             unsafe_sandbox=unsafe_sandbox)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -198,7 +205,8 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
                    disable=None)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(grade_submission, path, seed=seed, secret=secret, rubric=rubric,
-                               limits=limits, sandbox=sandbox, fd_check=fd_check): name
+                               limits=limits, sandbox=sandbox, fd_check=fd_check,
+                               unsafe_sandbox=unsafe_sandbox): name
                    for name, path in runnable.items()}
         for fut in as_completed(futures):
             name = futures[fut]

@@ -2,16 +2,17 @@
 
     python -m verify grade alice.py --results results.json        # one submission
     python -m verify grade submissions/ --jobs 2 --csv grades.csv  # a folder (batch)
-    python -m verify grade --gradescope /autograder/submission --results /autograder/results/results.json
+    python -m verify grade --gradescope /autograder/submission \
+        --results /autograder/results/results.json
     python -m verify grade --sandbox-info                          # which sandbox would be used
     python -m verify grade bundle --out autograder.zip             # a Gradescope bundle
     python -m verify grade bench --n 100 --jobs 2                  # speed benchmark
 
 Exit status: 0 whenever every submission was graded (whatever the scores; results.json is then
 valid); 2 for usage errors (bad options, a path that does not exist, an unusable --sandbox
-bwrap); 3 when some submission could not be graded at all (e.g. JavaScript without Node.js or
-math.js here: those students are marked NOT GRADED, never given 0; results.json is still
-written).
+bwrap, a sandbox that cannot isolate untrusted code here: see --unsafe-sandbox); 3 when some
+submission could not be graded at all (e.g. JavaScript without Node.js or math.js here: those
+students are marked NOT GRADED, never given 0; results.json is still written).
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ from tabulate import tabulate
 from .limits import Limits
 from .outputs import OUTPUTS
 from .rubric import Rubric, load_rubric
-from .sandbox import SANDBOX_MODES, available_modes, resolve_mode
+from .sandbox import (
+    SANDBOX_MODES,
+    SandboxRefused,
+    available_modes,
+    check_isolation,
+    missing_protections,
+    resolve_mode,
+)
 from .scoring import GradeReport
 from .seeding import load_secret
 
@@ -44,21 +52,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="gradescope", choices=sorted(OUTPUTS),
                    help="the results document's format (default %(default)s)")
     p.add_argument("--gradescope", metavar="DIR",
-                   help="grade the one submission file in DIR (Gradescope's /autograder/submission)")
+                   help="grade the one submission file in DIR "
+                        "(Gradescope's /autograder/submission)")
     p.add_argument("--entry", metavar="NAME",
                    help="the submission's file name to pick inside a folder (e.g. mlp.py)")
     p.add_argument("--seed", type=int,
                    help="draw every test from this seed (default: derived from the file's content "
                         "and the secret, so a regrade gives the same result)")
     p.add_argument("--secret-file", metavar="FILE",
-                   help="the course's secret for deriving seeds (default $VERIFY_GRADE_SECRET_FILE; "
+                   help="the course's secret for deriving seeds "
+                        "(default $VERIFY_GRADE_SECRET_FILE; "
                         "a bundle ships its own)")
     p.add_argument("--rubric", metavar="FILE", help="points/visibility overrides (.toml or .json)")
     p.add_argument("--sandbox", choices=SANDBOX_MODES, default=None,
                    help="bwrap (namespaces), rlimits (fallback), or auto (default; also "
                         "$VERIFY_GRADE_SANDBOX)")
     p.add_argument("--sandbox-info", action="store_true",
-                   help="print which sandboxes work here and which would be used, then exit")
+                   help="print which sandboxes work here and which would be used, then exit "
+                        "(status 2 if it cannot isolate untrusted code here)")
+    p.add_argument("--unsafe-sandbox", action="store_true",
+                   help="grade even where the sandbox cannot isolate untrusted code here (the "
+                        "grader says what is missing): ONLY for code you trust")
     p.add_argument("--jobs", type=int, default=2, help="submissions graded at once (batch)")
     p.add_argument("--csv", metavar="PATH", help="batch: write the summary CSV here")
     p.add_argument("--results-dir", metavar="DIR",
@@ -81,16 +95,32 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _sandbox_info(requested: str | None) -> int:
+def _sandbox_info(requested: str | None, unsafe: bool) -> int:
     rows = [[mode, "usable" if reason is None else f"unavailable: {reason}"]
             for mode, reason in available_modes().items()]
     print(tabulate(rows, headers=["sandbox", "status"]))
     try:
-        print(f"\nselected: {resolve_mode(requested)}")
+        selected = resolve_mode(requested)
     except (ValueError, RuntimeError) as exc:
         print(f"\nselected: none ({exc})")
         return 2
-    return 0
+    missing = missing_protections(selected)
+    for m in missing:
+        print(f"REFUSED for untrusted code: missing {m}")
+    print(f"\nselected: {selected}")
+    return 2 if missing and not unsafe else 0
+
+
+def isolation_line(report: GradeReport) -> str:
+    """One line saying what the submission's children ran under (for the summaries)."""
+    iso = report.isolation
+    if not iso:
+        return f"sandbox {report.sandbox} (no child ran)"
+    prot = iso.get("protections", {})
+    on = [k for k, v in prot.items() if v.get("active")]
+    off = [k for k, v in prot.items() if not v.get("active")]
+    text = f"sandbox {iso.get('mode')}, child uid {iso.get('uid')}; active: {', '.join(on)}"
+    return text + (f"; NOT active: {', '.join(off)}" if off else "")
 
 
 def _print_report(report: GradeReport, verbose: bool) -> None:
@@ -100,6 +130,7 @@ def _print_report(report: GradeReport, verbose: bool) -> None:
     total = f"{report.score:g} / {report.max_score:g}" if report.graded else "NOT GRADED"
     print(f"\nTotal: {total}   seed {report.seed} ({report.seed_source})   "
           f"sandbox {report.sandbox}   {report.execution_time:.2f} s")
+    print(isolation_line(report))
     for t in report.tests:
         if verbose or not t.passed:
             print(f"\n--- {t.name} ({t.score:g} / {t.max_score:g})")
@@ -132,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.sandbox_info:
-        return _sandbox_info(args.sandbox)
+        return _sandbox_info(args.sandbox, args.unsafe_sandbox)
     try:
         mode = resolve_mode(args.sandbox)
         rubric = load_rubric(args.rubric)
@@ -146,6 +177,20 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, RuntimeError) as exc:
         print(f"python -m verify grade: {exc}", file=sys.stderr)
         return 2
+    batch = bool(args.path) and not args.gradescope and Path(args.path).is_dir()
+    try:
+        missing = check_isolation(mode, batch=batch, unsafe=args.unsafe_sandbox)
+    except SandboxRefused as exc:
+        print(f"python -m verify grade: {exc}", file=sys.stderr)
+        if args.results:
+            from .outputs import output_for, write_results
+
+            write_results(output_for(args.format).error_results(
+                "the grading machine cannot run submissions safely; please contact the course "
+                "staff"), args.results)
+        return 2
+    for m in missing:
+        print(f"python -m verify grade: WARNING (--unsafe-sandbox): missing {m}", file=sys.stderr)
 
     from .grader import grade_submission
     from .outputs import output_for, write_results
@@ -187,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         report = grade_submission(path, seed=args.seed, secret=secret, rubric=rubric,
-                                  limits=limits, sandbox=mode, fd_check=not args.no_fd)
+                                  limits=limits, sandbox=mode, fd_check=not args.no_fd,
+                                  unsafe_sandbox=args.unsafe_sandbox)
     except Exception as exc:  # a grader bug: still leave a valid results.json behind
         if args.results:
             write_results(error_results(f"internal grader error ({type(exc).__name__}: "
@@ -214,9 +260,14 @@ def _batch(args: argparse.Namespace, folder: Path, mode: str, rubric: Rubric, li
     results_dict = output_for(args.format).results_dict
 
     start = time.monotonic()
-    result = grade_folder(folder, jobs=args.jobs, seed=args.seed, secret=secret, rubric=rubric,
-                          limits=limits, sandbox=mode, entry=args.entry, progress=not args.quiet,
-                          fd_check=not args.no_fd)
+    try:
+        result = grade_folder(folder, jobs=args.jobs, seed=args.seed, secret=secret,
+                              rubric=rubric, limits=limits, sandbox=mode, entry=args.entry,
+                              progress=not args.quiet, fd_check=not args.no_fd,
+                              unsafe_sandbox=args.unsafe_sandbox)
+    except SandboxRefused as exc:
+        print(f"python -m verify grade: {exc}", file=sys.stderr)
+        return 2
     for w in result.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if not result.reports:
@@ -244,6 +295,13 @@ def _batch(args: argparse.Namespace, folder: Path, mode: str, rubric: Rubric, li
         seed = f"seed {result.seed}" if result.seed is not None else "seeds from each file"
         print(f"\n{len(scores)} submissions graded in {time.monotonic() - start:.1f} s "
               f"(--jobs {args.jobs}, sandbox {mode}, {seed}); {mean}")
+        ran = [rep for rep in result.reports.values() if rep.isolation]
+        if ran:
+            uids = sorted({rep.isolation.get("uid") for rep in ran}, key=str)
+            line = isolation_line(ran[0]).replace(f"child uid {ran[0].isolation.get('uid')}",
+                                                  f"child uids {', '.join(map(str, uids[:5]))}"
+                                                  f"{' ...' if len(uids) > 5 else ''}")
+            print(line)
     if result.not_graded:
         print(f"python -m verify grade: {len(result.not_graded)} submission(s) NOT GRADED "
               f"(see the warnings above)", file=sys.stderr)

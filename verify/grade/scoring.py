@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from verify.compare import GradientRecord
 
@@ -52,6 +53,10 @@ class GradeReport:
     graded: bool = True
     seed_source: str = "given"
     """``given`` (``--seed``), ``content`` (the file alone) or ``content+secret`` (the bundle's)."""
+    isolation: dict[str, Any] = field(default_factory=dict)
+    """What the submission's children ran under: ``mode``, ``uid`` (outside any namespace) and
+    ``protections`` (name -> ``{"active": bool, "how": str}``; see
+    :func:`verify.grade.sandbox.protections`). Empty when no child ran."""
 
     @property
     def score(self) -> float:

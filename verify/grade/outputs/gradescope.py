@@ -2,8 +2,9 @@
 
 Format (https://gradescope-autograders.readthedocs.io/en/latest/specs/): top-level ``score``,
 ``output``, ``tests[]`` each with ``name``, ``score``, ``max_score``, ``status``, ``output``,
-``visibility``; ``extra_data`` (stored, not shown to students) carries the seed, the sandbox
-and the timings.
+``visibility``; ``extra_data`` (stored, not shown to students) carries the seed, the timings
+and the isolation the children ran under (``sandbox``, ``child_uid``, ``protections``: name ->
+``{"active", "how"}``, see :func:`verify.grade.sandbox.protections`).
 
 The whole document is kept under :data:`MAX_BYTES` (each test's feedback is already cut to
 ``scoring.TEST_OUTPUT_BYTES``; what is still too long is cut here, longest text first, saying
@@ -92,6 +93,8 @@ def results_dict(report: GradeReport) -> dict[str, Any]:
         ],
         "extra_data": {"graded": report.graded, "seed": report.seed,
                        "seed_source": report.seed_source, "sandbox": report.sandbox,
+                       "child_uid": report.isolation.get("uid"),
+                       "protections": report.isolation.get("protections", {}),
                        "language": report.language, "submission": report.submission,
                        "execution_time": round(report.execution_time, 3)},
     }
