@@ -485,6 +485,32 @@ def test_as_an_ordinary_user_without_landlock_the_fallback_refuses(
         remove_tree(work)
 
 
+# ------------------------------------------------------------------------------ --sandbox-info
+
+
+def test_sandbox_info_probes_each_mode_for_real() -> None:
+    """Item 8: what a probe child could do, from inside, in each mode that works here."""
+    proc = _run(grade_cli("--sandbox-info"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    modes = ["rlimits"] + (["bwrap"] if NO_BWRAP is None else [])
+    for mode in modes:
+        assert f"{mode}: a probe child tried, from inside:" in proc.stdout
+    for check in ("network", "sockets", "processes", "files", "temp_space", "process_cap",
+                  "cleanup"):
+        rows = [ln for ln in proc.stdout.splitlines() if ln.startswith(check + " ")]
+        assert len(rows) == len(modes) and all(" active " in r for r in rows), rows
+    assert "socket() refused" in proc.stdout  # the fallback's filter, seen from inside
+    assert "fork failed after" in proc.stdout and "stopped: it wrote more" in proc.stdout
+
+
+def test_sandbox_info_shows_what_a_container_refuses() -> None:
+    proc = _run(denying("seccomp", grade_cli("--sandbox-info", "--sandbox", "rlimits")))
+    assert proc.returncode == 2
+    assert "REFUSED for untrusted code: missing the seccomp filter" in proc.stdout
+    network = next(ln for ln in proc.stdout.splitlines() if ln.startswith("network "))
+    assert "NOT ACTIVE" in network  # UDP gets out: seen from inside, not read from settings
+
+
 # ------------------------------------------------------------------------------ parts
 
 

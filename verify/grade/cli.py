@@ -4,7 +4,7 @@
     python -m verify grade submissions/ --jobs 2 --csv grades.csv  # a folder (batch)
     python -m verify grade --gradescope /autograder/submission \
         --results /autograder/results/results.json
-    python -m verify grade --sandbox-info                          # which sandbox would be used
+    python -m verify grade --sandbox-info                          # what a child can do here
     python -m verify grade bundle --out autograder.zip             # a Gradescope bundle
     python -m verify grade bench --n 100 --jobs 2                  # speed benchmark
 
@@ -18,6 +18,7 @@ students are marked NOT GRADED, never given 0; results.json is still written).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,8 +30,10 @@ from .outputs import OUTPUTS
 from .rubric import Rubric, load_rubric
 from .sandbox import (
     SANDBOX_MODES,
+    SandboxMode,
     SandboxRefused,
     available_modes,
+    capabilities,
     check_isolation,
     missing_protections,
     resolve_mode,
@@ -68,8 +71,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="bwrap (namespaces), rlimits (fallback), or auto (default; also "
                         "$VERIFY_GRADE_SANDBOX)")
     p.add_argument("--sandbox-info", action="store_true",
-                   help="print which sandboxes work here and which would be used, then exit "
-                        "(status 2 if it cannot isolate untrusted code here)")
+                   help="start a probe child in each sandbox that works here and print what it "
+                        "could and could not do (network, processes, files, ...), then exit "
+                        "(status 2 if the selected sandbox cannot isolate untrusted code)")
     p.add_argument("--unsafe-sandbox", action="store_true",
                    help="grade even where the sandbox cannot isolate untrusted code here (the "
                         "grader says what is missing): ONLY for code you trust")
@@ -96,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _sandbox_info(requested: str | None, unsafe: bool) -> int:
+    from .probe import probe
+    from .sandbox import SandboxError
+
     rows = [[mode, "usable" if reason is None else f"unavailable: {reason}"]
             for mode, reason in available_modes().items()]
     print(tabulate(rows, headers=["sandbox", "status"]))
@@ -104,11 +111,54 @@ def _sandbox_info(requested: str | None, unsafe: bool) -> int:
     except (ValueError, RuntimeError) as exc:
         print(f"\nselected: none ({exc})")
         return 2
-    missing = missing_protections(selected)
-    for m in missing:
-        print(f"REFUSED for untrusted code: missing {m}")
+    status = 0
+    modes: list[SandboxMode] = [m for m in ("bwrap", "rlimits")
+                                if available_modes()[m] is None]
+    if requested and requested != "auto":
+        modes = [selected]
+    for mode in modes:
+        missing = missing_protections(mode)
+        batch = [m for m in missing_protections(mode, batch=True) if m not in missing]
+        print(f"\n{mode}: a probe child tried, from inside:")
+        try:
+            found = probe(mode, unsafe=True)
+        except (SandboxError, OSError) as exc:
+            print(f"  the probe could not run: {exc}")
+            status = 2 if mode == selected else status
+            continue
+        table = [[name, "active" if c["active"] else "NOT ACTIVE", c["how"]]
+                 for name, c in found["checks"].items()]
+        print(tabulate(table, headers=["protection", "", "what the probe found"],
+                       disable_numparse=True, maxcolwidths=[None, None, 72]))
+        if found["problem"]:
+            print(f"  the probe child: {found['problem']}")
+        for m in missing:
+            print(f"  REFUSED for untrusted code: missing {m}")
+        for m in batch:
+            print(f"  REFUSED for batches: missing {m}")
+        if not missing and not batch:
+            print("  safe for untrusted code, single submissions and batches")
+        bad = [k for k in _needed(mode) if not found["checks"].get(k, {}).get("active")]
+        if mode == selected and (missing and not unsafe or bad and not missing):
+            status = 2
+            if bad and not missing:
+                print(f"  protections the probe found NOT active: {', '.join(bad)}")
     print(f"\nselected: {selected}")
-    return 2 if missing and not unsafe else 0
+    return status
+
+
+def _needed(mode: str) -> list[str]:
+    """The protections the probe must find in force for ``mode`` to be used here (see
+    docs/sandbox.md): all of them, except that a grader run by an ordinary user shares its uid
+    with the child by necessity (the namespaces or Landlock stand in for a uid of its own), and
+    that a root grader without Landlock relies on permissions for files (refused for batches
+    and for a grader whose files every user can read) and cannot bound /tmp."""
+    from .probe import CHECKS
+
+    needed = [k for k in CHECKS if k != "user" or os.geteuid() == 0]
+    if mode == "rlimits" and capabilities().landlock_abi < 1:
+        needed = [k for k in needed if k not in ("files", "temp_space")]
+    return needed
 
 
 def isolation_line(report: GradeReport) -> str:
