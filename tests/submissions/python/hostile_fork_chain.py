@@ -1,12 +1,14 @@
-"""Hostile (issue 10, item 7): a process that keeps moving. Otherwise correct. At import it forks
-a child that calls setsid(), forks again and exits, over and over (each generation lives a few
-milliseconds), so that the process alive at any moment is always a fresh orphan; it never ends.
+"""Hostile (issue 10, item 7): processes that keep moving. Otherwise correct. At import it starts
+four chains: a child that calls setsid(), forks again and exits, over and over, as fast as it
+can, so that the process alive at any moment is always a fresh orphan; they never end.
 What must happen: nothing it started survives the grading (the test looks for processes whose
 command line names this file), and it scores full marks on its own code."""
 import os
 import time
 
-if os.fork() == 0:
+for _chain in range(4):
+    if os.fork() != 0:
+        continue
     try:
         while True:
             try:
@@ -18,7 +20,6 @@ if os.fork() == 0:
                     os._exit(0)
             except OSError:
                 time.sleep(0.001)
-            time.sleep(0.002)
     finally:
         os._exit(0)
 

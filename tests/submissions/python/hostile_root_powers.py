@@ -1,10 +1,10 @@
 """Hostile (issue 10, items 1 and 9): uses whatever power the child has over the machine and the
 grader. Otherwise correct. At import it tries to: read /etc/shadow; read the grader's request
 file (../request.json) and the grader's environment and memory (/proc/PID/environ, /proc/PID/mem
-of every "verify grade" process); plant a file in the grader's own package folder (found from
+of its grader and launchers); plant a file in the grader's own package folder (found from
 the launcher's command line); overwrite the results files named on the grader's command line
-(--results, --csv, --results-dir); and kill every grader process, launcher and other runner
-it can see.
+(--results, --csv, --results-dir); and kill its grader and the grader's launchers and other
+runners (only those of its own grading: it aims at nothing else on the machine).
 What must happen: none of it works (it is neither root nor the grader's uid, and Landlock or
 the namespaces confine it), it prints "REACHED: nothing", the grader survives and writes its
 own results.json with full marks (the code is correct), and other students are unaffected."""
@@ -42,16 +42,48 @@ try:
     pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
 except OSError:
     pids = []
-graders, launchers, runners = [], [], []
+
+
+def _parent(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+# Its own grader: the nearest ancestor that is "verify grade" (or pytest). Only that grading is
+# aimed at (the grader, its launchers, its other children), never anything else on the machine.
+grader, pid = None, ME
+for _ in range(12):
+    pid = _parent(pid)
+    args = b" ".join(_cmdline(pid))
+    if pid <= 1:
+        break
+    if b"verify grade" in args or b"-m verify" in args or b"pytest" in args:
+        grader = pid
+        break
+
+
+def _under_grader(pid):
+    for _ in range(12):
+        pid = _parent(pid)
+        if pid == grader:
+            return True
+        if pid <= 1:
+            return False
+    return False
+
+
+graders = [grader] if grader else []
+launchers, runners = [], []
 for pid in pids:
-    if pid == ME:
+    if pid == ME or not grader or not _under_grader(pid):
         continue
     args = b" ".join(_cmdline(pid))
-    if b"verify grade" in args or b"-m verify" in args or b"pytest" in args:
-        graders.append(pid)
     if b"_launcher.py" in args:
         launchers.append((pid, _cmdline(pid)))
-    if b"python_runner.py" in args or b"node_runner.js" in args or b"node_worker.js" in args:
+    elif b"python_runner.py" in args or b"node_runner.js" in args or b"node_worker.js" in args:
         runners.append(pid)
 for pid in graders + [p for p, _ in launchers]:
     _try(f"read /proc/{pid}/environ", lambda pid=pid: _read(f"/proc/{pid}/environ"))
@@ -79,7 +111,7 @@ for pid in graders:
                 with open(os.path.join(path, "hostile_forged.json"), "w") as f:
                     f.write('{"score": 1000}')
             _try(f"forge in {args[i + 1].decode()}", forge_dir)
-for pid in graders + [p for p, _ in launchers] + runners:
+for pid in [p for p, _ in launchers] + runners + graders:  # the grader last
     if pid != os.getppid():
         _try(f"kill {pid}", lambda pid=pid: os.kill(pid, signal.SIGKILL))
 print("REACHED:", REACHED if REACHED else "nothing")
