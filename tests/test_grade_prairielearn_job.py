@@ -224,6 +224,8 @@ def test_the_dockerfile_matches_the_grader() -> None:
     assert ["docker/prairielearn/run-grader", "/usr/local/bin/verify-grade-prairielearn"] in copies
     assert 'CMD ["/usr/local/bin/verify-grade-prairielearn"]' in text
     assert text.startswith("# The PrairieLearn") and "FROM node:20-" in text
+    apt = next(ln for ln in lines if "apt-get install" in ln).split()
+    assert {"python3", "python3-venv", "bubblewrap", "libseccomp2", "util-linux"} <= set(apt)
     assert os.access(DOCKER / "run-grader", os.X_OK)
     ignored = (REPO / ".dockerignore").read_text().split()
     assert "**/node_modules" in ignored and ".git" in ignored and "verify" not in ignored

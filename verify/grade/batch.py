@@ -6,11 +6,17 @@ once the Node runner is installed) and its sub-folders holding exactly one such 
 named ``--entry``), as Gradescope's "download all submissions" export lays them out. Each
 student's seed comes from their file (and the course's secret), as in a single grading, unless
 ``--seed`` gives everyone the same one; it is recorded in the CSV.
+
+Whatever one student's folder holds, the others are graded: a folder too deep or too large to
+search (:data:`MAX_DEPTH`, :data:`MAX_ENTRIES`), unreadable, or a link, gives that student a
+NOT GRADED report saying why; names that are not UTF-8 are shown escaped (``\\udcff``).
 """
 
 from __future__ import annotations
 
 import csv
+import os
+import stat
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -22,6 +28,7 @@ from .limits import Limits
 from .records import ResultStore, grading_base
 from .rubric import Rubric
 from .runners import supported_extensions
+from .sandbox import check_isolation, resolve_mode
 from .students import Person, in_shard, student_names
 from .submission import (
     Submission,
@@ -30,51 +37,118 @@ from .submission import (
     helpers_beside,
     runner_of,
 )
+from .text import safe_text
 
-__all__ = ["BatchResult", "find_submissions", "grade_folder", "pick_submission", "write_csv"]
+__all__ = ["MAX_DEPTH", "MAX_ENTRIES", "BatchResult", "FolderProblem", "Found",
+           "find_submissions", "grade_folder", "pick_submission", "write_csv"]
+
+MAX_DEPTH = 16
+"""Folder levels searched below a student's folder for their file."""
+MAX_ENTRIES = 10_000
+"""Files and folders looked at in one student's folder before giving up."""
+
+
+class FolderProblem(Exception):
+    """A student's folder that cannot be searched (too deep, too large, unreadable): the
+    message says why, for that student's NOT GRADED report."""
+
+
+def _candidates(folder: Path, exts: set[str]) -> list[Path]:
+    """Files (or links: the grader refuses those with a clear message) with a supported
+    extension below ``folder``, hidden ones left out; without recursion and without following
+    links, so no layout can exhaust the stack. FolderProblem past the limits."""
+    found: list[Path] = []
+    stack: list[tuple[Path, int]] = [(folder, 0)]
+    seen = 0
+    while stack:
+        current, depth = stack.pop()
+        try:
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
+        except OSError as exc:
+            raise FolderProblem(f"{safe_text(current.relative_to(folder.parent))} cannot be "
+                                f"read ({exc.strerror})") from None
+        for entry in entries:
+            seen += 1
+            if seen > MAX_ENTRIES:
+                raise FolderProblem(f"{safe_text(folder.name)} holds more than {MAX_ENTRIES} "
+                                    f"files and folders; submit only your code")
+            if entry.name.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+                is_file = entry.is_file(follow_symlinks=False) or entry.is_symlink()
+            except OSError:
+                continue
+            if is_dir:
+                if depth + 1 > MAX_DEPTH:
+                    raise FolderProblem(f"{safe_text(folder.name)} is nested more than "
+                                        f"{MAX_DEPTH} folders deep; submit only your code")
+                stack.append((Path(entry.path), depth + 1))
+            elif is_file and os.path.splitext(entry.name)[1].lower() in exts:
+                found.append(Path(entry.path))
+    return sorted(found)
 
 
 def pick_submission(folder: Path, entry: str | None = None) -> Path | None:
     """The one submission file in ``folder``: ``entry`` if given and present, else the only
-    file with a supported extension; None if there is none or several."""
+    file with a supported extension; None if there is none or several. FolderProblem if the
+    folder cannot be searched (:data:`MAX_DEPTH`, :data:`MAX_ENTRIES`, unreadable)."""
     if entry and (folder / entry).is_file():
         return folder / entry
-    exts = set(supported_extensions())
-    found = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in exts
-                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    found = _candidates(folder, set(supported_extensions()))
     return found[0] if len(found) == 1 else None
 
 
+@dataclass
+class Found:
+    """What a batch folder holds: student name -> submission file; students whose folder
+    could not be searched -> why; warnings (folders skipped, names shared)."""
+
+    submissions: dict[str, Path] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
 def find_submissions(folder: Path, entry: str | None = None,
-                     assignment: Assignment | str | None = None,
-                     ) -> tuple[dict[str, Path], list[str]]:
-    """Student name -> submission (entry) file, plus warnings for folders that hold none, or
-    several candidates none of which defines more of ``assignment``'s names than the others
-    (:func:`.submission.find_submission`)."""
+                     assignment: Assignment | str | None = None) -> Found:
+    """Every student's submission in ``folder`` (see the module's docstring): a student's
+    folder gives its entry file (:func:`.submission.find_submission`: ``entry``, the only one,
+    or the one defining the most of ``assignment``'s names); a folder holding none, or several
+    candidates none of which defines more of them than the others, is skipped with a warning."""
     exts = set(candidate_extensions())
     contract = load_assignment(assignment).contract
-    subs: dict[str, Path] = {}
-    warnings: list[str] = []
-    for item in sorted(folder.iterdir()):
+    found = Found()
+    for item in sorted(Path(e.path) for e in os.scandir(folder)):
         chosen: Path | None
         if item.name.startswith("."):
             continue
-        if item.is_file() and item.suffix.lower() in exts:
+        try:
+            mode = os.lstat(item).st_mode
+        except OSError:
+            continue
+        if (stat.S_ISREG(mode) or stat.S_ISLNK(mode)) and item.suffix.lower() in exts:
             chosen, name = item, item.stem
-        elif item.is_dir():
-            found = find_submission(item, entry, contract)
-            if isinstance(found, str):
-                warnings.append(f"{item.name}: {found}; skipped")
+        elif stat.S_ISDIR(mode):
+            name = item.name
+            try:
+                _candidates(item, exts)  # FolderProblem: too deep, too large, unreadable
+            except FolderProblem as exc:
+                found.problems[name] = str(exc)
                 continue
-            chosen, name = found.entry, item.name
+            sub = find_submission(item, entry, contract)
+            if isinstance(sub, str):
+                found.warnings.append(f"{safe_text(item.name)}: {safe_text(sub)}; skipped")
+                continue
+            chosen = sub.entry
         else:
             continue
-        if name in subs:  # alice.py next to alice.js or a folder alice/: grade both
-            warnings.append(f"{item.name}: another submission is also named {name!r}; "
-                            f"this one is graded as {item.name!r}")
+        if name in found.submissions:  # alice.py next to alice.js or a folder alice/: both
+            found.warnings.append(f"{safe_text(item.name)}: another submission is also named "
+                                  f"{safe_text(name)!r}; this one is graded as "
+                                  f"{safe_text(item.name)!r}")
             name = item.name
-        subs[name] = chosen
-    return subs, warnings
+        found.submissions[name] = chosen
+    return found
 
 
 @dataclass
@@ -104,11 +178,14 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
                  progress: bool = True, fd_check: bool = True,
                  assignment: Assignment | str | None = None,
                  store: ResultStore | None = None, resume: bool = False,
-                 shard: tuple[int, int] | None = None) -> BatchResult:
+                 shard: tuple[int, int] | None = None,
+                 unsafe_sandbox: bool = False) -> BatchResult:
     """Grade every submission in ``folder`` against ``assignment`` (default ``mlp``), ``jobs``
     at a time. Each student gets the grade a single run would give them (same seed derivation,
     same feedback). A language this machine cannot run is reported once, in ``warnings``, and
-    its students are not graded (never 0).
+    its students are not graded (never 0); so is a student whose folder cannot be searched.
+    ValueError if ``folder`` is not a folder; :class:`~verify.grade.sandbox.SandboxRefused` if
+    the sandbox cannot keep students apart here (unless ``unsafe_sandbox``).
 
     Students are named from Gradescope's ``submission_metadata.yml`` where the folder holds one
     (:mod:`.students`). ``shard=(K, N)`` grades only the students of shard K of N. With a
@@ -119,14 +196,22 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder")
+    # Students graded side by side: refuse a sandbox that cannot keep them apart.
+    check_isolation(resolve_mode(sandbox), batch=True, unsafe=unsafe_sandbox)
     spec = load_assignment(assignment)
-    entries, warnings = find_submissions(folder, entry, spec)
-    names, people, name_warnings = student_names(folder, entries)
+    found = find_submissions(folder, entry, spec)
+    warnings = found.warnings
+    names, people, name_warnings = student_names(folder, [*found.submissions, *found.problems])
     warnings += name_warnings
+    names = {n: safe_text(shown) for n, shown in names.items()}  # not UTF-8: shown escaped
+    people = {safe_text(n): p for n, p in people.items()}
     # A student's own folder may hold helper modules beside the entry; files at the top level
     # are each a student of their own.
     subs = {names[n]: Submission(path, *helpers_beside(path)) if path.parent != folder
-            else Submission(path) for n, path in entries.items()}
+            else Submission(path) for n, path in found.submissions.items()}
+    problems = {names[n]: why for n, why in found.problems.items()}
+    for n in found.problems:
+        subs[names[n]] = Submission(folder / n)
     if shard is not None:
         subs = {name: sub for name, sub in subs.items() if in_shard(name, *shard)}
     # What grade_submission is given: the file alone where it has no helpers (as always).
@@ -143,12 +228,23 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
         if store is not None:
             base, files = bases.get(name) or _base(subs[name], secret, seed, spec, limits,
                                                    fd_check)
-            store.save(name, report, base=base, rubric=rubric, files=files,
-                       people=people.get(name, []))
+            try:  # one student's files failing to be written must not stop the others'
+                store.save(name, report, base=base, rubric=rubric, files=files,
+                           people=people.get(name, []))
+            except OSError as exc:
+                warnings.append(f"{name}: results not written ({exc})")
+
+    for name, why in problems.items():
+        if name in subs:
+            warnings.append(f"{name}: NOT GRADED: {why}")
+            finish(name, not_graded_report(subs[name].entry, seed or 0, str(sandbox or "auto"),
+                                           "unknown", rubric, why, time.monotonic(), spec))
 
     runnable: dict[str, Submission] = {}
     unavailable: dict[str, tuple[str, list[str]]] = {}
     for name, sub in subs.items():
+        if name in reports:
+            continue
         if store is not None:
             bases[name] = _base(sub, secret, seed, spec, limits, fd_check)
             kept = store.load(name, bases[name][0], rubric) if resume else None
@@ -169,7 +265,8 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
         for name in names_:
             finish(name, grade_submission(targets[name], seed=seed, secret=secret,
                                           rubric=rubric, limits=limits, sandbox=sandbox,
-                                          fd_check=False, assignment=spec))
+                                          fd_check=False, assignment=spec,
+                                          unsafe_sandbox=unsafe_sandbox))
     bar = None
     if progress:
         from tqdm import tqdm
@@ -180,7 +277,7 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
     def grade_one(name: str) -> GradeReport:
         report = grade_submission(targets[name], seed=seed, secret=secret, rubric=rubric,
                                   limits=limits, sandbox=sandbox, fd_check=fd_check,
-                                  assignment=spec)
+                                  assignment=spec, unsafe_sandbox=unsafe_sandbox)
         finish(name, report)  # on disk before this worker takes the next student
         return report
 
@@ -191,7 +288,8 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
             try:
                 fut.result()
             except Exception as exc:  # a grader bug must not lose the other students' grades
-                warnings.append(f"{name}: internal grader error ({type(exc).__name__}: {exc})")
+                warnings.append(f"{name}: internal grader error "
+                                f"({type(exc).__name__}: {safe_text(exc)})")
                 finish(name, not_graded_report(subs[name].entry, seed or 0,
                                                str(sandbox or "auto"), "unknown", rubric,
                                                f"internal grader error: {exc}",
@@ -200,7 +298,7 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
                 bar.update(1)
     if bar is not None:
         bar.close()
-    ordered = {name: reports[name] for name in subs}
+    ordered = {name: reports[name] for name in sorted(subs)}
     return BatchResult(seed, ordered, warnings, time.monotonic() - start, resumed=resumed,
                        people={n: p for n, p in people.items() if n in subs}, shard=shard)
 
@@ -212,7 +310,9 @@ def _base(sub: Submission, secret: bytes, seed: int | None, spec: Assignment, li
     files = []
     for path in sub.files:
         try:
-            files.append((path.name, b"" if path.is_symlink() else path.read_bytes()))
+            big = path.is_symlink() or path.stat().st_size > limits.submission_bytes
+            # A link or an oversized file is not graded (the report says why): its name only.
+            files.append((path.name, b"" if big else path.read_bytes()))
         except OSError:
             files.append((path.name, b""))
     return grading_base(files, secret=secret, seed=seed, assignment=spec, limits=limits,

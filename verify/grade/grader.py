@@ -33,7 +33,7 @@ from .notebook import Converted, NotebookError, convert_notebook
 from .own_forward import own_forward_lines
 from .rubric import Rubric
 from .runners import Runner
-from .sandbox import SandboxMode, _safe_name, resolve_mode
+from .sandbox import SandboxMode, _safe_name, check_isolation, resolve_mode
 from .schedule import Run, run_tasks
 from .scoring import GradeReport, TestResult, score_test
 from .seeding import derive_seed
@@ -87,21 +87,28 @@ def grade_submission(
     sandbox: str | None = None,
     fd_check: bool = True,
     assignment: Assignment | str | None = None,
+    unsafe_sandbox: bool = False,
 ) -> GradeReport:
     """Grade one submission against ``assignment`` (an :class:`Assignment`, a built-in's name, a
     TOML file; default ``mlp``): a file (``.py``, ``.ipynb``, ``.js``, ``.mjs``), or a
     :class:`~.submission.Submission` (an entry file and the helper modules copied beside it).
     ``seed`` None derives it from the files' content and ``secret`` (:mod:`.seeding`).
     ``rubric`` None is the assignment's default. Never raises for anything the submission does:
-    a missing or unsupported file, a notebook that cannot be read, or a language this machine
-    cannot run, gives a report with ``graded=False`` whose tests all say why. Raises ValueError
-    for an unknown assignment or a rubric of another assignment (usage errors)."""
+    a missing, unsupported or oversized file (over ``limits.submission_bytes``), a notebook that
+    cannot be read, or a language this machine cannot run, gives a report with
+    ``graded=False`` whose tests all say why.
+
+    Raises ValueError for an unknown assignment or a rubric of another assignment (usage
+    errors); :class:`~verify.grade.sandbox.SandboxRefused` (a RuntimeError) before running
+    anything if the sandbox cannot isolate untrusted code here, unless ``unsafe_sandbox``;
+    ValueError/RuntimeError for an unknown or unusable ``sandbox``."""
     start = time.monotonic()
     sub = submission if isinstance(submission, Submission) else Submission(Path(submission))
     path = sub.entry
     spec = load_assignment(assignment)
     rubric = _matching_rubric(rubric, spec)
     mode: SandboxMode = resolve_mode(sandbox)
+    check_isolation(mode, unsafe=unsafe_sandbox)
     seed_source = "given" if seed is not None else ("content+secret" if secret else "content")
     reason, runner = None, None
     notebook = path.suffix.lower() == NOTEBOOK
@@ -117,6 +124,14 @@ def grade_submission(
             reason = f"{file.name} is a symbolic link: submit the file itself"
         elif reason is None and not file.is_file():
             reason = f"{file} is not a file"
+        elif reason is None:
+            try:
+                size = file.stat().st_size
+            except OSError as exc:
+                size, reason = 0, f"{file.name} cannot be read: {exc.strerror}"
+            if size > limits.submission_bytes:
+                reason = (f"{file.name} is {size} bytes; the largest file graded is "
+                          f"{limits.submission_bytes >> 20} MiB")
     contents: list[tuple[str, bytes]] = []
     if reason is None:
         try:
@@ -137,7 +152,7 @@ def grade_submission(
                                  rubric, str(reason), start, spec)
     if converted is None:
         return _grade(sub, path, None, runner, int(seed), seed_source, spec, rubric, limits, mode,
-                      fd_check, start)
+                      fd_check, start, unsafe_sandbox)
     with tempfile.TemporaryDirectory(prefix="verify-notebook-") as staging:
         stem = Path(_safe_name(path)).stem
         if any(Path(_safe_name(h)).stem == stem for h in sub.helpers):
@@ -145,12 +160,12 @@ def grade_submission(
         staged = Path(staging) / f"{stem}.py"
         staged.write_text(converted.source, encoding="utf-8")
         return _grade(sub, staged, converted, runner, int(seed), seed_source, spec, rubric,
-                      limits, mode, fd_check, start)
+                      limits, mode, fd_check, start, unsafe_sandbox)
 
 
 def _grade(sub: Submission, path: Path, converted: Converted | None, runner: Runner, seed: int,
            seed_source: str, spec: Assignment, rubric: Rubric, limits: Limits, mode: SandboxMode,
-           fd_check: bool, start: float) -> GradeReport:
+           fd_check: bool, start: float, unsafe_sandbox: bool = False) -> GradeReport:
     """Grade ``path`` (the entry, or the Python file made from a notebook) with ``sub``'s
     helpers beside it."""
     tests = spec.draw(seed)
@@ -161,7 +176,7 @@ def _grade(sub: Submission, path: Path, converted: Converted | None, runner: Run
     def run(section: list[TestCase]) -> Run:
         tasks = [p.case.task(p.task_id) for t in section for p in t.parts]
         return run_tasks(runner, path, tasks, limits=limits, mode=mode, deadline=deadline,
-                         contract=spec.contract, helpers=sub.helpers)
+                         contract=spec.contract, helpers=sub.helpers, unsafe=unsafe_sandbox)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = dict(zip(sections, pool.map(run, sections.values()), strict=True))
@@ -182,17 +197,18 @@ def _grade(sub: Submission, path: Path, converted: Converted | None, runner: Run
         requests = [(t, part, k, info) for t in tests for part, k, info in checks[t.id].fd_requests]
         if requests:
             extra = own_forward_lines(requests, runner, path, limits, mode, deadline,
-                                      helpers=sub.helpers)
+                                      helpers=sub.helpers, unsafe=unsafe_sandbox)
 
     hidden_ids = [t.id for t in sections["hidden"]]
     notes = [*(converted.notes if converted else []), *sub.notes, *_notes(runs["visible"], limits)]
     if hidden_ids:  # what the hidden child printed or hit belongs to the hidden tests only
         extra.setdefault(hidden_ids[0], []).extend(_notes(runs["hidden"], limits))
     results = [score_test(t, checks[t.id], extra.get(t.id, []), rubric) for t in tests]
+    isolation = runs["visible"].isolation or runs["hidden"].isolation
     return GradeReport(safe_text(sub.entry), seed, mode, runner.name, results,
                        time.monotonic() - start, notes=[safe_text(n) for n in notes],
                        student_output=safe_text(runs["visible"].output), seed_source=seed_source,
-                       assignment=spec.name)
+                       assignment=spec.name, isolation=isolation)
 
 
 def _map_errors(run: Run, converted: Converted, name: str, notebook: str) -> None:

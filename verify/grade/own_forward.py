@@ -129,7 +129,8 @@ def fd_plan(part: Part, k: int) -> tuple[list[dict[str, Any]], Assemble] | None:
 
 def own_forward_lines(requests: list[tuple[TestCase, Part, int, dict[str, Any]]], runner: Runner,
                       submission: Path, limits: Limits, mode: SandboxMode,
-                      deadline: float, helpers: Sequence[Path] = ()) -> dict[str, list[str]]:
+                      deadline: float, helpers: Sequence[Path] = (),
+                      unsafe: bool = False) -> dict[str, list[str]]:
     """Run the FD child once for every failing gradient part; test id -> feedback lines.
     ``helpers``: the submission's helper modules (copied beside it)."""
     plans = []
@@ -147,7 +148,7 @@ def own_forward_lines(requests: list[tuple[TestCase, Part, int, dict[str, Any]]]
     if not plans:
         return {}
     run = run_tasks(runner, submission, tasks, limits=limits, mode=mode, deadline=deadline,
-                    helpers=helpers)
+                    helpers=helpers, unsafe=unsafe)
     out: dict[str, list[str]] = {}
     for test, part, k, info, assemble in plans:
         try:
@@ -160,7 +161,8 @@ def own_forward_lines(requests: list[tuple[TestCase, Part, int, dict[str, Any]]]
     return out
 
 
-def _verdict_lines(part: Part, k: int, info: dict[str, Any], fd: dict[str, np.ndarray]) -> list[str]:
+def _verdict_lines(part: Part, k: int, info: dict[str, Any],
+                   fd: dict[str, np.ndarray]) -> list[str]:
     verdicts: dict[str, list[tuple[str, GradientRecord]]] = {}
     student = info["student"]
     single = isinstance(part.case, LayerCase)
@@ -183,7 +185,8 @@ def _verdict_lines(part: Part, k: int, info: dict[str, Any], fd: dict[str, np.nd
     for verdict, items in verdicts.items():
         paths = ", ".join(p.removeprefix(f"{part.label}: ") for p, _ in items)
         example = next((r for _, r in items if not r.passed), None)
-        detail = "" if example is None or info.get("hide") else f"\n    e.g. {shown(example, False)}"
+        detail = ("" if example is None or info.get("hide")
+                  else f"\n    e.g. {shown(example, False)}")
         lines.append(f"finite differences of your own forward ({part.label}: {paths}): "
                      f"{verdict}{detail}")
     return lines

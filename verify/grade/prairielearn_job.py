@@ -129,9 +129,12 @@ def read_job(root: str | Path, *, entry: str | None = None, assignment: str | No
 
 def run_job(job: Job, *, seed: int | None = None, secret: bytes = b"",
             limits: Limits = Limits(), sandbox: str | None = None,  # noqa: B008 - frozen
-            fd_check: bool = True) -> tuple[dict[str, Any], GradeReport | None]:
+            fd_check: bool = True, unsafe_sandbox: bool = False,
+            ) -> tuple[dict[str, Any], GradeReport | None]:
     """Grade the job's submission and write ``results.json``; (the document, the report or
-    None when there was nothing to grade). Never raises for anything the student submitted."""
+    None when there was nothing to grade). Never raises for anything the student submitted;
+    :class:`~verify.grade.sandbox.SandboxRefused` (nothing run) if the sandbox cannot isolate
+    untrusted code here, unless ``unsafe_sandbox``."""
     from .grader import grade_submission
     from .submission import find_submission
 
@@ -142,7 +145,8 @@ def run_job(job: Job, *, seed: int | None = None, secret: bytes = b"",
         write_results(data, job.results)
         return data, None
     report = grade_submission(found, seed=seed, secret=secret, rubric=job.rubric, limits=limits,
-                              sandbox=sandbox, fd_check=fd_check, assignment=job.assignment)
+                              sandbox=sandbox, fd_check=fd_check, assignment=job.assignment,
+                              unsafe_sandbox=unsafe_sandbox)
     data = prairielearn.results_dict(report)
     write_results(data, job.results)
     return data, report

@@ -171,9 +171,10 @@ def in_shard(name: str, k: int, n: int) -> bool:
 
 
 def file_stem(name: str) -> str:
-    """``name`` as the stem of a results file: letters, digits, spaces and ``-_.,@+'()`` kept,
-    anything else (``/``, control characters) ``_``; never hidden, never empty, at most 100
-    characters. Different names may share a stem: callers keep stems unique."""
-    stem = "".join(c if c.isalnum() or c in " -_.,@+'()" else "_" for c in name)
+    """``name`` as the stem of a results file: letters, digits, spaces, ``-_.,@+'()`` and
+    backslashes (a name that is not UTF-8, shown escaped: ``b\\udcffob``) kept, anything else
+    (``/``, control characters) ``_``; never hidden, never empty, at most 100 characters.
+    Different names may share a stem: callers keep stems unique."""
+    stem = "".join(c if c.isalnum() or c in " -_.,@+'()\\" else "_" for c in name)
     stem = stem.strip().lstrip(".")[:100].strip()
     return stem or "student"
