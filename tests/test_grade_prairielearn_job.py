@@ -254,3 +254,20 @@ def test_prairielearn_refuses_options_of_other_modes(
     assert main(["--prairielearn", str(root), *extra]) == 2
     assert "cannot be combined with" in capsys.readouterr().err
     assert not (root / "results").exists()  # nothing graded, nothing written
+
+
+def test_a_sandbox_that_cannot_hold_grades_nothing_and_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail closed: where the sandbox is missing a protection, no student code runs and the
+    job is not gradable (no points lost), saying why."""
+    import verify.grade.sandbox as sandbox
+
+    monkeypatch.setattr(sandbox, "_checked", lambda mode, batch: ["seccomp (test)"])
+    started: list[object] = []
+    monkeypatch.setattr(sandbox, "_launch", lambda *a, **k: started.append(a))
+    root = _job(tmp_path, [SUBS / "python" / "correct_lesson.py"])
+    assert main(["--prairielearn", str(root), "--sandbox", "rlimits"]) == 2
+    data = _results(root)
+    assert data["gradable"] is False and data["tests"] == []
+    assert "cannot run submissions safely" in data["format_errors"][0]
+    assert started == []  # nothing was run

@@ -108,7 +108,7 @@ def report_to_json(report: GradeReport) -> dict[str, Any]:
         "language": report.language, "execution_time": report.execution_time,
         "notes": list(report.notes), "student_output": report.student_output,
         "graded": report.graded, "seed_source": report.seed_source,
-        "assignment": report.assignment,
+        "assignment": report.assignment, "isolation": report.isolation,
         "tests": [{"id": t.id, "name": t.name, "score": t.score, "max_score": t.max_score,
                    "passed": t.passed, "output": t.output, "visibility": t.visibility,
                    "diagnoses": list(t.diagnoses), "fraction": t.fraction}
@@ -127,7 +127,8 @@ def report_from_json(data: dict[str, Any]) -> GradeReport:
                        str(data["language"]), tests, float(data["execution_time"]),
                        notes=[str(n) for n in data["notes"]],
                        student_output=str(data["student_output"]), graded=bool(data["graded"]),
-                       seed_source=str(data["seed_source"]), assignment=str(data["assignment"]))
+                       seed_source=str(data["seed_source"]), assignment=str(data["assignment"]),
+                       isolation=dict(data.get("isolation") or {}))
 
 
 def rescore_report(report: GradeReport, rubric: Rubric) -> GradeReport:
