@@ -343,10 +343,14 @@ def test_batch_and_outputs_for_every_assignment(tmp_path: Path) -> None:
             assert report.assignment == name and [t.id for t in report.tests] == spec.test_ids
             ok = student.startswith("ok")
             assert (report.score == spec.total) is ok, (name, student, report.score)
-            for output in OUTPUTS.values():
+            for fmt, output in OUTPUTS.items():
                 data = output.results_dict(report)
                 write_results(data, tmp_path / "r.json")
-                assert json.loads((tmp_path / "r.json").read_text())["score"] == report.score
+                back = json.loads((tmp_path / "r.json").read_text())
+                # PrairieLearn's score is the share of the points, in [0, 1]
+                got = {"gradescope": back["score"], "plain": back.get("points"),
+                       "prairielearn": back["score"] * spec.total}[fmt]
+                assert got == pytest.approx(report.score, abs=1e-9), (fmt, student)
 
 
 def test_bench_grades_each_assignment_s_example(capsys: pytest.CaptureFixture[str]) -> None:
