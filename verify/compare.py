@@ -236,8 +236,8 @@ def compare(
             note=f"shape {tuple(a.shape)} does not match the expected {tuple(r.shape)}"
             + (f"; {note}" if note else ""),
         )
-    a = np.real(a).astype(np.float64)
-    r = np.real(r).astype(np.float64)
+    a = np.real(a).astype(np.float64, copy=False)  # read only: no copy of a float64 array
+    r = np.real(r).astype(np.float64, copy=False)
     with np.errstate(invalid="ignore", over="ignore"):
         err = np.abs(a - r)
         err[~np.isfinite(err)] = np.inf
@@ -248,12 +248,14 @@ def compare(
             if n_kinks:
                 if kink_bounds is None:
                     raise ValueError("kink_mask needs kink_bounds (the one-sided derivatives)")
-                left = np.real(np.asarray(kink_bounds[0])).astype(np.float64)
-                right = np.real(np.asarray(kink_bounds[1])).astype(np.float64)
+                # Only the entries at a kink: a large tensor has few of them.
+                left = np.real(np.broadcast_to(kink_bounds[0], r.shape)[mask]).astype(np.float64)
+                right = np.real(np.broadcast_to(kink_bounds[1], r.shape)[mask]).astype(np.float64)
                 lo, hi = np.minimum(left, right), np.maximum(left, right)
-                outside = np.maximum(lo - a, a - hi).clip(min=0.0)
-                outside[~np.isfinite(a)] = np.inf
-                err = np.where(mask, outside, err)
+                am = a[mask]
+                outside = np.maximum(lo - am, am - hi).clip(min=0.0)
+                outside[~np.isfinite(am)] = np.inf
+                err[mask] = outside
         allowed = tolerance.allowed(r)
         bad = ~(err <= allowed)
         scale = np.maximum(np.abs(a), np.abs(r))
@@ -263,7 +265,8 @@ def compare(
         ratio = np.divide(err, allowed, out=np.full_like(err, np.inf), where=allowed > 0)
         ratio[(allowed == 0) & (err == 0)] = 0.0
     if r.size:
-        flat = int(np.nanargmax(np.where(np.isnan(ratio), np.inf, ratio)))
+        ratio[np.isnan(ratio)] = np.inf
+        flat = int(np.argmax(ratio))
         worst = tuple(int(i) for i in np.unravel_index(flat, r.shape))
         max_abs = float(err.max())
         max_rel = float(rel.max())

@@ -68,7 +68,8 @@ class FiniteDifference:
     ``estimate``: same shape as the parameter. ``kink_mask``: entries whose base stencil
     straddled a kink; ``left``/``right`` the interval the analytic value must lie in there
     (the error interval of a refined quotient; the complex-step value, or else the one-sided
-    derivatives, where no step was small enough; NaN elsewhere). ``kinks``: how many;
+    derivatives, where no step was small enough; NaN elsewhere, a read-only view when no
+    entry is at a kink). ``kinks``: how many;
     ``refined``: how many of those a smaller step cleared of every kink; ``at_kink``: the rest.
     ``step``: the relative step r.
     """
@@ -125,8 +126,9 @@ def numerical_gradient(
 
     # Flagged entries are re-evaluated below, so their first values may be inexact.
     D, F = evaluate(np.arange(flat.size), h, STENCILS[method], inexact_flagged=True)
-    out = _Bounds(_quotient(method, D, h), flat.size)
     flagged = np.flatnonzero(F.any(axis=0))
+    out = _Bounds(_quotient(method, D, h), flat.size, bool(flagged.size))
+    del D, F
     floor = STEP_FLOOR * np.maximum(1.0, np.abs(flat[flagged]))
     todo = _refine(evaluate, method, flagged, h[flagged],
                    kink_distance(net, layer, kind, flagged), floor, out)
@@ -150,11 +152,13 @@ class _Bounds:
     """The flat estimate of :func:`numerical_gradient` and, per entry at a kink, the interval
     the analytic value must lie in (``mask`` marks those entries)."""
 
-    def __init__(self, estimate: Array, size: int) -> None:
+    def __init__(self, estimate: Array, size: int, kinks: bool = True) -> None:
         self.estimate = estimate
         self.mask = np.zeros(size, dtype=bool)
-        self.left = np.full(size, np.nan)
-        self.right = np.full(size, np.nan)
+        # Without kinks the intervals are all NaN: a read-only view, no memory.
+        nan = np.broadcast_to(np.nan, (size,))
+        self.left = np.full(size, np.nan) if kinks else nan
+        self.right = np.full(size, np.nan) if kinks else nan
 
 
 def _refine(evaluate: _Evaluate, method: str, todo: Array, s: Array, dist: Array, floor: Array,
