@@ -102,20 +102,24 @@ def numerical_gradient(
     step: float | None = None,
     chunk_size: int | None = None,
     max_memory: int = DEFAULT_MAX_MEMORY,
+    indices: Array | None = None,
 ) -> FiniteDifference:
     """Every entry of d loss / d ``kind`` of ``layer`` by ``method``, kink-aware.
 
     ``kind``: ``"weights"`` (n_in, n_out), ``"biases"`` (1, n_out) or ``"inputs"``
     (batch, n_in); ``method``: ``"central"``, ``"forward"`` or ``"complex_step"`` (else
     ``ValueError``); ``step``: the relative step r (default :data:`DEFAULT_STEPS`);
-    ``chunk_size`` and ``max_memory`` (bytes) bound the temporaries.
+    ``chunk_size`` and ``max_memory`` (bytes) bound the temporaries. ``indices``: only these
+    entries (flat, distinct), e.g. a sample (:mod:`verify.sampling`); the others are NaN in
+    ``estimate``.
     """
     if method not in STENCILS:
         raise ValueError(f"method must be one of {tuple(STENCILS)}, got {method!r}")
     r = DEFAULT_STEPS[method] if step is None else float(step)
     theta = net.parameter(layer, kind)
     flat = theta.reshape(-1)
-    h = r * np.maximum(1.0, np.abs(flat))
+    idx = np.arange(flat.size) if indices is None else np.asarray(indices, dtype=np.intp)
+    h = r * np.maximum(1.0, np.abs(flat[idx]))  # the step of each entry of idx
     track = method != "complex_step"
 
     def evaluate(idx: Array, steps: Array, signs: tuple[complex, ...], *, track: bool = track,
@@ -125,16 +129,21 @@ def numerical_gradient(
                             inexact_flagged=inexact_flagged)
 
     # Flagged entries are re-evaluated below, so their first values may be inexact.
-    D, F = evaluate(np.arange(flat.size), h, STENCILS[method], inexact_flagged=True)
-    flagged = np.flatnonzero(F.any(axis=0))
-    out = _Bounds(_quotient(method, D, h), flat.size, bool(flagged.size))
+    D, F = evaluate(idx, h, STENCILS[method], inexact_flagged=True)
+    at = np.flatnonzero(F.any(axis=0))  # positions in idx
+    flagged = idx[at]
+    estimate = _quotient(method, D, h)
+    if indices is not None:
+        estimate, sampled = np.full(flat.size, np.nan), estimate
+        estimate[idx] = sampled
+    out = _Bounds(estimate, flat.size, bool(flagged.size))
     del D, F
     floor = STEP_FLOOR * np.maximum(1.0, np.abs(flat[flagged]))
-    todo = _refine(evaluate, method, flagged, h[flagged],
+    todo = _refine(evaluate, method, flagged, h[at],
                    kink_distance(net, layer, kind, flagged), floor, out)
     if todo.size:
-        _at_kink(evaluate, method, todo, h[todo], np.abs(flat[todo]),
-                 complex_safe(net, layer), out)
+        _at_kink(evaluate, method, todo, r * np.maximum(1.0, np.abs(flat[todo])),
+                 np.abs(flat[todo]), complex_safe(net, layer), out)
     shape = theta.shape
     return FiniteDifference(
         estimate=out.estimate.reshape(shape),
