@@ -42,6 +42,7 @@ from .threads import WORKERS
 
 __all__ = [
     "BLOCK_BYTES",
+    "NARROW_UNITS",
     "Scratch",
     "GROUP_BYTES",
     "abs_max_rows",
@@ -171,6 +172,9 @@ def column_chunks(net: ReferenceNet, layer: int, idx: Array, n_signs: int, items
         chunks += [np.concatenate(same[k : k + many]) for k in range(0, len(same), many)]
     return chunks
 
+
+NARROW_UNITS = 64
+"""Up to this many units on (+ 1), :func:`column_block_change` lays its blocks out transposed."""
 
 BLOCK_BYTES = 2 * 2**20
 """Bytes of the stacked pre-activations of one example's block (the dropped-units path of
@@ -366,35 +370,69 @@ def _dropped_forward(net: ReferenceNet, k: int, jl: Array, cols: Array, bl: Arra
     """Carry the changes ``d`` (pairs, S*P) of ``a_k[bl, cols]`` (pairs example-major) through
     the relu layer k with each example's units that are on only, to the loss: its change
     (without the loss scale) is added to ``D`` at the positions ``jl``, kink crossings after
-    layer k are or-ed into ``flags``."""
+    layer k are or-ed into ``flags``.
+
+    Per example, ``z_k`` on its K units on is ``[d, 1] @ [[W_k[j, on]], [z_k[b, on]]]`` (one
+    batched product over its pairs) and ``y' - y`` (or ``z_{k+1}``) one product with
+    :func:`example_blocks`' ``ext``. With few units on (K + 1 <= :data:`NARROW_UNITS`) both are
+    laid out transposed, perturbations along the rows' length: the products and the loss's
+    sums then run along long rows instead of short ones (measured 15-25% faster there, a few
+    per cent slower for wide layers)."""
     npairs, SP = d.shape
     W = net.weights[k]
     r2 = net.residual2
-    A = scratch.get("A", (npairs, SP, 2))
-    A[:, :, 0] = d
-    A[:, :, 1] = 1.0
+    narrow = np.mean([units.size for units, *_ in example_blocks(net, k)]) + 1 <= NARROW_UNITS
+    if narrow:
+        A = scratch.get("A", (npairs, 2, SP))
+        A[:, 0] = d
+        A[:, 1] = 1.0
+    else:
+        A = scratch.get("A", (npairs, SP, 2))
+        A[:, :, 0] = d
+        A[:, :, 1] = 1.0
     starts = np.flatnonzero(np.r_[True, bl[1:] != bl[:-1]])
     blocks = example_blocks(net, k)
     for s, e in zip(starts, np.r_[starts[1:], npairs], strict=True):
         b = int(bl[s])
         units, zrow, ext, final = blocks[b]
         K, n = units.size, e - s
-        M = scratch.get("M", (n, 2, K + 1))
-        M[:, 0, :K] = W[cols[s:e, None], units[None, :]]
-        M[:, 0, K] = 0.0
-        M[:, 1] = zrow
-        z = scratch.get("z", (n, SP, K + 1))
-        np.matmul(A[s:e], M, out=z)  # z_k on the units that are on
-        z2 = z.reshape(n * SP, K + 1)
-        y = np.matmul(z2, ext, out=scratch.get("y", (n * SP, ext.shape[1])))
-        # y' - y, or z_{k+1} with its column of ones
-        if not final:
-            y, f = _carry(net, k + 1, y, b, track)
-            if f is not None:
-                flags[jl[s:e]] |= f.reshape(n, SP)
-        c = np.einsum("rk,rk->r", y, y)
-        c += y @ r2[b]
+        f = None
+        if narrow:
+            M = scratch.get("M", (n, K + 1, 2))
+            M[:, :K, 0] = W[cols[s:e, None], units[None, :]]
+            M[:, K, 0] = 0.0
+            M[:, :, 1] = zrow
+            zt = scratch.get("z", (K + 1, n * SP))  # z_k on the units on, transposed
+            np.matmul(M, A[s:e], out=zt.reshape(K + 1, n, SP).transpose(1, 0, 2))
+            yt = np.matmul(ext.T, zt, out=scratch.get("y", (ext.shape[1], n * SP)))
+            if final:
+                c = np.einsum("kr,kr->r", yt, yt)
+                c += r2[b] @ yt
+            else:
+                y, f = _carry(net, k + 1, yt.T, b, track)
+                c = _row_change(y, r2[b])
+        else:
+            M = scratch.get("M", (n, 2, K + 1))
+            M[:, 0, :K] = W[cols[s:e, None], units[None, :]]
+            M[:, 0, K] = 0.0
+            M[:, 1] = zrow
+            z = scratch.get("z", (n, SP, K + 1))
+            np.matmul(A[s:e], M, out=z)  # z_k on the units that are on
+            y = np.matmul(z.reshape(n * SP, K + 1), ext,
+                          out=scratch.get("y", (n * SP, ext.shape[1])))
+            if not final:  # y is z_{k+1} with its column of ones
+                y, f = _carry(net, k + 1, y, b, track)
+            c = _row_change(y, r2[b])
+        if f is not None:
+            flags[jl[s:e]] |= f.reshape(n, SP)
         D[jl[s:e]] += c.reshape(n, SP)
+
+
+def _row_change(y: Array, r2: Array) -> Array:
+    """``dy . dy + dy . r2`` per row of ``y`` (R, n_out): the loss change without its scale."""
+    c = np.einsum("rk,rk->r", y, y)
+    c += y @ r2
+    return c
 
 
 def _carry(net: ReferenceNet, k: int, z: Array, b: int, track: bool) -> tuple[Array, Array | None]:
