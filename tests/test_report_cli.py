@@ -348,3 +348,14 @@ def test_entries_samples_the_per_entry_methods_and_every_row_says_so(
     for bad in ("0", "1.5", "x"):
         assert cli.main(["--entries", bad]) == 2
         assert "expected a count >= 1 or a fraction in (0, 1]" in capsys.readouterr().err
+
+
+def test_torch_is_imported_only_for_the_autograd_rows() -> None:
+    code = ("import sys; from verify.report.cli import main; "
+            "main(sys.argv[1:]); print('torch' in sys.modules, file=sys.stderr)")
+    for methods, imported in (("central,complex_step,directional", "False"),
+                              ("central,autograd", "True")):
+        done = subprocess.run([sys.executable, "-c", code, "--cases", "lesson-example",
+                               "--methods", methods], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.strip().splitlines()[-1] == imported, (methods, done.stderr)

@@ -271,6 +271,14 @@ def column_block_change(
             _screen(net, k, jl, bl, j, d, flags)
         if drop:
             _dropped_forward(net, k, jl, j[jl], bl, d, D, flags, track, scratch or Scratch())
+        elif k == net.n_layers - 1 and type(net.activations[k]) is Linear:
+            # The next layer is the linear output: y' - y = d * W[j] (z_k - y is exactly 0),
+            # per pair and perturbation; its loss change summed over the pairs of each column.
+            dy = d[:, :, None] * net.weights[k][j[jl]][:, None, :]  # (pairs, S*P, n_out)
+            c = np.einsum("prk,prk->pr", dy, dy)
+            c += np.einsum("prk,pk->pr", dy, net.residual2[bl])
+            starts = np.flatnonzero(np.r_[True, jl[1:] != jl[:-1]])
+            D[jl[starts]] = np.add.reduceat(c, starts, axis=0)
         else:
             dy, pair_flags = _pairs_forward(net, layer, j[jl], bl, d, track)
             # SquaredError.change per column, c * sum_b dy . (dy + 2 (y[b] - t[b])), the
