@@ -56,7 +56,7 @@ from .reference import SquaredError, loss_scale, reference_net
 from .structured import DEFAULT_MAX_MEMORY
 from .threads import single_threaded_blas
 
-__all__ = ["BenchRow", "main", "matmul_rate", "run"]
+__all__ = ["BenchRow", "main", "matmul_rate", "measure", "peak_rss_mib", "run"]
 
 GRADCHECK_NET = (256, 64, 32, 10)
 LOOP_NET = (784, 128, 64, 10)
@@ -170,22 +170,20 @@ def measure(sizes: Sequence[int], kinds: Sequence[str], repeats: int) -> dict[st
     (best of), in this process: seconds (wall, CPU), the arithmetic it needs (FLOPs), kinks,
     peak RSS of the process (MiB) and its memory limit. Run in a fresh process by
     :func:`_measure_in_child`, so that the peak belongs to this check alone."""
-    import resource
-
     from .cost import check_flops
 
     model, x, y = _problem(sizes, BATCH)
     net = reference_net(model, x, y)
     flops = check_flops(net, tuple(kinds))
     del net
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = peak_rss_mib()
     runs = []
     check: GradientCheck | None = None
     for _ in range(repeats):
         wall, cpu, check = _timed(lambda: check_gradients(model, x, y, kinds=tuple(kinds)))
         runs.append((wall, cpu))
     assert check is not None and check.passed, check.message() if check else "no run"
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     data = (x.size + y.size) * 8
     limit = 1.5 * (DEFAULT_MAX_MEMORY + model.n_parameters * 8 + data) / 2**20
     return {
@@ -194,6 +192,23 @@ def measure(sizes: Sequence[int], kinds: Sequence[str], repeats: int) -> dict[st
         "before_mib": before, "limit_mib": limit, "parameters": model.n_parameters,
         "entries": check.entries[1], "load": os.getloadavg()[0],
     }
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (MiB): ``VmHWM`` of ``/proc/self/status`` on Linux
+    (the high-water mark of this program's own memory; ``ru_maxrss`` would also count the
+    memory of the process it was forked from before ``exec``), else ``ru_maxrss``."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    unit = 2**20 if sys.platform == "darwin" else 2**10  # bytes on macOS, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / unit
 
 
 def _measure_in_child(sizes: Sequence[int], kinds: Sequence[str], repeats: int

@@ -29,6 +29,7 @@ for biases, inputs and the output layer, is :mod:`verify.structured`, which call
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -130,14 +131,16 @@ def prepare_columns(net: ReferenceNet, layer: int) -> None:
 
 
 def column_chunks(net: ReferenceNet, layer: int, idx: Array, n_signs: int, itemsize: int,
-                  chunk_size: int | None, max_memory: int, drop: bool = False) -> list[Array]:
+                  chunk_size: int | None, max_memory: int, drop: bool = False,
+                  min_chunks: int = 1) -> list[Array]:
     """Positions in ``idx`` (weights entries) for each call of :func:`column_block_change`:
     runs of equal length, one column each (rows ascending), as many runs per chunk as the
     budget allows; runs at the same place in their columns go together (for the whole tensor
     they then share their rows). ``drop``: the next layer's units that are off will be
     dropped (:func:`column_block_change`), so a chunk is sized by the per-example blocks,
     about (columns live in an example) x (S * length) x (units on + 1) numbers; otherwise by
-    its stacked arrays, about (live examples) x (S * length) x (width + 1) numbers."""
+    its stacked arrays, about (live examples) x (S * length) x (width + 1) numbers. Chunks
+    are made smaller where that gives fewer than ``min_chunks`` (work for every thread)."""
     n_out = net.weights[layer].shape[1]
     cols = idx % n_out
     order = np.argsort(cols, kind="stable")
@@ -160,6 +163,8 @@ def column_chunks(net: ReferenceNet, layer: int, idx: Array, n_signs: int, items
         if type(net.activations[layer]) is ReLU:
             live_rows = min(B, int(np.ceil((np.real(z) > 0).sum() / z.shape[1])) + 2)
         per = runs_per = max(1, budget // (n_signs * live_rows * width * itemsize))
+    if chunk_size is None and min_chunks > 1:
+        per = runs_per = max(1, min(per, -(-idx.size // min_chunks)))
     runs: dict[tuple[int, int], list[Array]] = {}
     for g in parts:
         length = min(g.size, runs_per)
@@ -264,13 +269,19 @@ def column_block_change(
             and type(net.activations[k]) is ReLU and dtype.kind == "f")
     D = np.zeros((J, SP), dtype=dtype)
     flags = np.zeros((J, SP), dtype=bool)
+    scratch = scratch or Scratch()
+    narrow = drop and _narrow(net, k)
+
+    def into_a(pairs: int) -> Array:  # the narrow path's products read d from there
+        return scratch.get("A", (pairs, 2, SP))[:, 0]
+
     jl, bl, d = _column_changes(net, layer, i, j, h, signs, dtype, track, flags,
-                                example_major=drop)
+                                example_major=drop, out=into_a if narrow else None)
     if jl.size:
         if track and net.activations[k].kinks:
             _screen(net, k, jl, bl, j, d, flags)
         if drop:
-            _dropped_forward(net, k, jl, j[jl], bl, d, D, flags, track, scratch or Scratch())
+            _dropped_forward(net, k, jl, j[jl], bl, d, D, flags, track, scratch, narrow)
         elif k == net.n_layers - 1 and type(net.activations[k]) is Linear:
             # The next layer is the linear output: y' - y = d * W[j] (z_k - y is exactly 0),
             # per pair and perturbation; its loss change summed over the pairs of each column.
@@ -301,11 +312,13 @@ def column_block_change(
 def _column_changes(
     net: ReferenceNet, layer: int, i: Array, j: Array, h: Array, signs: Array, dtype: Any,
     track: bool, flags: Array, example_major: bool,
+    out: Callable[[int], Array] | None = None,
 ) -> tuple[Array, Array, Array]:
     """The changes of ``a_{l+1}[b, j]`` for the perturbations of the J runs ``i`` (J, P) in
     columns ``j`` (J,): -> (jl, bl, d): the live pairs, as positions in ``j`` and examples,
     column-major (example-major when ``example_major``), and their changes (pairs, S*P).
-    Kink crossings of the perturbed layer are or-ed into ``flags`` (J, S*P)."""
+    Kink crossings of the perturbed layer are or-ed into ``flags`` (J, S*P). ``out(pairs)``:
+    where to write the changes, a (pairs, S*P) array (else a new one)."""
     J, P = i.shape
     x = net.acts[layer]
     z = net.zs[layer][:, j].T  # (J, B)
@@ -341,7 +354,11 @@ def _column_changes(
         X = x[bl[:, None], i[jl]]
     sh = signs[None, :, None] * h.reshape(J, 1, P)  # (J, S, P)
     zp = z[jl, bl]
-    d = np.multiply(sh[jl], X[:, None, :], dtype=dtype)  # (pairs, S, P)
+    if out is None:
+        d = np.multiply(sh[jl], X[:, None, :], dtype=dtype)  # (pairs, S, P)
+    else:
+        d = out(jl.size).reshape(jl.size, -1, P)
+        np.multiply(sh[jl], X[:, None, :], out=d, dtype=dtype)
     d += zp[:, None, None]
     d = d.reshape(jl.size, -1)
     unclear = near[jl, bl]
@@ -373,8 +390,14 @@ def _screen(net: ReferenceNet, k: int, jl: Array, bl: Array, j: Array, d: Array,
             np.logical_or.at(flags, jl[need], f)
 
 
+def _narrow(net: ReferenceNet, k: int) -> bool:
+    """Whether relu layer k has few enough units on for the transposed layout."""
+    return float(np.mean([units.size for units, *_ in example_blocks(net, k)])) + 1 <= NARROW_UNITS
+
+
 def _dropped_forward(net: ReferenceNet, k: int, jl: Array, cols: Array, bl: Array, d: Array,
-                     D: Array, flags: Array, track: bool, scratch: Scratch) -> None:
+                     D: Array, flags: Array, track: bool, scratch: Scratch,
+                     narrow: bool) -> None:
     """Carry the changes ``d`` (pairs, S*P) of ``a_k[bl, cols]`` (pairs example-major) through
     the relu layer k with each example's units that are on only, to the loss: its change
     (without the loss scale) is added to ``D`` at the positions ``jl``, kink crossings after
@@ -389,10 +412,10 @@ def _dropped_forward(net: ReferenceNet, k: int, jl: Array, cols: Array, bl: Arra
     npairs, SP = d.shape
     W = net.weights[k]
     r2 = net.residual2
-    narrow = np.mean([units.size for units, *_ in example_blocks(net, k)]) + 1 <= NARROW_UNITS
     if narrow:
         A = scratch.get("A", (npairs, 2, SP))
-        A[:, 0] = d
+        if not np.may_share_memory(d, A):  # else d was written into A[:, 0] already
+            A[:, 0] = d
         A[:, 1] = 1.0
     else:
         A = scratch.get("A", (npairs, SP, 2))

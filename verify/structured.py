@@ -90,8 +90,9 @@ def loss_changes(
     if group:
         drop = (inexact_flagged and track and not complex_ and layer + 2 < net.n_layers
                 and net.activations[layer + 1].name == "relu")
+        idle = idle_workers()
         chunks = column_chunks(net, layer, idx, S, 16 if complex_ else 8, chunk_size,
-                               max_memory, drop)
+                               max_memory, drop, min_chunks=4 * idle if idle > 1 else 1)
         prepare_columns(net, layer)
     else:
         chunks = [slice(k, k + per) for k in range(0, n, per)]
