@@ -16,7 +16,7 @@ from verify.grade.outputs.gradescope import results_dict
 from verify.grade.sandbox import bwrap_unavailable_reason
 
 CORPUS = Path(__file__).parent / "submissions" / "python"
-FAST = Limits(wall_s=3.0, cpu_s=3, memory_mb=1024)
+FAST = Limits(wall_s=10.0, cpu_s=5, memory_mb=1024)  # the hanging cases set their own
 NO_BWRAP = bwrap_unavailable_reason()
 MODES = ["rlimits", pytest.param("bwrap", marks=pytest.mark.skipif(
     NO_BWRAP is not None, reason=f"bwrap: {NO_BWRAP}"))]

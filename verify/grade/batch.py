@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from .assignments import Assignment, load_assignment
 from .grader import GradeReport, grade_submission, not_graded_report
 from .limits import Limits
 from .rubric import Rubric
@@ -81,15 +82,18 @@ class BatchResult:
 def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
                  secret: bytes = b"", rubric: Rubric | None = None, limits: Limits = Limits(),
                  sandbox: str | None = None, entry: str | None = None,
-                 progress: bool = True, fd_check: bool = True) -> BatchResult:
-    """Grade every submission in ``folder``, ``jobs`` at a time. Each student gets the grade a
-    single run would give them (same seed derivation, same feedback). A language this machine
-    cannot run is reported once, in ``warnings``, and its students are not graded (never 0)."""
+                 progress: bool = True, fd_check: bool = True,
+                 assignment: Assignment | str | None = None) -> BatchResult:
+    """Grade every submission in ``folder`` against ``assignment`` (default ``mlp``), ``jobs``
+    at a time. Each student gets the grade a single run would give them (same seed derivation,
+    same feedback). A language this machine cannot run is reported once, in ``warnings``, and
+    its students are not graded (never 0)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder")
+    spec = load_assignment(assignment)
     subs, warnings = find_submissions(folder, entry)
-    rubric = rubric or Rubric()
+    rubric = rubric or Rubric.of(spec)
     start = time.monotonic()
     reports: dict[str, GradeReport] = {}
     runnable: dict[str, Path] = {}
@@ -107,7 +111,8 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
                         f"{', '.join(names[:10])}{' ...' if len(names) > 10 else ''}")
         for name in names:
             reports[name] = grade_submission(subs[name], seed=seed, secret=secret, rubric=rubric,
-                                             limits=limits, sandbox=sandbox, fd_check=False)
+                                             limits=limits, sandbox=sandbox, fd_check=False,
+                                             assignment=spec)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -117,7 +122,8 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
                    disable=None)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(grade_submission, path, seed=seed, secret=secret, rubric=rubric,
-                               limits=limits, sandbox=sandbox, fd_check=fd_check): name
+                               limits=limits, sandbox=sandbox, fd_check=fd_check,
+                               assignment=spec): name
                    for name, path in runnable.items()}
         for fut in as_completed(futures):
             name = futures[fut]
@@ -128,7 +134,7 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
                 reports[name] = not_graded_report(subs[name], seed or 0, str(sandbox or "auto"),
                                                   "unknown", rubric,
                                                   f"internal grader error: {exc}",
-                                                  time.monotonic())
+                                                  time.monotonic(), spec)
             if bar is not None:
                 bar.update(1)
     if bar is not None:

@@ -2,10 +2,13 @@
 
     python -m verify grade alice.py --results results.json        # one submission
     python -m verify grade submissions/ --jobs 2 --csv grades.csv  # a folder (batch)
-    python -m verify grade --gradescope /autograder/submission --results /autograder/results/results.json
+    python -m verify grade --gradescope /autograder/submission \\
+        --results /autograder/results/results.json
     python -m verify grade --sandbox-info                          # which sandbox would be used
     python -m verify grade bundle --out autograder.zip             # a Gradescope bundle
     python -m verify grade bench --n 100 --jobs 2                  # speed benchmark
+    python -m verify grade alice.py --assignment losses            # another lesson's assignment
+    python -m verify grade assignments                             # the assignments, tests, points
 
 Exit status: 0 whenever every submission was graded (whatever the scores; results.json is then
 valid); 2 for usage errors (bad options, a path that does not exist, an unusable --sandbox
@@ -23,6 +26,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from .assignments import DEFAULT_ASSIGNMENT, Assignment, load_assignment
 from .limits import Limits
 from .outputs import OUTPUTS
 from .rubric import Rubric, load_rubric
@@ -38,30 +42,38 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m verify grade",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Grade students' backprop submissions in a sandbox.\n"
-                    "Subcommands: 'bundle' (build a Gradescope autograder), 'bench' (timings).",
+                    "Subcommands: 'assignments' (list them), 'bundle' (build a Gradescope\n"
+                    "autograder), 'bench' (timings).",
         epilog="examples:\n"
                "  python -m verify grade alice.py                    # table + feedback\n"
                "  python -m verify grade alice.py --results results.json\n"
                "  python -m verify grade submissions/ --jobs 2 --csv grades.csv\n"
+               "  python -m verify grade losses.py --assignment losses\n"
                "  python -m verify grade --gradescope /autograder/submission \\\n"
                "      --results /autograder/results/results.json\n"
                "  python -m verify grade bundle --help\n\n"
                "exit status: 0 every submission graded (whatever the scores); 2 usage error;\n"
                "3 some submission could not be graded (NOT GRADED, never 0).")
     p.add_argument("path", nargs="?", help="a submission file, or a folder of submissions (batch)")
+    p.add_argument("--assignment", metavar="NAME|FILE", default=None,
+                   help=f"the assignment to grade: a built-in (see 'python -m verify grade "
+                        f"assignments'; default {DEFAULT_ASSIGNMENT}) or an instructor's "
+                        f".toml file")
     p.add_argument("--results", metavar="PATH",
                    help="write the results document here (atomically; single submission)")
     p.add_argument("--format", default="gradescope", choices=sorted(OUTPUTS),
                    help="the results document's format (default %(default)s)")
     p.add_argument("--gradescope", metavar="DIR",
-                   help="grade the one submission file in DIR (Gradescope's /autograder/submission)")
+                   help="grade the one submission file in DIR (Gradescope's "
+                        "/autograder/submission)")
     p.add_argument("--entry", metavar="NAME",
                    help="the submission's file name to pick inside a folder (e.g. mlp.py)")
     p.add_argument("--seed", type=int,
                    help="draw every test from this seed (default: derived from the file's content "
                         "and the secret, so a regrade gives the same result)")
     p.add_argument("--secret-file", metavar="FILE",
-                   help="the course's secret for deriving seeds (default $VERIFY_GRADE_SECRET_FILE; "
+                   help="the course's secret for deriving seeds (default "
+                        "$VERIFY_GRADE_SECRET_FILE; "
                         "a bundle ships its own)")
     p.add_argument("--rubric", metavar="FILE", help="points/visibility overrides (.toml or .json)")
     p.add_argument("--sandbox", choices=SANDBOX_MODES, default=None,
@@ -109,7 +121,8 @@ def _print_report(report: GradeReport, verbose: bool) -> None:
     print(tabulate(rows, headers=["test", "score", "status", ""], disable_numparse=True))
     total = f"{report.score:g} / {report.max_score:g}" if report.graded else "NOT GRADED"
     print(f"\nTotal: {total}   seed {report.seed} ({report.seed_source})   "
-          f"sandbox {report.sandbox}   {report.execution_time:.2f} s")
+          f"sandbox {report.sandbox}   {report.execution_time:.2f} s   "
+          f"assignment {report.assignment}")
     for t in report.tests:
         if verbose or not t.passed:
             print(f"\n--- {t.name} ({t.score:g} / {t.max_score:g})")
@@ -139,13 +152,16 @@ def main(argv: list[str] | None = None) -> int:
         from .benchmark import main as bench_main
 
         return bench_main(argv[1:])
+    if argv and argv[0] == "assignments":
+        return _assignments(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.sandbox_info:
         return _sandbox_info(args.sandbox)
     try:
         mode = resolve_mode(args.sandbox)
-        rubric = load_rubric(args.rubric)
+        assignment = load_assignment(args.assignment)
+        rubric = load_rubric(args.rubric, assignment)
         limits = Limits(wall_s=args.wall_limit, load_s=args.load_limit, task_s=args.task_limit,
                         cpu_s=args.cpu_limit, memory_mb=args.memory_limit)
         secret = load_secret(args.secret_file)
@@ -184,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     path = Path(args.path)
     if path.is_dir():
-        return _batch(args, path, mode, rubric, limits, secret)
+        return _batch(args, path, mode, rubric, limits, secret, assignment)
     if not path.exists():
         print(f"python -m verify grade: {path} does not exist", file=sys.stderr)
         if args.results:
@@ -192,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         report = grade_submission(path, seed=args.seed, secret=secret, rubric=rubric,
-                                  limits=limits, sandbox=mode, fd_check=not args.no_fd)
+                                  limits=limits, sandbox=mode, fd_check=not args.no_fd,
+                                  assignment=assignment)
     except Exception as exc:  # a grader bug: still leave a valid results.json behind
         if args.results:
             write_results(error_results(f"internal grader error ({type(exc).__name__}: "
@@ -211,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _batch(args: argparse.Namespace, folder: Path, mode: str, rubric: Rubric, limits: Limits,
-           secret: bytes) -> int:
+           secret: bytes, assignment: Assignment) -> int:
     from .batch import grade_folder, write_csv
     from .outputs import output_for, write_results
 
@@ -220,7 +237,7 @@ def _batch(args: argparse.Namespace, folder: Path, mode: str, rubric: Rubric, li
     start = time.monotonic()
     result = grade_folder(folder, jobs=args.jobs, seed=args.seed, secret=secret, rubric=rubric,
                           limits=limits, sandbox=mode, entry=args.entry, progress=not args.quiet,
-                          fd_check=not args.no_fd)
+                          fd_check=not args.no_fd, assignment=assignment)
     for w in result.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if not result.reports:
@@ -244,9 +261,56 @@ def _batch(args: argparse.Namespace, folder: Path, mode: str, rubric: Rubric, li
         mean = f"mean {sum(scores) / len(scores):.1f}" if scores else "none graded"
         seed = f"seed {result.seed}" if result.seed is not None else "seeds from each file"
         print(f"\n{len(scores)} submissions graded in {time.monotonic() - start:.1f} s "
-              f"(--jobs {args.jobs}, sandbox {mode}, {seed}); {mean}")
+              f"(--jobs {args.jobs}, sandbox {mode}, {seed}, assignment {assignment.name}); "
+              f"{mean}")
     if result.not_graded:
         print(f"python -m verify grade: {len(result.not_graded)} submission(s) NOT GRADED "
               f"(see the warnings above)", file=sys.stderr)
         return 3
     return 0
+
+
+def _assignments(argv: list[str]) -> int:
+    """``python -m verify grade assignments [NAME|FILE ...] [--kinds]``."""
+    from .assignments import BUILTINS
+    from .kinds import KINDS, REQUIRED
+
+    p = argparse.ArgumentParser(
+        prog="python -m verify grade assignments",
+        description="List assignments (the built-ins, or the ones named) with their contract, "
+                    "tests and points; --kinds lists the test kinds an assignment file may use.")
+    p.add_argument("names", nargs="*", metavar="NAME|FILE",
+                   help="built-in names (losses, lesson3, ...) or .toml files (default: every "
+                        "built-in)")
+    p.add_argument("--kinds", action="store_true",
+                   help="list the test kinds and their parameters instead")
+    args = p.parse_args(argv)
+    if args.kinds:
+        for kind in KINDS.values():
+            print(f"{kind.name}: {kind.summary}")
+            print(f"    op {kind.op}; needs {', '.join(kind.roles) or 'nothing'}")
+            for param in kind.params:
+                default = ("required" if param.default is REQUIRED
+                           else f"default {_toml(param.default)}")
+                choices = f"; one of {', '.join(param.choices)}" if param.choices else ""
+                print(f"    {param.name} ({param.type}, {default}{choices}): {param.doc}")
+            print()
+        return 0
+    try:
+        chosen = [load_assignment(n) for n in args.names] or list(BUILTINS.values())
+    except ValueError as exc:
+        print(f"python -m verify grade assignments: {exc}", file=sys.stderr)
+        return 2
+    print("\n\n".join(a.describe() for a in chosen))
+    return 0
+
+
+def _toml(value: object) -> str:
+    """``[3, 4]``, ``"relu"``, ``0.1``: a value as an assignment file writes it."""
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -47,6 +47,8 @@ class GradeReport:
     graded: bool = True
     seed_source: str = "given"
     """``given`` (``--seed``), ``content`` (the file alone) or ``content+secret`` (the bundle's)."""
+    assignment: str = "mlp"
+    """The assignment graded (:mod:`.assignments`)."""
 
     @property
     def score(self) -> float:
@@ -82,8 +84,9 @@ def score_test(test: TestCase, c: Check, extra: list[str], rubric: Rubric) -> Te
         lines.append(checks_header(good, total, c.unrun))
     lines += c.lines
     lines += [shown(r, hide) for r in c.scored if not r.passed and (r.size or r.note)]
-    lines += dg.explain(list(dict.fromkeys(c.diagnoses)))
+    diagnoses = list(dict.fromkeys(c.settle()))
+    lines += dg.explain(diagnoses)
     lines += extra
     return TestResult(test.id, test.name, round(max_score * fraction, 4), max_score, passed,
                       "\n".join(lines), rubric.visibility_of(test.id),
-                      diagnoses=list(dict.fromkeys(c.diagnoses)), records=list(c.scored))
+                      diagnoses=diagnoses, records=list(c.scored))

@@ -86,6 +86,7 @@ def results_dict(report: GradeReport) -> dict[str, Any]:
         "extra_data": {"graded": report.graded, "seed": report.seed,
                        "seed_source": report.seed_source, "sandbox": report.sandbox,
                        "language": report.language, "submission": report.submission,
+                       "assignment": report.assignment,
                        "execution_time": round(report.execution_time, 3)},
     }
     return safe_json(data)
