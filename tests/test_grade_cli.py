@@ -22,7 +22,8 @@ GOOD = CORPUS / "correct_lesson.py"
 BAD = CORPUS / "buggy_bias_averaged.py"
 
 
-def test_single_submission_writes_results_and_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_single_submission_writes_results_and_a_table(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "results" / "results.json"
     assert main([str(GOOD), "--results", str(out), "--seed", "5", "--sandbox", "rlimits"]) == 0
     data = json.loads(out.read_text())
@@ -161,7 +162,8 @@ def test_rubric_errors_name_the_problem(tmp_path: Path, text: str, message: str)
 
 
 def test_unreadable_rubric_files_name_the_problem(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=f"rubric file {__import__('re').escape(str(tmp_path))} is not a file"):
+    where = __import__('re').escape(str(tmp_path))
+    with pytest.raises(ValueError, match=f"rubric file {where} is not a file"):
         load_rubric(tmp_path)
     path = tmp_path / "r.json"
     path.write_bytes(b"\xff\xfe{}")
@@ -191,7 +193,8 @@ def test_bundle(tmp_path: Path) -> None:
     assert main(["bundle", "--out", str(out), "--entry", "mlp.py", "--rubric", str(rubric)]) == 0
     with zipfile.ZipFile(out) as zf:
         names = set(zf.namelist())
-        assert {"setup.sh", "run_autograder", "rubric.toml", "verify/grade/runners/python_runner.py",
+        assert {"setup.sh", "run_autograder", "rubric.toml",
+                "verify/grade/runners/python_runner.py",
                 "verify/grade/_launcher.py", "reference_mlp/layers.py"} <= names
         assert not any("__pycache__" in n or "node_modules" in n for n in names)
         mode = zf.getinfo("run_autograder").external_attr >> 16
@@ -210,7 +213,8 @@ def test_bundle(tmp_path: Path) -> None:
     assert main(["bundle", "--out", str(tmp_path / "x.tar")]) == 2
 
 
-def test_a_grader_bug_still_leaves_valid_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_grader_bug_still_leaves_valid_results(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import verify.grade.batch as batch
     import verify.grade.grader as grader
 
@@ -228,7 +232,8 @@ def test_a_grader_bug_still_leaves_valid_results(tmp_path: Path, monkeypatch: py
     out = tmp_path / "results.json"
     with pytest.raises(ZeroDivisionError):
         main([str(sub), "--results", str(out), "-q"])
-    assert "internal grader error (ZeroDivisionError: oops)" in json.loads(out.read_text())["output"]
+    output = json.loads(out.read_text())["output"]
+    assert "internal grader error (ZeroDivisionError: oops)" in output
     shutil.copy(GOOD, tmp_path / "alice.py")
     table = tmp_path / "grades.csv"
     assert main([str(tmp_path), "--csv", str(table), "-q", "--seed", "1"]) == 3
