@@ -129,8 +129,7 @@ def main() -> int:
     big = w / "course2000"
     build(big, 2000)
     start = time.monotonic()
-    entries, _ = find_submissions(big)
-    names, _, _ = student_names(big, entries)
+    names, _, _ = student_names(big, find_submissions(big).submissions)
     found = time.monotonic() - start
     start = time.monotonic()
     mine = [name for name in names.values() if in_shard(name, 1, 8)]
