@@ -122,8 +122,8 @@ def test_nan_results_fail_with_the_values_shown(tmp_path: Path) -> None:
     by_id = {t.id: t for t in report.tests}
     for test_id in ("forward_relu", "mse", "mse_derivative", "backward_tanh", "network_backward"):
         assert by_id[test_id].score == 0, by_id[test_id].output
-    assert "analytic nan" in by_id["forward_relu"].output
-    assert "analytic inf" in by_id["backward_tanh"].output
+    assert "your value nan" in by_id["forward_relu"].output
+    assert "your value inf" in by_id["backward_tanh"].output
 
 
 def test_wrong_types_are_bad_results(tmp_path: Path) -> None:
