@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from points import TOTAL
 
 from verify.grade.cli import main
 from verify.grade.runners.node import NodeRunner
@@ -31,7 +32,7 @@ def test_students_in_a_language_that_cannot_run_here_are_not_graded(
     assert err.count("CANNOT GRADE 2 js submission(s) on this machine: math.js is not "
                      "installed for the Node runner") == 1
     rows = {r["student"]: r for r in csv.DictReader(table.open())}
-    assert rows["alice"]["score"] == "100"
+    assert rows["alice"]["score"] == f"{TOTAL:g}"
     assert rows["bob"]["score"] == rows["carol"]["score"] == "not graded"
     assert "NOT GRADED" in out and "2 submission(s) NOT GRADED" in err
     assert (results / "bob.json").read_text().count('"graded": false') == 1

@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from points import FORWARD, LOSSES, points
+from points import FORWARD, LOSSES, TOTAL, points
 from procs import survivors
 
 from verify.grade import Limits, grade_submission
 from verify.grade.outputs import write_results
 from verify.grade.outputs.gradescope import results_dict
+from verify.grade.rubric import DEFAULT_POINTS
 from verify.grade.sandbox import bwrap_unavailable_reason
 
 CORPUS = Path(__file__).parent / "submissions" / "python"
@@ -34,7 +35,7 @@ def _grade(name: str, mode: str, tmp_path: Path, limits: Limits = FAST, source: 
     write_results(results_dict(report), out)
     data = json.loads(out.read_text())  # always valid JSON
     assert set(data) >= {"score", "output", "tests", "extra_data"} and "execution_time" in data["extra_data"]
-    assert len(data["tests"]) == len(report.tests) == 15
+    assert len(data["tests"]) == len(report.tests) == len(DEFAULT_POINTS)
     for t in data["tests"]:
         assert set(t) >= {"name", "score", "max_score", "status", "output", "visibility"}
         assert t["status"] in ("passed", "failed")
@@ -154,7 +155,7 @@ def test_output_flood_is_capped(mode: str, tmp_path: Path) -> None:
 def test_detached_processes_do_not_survive(mode: str, tmp_path: Path) -> None:
     assert not _survivors(), "a previous run left a process behind"
     report, data = _grade("detached_child", mode, tmp_path)
-    assert data["score"] == 100  # the submission is otherwise correct, and its threads do not hang it
+    assert data["score"] == TOTAL  # otherwise correct, and its threads do not hang it
     assert not _survivors()
 
 
@@ -204,7 +205,7 @@ def test_tampering_with_the_result_channel_earns_nothing(mode: str, tmp_path: Pa
     report, data = _grade("tamper_results", mode, tmp_path)
     # Lines it wrote on the channel are ignored (a result is taken only for the part running);
     # what it earns is what its own (correct) code computes.
-    assert data["score"] == 100
+    assert data["score"] == TOTAL
     assert "wrote lines of its own to the grader's result channel; they were ignored" in data["output"]
     if mode == "bwrap":  # the grader's /tmp is not even visible
         assert json.loads((decoy / "results.json").read_text()) == {"original": True}
@@ -220,7 +221,7 @@ def test_killing_the_supervisor_earns_nothing_and_leaves_nothing(
     report, data = _grade("kill_launcher", mode, tmp_path)
     assert not _survivors(marker)
     if mode == "bwrap":  # the launcher is outside the child's PID namespace: out of reach
-        assert data["score"] == 100, _outputs(report)
+        assert data["score"] == TOTAL, _outputs(report)
     else:
         assert data["score"] == 0
         assert "the sandbox's supervisor ended without reporting" in _outputs(report)

@@ -47,7 +47,7 @@ from .limits import Limits
 from .schedule import SYNTHETIC_ERRORS
 from .text import safe_text
 
-__all__ = ["Check", "check_part", "checks_in", "cover", "missing", "shown"]
+__all__ = ["Check", "check_part", "checks_in", "cover", "missing", "resolve", "shown"]
 
 _COURSE_CASES = (GdStepCase, GdRunCase, SgdStepCase, ShuffleCase, BatchesCase, TrainCase)
 """Lessons 2 and 5's cases, checked in :mod:`.course_checks`."""
@@ -79,6 +79,18 @@ class Check:
     """(the part's label, its error lines): exceptions, time limits, bad results."""
     side_effects: list[str] = field(default_factory=list)
     """What the submission changed in place that it should not have (noted, no deduction)."""
+    choices: list[tuple[str, list[list[ex.Finding]]]] = field(default_factory=list)
+    """(where, equally good sets of findings): chosen by :func:`resolve` (what explains the
+    submission's other tests), then moved to ``findings``."""
+
+    def offer(self, where: str, alternatives: list[list[ex.Finding]], skip: str = "") -> None:
+        """Findings for one place: one set, or alternatives for :func:`resolve` to choose."""
+        alternatives = [[f for f in alt if f.name != skip] for alt in alternatives]
+        alternatives = [alt for alt in alternatives if alt]
+        if len(alternatives) == 1:
+            self.findings += [(where, f) for f in alternatives[0]]
+        elif alternatives:
+            self.choices.append((where, alternatives))
 
     def settle(self) -> list[str]:
         """The diagnoses, with the fewest candidates that explain every failing path."""
@@ -134,10 +146,6 @@ def _error_lines(label: str, error: Any, limits: Limits) -> list[str]:
     etype = safe_text(error.get("type", "Error"))[:100]
     msg = safe_text(error.get("message", ""))[:4000]
     hint = f" (the memory limit is {limits.memory_mb} MiB)" if etype == "MemoryError" else ""
-    if etype == "OverflowError" or "math range error" in msg:
-        hint = (" (a float overflowed: math.exp(v) raises for v > 709.78, e.g. exp(-z) for "
-                "z < -709.78; write the sigmoid as 1 / (1 + np.exp(-z)), which gives 0 there, "
-                "or branch on the sign of z)")
     head = f"{label}: {msg}" if etype in SYNTHETIC_ERRORS else f"{label}: {etype}: {msg}{hint}"
     lines = [head]
     tb = safe_text(error.get("traceback", "")).strip()
@@ -154,10 +162,28 @@ def _error_lines(label: str, error: Any, limits: Limits) -> list[str]:
     return lines
 
 
+_OVERFLOW_ERROR = ex.Finding(
+    "overflow", "the function in the traceback",
+    "a float overflowed: Python's math.exp(v) raises OverflowError for v > 709.78 (exp(-z) for "
+    "z < -709.78), where numpy's exp gives inf. The stable form: 1 / (1 + np.exp(-z)) (0 where "
+    "exp(-z) is inf), or branch on the sign of z: 1 / (1 + exp(-z)) for z >= 0, exp(z) / "
+    "(1 + exp(z)) for z < 0",
+    "this part raised OverflowError (math range error)",
+    "this part raised OverflowError (math range error)", ("error",), None, 1)
+
+
+def _overflowed(error: Any) -> bool:
+    if not isinstance(error, dict):
+        return False
+    return error.get("type") == "OverflowError" or "math range error" in str(error.get("message"))
+
+
 def check_part(test: TestCase, part: Part, result: Any, c: Check, limits: Limits) -> None:
     """Check one part's result (a protocol result object, or None) into ``c``."""
     if not isinstance(result, dict) or not result.get("ok"):
         error = result.get("error") if isinstance(result, dict) else None
+        if _overflowed(error):
+            c.findings.append((part.label, _OVERFLOW_ERROR))
         c.errors.append((part.label, _error_lines(part.label, error if error is not None else
                                                   {"type": "NoResult",
                                                    "message": "no result came back"}, limits)))
@@ -328,10 +354,9 @@ def _check_layer(part: Part, case: LayerCase, value: dict[str, Any], c: Check, *
                                  decode.field(got, "weights_forward"),
                                  decode.field(got, "biases_forward"),
                                  decode.field(got, "weights_after"), **held)
-                findings, known = ex.explain_layer(spec.activation, spec.weights, spec.biases,
-                                                   ref, k, lg, c.hide)
-                c.findings += [(where, f) for f in findings
-                               if not (by_forward and f.name == "weights_changed_by_forward")]
+                found, known = ex.explain_layer(spec.activation, spec.weights, spec.biases,
+                                                ref, k, lg, c.hide)
+                c.offer(where, found, skip="weights_changed_by_forward" if by_forward else "")
                 if known.paths:
                     c.known.append((part, k, known))
             continue
@@ -365,10 +390,9 @@ def _check_layer(part: Part, case: LayerCase, value: dict[str, Any], c: Check, *
             lg = ex.LayerGot(output, student, passed, decode.field(got, "weights_forward"),
                              decode.field(got, "biases_forward"),
                              decode.field(got, "weights_after"), history, **held)
-            findings, known = ex.explain_layer(spec.activation, spec.weights, spec.biases, ref,
-                                               k, lg, c.hide)
-            c.findings += [(where, f) for f in findings
-                           if not (by_forward and f.name == "weights_changed_by_forward")]
+            found, known = ex.explain_layer(spec.activation, spec.weights, spec.biases, ref,
+                                            k, lg, c.hide)
+            c.offer(where, found, skip="weights_changed_by_forward" if by_forward else "")
             if known.paths:
                 c.known.append((part, k, known))
             if bad and unchanged:
@@ -447,16 +471,32 @@ def _check_net(part: Part, case: NetCase, value: dict[str, Any], c: Check) -> No
             passed = {"prediction": out.passed, **{p: rec.passed for p, rec in recs.items()}}
             ng = ex.NetGot(prediction, {p: student[p] for p in recs}, passed, wfs, bfs, was,
                            **held)
-            findings, known = ex.explain_net(list(case.layers), ref, k,
-                                             [x for x, _ in case.rounds], ng, c.hide)
-            c.findings += [(where, f) for f in findings
-                           if not (changed_forward and f.name == "weights_changed_by_forward")]
+            found, known = ex.explain_net(list(case.layers), ref, k,
+                                          [x for x, _ in case.rounds], ng, c.hide)
+            c.offer(where, found, skip="weights_changed_by_forward" if changed_forward else "")
             if known.paths:
                 c.known.append((part, k, known))
             if bad and unchanged:
                 c.fd_requests.append((part, k, {"student": student, "forward_ok": out.passed,
                                                 "records": recs, "hide": c.hide,
                                                 "explained": not known.paths}))
+
+
+def resolve(checks: list[Check], support_from: list[Check] | None = None) -> None:
+    """Choose among equally good explanations of a place the one whose kinds explain most
+    elsewhere in the submission (the places where one explanation alone fits, in
+    ``support_from``, default ``checks``: the student's one DenseLayer has one set of bugs); on
+    a tie, the most specific. Moves the choices into ``findings``."""
+    support: dict[str, int] = {}
+    for c in checks if support_from is None else support_from:
+        for _, f in c.findings:
+            support[f.kind] = support.get(f.kind, 0) + 1
+    for c in checks:
+        for where, alternatives in c.choices:
+            best = max(range(len(alternatives)),
+                       key=lambda i: (sum(support.get(f.kind, 0) for f in alternatives[i]), -i))
+            c.findings += [(where, f) for f in alternatives[best]]
+        c.choices = []
 
 
 def cover(found: dict[str, list[str]], bad: list[str]) -> list[str]:
@@ -531,10 +571,7 @@ def _check_loss(part: Part, case: LossCase, value: dict[str, Any], c: Check) -> 
     _side_effects(value, c, case.op)
     accepted = [expect[v] for v in case.conventions]
     if not rec.passed and case.op == "mse_derivative":
-        names = dg.loss_diagnoses(yt, yp, got)
-        c.diagnoses += names
-        if not names:
-            c.findings += [(part.label, f) for f in ex.explain_loss(yt, yp, got, accepted, c.hide)]
+        c.offer(part.label, ex.explain_loss(yt, yp, got, accepted, c.hide))
     elif not rec.passed:
         c.candidates[path] = dg.mse_value_diagnoses(yt, yp, got, accepted)
         if not c.candidates[path]:

@@ -34,6 +34,7 @@ rounds, forward or backward) and never given a cause.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -437,8 +438,8 @@ def _dz_rules(activations: list[str], z_all: list[Array],
                 out.append(_DzHyp(
                     _Hyp("overflow", f"{act}'(z) written with exp: {why}, and inf / inf is "
                          f"NaN. The stable form: {_STABLE[act]}",
-                         "your gradients are NaN or inf exactly where a pre-activation is in "
-                         "that range and right everywhere else ({what})", priority=1),
+                         "dz with NaN where a pre-activation is in that range (and right "
+                         "everywhere else) reproduces {what}", priority=1),
                     _only(act, _overflowing(act, side, limit))))
     for r, zs in zs_earlier:  # an earlier round's z in every layer
         out.append(_DzHyp(
@@ -488,7 +489,7 @@ def _posts_weights(x: Array, dz: Array, student: Array, sizes: dict[str, int],
               "instead of inputs.T @ d_z", "dz.T @ inputs reproduces {what}", priority=1),
          dW.T),
     ]
-    if dW.shape[0] != dW.shape[1]:
+    if True:  # square: the same numbers as the transpose (the report chooses)
         out.append((_Hyp("reshape_as_transpose", "d_weights computed as dz.T @ inputs, then "
                          "reshaped to (n_inputs, n_neurons): a reshape reorders nothing, only "
                          "a transpose does", "(dz.T @ inputs).reshape(n_inputs, n_neurons) "
@@ -501,6 +502,7 @@ def _posts_weights(x: Array, dz: Array, student: Array, sizes: dict[str, int],
                              "only the first)", f"round {r}'s inputs.T @ dz reproduces {{what}}",
                              priority=1), xr.T @ dz))
     out += _factor_post("d_weights_factor", "d_weights", student, dW, sizes, hide)
+    out += _shape_post("d_weights", student, dW)
     return out
 
 
@@ -524,6 +526,7 @@ def _posts_biases(dz: Array, student: Array, sizes: dict[str, int], hide: bool) 
     ]
     out += _subset_posts(lambda s: dz[s].sum(axis=0, keepdims=True), dz.shape[0], "d_biases")
     out += _factor_post("d_biases_factor", "d_biases", student, db, sizes, hide)
+    out += _shape_post("d_biases", student, db)
     return out
 
 
@@ -558,6 +561,7 @@ def _posts_inputs(dz: Array, W: Array, W_after: Array | None, student: Array,
                          priority=1), 1.01 * dx))
     else:
         out += _factor_post("d_inputs_factor", "the input gradient", student, dx, sizes, hide)
+    out += _shape_post("the input gradient", student, dx)
     return out
 
 
@@ -596,6 +600,17 @@ def _rows(idx: list[int]) -> str:
     if len(idx) == 1:
         return str(idx[0])
     return f"{idx[0]}-{idx[-1]}"
+
+
+def _shape_post(what: str, student: Any, base: Array) -> list[Post]:
+    """The right numbers in another shape (flattened, a column for a row)."""
+    if student is None or np.shape(student) == base.shape or np.size(student) != base.size:
+        return []
+    shape = tuple(np.shape(student))
+    return [(_Hyp("wrong_shape", f"{what} has the right numbers in the wrong shape: {shape} "
+                  f"instead of {base.shape} (a ravel/flatten, or a column for a row)",
+                  f"the expected {what} laid out as {shape} reproduces {{what}}", priority=2),
+             base.reshape(shape))]
 
 
 def _factor_post(kind: str, what: str, student: Any, base: Array, sizes: dict[str, int],
@@ -716,9 +731,9 @@ def _forward_states(act: str, x: Array, W: Array, b: Array, ref_out: Array,
                 out = np.where(mask, np.nan, _f(act, z))
                 states.append((_State(_Hyp("overflow", f"{act}(z) written with exp: {why}, "
                                            f"and inf / inf is NaN. The stable form: "
-                                           f"{_STABLE[act]}", "your output is NaN or inf "
-                                           "exactly where a pre-activation is in that range and "
-                                           "right everywhere else ({what})", priority=1,
+                                           f"{_STABLE[act]}", "NaN where a pre-activation "
+                                           "is in that range (and the right output elsewhere) "
+                                           "reproduces {what}", priority=1,
                                            function="DenseLayer.forward"), z, out, W), out))
     for r, o in enumerate(earlier_out):
         if o.shape == ref_out.shape:
@@ -741,13 +756,56 @@ def _forward_states(act: str, x: Array, W: Array, b: Array, ref_out: Array,
     return states
 
 
+Named = list[tuple[_Hyp, tuple[str, ...], tuple[int, ...]]]
+"""A plan: each hypothesis it needs, the failing checks it explains, the layers it names."""
+
+
+class _Best:
+    """The plans that explain the most failing checks with the fewest hypotheses. Equally good
+    plans that explain the same checks are kept as alternatives (the report chooses among them
+    by what explains the submission's other tests), most specific first."""
+
+    def __init__(self) -> None:
+        self.key: tuple[int, int] | None = None
+        self.plans: list[tuple[int, frozenset[str], Named]] = []
+
+    def offer(self, explained: Iterable[str], plan: Named) -> None:
+        paths = frozenset(explained)
+        named = [h for h, _, _ in plan if h.name is not None]
+        if not paths or not named:
+            return
+        key = (len(paths), -len(named))
+        priority = min(h.priority for h in named)
+        if self.key is None or key > self.key:
+            self.key, self.plans = key, [(priority, paths, plan)]
+        elif key == self.key:
+            self.plans.append((priority, paths, plan))
+
+    def alternatives(self) -> tuple[list[Named], frozenset[str]]:
+        """The best plans (all explaining the same checks, as the most specific one does)."""
+        if not self.plans:
+            return [], frozenset()
+        ordered = sorted(enumerate(self.plans), key=lambda ip: (ip[1][0], ip[0]))
+        first_paths = ordered[0][1][1]
+        out: list[Named] = []
+        seen: list[tuple[str, ...]] = []
+        for _, (_, paths, plan) in ordered:
+            names = tuple(sorted(h.name for h, _, _ in plan if h.name is not None))
+            if paths == first_paths and names not in seen:
+                seen.append(names)
+                out.append(plan)
+        return out, first_paths
+
+
 def _layer_sizes(batch: int, n_in: int, n_out: int) -> dict[str, int]:
     return {"batch": batch, "n_outputs": n_out, "n_inputs": n_in, "n_elements": batch * n_out}
 
 
 def explain_layer(activation: str, W: Array, b: Array, ref: list[RefLayerRound], k: int,
-                  got: LayerGot, hide: bool = False) -> tuple[list[Finding], Known]:
-    """Findings for round ``k`` of a single-layer part, and what is known of the rest."""
+                  got: LayerGot, hide: bool = False) -> tuple[list[list[Finding]], Known]:
+    """For round ``k`` of a single-layer part: the alternative sets of findings that explain
+    the most failing checks (most specific first; usually one), and what is known of the
+    rest."""
     r = ref[k]
     x, d_out = r.x, r.d_out
     batch, n_in = x.shape
@@ -758,11 +816,9 @@ def explain_layer(activation: str, W: Array, b: Array, ref: list[RefLayerRound],
     grads = {p: _arr(v) for p, v in got.grads.items()}
     if not failing:
         return [], Known()
-    findings: list[Finding] = []
-    best: tuple[tuple[int, int, int], list[tuple[_Hyp, tuple[str, ...]]]] | None = None
+    best = _Best()
     earlier_out = [ref[j].output for j in range(k)]
     states = _forward_states(activation, x, W, b, r.output, got, earlier_out, sizes, hide)
-    history_paths = _history(ref, k, got, failing)
     for state, out in states:
         if state.hyp.name is None:
             if "output" in failing:
@@ -770,37 +826,23 @@ def explain_layer(activation: str, W: Array, b: Array, ref: list[RefLayerRound],
         elif "output" not in failing or got.output is None or not _same(got.output, out):
             continue  # a forward hypothesis must reproduce the wrong output
         if d_out is None:
-            named: list[tuple[_Hyp, tuple[str, ...]]] = \
-                [(state.hyp, ("output",))] if state.hyp.name else []
-            score = (len(named), -len(named), -state.hyp.priority)
-            if named and (best is None or score > best[0]):
-                best = (score, named)
+            best.offer(["output"], [(state.hyp, ("output",), ())])
             continue
         for dz_hyp, dz in _layer_dz(activation, state, d_out, ref, k, grads, failing, x,
                                     sizes, hide):
-            plan = _plan(state, dz_hyp, dz, x, grads, got, failing, sizes, ref, k, hide)
-            if plan is None:
-                continue
-            names, explained = plan
-            score = (len(explained), -len(names), -min((h.priority for h, _ in names),
-                                                       default=0))
-            if best is None or score > best[0]:
-                best = (score, names)
-    if history_paths:
-        h_score = (len(history_paths[1]), -1, -history_paths[0].priority)
-        if best is None or h_score > best[0]:
-            best = (h_score, [(history_paths[0], history_paths[1])])
-    covered: set[str] = set()
-    if best is not None and best[0][0] > 0:
-        for hyp, paths in best[1]:
-            if hyp.name is None:
-                continue
-            covered |= set(paths)
-            findings.append(_finding(hyp, paths, hide))
+            for names, explained in _plan(state, dz_hyp, dz, x, grads, got, failing, sizes,
+                                          ref, k, hide):
+                best.offer(explained, [(h, ps, ()) for h, ps in names])
+    history = _history(ref, k, got, failing)
+    if history:
+        best.offer(history[1], [(history[0], history[1], ())])
+    plans, covered = best.alternatives()
+    alternatives = [[_finding(h, ps, hide) for h, ps, _ in plan if h.name is not None]
+                    for plan in plans]
     known = Known([p for p in failing if p not in covered])
     if known.paths and d_out is not None:
         known.facts += _layer_facts(x, W, grads, got, known.paths)
-    return findings, known
+    return alternatives, known
 
 
 def _finding(hyp: _Hyp, paths: tuple[str, ...], hide: bool, layer: int | None = None,
@@ -841,20 +883,28 @@ def _layer_dz(activation: str, state: _State, d_out: Array, ref: list[RefLayerRo
                                      priority=3 if fp[0] != "other" else 6), fp[1] * correct))
                 break
         if activation == "relu":
-            out += _relu_candidates(state.z, d_out, x, grads, failing, hide)
+            target = grads.get("weights") if "weights" in failing else None
+            fit = (x, d_out, state.z, target) if target is not None else None
+            for rule in _relu_rules([state.z], fit, hide):
+                dz = rule.rule(0, activation, d_out, state.z, state.a)
+                if dz is not None:
+                    out.append((rule.hyp, dz))
     return out
 
 
-def _relu_candidates(z: Array, d_out: Array, x: Array, grads: dict[str, Array | None],
-                     failing: list[str], hide: bool) -> list[tuple[_Hyp, Array]]:
-    """relu' as alpha where z > 0 and beta where z < 0 (fitted), and 1 above a threshold t."""
-    out: list[tuple[_Hyp, Array]] = []
-    pos = (z > 0).astype(np.float64)
-    neg = 1.0 - pos
-    target = grads.get("weights") if "weights" in failing else None
-    if target is not None and target.shape == (x.shape[1], z.shape[1]):
+def _relu_rules(zs: list[Array], fit: tuple[Array, Array, Array, Array] | None,
+                hide: bool) -> list[_DzHyp]:
+    """relu' as alpha where z > 0 and beta where z < 0 (fitted on ``fit`` = (x, d_out, z, the
+    student's d_weights) of a relu layer whose upstream gradient is right), and as 1 above a
+    threshold t other than 0 (t between the pre-activations ``zs`` of the relu layers)."""
+    out: list[_DzHyp] = []
+    if fit is not None:
+        x, d_out, z, target = fit
+        pos = (z > 0).astype(np.float64)
+        neg = 1.0 - pos
         cols = np.stack([(x.T @ (d_out * pos)).ravel(), (x.T @ (d_out * neg)).ravel()], axis=1)
-        if np.linalg.matrix_rank(cols) == 2:
+        if target.shape == (x.shape[1], z.shape[1]) and np.isfinite(target).all() \
+                and np.linalg.matrix_rank(cols) == 2:
             (alpha, beta), *_ = np.linalg.lstsq(cols, target.ravel(), rcond=None)
             alpha, beta = float(alpha), float(beta)
             missing = abs(alpha - 1) < 1e-6 and abs(beta - 1) < 1e-6  # the catalogue's
@@ -862,70 +912,74 @@ def _relu_candidates(z: Array, d_out: Array, x: Array, grads: dict[str, Array | 
                 desc = (f"relu'(z) as {alpha:.4g} where z > 0 and {beta:.4g} where z < 0 "
                         f"(a leaky slope, or a reversed comparison)") if not hide else \
                     "relu'(z) with a slope where z < 0 (leaky), or a reversed comparison"
-                a_r, b_r = round(alpha, 6), round(beta, 6)
-                if (a_r, b_r) == (0.0, 1.0):
+                if (round(alpha, 6), round(beta, 6)) == (0.0, 1.0):
                     desc = "relu'(z) as 1 where z < 0 and 0 where z > 0: the comparison is " \
                            "reversed"
-                out.append((_Hyp("relu_slope", desc, "dz = d_outputs * (that derivative) "
-                                 "reproduces {what}", priority=2),
-                            d_out * (alpha * pos + beta * neg)))
-            elif abs(beta) <= 1e-6 and abs(alpha) > 1e-9 and abs(alpha + 1) < 1e-6:
-                out.append((_Hyp("derivative_wrong_sign", "relu'(z) with the wrong sign: -1 "
-                                 "where z > 0", "dz = -d_outputs where z > 0 reproduces {what}",
-                                 priority=2), -d_out * pos))
-    values = np.unique(z.ravel())
-    for lo, hi in zip(values[:-1], values[1:], strict=True):
-        t = (lo + hi) / 2
-        if abs(t) < 1e-12 or (lo < 0 < hi):
+                out.append(_DzHyp(_Hyp("relu_slope", desc, "dz = d_outputs * (that "
+                                       "derivative) reproduces {what}", priority=2),
+                                  _only("relu", _slopes(alpha, beta))))
+            elif abs(beta) <= 1e-6 and abs(alpha + 1) < 1e-6:
+                out.append(_DzHyp(_Hyp("derivative_wrong_sign", "relu'(z) with the wrong sign: "
+                                       "-1 where z > 0", "dz = -d_outputs where z > 0 "
+                                       "reproduces {what}", priority=2),
+                                  _only("relu", _slopes(-1.0, 0.0))))
+    values = np.unique(np.concatenate([z.ravel() for z in zs])) if zs else np.empty(0)
+    values = values[np.isfinite(values)]
+    cuts = [((lo + hi) / 2, f"between {lo:.4g} and {hi:.4g}")
+            for lo, hi in zip(values[:-1], values[1:], strict=True) if not lo < 0 < hi]
+    if values.size and values[-1] > 0:
+        cuts.append((values[-1] + 1.0, f"above {values[-1]:.4g} (every z here)"))
+    for t, between in cuts:
+        if abs(t) < 1e-12:
             continue
-        between = f"between {lo:.4g} and {hi:.4g}" if not hide else "other than 0"
-        out.append((_Hyp("relu_threshold", f"relu'(z) switches at a threshold {between} "
-                         "instead of at 0", "dz = d_outputs * (z > t) with that threshold "
-                         "reproduces {what}", priority=3),
-                    d_out * (z > t).astype(np.float64)))
+        out.append(_DzHyp(_Hyp("relu_threshold", "relu'(z) switches at a threshold "
+                               f"{between if not hide else 'other than 0'} instead of at 0",
+                               "dz = d_outputs * (z > t) with that threshold reproduces {what}",
+                               priority=3), _only("relu", _above(t))))
     return out
+
+
+def _slopes(alpha: float, beta: float) -> Callable[[Array, Array, Array], Array]:
+    def dz(d: Array, z: Array, a: Array) -> Array:
+        return d * np.where(z > 0, alpha, beta)
+    return dz
+
+
+def _above(t: float) -> Callable[[Array, Array, Array], Array]:
+    def dz(d: Array, z: Array, a: Array) -> Array:
+        return d * (z > t).astype(np.float64)
+    return dz
 
 
 def _plan(state: _State, dz_hyp: _Hyp, dz: Array, x: Array, grads: dict[str, Array | None],
           got: LayerGot, failing: list[str], sizes: dict[str, int], ref: list[RefLayerRound],
-          k: int, hide: bool) -> tuple[list[tuple[_Hyp, tuple[str, ...]]], list[str]] | None:
-    """The best post-steps for a dz hypothesis: (names with their paths, explained paths), or
-    None when the hypothesis contradicts a gradient (one that passed included)."""
+          k: int, hide: bool) -> list[tuple[list[tuple[_Hyp, tuple[str, ...]]], list[str]]]:
+    """Every way a dz hypothesis and post-steps explain the failing gradients: [(names with
+    their paths, explained paths)], none when the hypothesis contradicts a gradient (one that
+    passed included). A gradient several post-steps reproduce gives one plan per post-step."""
     with np.errstate(all="ignore"):
         base = {"weights": x.T @ dz, "biases": dz.sum(axis=0, keepdims=True),
                 "inputs": dz @ state.W.T}
-    explained: list[str] = []
-    names: dict[str, list[str]] = {}
-    hyps: dict[str, _Hyp] = {}
-    if state.hyp.name is not None:
-        hyps[state.hyp.name] = state.hyp
-        names[state.hyp.name] = ["output"] if "output" in failing else []
-        if "output" in failing:
-            explained.append("output")
-    elif "output" in failing:
-        return None
-    if dz_hyp.name is not None:
-        hyps[dz_hyp.name] = dz_hyp
-        names[dz_hyp.name] = []
+    owners = [h for h in (state.hyp, dz_hyp) if h.name is not None]
+    fixed: list[tuple[_Hyp, str]] = []  # (hypothesis, path) every plan has
+    if "output" in failing:
+        if state.hyp.name is None:
+            return []
+        fixed.append((state.hyp, "output"))
+    options: list[list[_Hyp]] = []  # per failing gradient: the post-steps that reproduce it
+    option_paths: list[str] = []
     for p in ("weights", "biases", "inputs"):
         s = grads.get(p)
-        if p not in got.passed:
-            continue
-        if s is None:
+        if p not in got.passed or s is None:
             continue
         if got.passed[p]:
             if not _same(s, base[p]):
-                return None
+                return []
             continue
         if _same(s, base[p]):
-            if dz_hyp.name is None and state.hyp.name is None:
-                return None  # the reference reproduces a failing gradient: impossible
-            owner = dz_hyp.name if dz_hyp.name is not None else state.hyp.name
-            assert owner is not None
-            names[owner].append(p)
-            if state.hyp.name is not None and owner != state.hyp.name:
-                names[state.hyp.name].append(p)
-            explained.append(p)
+            if not owners:
+                return []  # the reference reproduces a failing gradient: impossible
+            fixed += [(h, p) for h in owners]
             continue
         if p == "weights":
             posts = _posts_weights(x, dz, s, sizes, [ref[j].x for j in range(k)], base[p].shape,
@@ -934,19 +988,27 @@ def _plan(state: _State, dz_hyp: _Hyp, dz: Array, x: Array, grads: dict[str, Arr
             posts = _posts_biases(dz, s, sizes, hide)
         else:
             posts = _posts_inputs(dz, state.W, got.weights_after, s, sizes, hide)
-        for hyp, value in posts:
-            with np.errstate(all="ignore"):
-                if _same(s, value):
-                    assert hyp.name is not None
-                    hyps[hyp.name] = hyp
-                    names.setdefault(hyp.name, []).append(p)
-                    for owner in (dz_hyp.name, state.hyp.name):
-                        if owner is not None:
-                            names[owner].append(p)
-                    explained.append(p)
-                    break
-    out = [(hyps[n], tuple(dict.fromkeys(ps))) for n, ps in names.items() if ps]
-    return out, explained
+        with np.errstate(all="ignore"):
+            matching = [hyp for hyp, value in posts if _same(s, value)]
+        if matching:
+            options.append(list({h.name: h for h in matching}.values()))
+            option_paths.append(p)
+    plans = []
+    for combo in itertools.product(*options) if options else [()]:
+        names: dict[str, list[str]] = {h.name: [] for h in owners}  # type: ignore[misc]
+        hyps: dict[str, _Hyp] = {h.name: h for h in owners}  # type: ignore[misc]
+        for h, p in fixed:
+            names[h.name].append(p)  # type: ignore[index]
+        for hyp, p in zip(combo, option_paths, strict=True):
+            assert hyp.name is not None
+            hyps[hyp.name] = hyp
+            names.setdefault(hyp.name, []).append(p)
+            for h in owners:
+                names[h.name].append(p)  # type: ignore[index]
+        explained = list(dict.fromkeys([p for _, p in fixed] + option_paths))
+        plans.append(([(hyps[n], tuple(dict.fromkeys(ps))) for n, ps in names.items() if ps],
+                      explained))
+    return plans
 
 
 def _history(ref: list[RefLayerRound], k: int, got: LayerGot,
@@ -1091,8 +1153,9 @@ def _simulate(acts: list[str], xs: list[Array], zs: list[Array], as_: list[Array
 
 
 def explain_net(specs: list[Any], ref: list[RefNetRound], k: int, rounds_x: list[Array],
-                got: NetGot, hide: bool = False) -> tuple[list[Finding], Known]:
-    """Findings for round ``k`` of a network part (``specs``: its LayerSpecs)."""
+                got: NetGot, hide: bool = False) -> tuple[list[list[Finding]], Known]:
+    """As :func:`explain_layer`, for round ``k`` of a network part (``specs``: its
+    LayerSpecs)."""
     failing = [p for p, ok in got.passed.items() if not ok]
     if not failing:
         return [], Known()
@@ -1106,8 +1169,7 @@ def explain_net(specs: list[Any], ref: list[RefNetRound], k: int, rounds_x: list
     words = {**{f"layers[{j}].weights": f"layers[{j}].d_weights" for j in range(n)},
              **{f"layers[{j}].biases": f"layers[{j}].d_biases" for j in range(n)},
              "d_x": "the gradient MLP.backward returned", "prediction": "the prediction"}
-    best: tuple[tuple[int, int, int],
-                list[tuple[_Hyp, tuple[str, ...], tuple[int, ...]]]] | None = None
+    best = _Best()
     for state, pred in _net_states(specs, x0, ref, k, got, hide):
         if state.hyp.name is None and "prediction" in failing:
             continue
@@ -1123,32 +1185,20 @@ def explain_net(specs: list[Any], ref: list[RefNetRound], k: int, rounds_x: list
                             walk)
             if sim is None:
                 continue
-            plan = _net_plan(state, dz_hyp, dx_hyp, sim, grads, got, failing, batch, ref, k,
-                             hide, d_loss)
-            if plan is None:
-                continue
-            names, explained = plan
-            score = (len(explained), -len(names),
-                     -min((h.priority for h, _, _ in names), default=0))
-            if best is None or score > best[0]:
-                best = (score, names)
+            for plan, explained in _net_plan(state, dz_hyp, dx_hyp, sim, grads, got, failing,
+                                             batch, ref, k, hide, d_loss):
+                best.offer(explained, plan)
     hist = _net_history(ref, k, got, grads, failing, n)
     if hist:
-        h_score = (sum(len(ps) for _, ps in hist), -len(hist), -1)
-        if best is None or h_score > best[0]:
-            best = (h_score, [(h, ps, _path_layers(ps)) for h, ps in hist])
-    findings: list[Finding] = []
-    covered: set[str] = set()
-    if best is not None and best[0][0] > 0:
-        for hyp, paths, layers in best[1]:
-            if hyp.name is None:
-                continue
-            covered |= set(paths)
-            findings += _per_layer(hyp, paths, hide, words, layers)
+        best.offer([p for _, ps in hist for p in ps],
+                   [(h, ps, _path_layers(ps)) for h, ps in hist])
+    plans, covered = best.alternatives()
+    alternatives = [[f for h, ps, layers in plan if h.name is not None
+                     for f in _per_layer(h, ps, hide, words, layers)] for plan in plans]
     known = Known([p for p in failing if p not in covered])
     if known.paths:
         known.facts += _net_facts(known.paths, got, n)
-    return findings, known
+    return alternatives, known
 
 
 def _per_layer(hyp: _Hyp, paths: tuple[str, ...], hide: bool, words: dict[str, str],
@@ -1243,22 +1293,26 @@ def _net_states(specs: list[Any], x: Array, ref: list[RefNetRound], k: int, got:
                        for z, s in zip(zs, specs, strict=True) if s.activation == act):
                     variants.append((
                         _Hyp("overflow", f"{act}(z) written with exp: {why}, and inf / inf "
-                             f"is NaN. The stable form: {_STABLE[act]}", "the prediction is "
-                             "NaN or inf exactly where that range is reached and right "
-                             "everywhere else ({what})", priority=1,
+                             f"is NaN. The stable form: {_STABLE[act]}", "NaN where a "
+                             "pre-activation is in that range (and the right values elsewhere) "
+                             "reproduces {what}", priority=1,
                              function="DenseLayer.forward"),
                         _overflowing_forward(act, side, limit)))
     for hyp, fwd in variants:
         xs2, zs2, as2 = _forward_net(specs, x, Ws, bs, fwd)
         out.append((_NetState(hyp, xs2, zs2, as2, Ws), as2[-1]))
-    for j in range(k):
-        pred = ref[j].prediction
-        if pred.shape == as_[-1].shape:
-            out.append((_NetState(_Hyp("stale_output", f"forward returns round {j}'s prediction "
-                                       "again: a result is cached instead of computed from this "
-                                       "call's inputs", f"round {j}'s expected prediction "
-                                       "reproduces {what}", priority=2,
-                                       function="forward"), xs, zs, as_, Ws), pred))
+    for r in range(k):  # every layer's forward returns round r's output again
+        old = ref[r].layers
+        if all(o.z.shape == z.shape for o, z in zip(old, zs, strict=True)):
+            xs2 = [xs[0]] + [o.x for o in old[1:]]
+            zs2 = [zs[0]] + [o.z for o in old[1:]]
+            as2 = [_f(s.activation, z) for s, z in zip(specs, [o.z for o in old], strict=True)]
+            hyp = _Hyp("stale_output", f"forward returns round {r}'s output again (a result "
+                       f"cached on the first call instead of computed from this call's "
+                       f"inputs), so every layer after the first is fed round {r}'s values",
+                       f"round {r}'s outputs, layer by layer, reproduce {{what}}", priority=2,
+                       function="DenseLayer.forward")
+            out.append((_NetState(hyp, xs2, zs2, as2, Ws), as2[-1]))
     return out
 
 
@@ -1282,6 +1336,10 @@ def _net_rules(specs: list[Any], state: _NetState, d_loss: Array,
     def plain_dx(j: int, dz: Array, W: Array) -> Array:
         return dz @ W.T
 
+    relus = [j for j in range(n) if acts[j] == "relu"]
+    if relus:
+        rules += _relu_rules([state.zs[j] for j in relus],
+                             _net_relu_fit(specs, state, d_loss, grads, failing, relus[-1]), hide)
     out: list[tuple[_Hyp, DzRule, _Hyp, Callable[[int, Array, Array], Array], str | None]] = []
     for rule in rules:
         out.append((rule.hyp, rule.rule, _CORRECT, plain_dx, None))
@@ -1398,20 +1456,38 @@ def _scaled_dx(c: float) -> Callable[[int, Array, Array], Array]:
     return dx
 
 
+def _net_relu_fit(specs: list[Any], state: _NetState, d_loss: Array,
+                  grads: dict[str, Array | None], failing: list[str], top: int
+                  ) -> tuple[Array, Array, Array, Array] | None:
+    """(x, d_out, z, the student's d_weights) of the last relu layer, when every layer after it
+    is right (so its upstream gradient is the reference's)."""
+    n = len(specs)
+    target = grads.get(f"layers[{top}].weights")
+    if target is None or f"layers[{top}].weights" not in failing:
+        return None
+    if any(f"layers[{j}].{p}" in failing for j in range(top + 1, n)
+           for p in ("weights", "biases")):
+        return None
+    up = d_loss
+    for j in range(n - 1, top, -1):
+        up = (up * _fprime(specs[j].activation, state.zs[j])) @ state.Ws[j].T
+    return state.xs[top], up, state.zs[top], target
+
+
 def _net_plan(state: _NetState, dz_hyp: _Hyp, dx_hyp: _Hyp, sim: _NetSim,
               grads: dict[str, Array | None], got: NetGot, failing: list[str], batch: int,
               ref: list[RefNetRound], k: int, hide: bool, d_loss: Array
-              ) -> tuple[list[tuple[_Hyp, tuple[str, ...], tuple[int, ...]]], list[str]] | None:
+              ) -> list[tuple[Named, list[str]]]:
+    """As :func:`_plan`, for a simulated network: every plan, none on a contradiction."""
     n = len(sim.dzs)
     owners = [h for h in (state.hyp, dz_hyp, dx_hyp) if h.name is not None]
-    names: dict[str, list[str]] = {h.name: [] for h in owners}  # type: ignore[misc]
-    hyps: dict[str, _Hyp] = {h.name: h for h in owners}  # type: ignore[misc]
-    explained: list[str] = []
+    fixed: list[tuple[_Hyp, str]] = []
+    options: list[list[_Hyp]] = []
+    option_paths: list[str] = []
     if "prediction" in failing:
         if state.hyp.name is None:
-            return None
-        names[state.hyp.name].append("prediction")
-        explained.append("prediction")
+            return []
+        fixed.append((state.hyp, "prediction"))
     with np.errstate(all="ignore"):
         for j in range(n):
             dz, x = sim.dzs[j], state.xs[j]
@@ -1423,54 +1499,57 @@ def _net_plan(state: _NetState, dz_hyp: _Hyp, dx_hyp: _Hyp, sim: _NetSim,
                     continue
                 if got.passed[p]:
                     if not _same(s, base):
-                        return None
+                        return []
                     continue
                 if _same(s, base):
                     if not owners:
-                        return None
-                    for h in owners:
-                        names[h.name].append(p)  # type: ignore[index]
-                    explained.append(p)
+                        return []
+                    fixed += [(h, p) for h in owners]
                     continue
                 earlier = [ref[r].layers[j].x for r in range(k)]
                 posts = _posts_weights(x, dz, s, sizes, earlier, base.shape, hide) \
                     if param == "weights" else _posts_biases(dz, s, sizes, hide)
-                for hyp, value in posts:
-                    if _same(s, value):
-                        assert hyp.name is not None
-                        hyps[hyp.name] = hyp
-                        names.setdefault(hyp.name, []).append(p)
-                        for h in owners:
-                            names[h.name].append(p)  # type: ignore[index]
-                        explained.append(p)
-                        break
+                matching = [hyp for hyp, value in posts if _same(s, value)]
+                if matching:
+                    options.append(list({h.name: h for h in matching}.values()))
+                    option_paths.append(p)
         s = grads.get("d_x")
         if s is not None and "d_x" in got.passed:
             if got.passed["d_x"]:
                 if not _same(s, sim.returned):
-                    return None
+                    return []
             elif _same(s, sim.returned) and owners:
-                for h in owners:
-                    names[h.name].append("d_x")  # type: ignore[index]
-                explained.append("d_x")
+                fixed += [(h, "d_x") for h in owners]
             else:
-                for hyp, value in _mlp_returns(sim, d_loss, state.Ws):
-                    if _same(s, value):
-                        assert hyp.name is not None
-                        hyps[hyp.name] = hyp
-                        names.setdefault(hyp.name, []).append("d_x")
-                        for h in owners:
-                            names[h.name].append("d_x")  # type: ignore[index]
-                        explained.append("d_x")
-                        break
-    layers_of: dict[str, tuple[int, ...]] = {}
-    if dz_hyp.name is not None:
-        layers_of[dz_hyp.name] = sim.applied
-    if dx_hyp.name is not None:
-        layers_of[dx_hyp.name] = tuple(j for j in range(n) if j > 0 or "d_x" in explained)
-    out = [(hyps[nm], tuple(dict.fromkeys(ps)), layers_of.get(nm, _path_layers(ps)))
-           for nm, ps in names.items() if ps]
-    return out, explained
+                matching = [hyp for hyp, value in _mlp_returns(sim, d_loss, state.Ws)
+                            if _same(s, value)]
+                if matching:
+                    options.append(matching)
+                    option_paths.append("d_x")
+    combos: Iterable[tuple[_Hyp, ...]] = itertools.product(*options) if options else [()]
+    if math.prod(len(o) for o in options) > 64:  # too many to weigh: the first of each
+        combos = [tuple(o[0] for o in options)]
+    plans = []
+    for combo in combos:
+        names: dict[str, list[str]] = {h.name: [] for h in owners}  # type: ignore[misc]
+        hyps: dict[str, _Hyp] = {h.name: h for h in owners}  # type: ignore[misc]
+        for h, p in fixed:
+            names[h.name].append(p)  # type: ignore[index]
+        for hyp, p in zip(combo, option_paths, strict=True):
+            assert hyp.name is not None
+            hyps[hyp.name] = hyp
+            names.setdefault(hyp.name, []).append(p)
+            for h in owners:
+                names[h.name].append(p)  # type: ignore[index]
+        explained = list(dict.fromkeys([p for _, p in fixed] + option_paths))
+        layers_of: dict[str, tuple[int, ...]] = {}
+        if dz_hyp.name is not None:
+            layers_of[dz_hyp.name] = sim.applied
+        if dx_hyp.name is not None:
+            layers_of[dx_hyp.name] = tuple(j for j in range(n) if j > 0 or "d_x" in explained)
+        plans.append(([(hyps[nm], tuple(dict.fromkeys(ps)), layers_of.get(nm, _path_layers(ps)))
+                       for nm, ps in names.items() if ps], explained))
+    return plans
 
 
 def _path_layers(paths: Iterable[str]) -> tuple[int, ...]:
@@ -1552,56 +1631,54 @@ def _net_facts(paths: list[str], got: NetGot, n: int) -> list[str]:
 
 
 def explain_loss(y_true: Array, y_pred: Array, student: Any, accepted: list[Array],
-                 hide: bool = False) -> list[Finding]:
-    """mse_derivative: a factor on (y_pred - y_true) (the catalogue's named first), the sign
-    of the error, the squared error itself."""
+                 hide: bool = False) -> list[list[Finding]]:
+    """mse_derivative: the catalogue's loss bugs, a factor on (y_pred - y_true), the sign of the
+    error, the squared error itself. Each one that reproduces the value is an alternative (with
+    one output, 2 * (y_pred - y_true) is both the catalogue's 'not divided by the batch size'
+    and 2 / n_outputs: the other parts of the submission choose)."""
     s = _arr(student)
     if s is None or s.shape != y_true.shape:
         return []
-    for name in LOSS_BUGS:
+    out: list[list[Finding]] = []
+    for name, bug in LOSS_BUGS.items():
         for convention in ("exact", "lesson"):
             if close(s, loss_derivative(y_true, y_pred, bug=name, convention=convention)):
-                return []  # the catalogue names it (diagnosis.loss_diagnoses)
+                out.append([Finding(name, "mse_derivative", bug.description,
+                                    f"{bug.description.split('(')[-1].rstrip(')')} reproduces "
+                                    "your values in every entry",
+                                    "that formula reproduces your values in every entry",
+                                    ("value",), priority=1)])
+                break
     diff = y_pred - y_true
     batch, n_out = y_true.shape
     sizes = {"batch": batch, "n_outputs": n_out, "n_elements": batch * n_out}
-    out: list[Finding] = []
     c = _fit(s, diff)
     fp = _factor_param(c, sizes) if c is not None else None
-    if fp is not None and close(s, fp[1] * diff) and not any(close(fp[1] * diff, a)
-                                                            for a in accepted):
+    if fp is not None and s.size >= 2 and close(s, fp[1] * diff) \
+            and not any(close(fp[1] * diff, a) for a in accepted):
         words = _factor_words(fp[0], fp[1], sizes, hide)
-        lesson = 2 / batch
-        ratio = fp[1] / lesson
+        ratio = fp[1] / (2 / batch)
         rel = "" if hide else f" ({_fraction(ratio)} x the lesson's 2 / batch)"
-        out.append(Finding(f"loss_factor:{fp[0]}", "mse_derivative",
-                           f"mse_derivative = {words} * (y_pred - y_true): the factor should be "
-                           f"2 / batch (the lesson's) or 2 / (batch * n_outputs) (the exact "
-                           f"gradient of the mean){rel}",
-                           f"{words} * (y_pred - y_true) reproduces your values in every entry",
-                           "one constant times (y_pred - y_true) reproduces your values",
-                           ("value",), priority=3))
-        return out
-    sign = np.sign(diff)
-    c = _fit(s, sign)
-    if c is not None and abs(c) > 1e-9 and close(s, c * sign):
-        out.append(Finding("loss_sign_of_error", "mse_derivative",
-                           "mse_derivative uses the sign of the error, sign(y_pred - y_true): "
-                           "that is the derivative of the mean absolute error; the mse's is "
-                           "proportional to the error itself",
-                           "a constant times sign(y_pred - y_true) reproduces your values",
-                           "a constant times sign(y_pred - y_true) reproduces your values",
-                           ("value",), priority=3))
-        return out
-    sq = diff ** 2
-    c = _fit(s, sq)
-    if c is not None and abs(c) > 1e-9 and close(s, c * sq):
-        out.append(Finding("loss_not_differentiated", "mse_derivative",
-                           "mse_derivative returns (a multiple of) the squared errors, the "
-                           "loss's terms, instead of their derivative 2 * (y_pred - y_true) / n",
-                           "a constant times (y_pred - y_true)**2 reproduces your values",
-                           "a constant times (y_pred - y_true)**2 reproduces your values",
-                           ("value",), priority=3))
+        out.append([Finding(f"loss_factor:{fp[0]}", "mse_derivative",
+                            f"mse_derivative = {words} * (y_pred - y_true): the factor should be "
+                            f"2 / batch (the lesson's) or 2 / (batch * n_outputs) (the exact "
+                            f"gradient of the mean){rel}",
+                            f"{words} * (y_pred - y_true) reproduces your values in every entry",
+                            "one constant times (y_pred - y_true) reproduces your values",
+                            ("value",), priority=3)])
+    for kind, base, cause, evidence in (
+            ("loss_sign_of_error", np.sign(diff),
+             "mse_derivative uses the sign of the error, sign(y_pred - y_true): that is the "
+             "derivative of the mean absolute error; the mse's is proportional to the error "
+             "itself", "a constant times sign(y_pred - y_true) reproduces your values"),
+            ("loss_not_differentiated", diff ** 2,
+             "mse_derivative returns (a multiple of) the squared errors, the loss's terms, "
+             "instead of their derivative 2 * (y_pred - y_true) / n",
+             "a constant times (y_pred - y_true)**2 reproduces your values")):
+        c = _fit(s, base)
+        if c is not None and abs(c) > 1e-9 and s.size >= 2 and close(s, c * base):
+            out.append([Finding(kind, "mse_derivative", cause, evidence, evidence, ("value",),
+                                priority=3)])
     return out
 
 

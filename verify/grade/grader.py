@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .assignments import Assignment, load_assignment
 from .cases import LayerCase, TestCase
-from .checking import Check, check_part
+from .checking import Check, check_part, resolve
 from .explain import Finding
 from .limits import Limits
 from .own_forward import own_forward_lines
@@ -141,6 +141,11 @@ def grade_submission(
                 check_part(test, part, runs[name].results.get(part.task_id), c, limits)
             checks[test.id] = c
 
+    # Equally good explanations: chosen by what explains the rest of the submission; visible
+    # tests by visible ones only (nothing visible depends on a hidden test).
+    visible = [checks[t.id] for t in sections["visible"]]
+    resolve([checks[t.id] for t in sections["hidden"]], list(checks.values()))
+    resolve(visible, visible)
     extra: dict[str, list[str]] = {}
     found: dict[str, list[tuple[str, Finding]]] = {}
     if fd_check:

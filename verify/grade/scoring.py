@@ -8,7 +8,7 @@ from verify.compare import GradientRecord
 
 from . import diagnosis as dg
 from .cases import TestCase
-from .checking import Check, shown
+from .checking import Check, resolve, shown
 from .explain import Finding
 from .rubric import Rubric
 
@@ -85,6 +85,8 @@ def score_test(test: TestCase, c: Check, extra: list[str], rubric: Rubric,
     causes found after checking (state kept between rounds)."""
     max_score = float(rubric.points.get(test.id, 0.0))
     hide = c.hide
+    if c.choices:  # not resolved across the submission (a test scored alone): within it
+        resolve([c])
     head: list[str] = []
     if c.fraction is not None:
         fraction = c.fraction
@@ -188,7 +190,7 @@ def compose(sections: list[list[str]], max_lines: int = MAX_LINES,
     left = 0
     for section in sections:
         for line in section:
-            if line in seen:
+            if line in seen and not line[:1].isspace():  # indented: a traceback's own lines
                 continue
             seen.add(line)
             if left or len(out) >= max_lines or chars + len(line) + 1 > max_chars:

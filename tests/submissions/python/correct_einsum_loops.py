@@ -29,9 +29,17 @@ class Relu(Activation):
         return 1.0 * (z > 0)
 
 
+def _sigmoid(v):
+    # math.exp raises OverflowError above 709.78: never give it more than 0
+    if v >= 0:
+        return 1 / (1 + math.exp(-v))
+    e = math.exp(v)
+    return e / (1 + e)
+
+
 class Sigmoid(Activation):
     def f(self, z):
-        return np.vectorize(lambda v: 1 / (1 + math.exp(-v)))(z)
+        return np.vectorize(_sigmoid)(z)
 
     def df(self, z):
         s = self.f(z)
