@@ -573,10 +573,7 @@ def _check_loss(part: Part, case: LossCase, value: dict[str, Any], c: Check) -> 
     if not rec.passed and case.op == "mse_derivative":
         c.offer(part.label, ex.explain_loss(yt, yp, got, accepted, c.hide))
     elif not rec.passed:
-        c.candidates[path] = dg.mse_value_diagnoses(yt, yp, got, accepted)
-        if not c.candidates[path]:
-            c.findings += [(part.label, f)
-                           for f in ex.explain_mse_value(yt, yp, got, accepted, c.hide)]
+        c.offer(part.label, ex.explain_mse_value(yt, yp, got, accepted, c.hide))
     c.scored.append(rec)
 
 

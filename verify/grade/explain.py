@@ -618,8 +618,9 @@ def _factor_post(kind: str, what: str, student: Any, base: Array, sizes: dict[st
     c = _fit(student, base)
     got = _factor_param(c, sizes) if c is not None else None
     # A factor fitted to a gradient it alone explains is evidence only when the gradient has
-    # more entries than the fit has freedom: any one number is a multiple of any other.
-    if got is None or base.size < (4 if got[0] == "other" else 2):
+    # more entries than the fit has freedom (any one number is a multiple of any other), or
+    # when the factor is one of the test's sizes to the tolerance.
+    if got is None or (got[0] == "other" and base.size < 4):
         return []
     param, value = got
     words = _factor_words(param, value, sizes, hide)
@@ -1683,27 +1684,33 @@ def explain_loss(y_true: Array, y_pred: Array, student: Any, accepted: list[Arra
 
 
 def explain_mse_value(y_true: Array, y_pred: Array, student: Any, accepted: list[Array],
-                      hide: bool = False) -> list[Finding]:
-    """An mse off by a constant factor that is not a catalogued one."""
+                      hide: bool = False) -> list[list[Finding]]:
+    """The mse value: the catalogue's wrong values (summed, absolute, root, halved), and a
+    constant factor on the mean; each that reproduces the value is an alternative."""
     s = _arr(student)
     if s is None or s.size != 1:
         return []
-    for _, wrong in MSE_VALUE_BUGS.values():
-        if close(s.reshape(1, 1), np.asarray(wrong(y_true, y_pred)).reshape(1, 1)):
-            return []  # the catalogue names it (diagnosis.mse_value_diagnoses)
+    got = s.reshape(1, 1)
+    out: list[list[Finding]] = []
+    for name, (description, wrong) in MSE_VALUE_BUGS.items():
+        value = np.asarray(wrong(y_true, y_pred), dtype=np.float64).reshape(1, 1)
+        if close(got, value) and not any(close(value, a) for a in accepted):
+            out.append([Finding(name, "mse", description, "that formula reproduces your value",
+                                "that formula reproduces your value", ("value",), priority=1)])
     mean = float(np.mean((y_pred - y_true) ** 2))
     batch, n_out = y_true.shape
     sizes = {"batch": batch, "n_outputs": n_out, "n_elements": batch * n_out}
-    c = float(s.reshape(-1)[0]) / mean if mean > 0 else None
+    c = float(got[0, 0]) / mean if mean > 0 else None
     fp = _factor_param(c, sizes) if c is not None else None
-    if fp is None:
-        return []
+    if fp is None or fp[0] == "other":
+        return out
     value = np.array([[fp[1] * mean]])
-    if not close(s.reshape(1, 1), value) or any(close(value, a) for a in accepted):
-        return []
+    if not close(got, value) or any(close(value, a) for a in accepted):
+        return out
     words = _factor_words(fp[0], fp[1], sizes, hide)
-    return [Finding(f"mse_factor:{fp[0]}", "mse", f"mse multiplied by {words}: it should be "
-                    "the mean of (y_pred - y_true)**2 over every element",
-                    f"{words} times the mean reproduces your value",
-                    "one constant times the mean reproduces your value", ("value",),
-                    priority=3)]
+    out.append([Finding(f"mse_factor:{fp[0]}", "mse", f"mse multiplied by {words}: it should be "
+                        "the mean of (y_pred - y_true)**2 over every element",
+                        f"{words} times the mean reproduces your value",
+                        "one constant times the mean reproduces your value", ("value",),
+                        priority=3)])
+    return out

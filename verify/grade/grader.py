@@ -152,7 +152,7 @@ def grade_submission(
         requests = [(t, part, k, info) for t in tests for part, k, info in checks[t.id].fd_requests]
         if requests:
             extra, found = own_forward_lines(requests, runner, path, limits, mode, deadline,
-                                             _functions(tests, checks))
+                                             _functions(sections["visible"], checks))
 
     hidden_ids = [t.id for t in sections["hidden"]]
     notes = _notes(runs["visible"], limits)
@@ -170,7 +170,8 @@ def grade_submission(
 
 def _functions(tests: list[TestCase], checks: dict[str, Check]) -> dict[str, str]:
     """Which functions a forward-or-backward verdict on a network blames: MLP's own when every
-    single-layer part of the same kind passed (the layers alone are right), else the layer's."""
+    single-layer part of the same kind passed (the layers alone are right), else the layer's.
+    From the visible ``tests`` only: nothing visible depends on a hidden test."""
     ok = {"forward": True, "backward": True}
     seen = {"forward": False, "backward": False}
     for t in tests:

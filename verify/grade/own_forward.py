@@ -166,9 +166,11 @@ def own_forward_lines(requests: list[tuple[TestCase, Part, int, dict[str, Any]]]
     stateful: set[str] = set()
     for test, part, k, info, tid in replays:
         finding = _replay(part, k, info, run.results.get(tid))
-        if finding is not None:
+        if finding is None:
+            continue
+        stateful.add(part.task_id)  # the verdict says so even where a cause already explains it
+        if not info.get("explained"):
             found.setdefault(test.id, []).append((f"{part.label}, round {k}", finding))
-            stateful.add(part.task_id)
     names = functions or {}
     for test, part, k, info, assemble in plans:
         try:
@@ -184,8 +186,9 @@ def own_forward_lines(requests: list[tuple[TestCase, Part, int, dict[str, Any]]]
 
 def _replay(part: Part, k: int, info: dict[str, Any], result: Any) -> Finding | None:
     """State kept between rounds, when round ``k`` alone on a fresh object gets every gradient
-    that failed right (and a cause found in the numbers does not already say why)."""
-    if info.get("explained") or not isinstance(result, dict) or not result.get("ok"):
+    that failed right (the caller adds it as a cause only where the numbers name no more
+    specific one)."""
+    if not isinstance(result, dict) or not result.get("ok"):
         return None
     try:
         value = decode.obj(result.get("value"), "the result")
@@ -228,6 +231,8 @@ def _verdict_lines(part: Part, k: int, info: dict[str, Any], fd: dict[str, np.nd
     verdicts: dict[str, list[str]] = {}
     student = info["student"]
     single = isinstance(part.case, LayerCase)
+    if stateful:  # a layer that passes alone may still keep state: no narrower blame
+        functions = {}
     for name, rec in info["records"].items():
         if rec.passed:
             continue
@@ -262,8 +267,12 @@ def fd_verdict(forward_ok: bool, consistent: bool, stateful: bool = False,
                backward: str = "backward", forward: str = "forward") -> str:
     """Forward or backward, from finite differences of the student's own forward (taken on a
     fresh object); ``stateful``: the failing round alone on a fresh object was right."""
+    if stateful and not forward_ok:
+        return (f"your FORWARD is at fault ({forward}), through state kept between rounds: on "
+                "a fresh object these gradients are right, and here your forward's output "
+                "differs from the reference")
     if stateful:
-        return (f"your BACKWARD ({backward}) is at fault, through state kept between rounds: "
+        return (f"your BACKWARD is at fault ({backward}), through state kept between rounds: "
                 "on a fresh object these gradients are right")
     if forward_ok and not consistent:
         return (f"your BACKWARD is at fault ({backward}): your forward matches the reference, "

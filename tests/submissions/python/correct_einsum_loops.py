@@ -1,5 +1,8 @@
 """Correct: activation objects, einsum for the weight gradient, Python loops for the bias sum,
-an MLP that keeps its layers in a private list, and lists (not arrays) returned from mse_derivative."""
+an MLP that keeps its layers in a private list, and lists (not arrays) returned from mse_derivative.
+
+EXPECT: correct
+"""
 import math
 
 import numpy as np
