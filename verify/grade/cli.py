@@ -4,7 +4,7 @@
     python -m verify grade submissions/ --jobs 2 --csv grades.csv  # a folder (batch)
     python -m verify grade --gradescope /autograder/submission \\
         --results /autograder/results/results.json
-    python -m verify grade --sandbox-info                          # which sandbox would be used
+    python -m verify grade --sandbox-info                          # what a child can do here
     python -m verify grade bundle --out autograder.zip             # a Gradescope bundle
     python -m verify grade bench --n 100 --jobs 2                  # speed benchmark
     python -m verify grade alice.py --assignment losses            # another lesson's assignment
@@ -12,14 +12,15 @@
 
 Exit status: 0 whenever every submission was graded (whatever the scores; results.json is then
 valid); 2 for usage errors (bad options, a path that does not exist, an unusable --sandbox
-bwrap); 3 when some submission could not be graded at all (e.g. JavaScript without Node.js or
-math.js here: those students are marked NOT GRADED, never given 0; results.json is still
-written).
+bwrap, a sandbox that cannot isolate untrusted code here: see --unsafe-sandbox); 3 when some
+submission could not be graded at all (e.g. JavaScript without Node.js or math.js here: those
+students are marked NOT GRADED, never given 0; results.json is still written).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,7 +31,16 @@ from .assignments import DEFAULT_ASSIGNMENT, Assignment, load_assignment
 from .limits import Limits
 from .outputs import OUTPUTS
 from .rubric import Rubric, load_rubric
-from .sandbox import SANDBOX_MODES, available_modes, resolve_mode
+from .sandbox import (
+    SANDBOX_MODES,
+    SandboxMode,
+    SandboxRefused,
+    available_modes,
+    capabilities,
+    check_isolation,
+    missing_protections,
+    resolve_mode,
+)
 from .scoring import GradeReport
 from .seeding import load_secret
 
@@ -80,7 +90,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="bwrap (namespaces), rlimits (fallback), or auto (default; also "
                         "$VERIFY_GRADE_SANDBOX)")
     p.add_argument("--sandbox-info", action="store_true",
-                   help="print which sandboxes work here and which would be used, then exit")
+                   help="start a probe child in each sandbox that works here and print what it "
+                        "could and could not do (network, processes, files, ...), then exit "
+                        "(status 2 if the selected sandbox cannot isolate untrusted code)")
+    p.add_argument("--unsafe-sandbox", action="store_true",
+                   help="grade even where the sandbox cannot isolate untrusted code here (the "
+                        "grader says what is missing): ONLY for code you trust")
     p.add_argument("--jobs", type=int, default=2, help="submissions graded at once (batch)")
     p.add_argument("--csv", metavar="PATH", help="batch: write the summary CSV here")
     p.add_argument("--results-dir", metavar="DIR",
@@ -103,16 +118,78 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _sandbox_info(requested: str | None) -> int:
+def _sandbox_info(requested: str | None, unsafe: bool) -> int:
+    from .probe import probe
+    from .sandbox import SandboxError
+
     rows = [[mode, "usable" if reason is None else f"unavailable: {reason}"]
             for mode, reason in available_modes().items()]
     print(tabulate(rows, headers=["sandbox", "status"]))
     try:
-        print(f"\nselected: {resolve_mode(requested)}")
+        selected = resolve_mode(requested)
     except (ValueError, RuntimeError) as exc:
         print(f"\nselected: none ({exc})")
         return 2
-    return 0
+    status = 0
+    modes: list[SandboxMode] = [m for m in ("bwrap", "rlimits")
+                                if available_modes()[m] is None]
+    if requested and requested != "auto":
+        modes = [selected]
+    for mode in modes:
+        missing = missing_protections(mode)
+        batch = [m for m in missing_protections(mode, batch=True) if m not in missing]
+        print(f"\n{mode}: a probe child tried, from inside:")
+        try:
+            found = probe(mode, unsafe=True)
+        except (SandboxError, OSError) as exc:
+            print(f"  the probe could not run: {exc}")
+            status = 2 if mode == selected else status
+            continue
+        table = [[name, "active" if c["active"] else "NOT ACTIVE", c["how"]]
+                 for name, c in found["checks"].items()]
+        print(tabulate(table, headers=["protection", "", "what the probe found"],
+                       disable_numparse=True, maxcolwidths=[None, None, 72]))
+        if found["problem"]:
+            print(f"  the probe child: {found['problem']}")
+        for m in missing:
+            print(f"  REFUSED for untrusted code: missing {m}")
+        for m in batch:
+            print(f"  REFUSED for batches: missing {m}")
+        if not missing and not batch:
+            print("  safe for untrusted code, single submissions and batches")
+        bad = [k for k in _needed(mode) if not found["checks"].get(k, {}).get("active")]
+        if mode == selected and (missing and not unsafe or bad and not missing):
+            status = 2
+            if bad and not missing:
+                print(f"  protections the probe found NOT active: {', '.join(bad)}")
+    print(f"\nselected: {selected}")
+    return status
+
+
+def _needed(mode: str) -> list[str]:
+    """The protections the probe must find in force for ``mode`` to be used here (see
+    docs/sandbox.md): all of them, except that a grader run by an ordinary user shares its uid
+    with the child by necessity (the namespaces or Landlock stand in for a uid of its own), and
+    that a root grader without Landlock relies on permissions for files (refused for batches
+    and for a grader whose files every user can read) and cannot bound /tmp."""
+    from .probe import CHECKS
+
+    needed = [k for k in CHECKS if k != "user" or os.geteuid() == 0]
+    if mode == "rlimits" and capabilities().landlock_abi < 1:
+        needed = [k for k in needed if k not in ("files", "temp_space")]
+    return needed
+
+
+def isolation_line(report: GradeReport) -> str:
+    """One line saying what the submission's children ran under (for the summaries)."""
+    iso = report.isolation
+    if not iso:
+        return f"sandbox {report.sandbox} (no child ran)"
+    prot = iso.get("protections", {})
+    on = [k for k, v in prot.items() if v.get("active")]
+    off = [k for k, v in prot.items() if not v.get("active")]
+    text = f"sandbox {iso.get('mode')}, child uid {iso.get('uid')}; active: {', '.join(on)}"
+    return text + (f"; NOT active: {', '.join(off)}" if off else "")
 
 
 def _print_report(report: GradeReport, verbose: bool) -> None:
@@ -123,6 +200,7 @@ def _print_report(report: GradeReport, verbose: bool) -> None:
     print(f"\nTotal: {total}   seed {report.seed} ({report.seed_source})   "
           f"sandbox {report.sandbox}   {report.execution_time:.2f} s   "
           f"assignment {report.assignment}")
+    print(isolation_line(report))
     for t in report.tests:
         if verbose or not t.passed:
             print(f"\n--- {t.name} ({t.score:g} / {t.max_score:g})")
@@ -157,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.sandbox_info:
-        return _sandbox_info(args.sandbox)
+        return _sandbox_info(args.sandbox, args.unsafe_sandbox)
     try:
         mode = resolve_mode(args.sandbox)
         assignment = load_assignment(args.assignment)
@@ -172,6 +250,20 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, RuntimeError) as exc:
         print(f"python -m verify grade: {exc}", file=sys.stderr)
         return 2
+    batch = bool(args.path) and not args.gradescope and Path(args.path).is_dir()
+    try:
+        missing = check_isolation(mode, batch=batch, unsafe=args.unsafe_sandbox)
+    except SandboxRefused as exc:
+        print(f"python -m verify grade: {exc}", file=sys.stderr)
+        if args.results:
+            from .outputs import output_for, write_results
+
+            write_results(output_for(args.format).error_results(
+                "the grading machine cannot run submissions safely; please contact the course "
+                "staff"), args.results)
+        return 2
+    for m in missing:
+        print(f"python -m verify grade: WARNING (--unsafe-sandbox): missing {m}", file=sys.stderr)
 
     from .grader import grade_submission
     from .outputs import output_for, write_results
@@ -180,13 +272,18 @@ def main(argv: list[str] | None = None) -> int:
     output = output_for(args.format)
     error_results, results_dict = output.error_results, output.results_dict
     if args.gradescope:
-        from .batch import pick_submission
+        from .batch import FolderProblem, pick_submission
 
         folder = Path(args.gradescope)
-        chosen = pick_submission(folder, args.entry) if folder.is_dir() else None
+        try:
+            chosen = pick_submission(folder, args.entry) if folder.is_dir() else None
+            problem = None
+        except FolderProblem as exc:
+            chosen, problem = None, str(exc)
         if chosen is None:
-            msg = (f"expected one submission file ({args.entry or '.py / .js / .mjs'}) in "
-                   f"{folder}, found {'none or several' if folder.is_dir() else 'no such folder'}")
+            msg = problem or (f"expected one submission file ({args.entry or '.py / .js / .mjs'}) "
+                              f"in {folder}, found "
+                              f"{'none or several' if folder.is_dir() else 'no such folder'}")
             if args.results:
                 write_results(error_results(msg), args.results)
             print(msg, file=sys.stderr)
@@ -209,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = grade_submission(path, seed=args.seed, secret=secret, rubric=rubric,
                                   limits=limits, sandbox=mode, fd_check=not args.no_fd,
-                                  assignment=assignment)
+                                  assignment=assignment, unsafe_sandbox=args.unsafe_sandbox)
     except Exception as exc:  # a grader bug: still leave a valid results.json behind
         if args.results:
             write_results(error_results(f"internal grader error ({type(exc).__name__}: "
@@ -229,15 +326,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def _batch(args: argparse.Namespace, folder: Path, mode: str, rubric: Rubric, limits: Limits,
            secret: bytes, assignment: Assignment) -> int:
-    from .batch import grade_folder, write_csv
+    from .batch import grade_folder, results_name, write_csv
     from .outputs import output_for, write_results
+    from .text import safe_text
 
     results_dict = output_for(args.format).results_dict
 
     start = time.monotonic()
-    result = grade_folder(folder, jobs=args.jobs, seed=args.seed, secret=secret, rubric=rubric,
-                          limits=limits, sandbox=mode, entry=args.entry, progress=not args.quiet,
-                          fd_check=not args.no_fd, assignment=assignment)
+    try:
+        result = grade_folder(folder, jobs=args.jobs, seed=args.seed, secret=secret,
+                              rubric=rubric, limits=limits, sandbox=mode, entry=args.entry,
+                              progress=not args.quiet, fd_check=not args.no_fd,
+                              assignment=assignment, unsafe_sandbox=args.unsafe_sandbox)
+    except SandboxRefused as exc:
+        print(f"python -m verify grade: {exc}", file=sys.stderr)
+        return 2
     for w in result.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if not result.reports:
@@ -248,10 +351,13 @@ def _batch(args: argparse.Namespace, folder: Path, mode: str, rubric: Rubric, li
     if args.results_dir:
         out = Path(args.results_dir)
         for name, rep in result.reports.items():
-            write_results(results_dict(rep), out / f"{name}.json")
+            try:  # one student's file failing to be written must not stop the others'
+                write_results(results_dict(rep), out / results_name(name))
+            except OSError as exc:
+                print(f"warning: {results_name(name)}: not written ({exc})", file=sys.stderr)
     if not args.quiet:
         ids = [t.id for t in next(iter(result.reports.values())).tests]
-        rows = [[name, f"{rep.score:g}" if rep.graded else "NOT GRADED",
+        rows = [[safe_text(name), f"{rep.score:g}" if rep.graded else "NOT GRADED",
                  *[f"{t.score:g}" if rep.graded else "-" for t in rep.tests],
                  ", ".join(sorted({d.split('@')[0] for t in rep.tests for d in t.diagnoses}))]
                 for name, rep in result.reports.items()]
@@ -263,6 +369,13 @@ def _batch(args: argparse.Namespace, folder: Path, mode: str, rubric: Rubric, li
         print(f"\n{len(scores)} submissions graded in {time.monotonic() - start:.1f} s "
               f"(--jobs {args.jobs}, sandbox {mode}, {seed}, assignment {assignment.name}); "
               f"{mean}")
+        ran = [rep for rep in result.reports.values() if rep.isolation]
+        if ran:
+            uids = sorted({rep.isolation.get("uid") for rep in ran}, key=str)
+            line = isolation_line(ran[0]).replace(f"child uid {ran[0].isolation.get('uid')}",
+                                                  f"child uids {', '.join(map(str, uids[:5]))}"
+                                                  f"{' ...' if len(uids) > 5 else ''}")
+            print(line)
     if result.not_graded:
         print(f"python -m verify grade: {len(result.not_graded)} submission(s) NOT GRADED "
               f"(see the warnings above)", file=sys.stderr)

@@ -32,7 +32,7 @@ from .limits import Limits
 from .own_forward import own_forward_lines
 from .rubric import Rubric
 from .runners import runner_for
-from .sandbox import SandboxMode, resolve_mode
+from .sandbox import SandboxMode, check_isolation, resolve_mode
 from .schedule import Run, run_tasks
 from .scoring import GradeReport, TestResult, score_test
 from .seeding import derive_seed
@@ -85,18 +85,25 @@ def grade_submission(
     sandbox: str | None = None,
     fd_check: bool = True,
     assignment: Assignment | str | None = None,
+    unsafe_sandbox: bool = False,
 ) -> GradeReport:
     """Grade one file against ``assignment`` (an :class:`Assignment`, a built-in's name, a TOML
     file; default ``mlp``). ``seed`` None derives it from the file's content and ``secret``
     (:mod:`.seeding`). ``rubric`` None is the assignment's default. Never raises for anything
-    the submission does: a missing or unsupported file, or a language this machine cannot run,
-    gives a report with ``graded=False`` whose tests all say why. Raises ValueError for an
-    unknown assignment or a rubric of another assignment (usage errors)."""
+    the submission does: a missing, unsupported or oversized file (over
+    ``limits.submission_bytes``), or a language this machine cannot run, gives a report with
+    ``graded=False`` whose tests all say why.
+
+    Raises ValueError for an unknown assignment or a rubric of another assignment (usage
+    errors); :class:`~verify.grade.sandbox.SandboxRefused` (a RuntimeError) before running
+    anything if the sandbox cannot isolate untrusted code here, unless ``unsafe_sandbox``;
+    ValueError/RuntimeError for an unknown or unusable ``sandbox``."""
     start = time.monotonic()
     path = Path(submission)
     spec = load_assignment(assignment)
     rubric = _matching_rubric(rubric, spec)
     mode: SandboxMode = resolve_mode(sandbox)
+    check_isolation(mode, unsafe=unsafe_sandbox)
     seed_source = "given" if seed is not None else ("content+secret" if secret else "content")
     reason, runner = None, None
     try:
@@ -110,6 +117,14 @@ def grade_submission(
         reason = f"{path.name} is a symbolic link: submit the file itself"
     elif reason is None and not path.is_file():
         reason = f"{path} is not a file"
+    elif reason is None:
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            size, reason = 0, f"{path.name} cannot be read: {exc.strerror}"
+        if size > limits.submission_bytes:
+            reason = (f"{path.name} is {size} bytes; the largest file graded is "
+                      f"{limits.submission_bytes >> 20} MiB")
     if seed is None:
         try:
             seed = derive_seed(path.read_bytes() if reason is None else b"", secret)
@@ -128,7 +143,7 @@ def grade_submission(
     def run(section: list[TestCase]) -> Run:
         tasks = [p.case.task(p.task_id) for t in section for p in t.parts]
         return run_tasks(runner, path, tasks, limits=limits, mode=mode, deadline=deadline,
-                         contract=spec.contract)
+                         contract=spec.contract, unsafe=unsafe_sandbox)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = dict(zip(sections, pool.map(run, sections.values()), strict=True))
@@ -152,7 +167,8 @@ def grade_submission(
         requests = [(t, part, k, info) for t in tests for part, k, info in checks[t.id].fd_requests]
         if requests:
             extra, found = own_forward_lines(requests, runner, path, limits, mode, deadline,
-                                             _functions(sections["visible"], checks))
+                                             _functions(sections["visible"], checks),
+                                             unsafe=unsafe_sandbox)
 
     hidden_ids = [t.id for t in sections["hidden"]]
     notes = _notes(runs["visible"], limits)
@@ -162,10 +178,11 @@ def grade_submission(
         extra.setdefault(hidden_ids[0], []).extend(_notes(runs["hidden"], limits))
     results = [score_test(t, checks[t.id], extra.get(t.id, []), rubric, found.get(t.id))
                for t in tests]
+    isolation = runs["visible"].isolation or runs["hidden"].isolation
     return GradeReport(safe_text(path), seed, mode, runner.name, results,
                        time.monotonic() - start, notes=notes,
                        student_output=safe_text(runs["visible"].output), seed_source=seed_source,
-                       assignment=spec.name)
+                       assignment=spec.name, isolation=isolation)
 
 
 def _functions(tests: list[TestCase], checks: dict[str, Check]) -> dict[str, str]:

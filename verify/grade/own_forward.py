@@ -133,7 +133,7 @@ def fd_plan(part: Part, k: int) -> tuple[list[dict[str, Any]], Assemble] | None:
 
 def own_forward_lines(requests: list[tuple[TestCase, Part, int, dict[str, Any]]], runner: Runner,
                       submission: Path, limits: Limits, mode: SandboxMode, deadline: float,
-                      functions: dict[str, str] | None = None
+                      functions: dict[str, str] | None = None, unsafe: bool = False
                       ) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, Finding]]]]:
     """Run the FD child once for every failing gradient part: test id -> feedback lines, and
     test id -> causes found there (state kept between rounds: a fresh object gets the failing
@@ -160,7 +160,8 @@ def own_forward_lines(requests: list[tuple[TestCase, Part, int, dict[str, Any]]]
         plans.append((test, part, k, info, plan[1]))
     if not tasks:
         return {}, {}
-    run = run_tasks(runner, submission, tasks, limits=limits, mode=mode, deadline=deadline)
+    run = run_tasks(runner, submission, tasks, limits=limits, mode=mode, deadline=deadline,
+                    unsafe=unsafe)
     out: dict[str, list[str]] = {}
     found: dict[str, list[tuple[str, Finding]]] = {}
     stateful: set[str] = set()

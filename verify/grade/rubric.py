@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import tomlfile
 from .assignments import BUILTINS, DEFAULT_ASSIGNMENT, VISIBILITIES, Assignment, load_assignment
 
 __all__ = ["DEFAULT_POINTS", "VISIBILITIES", "Rubric", "load_rubric"]
@@ -63,12 +64,12 @@ def _parse(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"rubric {path}: cannot be read as UTF-8 text: {exc}") from None
     if path.suffix.lower() == ".toml":
-        import tomllib
-
         try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"rubric {path}: invalid TOML: {exc}") from None
+            return tomlfile.loads(text, f"rubric {path}")
+        except ValueError as exc:
+            if "needs Python" in str(exc):
+                raise ValueError(f"{exc}, or give the rubric as .json") from None
+            raise
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)

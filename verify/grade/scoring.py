@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from verify.compare import GradientRecord
 
@@ -11,9 +12,14 @@ from .cases import TestCase
 from .checking import Check, resolve, shown
 from .explain import Finding
 from .rubric import Rubric
+from .text import cut_json
 
-__all__ = ["MAX_CHARS", "MAX_LINES", "GradeReport", "TestResult", "checks_header", "compose",
-           "score_test"]
+__all__ = ["MAX_CHARS", "MAX_LINES", "TEST_OUTPUT_BYTES", "GradeReport", "TestResult",
+           "checks_header", "compose", "score_test"]
+
+TEST_OUTPUT_BYTES = 32 << 10
+"""The most one test's feedback takes in a results document (JSON-escaped bytes); longer
+feedback (an exception message of megabytes, say) is cut, saying so."""
 
 
 @dataclass
@@ -51,6 +57,10 @@ class GradeReport:
     """``given`` (``--seed``), ``content`` (the file alone) or ``content+secret`` (the bundle's)."""
     assignment: str = "mlp"
     """The assignment graded (:mod:`.assignments`)."""
+    isolation: dict[str, Any] = field(default_factory=dict)
+    """What the submission's children ran under: ``mode``, ``uid`` (outside any namespace) and
+    ``protections`` (name -> ``{"active": bool, "how": str}``; see
+    :func:`verify.grade.sandbox.protections`). Empty when no child ran."""
 
     @property
     def score(self) -> float:
@@ -109,8 +119,10 @@ def score_test(test: TestCase, c: Check, extra: list[str], rubric: Rubric,
     errors = error_lines(c.errors)
     sections = [head, causes, known, extra, c.lines, errors, numbers]
     diagnoses = list(dict.fromkeys(catalogue + [f.tag() for _, f in all_findings]))
+    output = cut_json(compose(sections), TEST_OUTPUT_BYTES,
+                      f"the feedback of one test is limited to {TEST_OUTPUT_BYTES >> 10} KiB")
     return TestResult(test.id, test.name, round(max_score * fraction, 4), max_score, passed,
-                      compose(sections), rubric.visibility_of(test.id),
+                      output, rubric.visibility_of(test.id),
                       diagnoses=diagnoses, records=list(c.scored))
 
 
