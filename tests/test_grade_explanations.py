@@ -251,6 +251,18 @@ def test_feedback_leads_with_the_cause_each_line_once_within_limits(
                 assert not numbers or first < numbers[0], (path.name, t.id)
 
 
+def test_compose_keeps_each_line_once_and_cuts_what_does_not_fit() -> None:
+    from verify.grade.scoring import compose
+
+    out = compose([["head", "a", "a", "  tb", "  tb"], ["x" * 10_000, "tail"]])
+    lines = out.splitlines()
+    assert lines[:4] == ["head", "a", "  tb", "  tb"]  # indented (traceback) lines may repeat
+    assert lines[4].startswith("x" * 100) and "[cut here: " in lines[4]  # cut, not left out
+    assert len(out) <= MAX_CHARS and lines[-1] == "tail"
+    many = compose([[f"line {i}" for i in range(100)]]).splitlines()
+    assert len(many) == MAX_LINES + 1 and many[-1] == "... (60 more lines not shown)"
+
+
 def test_hidden_tests_show_no_values(graded: dict[Path, Any]) -> None:
     for path, report in graded.items():
         for t in report.tests:

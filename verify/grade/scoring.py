@@ -87,6 +87,9 @@ added)."""
 MAX_CHARS = 4000
 """At most this many characters of feedback per test (about)."""
 
+_LONG_LINE_NOTE = 120
+"""Room kept for the note that says a long line was cut (and the least of such a line shown)."""
+
 
 def score_test(test: TestCase, c: Check, extra: list[str], rubric: Rubric,
                findings: list[tuple[str, Finding]] | None = None) -> TestResult:
@@ -195,7 +198,9 @@ def error_lines(errors: list[tuple[str, list[str]]]) -> list[str]:
 def compose(sections: list[list[str]], max_lines: int = MAX_LINES,
             max_chars: int = MAX_CHARS) -> str:
     """The sections' lines in order, each line once, within about ``max_lines`` lines and
-    ``max_chars`` characters: what does not fit is cut from the end, saying how much."""
+    ``max_chars`` characters: what does not fit is cut from the end, saying how much. A line
+    too long for the room left (an exception message of megabytes) is cut, not left out, where
+    enough room is left to show something of it."""
     out: list[str] = []
     seen: set[str] = set()
     chars = 0
@@ -205,6 +210,12 @@ def compose(sections: list[list[str]], max_lines: int = MAX_LINES,
             if line in seen and not line[:1].isspace():  # indented: a traceback's own lines
                 continue
             seen.add(line)
+            if not left and len(out) < max_lines and chars + len(line) + 1 > max_chars:
+                room = max_chars - chars - _LONG_LINE_NOTE
+                if room >= _LONG_LINE_NOTE:
+                    line = (f"{line[:room]} ... [cut here: {len(line) - room} more characters "
+                            f"not shown; the feedback of one test is limited to about "
+                            f"{max_chars} characters]")
             if left or len(out) >= max_lines or chars + len(line) + 1 > max_chars:
                 left += 1
                 continue
