@@ -21,7 +21,8 @@ SUBS = Path(__file__).parent / "submissions"
 
 
 def test_students_in_a_language_that_cannot_run_here_are_not_graded(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(NodeRunner, "unavailable_reason",
                         lambda self: "math.js is not installed for the Node runner")
     folder = tmp_path / "subs"
