@@ -34,8 +34,10 @@ from .compare import (
     compare,
     tolerance_for,
 )
+from .finite_diff import DEFAULT_STEPS, STENCILS, numerical_gradient
 from .methods import CHECK_METHODS, CheckContext
 from .reference import KINDS, LayerGradients, ReferenceNet, model_dtype, reference_net
+from .sampling import fresh_seed, plan_budget, sample_plan, validate_entries
 from .structured import DEFAULT_MAX_MEMORY
 from .threads import single_threaded_blas
 
@@ -144,6 +146,8 @@ def check_gradients(
     chunk_size: int | None = None,
     max_memory: int | None = None,
     kinds: Sequence[str] = KINDS,
+    entries: int | float | None = None,
+    budget_s: float | None = None,
 ) -> GradientCheck:
     """Check every gradient of ``model`` on ``(x, y)``; one record per layer and parameter.
 
@@ -161,16 +165,26 @@ def check_gradients(
     ``max_memory`` (bytes of temporaries) bound the memory of the finite differences.
     ``kinds``: which gradients get rows, any of ``"weights"``, ``"biases"``, ``"inputs"``
     (all by default; ``("weights", "biases")`` checks the parameters only, as gradcheck does).
+    ``entries``: check only a seeded random sample per tensor, ``k`` entries (an int >= 1) or a
+    fraction in (0, 1] (biases always in full; every row and column represented where k
+    allows; ``seed`` chooses it, drawn and recorded when None); the records, messages and
+    ``info["entries"]`` say how many of how many entries were checked
+    (:mod:`verify.sampling`). ``budget_s`` (seconds > 0): the checker predicts the full
+    check's time and runs it when it fits, else a sample, and says which in
+    ``info["budget"]``. Both apply to ``central``, ``forward`` and ``complex_step`` only.
+    Raises ``ValueError`` (``TypeError``) for invalid arguments, see the checker's docs.
     """
     t0 = time.perf_counter()
     xs, ys, tol_override = _validate(model, x, y, method, tolerance, step, chunk_size,
                                      max_memory, dtype, seed)
     kinds = _validate_kinds(kinds)
+    entries, budget_s = _validate_sampling(method, entries, budget_s)
     # The matrix products here are small: a multi-threaded BLAS spends more time synchronising
     # (and, on a busy machine, waiting for cores) than multiplying.
     with single_threaded_blas():
         check = _check(model, xs, ys, method, loss, tol_override, step, seed, dtype, localize,
-                       chunk_size, max_memory, kinds)
+                       chunk_size, max_memory, kinds, entries=entries, budget_s=budget_s,
+                       started=t0)
     check.info["seconds"] = time.perf_counter() - t0
     return check
 
@@ -179,7 +193,8 @@ def _check(
     model: MLP, xs: Array, ys: Array, method: str, loss: str | Loss,
     tol_override: Tolerance | None, step: float | None, seed: int | None, dtype: Any,
     localize: bool, chunk_size: int | None, max_memory: int | None,
-    kinds: tuple[str, ...] = KINDS,
+    kinds: tuple[str, ...] = KINDS, *, entries: int | float | None = None,
+    budget_s: float | None = None, started: float | None = None,
 ) -> GradientCheck:
     """Run the method of :data:`verify.methods.CHECK_METHODS` on validated arguments, then
     look for root causes when something failed."""
@@ -193,7 +208,13 @@ def _check(
         twin_dtype=dtype, chunk_size=chunk_size,
         max_memory=DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory),
     )
+    sampling: dict[str, Any] = {}
+    if entries is not None or budget_s is not None:
+        ctx, sampling = _plan_sample(ctx, method, entries, budget_s,
+                                     time.perf_counter() if started is None else started)
     result = CHECK_METHODS[method].run(ctx)
+    if sampling.get("seed") is not None:
+        result.seed = sampling["seed"]
     info: dict[str, Any] = {
         "method": method,
         "dtype": mdt.name,
@@ -204,8 +225,12 @@ def _check(
         "reference_dtype": "float64",
         "kinds": list(kinds),
         **result.info,
+        **sampling,
     }
     check = GradientCheck(method=method, rows=result.rows, seed=result.seed, info=info)
+    if entries is not None or budget_s is not None:
+        checked, total = check.entries
+        info["entries"] = {"checked": checked, "total": total, "sampled": checked < total}
     if localize and not check.passed:
         check.root_causes = local_root_causes(model, net, ys, loss_obj, pred, result.rows,
                                               analytic)
@@ -215,6 +240,49 @@ def _check(
                 "(float64); the checking method or the tolerance is what failed"
             )
     return check
+
+
+def _validate_sampling(method: str, entries: Any, budget_s: Any
+                       ) -> tuple[int | float | None, float | None]:
+    entries = validate_entries(entries)
+    if budget_s is not None and (
+        isinstance(budget_s, bool) or not isinstance(budget_s, numbers.Real)
+        or not (math.isfinite(budget_s) and float(budget_s) > 0)
+    ):
+        raise ValueError(f"budget_s must be a finite number of seconds > 0, got {budget_s!r}")
+    if entries is not None and budget_s is not None:
+        raise ValueError("give entries or budget_s, not both: with budget_s the checker "
+                         "chooses between the full check and a sample itself")
+    if (entries is not None or budget_s is not None) and method not in STENCILS:
+        raise ValueError(f"entries and budget_s apply to the per-entry methods "
+                         f"{', '.join(STENCILS)}, not {method!r}")
+    return entries, None if budget_s is None else float(budget_s)
+
+
+def _plan_sample(ctx: CheckContext, method: str, entries: int | float | None,
+                 budget_s: float | None, started: float) -> tuple[CheckContext, dict[str, Any]]:
+    """The sample to check (:mod:`verify.sampling`), and what ``info`` says about it."""
+    seed = ctx.seed if ctx.seed is not None else fresh_seed()
+    sampling: dict[str, Any] = {"seed": seed}
+    if budget_s is not None:
+        net = ctx.net
+        r = DEFAULT_STEPS[method] if ctx.step is None else float(ctx.step)
+
+        def pilot(layer: int, kind: str, indices: Array) -> None:
+            numerical_gradient(net, layer, kind, method=method, step=r,
+                               chunk_size=ctx.chunk_size, max_memory=ctx.max_memory,
+                               indices=indices)
+
+        plan = plan_budget(net, ctx.kinds, budget_s, pilot, started=started,
+                           n_signs=len(STENCILS[method]))
+        entries = plan.entries
+        if entries is None:  # the budget allows the full check
+            return ctx, {"budget": plan.info(budget_s)}
+        sampling["budget"] = plan.info(budget_s)
+    assert entries is not None
+    sample = sample_plan(ctx.net, ctx.kinds, entries, seed)
+    sampling["sample"] = {"entries": entries, "seed": seed}
+    return dataclasses.replace(ctx, sample=sample), sampling
 
 
 def local_root_causes(

@@ -7,8 +7,9 @@ analytic gradients, the float64 reference and the options) into one
 adds to ``GradientCheck.info``. :mod:`verify.compare` owns the records, the tolerances and the
 messages; a method only chooses its reference values, its tolerance row and its notes.
 
-* ``central``, ``forward``, ``complex_step`` (:class:`FiniteDifferenceMethod`): every entry,
-  by :func:`verify.finite_diff.numerical_gradient`; kinks are accepted within their intervals;
+* ``central``, ``forward``, ``complex_step`` (:class:`FiniteDifferenceMethod`): every entry
+  (or a seeded sample of them, :mod:`verify.sampling`), by
+  :func:`verify.finite_diff.numerical_gradient`; kinks are accepted within their intervals;
 * ``directional`` (:class:`DirectionalMethod`): one seeded Gaussian direction per row,
   :func:`verify.directional.directional_derivatives` (a screen, not a proof);
 * ``autograd`` (:class:`AutogradMethod`): a PyTorch twin with the same weights
@@ -63,6 +64,8 @@ class CheckContext:
     caller's override of the :data:`verify.compare.TOLERANCES` row, or None; ``step``: the
     relative step; ``seed``: the directional seed; ``twin_dtype``: the torch twin's dtype;
     ``chunk_size`` and ``max_memory`` (bytes) bound the finite differences' temporaries.
+    ``sample``: per ``(layer, kind)``, the flat indices a sampled check compares (None: all;
+    :mod:`verify.sampling`); None when every entry is checked.
     """
 
     model: MLP
@@ -76,6 +79,11 @@ class CheckContext:
     twin_dtype: Any = None
     chunk_size: int | None = None
     max_memory: int = DEFAULT_MAX_MEMORY
+    sample: dict[tuple[int, str], Array | None] | None = None
+
+    def indices(self, layer: int, kind: str) -> Array | None:
+        """The entries of ``(layer, kind)`` to check: flat indices, or None for all."""
+        return None if self.sample is None else self.sample.get((layer, kind))
 
     def tolerance_for(self, method: str, dtype: Any = None) -> Tolerance:
         """The override, else the table's row for ``dtype`` (default: the model's)."""
@@ -138,7 +146,8 @@ def _join(*notes: str) -> str:
 
 @dataclass(frozen=True)
 class FiniteDifferenceMethod:
-    """``central``, ``forward`` or ``complex_step`` differences of every entry."""
+    """``central``, ``forward`` or ``complex_step`` differences of every entry (of the
+    sampled ones when ``ctx.sample`` says so)."""
 
     name: str
 
@@ -150,7 +159,8 @@ class FiniteDifferenceMethod:
             note = self._activation_note(ctx.model.layers[layer].activation)
             for kind in ctx.kinds:
                 fd = numerical_gradient(ctx.net, layer, kind, method=self.name, step=r,
-                                        chunk_size=ctx.chunk_size, max_memory=ctx.max_memory)
+                                        chunk_size=ctx.chunk_size, max_memory=ctx.max_memory,
+                                        indices=ctx.indices(layer, kind))
                 n_kinks += fd.kinks
                 n_refined += fd.refined
                 rows.append(self._row(ctx, layer, kind, fd, tol, note))
@@ -175,6 +185,9 @@ class FiniteDifferenceMethod:
             if fd.at_kink:
                 kink_note += (f", {fd.at_kink} on the kink itself (checked against the "
                               f"complex step, which follows relu'(0) = 0)")
+        indices = ctx.indices(layer, kind)
+        if indices is not None:
+            kw["checked"] = indices
         rec = ctx.record(layer, kind, fd.estimate, method=self.name, tolerance=tol, **kw)
         return dataclasses.replace(rec, kinks=fd.kinks, note=_join(rec.note, note, kink_note))
 
