@@ -12,7 +12,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from points import TOTAL
 
 from verify.grade.cli import main

@@ -342,7 +342,8 @@ def test_the_grader_and_the_reference_are_unreadable(mode: str, tmp_path: Path) 
 @pytest.mark.parametrize("mode", MODES)
 def test_writing_to_the_result_channel_changes_nothing(mode: str, tmp_path: Path) -> None:
     report, data = _grade("hostile_result_channel.js", tmp_path, mode=mode, limits=HOSTILE)
-    assert data["score"] == TOTAL, _outputs(report)  # its maths is right; its forgeries went nowhere
+    # Its maths is right; its forgeries went nowhere.
+    assert data["score"] == TOTAL, _outputs(report)
 
 
 def test_killing_the_runner_leaves_a_valid_failing_report(tmp_path: Path) -> None:
