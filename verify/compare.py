@@ -173,8 +173,10 @@ class GradientRecord:
         """Whether only some entries were compared (``checked < size``)."""
         return self.checked is not None and self.checked < self.size
 
-    def message(self) -> str:
-        """One line naming the place, the count, the worst index, both values and the tolerance."""
+    def message(self, *, value_name: str = "analytic") -> str:
+        """One line naming the place, the count, the worst index, both values and the tolerance.
+
+        ``value_name`` is what the checked value is called (the grader says ``your value``)."""
         if self.note and self.size == 0:
             return f"{self.path}: {self.note}"
         if self.sampled:
@@ -182,7 +184,7 @@ class GradientRecord:
         ref = self.tolerance.reference_name
         where = f"at {self.worst_index}" if self.worst_index else ""
         values = (
-            f"analytic {format_value(self.analytic, self.reference)}, "
+            f"{value_name} {format_value(self.analytic, self.reference)}, "
             f"{ref} {format_value(self.reference, self.analytic)}"
         )
         kinks = f"; {self.kinks} at a kink" if self.kinks else ""

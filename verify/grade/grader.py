@@ -26,8 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .assignments import Assignment, load_assignment
-from .cases import TestCase
-from .checking import Check, check_part
+from .cases import LayerCase, TestCase
+from .checking import Check, check_part, resolve
+from .explain import Finding
 from .limits import Limits
 from .notebook import Converted, NotebookError, convert_notebook
 from .own_forward import own_forward_lines
@@ -192,18 +193,28 @@ def _grade(sub: Submission, path: Path, converted: Converted | None, runner: Run
                 check_part(test, part, runs[name].results.get(part.task_id), c, limits)
             checks[test.id] = c
 
+    # Equally good explanations: chosen by what explains the rest of the submission; visible
+    # tests by visible ones only (nothing visible depends on a hidden test).
+    visible = [checks[t.id] for t in sections["visible"]]
+    resolve([checks[t.id] for t in sections["hidden"]], list(checks.values()))
+    resolve(visible, visible)
     extra: dict[str, list[str]] = {}
+    found: dict[str, list[tuple[str, Finding]]] = {}
     if fd_check:
         requests = [(t, part, k, info) for t in tests for part, k, info in checks[t.id].fd_requests]
         if requests:
-            extra = own_forward_lines(requests, runner, path, limits, mode, deadline,
-                                      helpers=sub.helpers, unsafe=unsafe_sandbox)
+            extra, found = own_forward_lines(requests, runner, path, limits, mode, deadline,
+                                             _functions(sections["visible"], checks),
+                                             helpers=sub.helpers, unsafe=unsafe_sandbox)
 
     hidden_ids = [t.id for t in sections["hidden"]]
     notes = [*(converted.notes if converted else []), *sub.notes, *_notes(runs["visible"], limits)]
+    # Side effects (an argument changed in place) are noted once, from the visible tests only.
+    notes += list(dict.fromkeys(n for t in sections["visible"] for n in checks[t.id].side_effects))
     if hidden_ids:  # what the hidden child printed or hit belongs to the hidden tests only
         extra.setdefault(hidden_ids[0], []).extend(_notes(runs["hidden"], limits))
-    results = [score_test(t, checks[t.id], extra.get(t.id, []), rubric) for t in tests]
+    results = [score_test(t, checks[t.id], extra.get(t.id, []), rubric, found.get(t.id))
+               for t in tests]
     isolation = runs["visible"].isolation or runs["hidden"].isolation
     return GradeReport(safe_text(sub.entry), seed, mode, runner.name, results,
                        time.monotonic() - start, notes=[safe_text(n) for n in notes],
@@ -220,6 +231,35 @@ def _map_errors(run: Run, converted: Converted, name: str, notebook: str) -> Non
             for key in ("message", "traceback"):
                 if isinstance(error.get(key), str):
                     error[key] = converted.map_text(error[key], name, notebook)
+
+
+def _functions(tests: list[TestCase], checks: dict[str, Check]) -> dict[str, str]:
+    """Which functions a forward-or-backward verdict on a network blames: MLP's own when every
+    single-layer part of the same kind passed (the layers alone are right), else the layer's.
+    From the visible ``tests`` only: nothing visible depends on a hidden test."""
+    ok = {"forward": True, "backward": True}
+    seen = {"forward": False, "backward": False}
+    for t in tests:
+        for part in t.parts:
+            if not isinstance(part.case, LayerCase):
+                continue
+            kind = "backward" if part.case.backward else "forward"
+            seen[kind] = True
+            prefix = f"{part.label}: "
+            mine = [r for r in checks[t.id].scored if r.path.startswith(prefix)]
+            wrong = any(not r.passed for r in mine) or any(
+                label == part.label for label, _ in checks[t.id].errors)
+            if kind == "backward":
+                ok["backward"] &= not wrong
+                ok["forward"] &= not any(not r.passed and r.parameter == "output" for r in mine)
+            else:
+                ok["forward"] &= not wrong
+    out = {}
+    if seen["backward"] and ok["backward"]:
+        out["network.backward"] = "MLP.backward: your DenseLayer's backward passes alone"
+    if (seen["forward"] or seen["backward"]) and ok["forward"]:
+        out["network.forward"] = "MLP.forward: your DenseLayer's forward passes alone"
+    return out
 
 
 def _notes(run: Run, limits: Limits) -> list[str]:
