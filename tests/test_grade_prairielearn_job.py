@@ -56,7 +56,7 @@ def test_a_prairielearn_job_correct_and_buggy(mode: str, tmp_path: Path) -> None
     net = next(t for t in data["tests"] if t["description"] == "network_backward")
     assert data["gradable"] is True and 0 < data["score"] < 1
     assert net["points"] < net["max_points"]
-    assert "likely cause: gradients not chained" in net["output"]
+    assert "likely cause (MLP.backward): gradients not chained" in net["output"]
 
 
 def test_the_same_scores_as_the_gradescope_output(tmp_path: Path) -> None:
@@ -99,7 +99,7 @@ def test_data_json_configures_the_question(tmp_path: Path) -> None:
     assert main(["--prairielearn", str(root), "--seed", "1", "--no-fd"]) == 0
     data = _results(root)
     assert data["score"] == 1.0 and data["tests"][0]["max_points"] == 20
-    assert data["message"].startswith("116 / 116 points")
+    assert data["message"].startswith("124 / 124 points")
     # The command line wins over data.json.
     assert main(["--prairielearn", str(root), "--seed", "1", "--no-fd", "--entry",
                  "buggy_not_chained.py"]) == 0

@@ -85,9 +85,9 @@ def test_the_store_keeps_only_what_matches(tmp_path: Path) -> None:
     rubric = Rubric.of(MLP)
     store.save("Alice Smith", report, base="b1", rubric=rubric, files=FILES)
     assert (tmp_path / "Alice Smith.json").is_file()
-    assert json.loads((tmp_path / "Alice Smith.json").read_text())["score"] == 100
+    assert json.loads((tmp_path / "Alice Smith.json").read_text())["score"] == 108
     kept = store.load("Alice Smith", "b1", rubric)
-    assert kept is not None and kept.score == 100
+    assert kept is not None and kept.score == 108
     assert store.load("Alice Smith", "b2", rubric) is None
     assert store.load("Alice Smith", "b1", replace(rubric, points={**rubric.points,
                                                                     "api": 9.0})) is None

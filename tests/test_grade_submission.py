@@ -139,14 +139,14 @@ def test_the_seed_covers_every_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize("mode", MODES)
 def test_multi_file_python_correct_and_buggy(mode: str) -> None:
     report = grade_submission(_found(MULTI / "python" / "correct"), seed=7, sandbox=mode)
-    assert report.score == report.max_score == 100, [t.output for t in report.tests
+    assert report.score == report.max_score == 108, [t.output for t in report.tests
                                                      if not t.passed]
     buggy = _found(MULTI / "python" / "buggy_not_chained")
     expected = re.search(r"EXPECT: (\w+)", buggy.entry.read_text())
     assert expected
     report = grade_submission(buggy, seed=7, sandbox=mode)
     net = next(t for t in report.tests if t.id == "network_backward")
-    assert report.score < 100 and net.diagnoses == [expected.group(1)]
+    assert report.score < report.max_score and net.diagnoses[0] == expected.group(1)
     assert "your BACKWARD is at fault" in net.output
 
 
@@ -155,11 +155,11 @@ def test_multi_file_python_correct_and_buggy(mode: str) -> None:
 def test_multi_file_js_correct_and_buggy(mode: str) -> None:
     report = grade_submission(_found(MULTI / "js" / "correct"), seed=7, sandbox=mode,
                               fd_check=False)
-    assert report.score == 100, [t.output for t in report.tests if not t.passed]
+    assert report.score == report.max_score > 0, [t.output for t in report.tests if not t.passed]
     report = grade_submission(_found(MULTI / "js" / "bug_transposed_dweights"), seed=7,
                               sandbox=mode, fd_check=False)
     layer = next(t for t in report.tests if t.id == "backward_relu")
-    assert report.score < 100 and layer.diagnoses == ["transposed_d_weights"]
+    assert report.score < report.max_score and layer.diagnoses == ["transposed_d_weights"]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -173,7 +173,7 @@ def test_only_the_entry_and_its_helpers_reach_the_sandbox(mode: str, tmp_path: P
     entry.write_text("import os\nprint('FILES', sorted(os.listdir(os.path.dirname("
                      "os.path.abspath(__file__)))))\n" + entry.read_text())
     report = grade_submission(_found(folder), seed=3, sandbox=mode, fd_check=False)
-    assert report.score == 100
+    assert report.score == report.max_score == 108
     listed = re.search(r"FILES (\[.*?\])", report.student_output)
     assert listed, report.student_output
     assert listed.group(1) == str(sorted(["mlp.py", "activations.py", "layers.py", "losses.py"]))
