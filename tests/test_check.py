@@ -327,3 +327,55 @@ def test_more_bad_arguments(kwargs, error, match) -> None:
 def test_autograd_info_reports_kinks_like_the_other_methods() -> None:
     model, x, y = problem()
     assert check_gradients(model, x, y, method="autograd").info["kinks"] == 0
+
+
+# --- any loss -------------------------------------------------------------------------------------
+
+
+def ce_problem(seed=0):
+    model, x, _ = problem(acts=("relu", "tanh", "linear"), seed=seed)
+    labels = np.random.default_rng(seed).integers(0, 3, x.shape[0])
+    return model, x, labels
+
+
+@pytest.mark.parametrize("method", ALL_METHODS)
+def test_cross_entropy_is_checked_by_every_method(method: str) -> None:
+    model, x, labels = ce_problem()
+    for targets in (labels, np.eye(3)[labels]):
+        check = check_gradients(model, x, targets, loss="cross_entropy", method=method, seed=3)
+        assert check.passed and check.info["loss"] == "cross_entropy", check.message()
+    bad = inject(model, "input_gradient_scaled", layer=1)  # a 1% error in one gradient
+    check = check_gradients(bad, x, labels, loss="cross_entropy", method=method, seed=3)
+    assert {row.path for row in check.failures} == {
+        "layers[1].inputs", "layers[0].weights", "layers[0].biases", "layers[0].inputs"}
+    assert [row.path for row in check.root_causes] == ["layers[1].inputs"]
+
+
+def test_cross_entropy_derivative_bug_is_the_root_cause() -> None:
+    model, x, labels = ce_problem(seed=1)
+    ce = LOSSES["cross_entropy"]
+    halved = Loss("ce_half", ce.value, lambda t, p: 0.5 * ce.derivative(t, p), "")
+    check = check_gradients(model, x, labels, loss=halved)
+    assert check.failures == check.rows
+    assert [row.path for row in check.root_causes] == ["loss"]
+
+
+def test_a_loss_given_as_a_pair_of_callables() -> None:
+    model, x, y = problem()
+
+    def log_cosh(t, p):
+        return float(np.sum(np.log(np.cosh(p - t)))) / len(t)
+
+    def log_cosh_derivative(t, p):
+        return np.tanh(p - t) / len(t)
+
+    for method in ("central", "forward", "directional"):
+        check = check_gradients(model, x, y, loss=(log_cosh, log_cosh_derivative),
+                                method=method, seed=0)
+        assert check.passed and check.info["loss"] == "log_cosh", check.message()
+    off = check_gradients(model, x, y, loss=(log_cosh, lambda t, p: 1.02 * log_cosh_derivative(t, p)))
+    assert off.failures == off.rows and [r.path for r in off.root_causes] == ["loss"]
+    for method, match in (("complex_step", "complex-analytic loss"),
+                          ("autograd", "torch twin cannot differentiate")):
+        with pytest.raises(ValueError, match=match):
+            check_gradients(model, x, y, loss=(log_cosh, log_cosh_derivative), method=method)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from reference_mlp import MLP, Loss, get_loss
+from reference_mlp import MLP, Loss
 from reference_mlp.validation import as_matrix
 
 from .compare import (
@@ -34,6 +34,7 @@ from .compare import (
     compare,
     tolerance_for,
 )
+from .losses import LossSpec, check_loss, prepare_targets, resolve_loss
 from .methods import CHECK_METHODS, CheckContext
 from .reference import KINDS, LayerGradients, ReferenceNet, model_dtype, reference_net
 from .structured import DEFAULT_MAX_MEMORY
@@ -45,7 +46,7 @@ Array = NDArray[Any]
 
 def _validate(
     model: Any, x: Any, y: Any, method: Any, tolerance: Any, step: Any, chunk_size: Any,
-    max_memory: Any, dtype: Any, seed: Any = None,
+    max_memory: Any, dtype: Any, seed: Any = None, loss: LossSpec = "exact",
 ) -> tuple[Array, Array, Tolerance | None]:
     if not isinstance(model, MLP):
         raise TypeError(f"model must be a reference_mlp.MLP, got {type(model).__name__}")
@@ -54,12 +55,9 @@ def _validate(
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     xs = as_matrix(x, "x", columns=model.sizes[0])
-    ys = as_matrix(y, "y", columns=model.sizes[-1])
-    if xs.shape[0] != ys.shape[0]:
-        raise ValueError(
-            f"x has {xs.shape[0]} rows but y has {ys.shape[0]}: expected one target row per "
-            f"example, y of shape ({xs.shape[0]}, {model.sizes[-1]})"
-        )
+    closs = check_loss(loss, xs.shape[0], model.sizes[-1])
+    prepare_targets(closs, y, xs.shape[0], model.sizes[-1])  # raises on bad targets
+    ys = np.asarray(y)
     tol: Tolerance | None
     if tolerance is None or isinstance(tolerance, Tolerance):
         tol = tolerance
@@ -135,7 +133,7 @@ def check_gradients(
     y: Any,
     *,
     method: str = "central",
-    loss: str | Loss = "exact",
+    loss: LossSpec = "exact",
     tolerance: Tolerance | tuple[float, float] | None = None,
     step: float | None = None,
     seed: int | None = None,
@@ -147,11 +145,14 @@ def check_gradients(
 ) -> GradientCheck:
     """Check every gradient of ``model`` on ``(x, y)``; one record per layer and parameter.
 
-    x: (batch, n_in), y: (batch, n_out). ``method``: ``"central"`` (default), ``"forward"``,
+    x: (batch, n_in); y: (batch, n_out) targets (for ``"cross_entropy"`` one-hot rows or
+    integer labels (batch,)). ``method``: ``"central"`` (default), ``"forward"``,
     ``"complex_step"``, ``"directional"`` (a screen along one seeded Gaussian direction per
-    row; not a proof) or ``"autograd"`` (a torch twin). ``loss``: a convention name
-    (``"exact"``, ``"lesson"``) or a :class:`reference_mlp.Loss` whose value is a scaled sum of
-    squares. ``tolerance``: overrides the :data:`verify.compare.TOLERANCES` row.
+    row; not a proof) or ``"autograd"`` (a torch twin). ``loss``: a name (``"exact"``,
+    ``"lesson"``, ``"cross_entropy"``), a :class:`reference_mlp.Loss` or a pair of callables
+    ``(value, derivative)`` called as ``f(y_true, y_pred)``: the model's backward is fed the
+    derivative, and checked against the value (:mod:`verify.losses`).
+    ``tolerance``: overrides the :data:`verify.compare.TOLERANCES` row.
     ``step``: the relative step r (each entry's step is ``r * max(1, |theta|)``).
     ``seed`` (a non-negative integer): the directional method's directions (drawn and
     recorded when None).
@@ -164,7 +165,7 @@ def check_gradients(
     """
     t0 = time.perf_counter()
     xs, ys, tol_override = _validate(model, x, y, method, tolerance, step, chunk_size,
-                                     max_memory, dtype, seed)
+                                     max_memory, dtype, seed, loss)
     kinds = _validate_kinds(kinds)
     # The matrix products here are small: a multi-threaded BLAS spends more time synchronising
     # (and, on a busy machine, waiting for cores) than multiplying.
@@ -176,17 +177,23 @@ def check_gradients(
 
 
 def _check(
-    model: MLP, xs: Array, ys: Array, method: str, loss: str | Loss,
+    model: MLP, xs: Array, ys: Array, method: str, loss: LossSpec,
     tol_override: Tolerance | None, step: float | None, seed: int | None, dtype: Any,
     localize: bool, chunk_size: int | None, max_memory: int | None,
     kinds: tuple[str, ...] = KINDS,
 ) -> GradientCheck:
     """Run the method of :data:`verify.methods.CHECK_METHODS` on validated arguments, then
     look for root causes when something failed."""
-    loss_obj = get_loss(loss)
+    loss_obj = resolve_loss(loss)
     mdt = model_dtype(model)
     analytic, pred = analytic_gradients(model, xs, ys, loss_obj)
     net = reference_net(model, xs, ys, loss_obj)
+    if method == "complex_step" and not net.loss_function.complex_ok:
+        raise ValueError(
+            f"complex_step needs a complex-analytic loss ('exact', 'lesson', 'cross_entropy' or "
+            f"one whose value the checker recognises); loss {loss_obj.name!r} is a value "
+            f"function: use central, forward or directional"
+        )
     ctx = CheckContext(
         model=model, net=net, analytic=analytic, kinds=kinds, dtype=mdt,
         tolerance=tol_override, step=step, seed=None if seed is None else int(seed),
@@ -234,8 +241,8 @@ def local_root_causes(
     per = net.backprop()
     causes: list[GradientRecord] = []
     pred64 = np.real(pred).astype(np.float64)
-    true_dy = net.squared_error.gradient(pred64, net.t)
-    d_loss = np.asarray(loss.derivative(y.astype(pred.dtype), pred))
+    true_dy = net.loss_function.gradient(pred64, net.t)
+    d_loss = np.asarray(loss.derivative(y, pred))
     rec = compare(d_loss, true_dy, path="loss", layer=-1, activation="", parameter="predictions",
                   method="reference", tolerance=tol, dtype=mdt.name,
                   note=f"derivative of loss {loss.name!r} w.r.t. the predictions")

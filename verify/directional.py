@@ -41,6 +41,13 @@ class Directional:
     step: float
 
 
+def _loss_change(net: ReferenceNet, yp: Array) -> Array:
+    """``L(y') - L(y)`` for whole-batch predictions ``yp`` (..., batch, n_out), any loss."""
+    if net.is_squared_error:
+        return loss_change(net, yp, None)
+    return net.loss_function.batch_change(net.y, yp, net.t)
+
+
 def _direction_change(net: ReferenceNet, layer: int, kind: str, v: Array) -> Array:
     """How ``z_layer`` moves per unit step along ``v`` in ``kind``: (batch, n_out)."""
     if kind == "weights":
@@ -64,7 +71,7 @@ def directional_derivatives(
                       for k in kinds])
     moves = np.concatenate([steps[:, None, None] * dzs, -steps[:, None, None] * dzs])
     yp, flags = propagate(net, net.zs[layer][None] + moves, layer, None, True)
-    D = loss_change(net, yp, None)
+    D = _loss_change(net, yp)
     n = len(kinds)
     out = {}
     for q, kind in enumerate(kinds):
@@ -93,7 +100,7 @@ def directional_derivative(
     def run(s: float) -> tuple[Array, bool]:
         zp = net.zs[layer][None] + (signs * s)[:, None, None] * dz[None]
         yp, flags = propagate(net, zp, layer, None, True)
-        return loss_change(net, yp, None), bool(flags.any())
+        return _loss_change(net, yp), bool(flags.any())
 
     D, crossed = run(base)
     s = base
@@ -122,11 +129,11 @@ def directional_derivative(
                                kinks=1, step=r)
         if s <= floor:
             break
-    if complex_safe(net, layer):  # at the kink itself: the complex step, as numerical_gradient
-        hc = DEFAULT_STEPS["complex_step"]
+    if complex_safe(net, layer) and net.loss_function.complex_ok:  # at the kink itself: the
+        hc = DEFAULT_STEPS["complex_step"]  # complex step, as numerical_gradient
         zp = net.zs[layer][None] + (1j * hc) * dz[None]
         yp, _ = propagate(net, zp, layer, None, False)
-        deriv = float(np.imag(loss_change(net, yp, None))[0]) / hc
+        deriv = float(np.imag(_loss_change(net, yp))[0]) / hc
         return Directional(deriv, kink=True, left=deriv, right=deriv, kinks=kinks, step=r)
     s = base / 256
     D, _ = run(s)

@@ -3,8 +3,9 @@
 The numbers an analytic gradient is checked against (``check_gradients`` with ``central``,
 ``forward`` or ``complex_step``). :func:`numerical_gradient` estimates every entry of one
 layer's weights, biases or input gradient from the loss changes of the structured evaluator
-(:mod:`verify.structured`, which evaluates the reference forward math, never the model's
-backward), and refines the entries whose stencil straddles a kink (:mod:`verify.kinks`).
+(:mod:`verify.structured` for a squared-error loss, :mod:`verify.perturbed` for any other; both
+evaluate the reference forward math, never the model's backward), and refines the entries
+whose stencil straddles a kink (:mod:`verify.kinks`).
 Directional derivatives are in :mod:`verify.directional`, the plain per-entry loop in
 :mod:`verify.loop`.
 
@@ -30,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .kinks import MAX_REFINE, STEP_FLOOR, complex_safe, kink_distance
+from .perturbed import loss_changes_any
 from .reference import ReferenceNet
 from .structured import DEFAULT_MAX_MEMORY, loss_changes
 
@@ -117,11 +119,13 @@ def numerical_gradient(
     h = r * np.maximum(1.0, np.abs(flat))
     track = method != "complex_step"
 
+    changes = _changes(net)
+
     def evaluate(idx: Array, steps: Array, signs: tuple[complex, ...], *, track: bool = track,
                  inexact_flagged: bool = False) -> tuple[Array, Array]:
-        return loss_changes(net, layer, kind, idx, steps, signs, track=track,
-                            chunk_size=chunk_size, max_memory=max_memory,
-                            inexact_flagged=inexact_flagged)
+        return changes(net, layer, kind, idx, steps, signs, track=track,
+                       chunk_size=chunk_size, max_memory=max_memory,
+                       inexact_flagged=inexact_flagged)
 
     # Flagged entries are re-evaluated below, so their first values may be inexact.
     D, F = evaluate(np.arange(flat.size), h, STENCILS[method], inexact_flagged=True)
@@ -132,7 +136,7 @@ def numerical_gradient(
                    kink_distance(net, layer, kind, flagged), floor, out)
     if todo.size:
         _at_kink(evaluate, method, todo, h[todo], np.abs(flat[todo]),
-                 complex_safe(net, layer), out)
+                 complex_safe(net, layer) and net.loss_function.complex_ok, out)
     shape = theta.shape
     return FiniteDifference(
         estimate=out.estimate.reshape(shape),
@@ -144,6 +148,12 @@ def numerical_gradient(
         at_kink=int(todo.size),
         step=r,
     )
+
+
+def _changes(net: ReferenceNet) -> _Evaluate:
+    """The loss-change evaluator for ``net``'s loss: structured for squared error, the
+    perturbed forward pass otherwise."""
+    return loss_changes if net.is_squared_error else loss_changes_any
 
 
 class _Bounds:
@@ -222,6 +232,6 @@ def stencil_crossings(
     r = DEFAULT_STEPS["central"] if step is None else float(step)
     flat = net.parameter(layer, kind).reshape(-1)
     h = r * np.maximum(1.0, np.abs(flat))
-    _, F = loss_changes(net, layer, kind, np.arange(flat.size), h, (1.0, -1.0), track=True,
-                        chunk_size=None, max_memory=DEFAULT_MAX_MEMORY, inexact_flagged=True)
+    _, F = _changes(net)(net, layer, kind, np.arange(flat.size), h, (1.0, -1.0), track=True,
+                         chunk_size=None, max_memory=DEFAULT_MAX_MEMORY, inexact_flagged=True)
     return np.any(F, axis=0).reshape(net.parameter(layer, kind).shape)

@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
             f"  {PROG}                                   # the default suite, all methods\n"
             f"  {PROG} --cases lesson-example --methods central\n"
             f"  {PROG} --out build/report                # + gradient-report.md/.json/.html\n"
-            f"  {PROG} --plot --out reports              # the committed example report, with plots\n"
+            f"  {PROG} --plot --out reports              # the committed example, with plots\n"
             f"  {PROG} --fuzz 50                         # + 50 hypothesis-generated networks\n"
             f"  {PROG} --format json | jq .passed\n"
             f"  {PROG} --list-cases"
