@@ -176,7 +176,7 @@ def test_json_structure(tmp_path):
                 "method", "dtype", "max_abs_error", "max_rel_error", "worst_index", "analytic",
                 "reference", "tolerance", "mismatched", "size", "kinks", "passed", "note"):
         assert key in row, key
-    assert row["tolerance"] == {"atol": 1e-7, "rtol": 1e-6}
+    assert row["tolerance"] == {"atol": 1e-7, "rtol": 1e-6, "relative_atol": False}
     assert [f["path"] for f in doc["failures"]] == ["layers[1].weights"]
     assert doc["fuzz"]["requested"] == 1 and doc["fuzz"]["networks"][0]["label"] == "fuzz-0"
     assert {s["method"] for s in doc["summary"]} == {"central", "autograd"}

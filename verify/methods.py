@@ -27,10 +27,11 @@ from numpy.typing import NDArray
 from reference_mlp import MLP
 from reference_mlp.activations import Activation
 
-from .compare import GradientRecord, Tolerance, compare, tolerance_for
-from .directional import directional_derivatives
-from .finite_diff import DEFAULT_STEPS, FiniteDifference, numerical_gradient
+from .compare import GradientRecord, Tolerance, compare, exceeds, row_scale, tolerance_for
+from .directional import directional_derivatives, refine_directional
+from .finite_diff import DEFAULT_STEPS, FiniteDifference, numerical_gradient, refine_entries
 from .reference import KINDS, ReferenceNet
+from .rounding import gamma, rounding_bounds, unit_roundoff
 from .structured import DEFAULT_MAX_MEMORY
 
 __all__ = [
@@ -63,6 +64,10 @@ class CheckContext:
     caller's override of the :data:`verify.compare.TOLERANCES` row, or None; ``step``: the
     relative step; ``seed``: the directional seed; ``twin_dtype``: the torch twin's dtype;
     ``chunk_size`` and ``max_memory`` (bytes) bound the finite differences' temporaries.
+    ``allowances``: per ``(layer, kind)``, how far a correct analytic gradient may be from the
+    exact one by rounding alone (:mod:`verify.rounding`), added to scale-aware tolerances;
+    ``missing``: per ``(layer, kind)``, why the gradient is missing (``backward`` returned
+    None, ...), for the row's note.
     """
 
     model: MLP
@@ -76,6 +81,15 @@ class CheckContext:
     twin_dtype: Any = None
     chunk_size: int | None = None
     max_memory: int = DEFAULT_MAX_MEMORY
+    allowances: dict[tuple[int, str], Array] | None = None
+    missing: dict[tuple[int, str], str] = field(default_factory=dict)
+
+    def allowance(self, layer: int, kind: str, tolerance: Tolerance) -> Array | None:
+        """The rounding allowance of ``(layer, kind)`` under a scale-aware ``tolerance`` (a
+        caller's absolute tolerance is taken as given: None)."""
+        if not tolerance.relative_atol or self.allowances is None:
+            return None
+        return self.allowances.get((layer, kind))
 
     def tolerance_for(self, method: str, dtype: Any = None) -> Tolerance:
         """The override, else the table's row for ``dtype`` (default: the model's)."""
@@ -97,10 +111,12 @@ class CheckContext:
         path = f"layers[{layer}].{kind}"
         act = self.model.layers[layer].activation.name
         if analytic is None:
-            return compare(np.full(np.shape(reference), np.nan), reference, path=path,
-                           layer=layer, activation=act, parameter=kind, method=method,
-                           tolerance=tolerance, dtype=self.dtype.name,
-                           note=f"layers[{layer}].d_{kind} was not set by backward()")
+            why = self.missing.get((layer, kind),
+                                   f"layers[{layer}].d_{kind} was not set by backward()")
+            rec = compare(np.full(np.shape(reference), np.nan), reference, path=path,
+                          layer=layer, activation=act, parameter=kind, method=method,
+                          tolerance=tolerance, dtype=self.dtype.name, note=why)
+            return dataclasses.replace(rec, status="missing")
         return compare(analytic, reference, path=path, layer=layer, activation=act,
                        parameter=kind, method=method, tolerance=tolerance,
                        dtype=self.dtype.name, **kw)
@@ -175,8 +191,37 @@ class FiniteDifferenceMethod:
             if fd.at_kink:
                 kink_note += (f", {fd.at_kink} on the kink itself (checked against the "
                               f"complex step, which follows relu'(0) = 0)")
-        rec = ctx.record(layer, kind, fd.estimate, method=self.name, tolerance=tol, **kw)
-        return dataclasses.replace(rec, kinks=fd.kinks, note=_join(rec.note, note, kink_note))
+        allowance = ctx.allowance(layer, kind, tol)
+        estimate, error, refined_note = self._refine(ctx, layer, kind, fd, tol, allowance)
+        rec = ctx.record(layer, kind, estimate, method=self.name, tolerance=tol,
+                         allowance=allowance, error=error, **kw)
+        return dataclasses.replace(rec, kinks=fd.kinks,
+                                   note=_join(rec.note, note, kink_note, refined_note))
+
+    def _refine(self, ctx: CheckContext, layer: int, kind: str, fd: FiniteDifference,
+                tol: Tolerance, allowance: Array | None) -> tuple[Array, Array | None, str]:
+        """Refine the entries that fail (not at a kink) before they are called wrong: better
+        estimates and their estimated errors (:func:`verify.finite_diff.refine_entries`).
+        Only under a scale-aware tolerance; a caller's tolerance is taken as given."""
+        a = ctx.analytic[(layer, kind)]
+        est = fd.estimate
+        if not tol.relative_atol or a is None or np.shape(a) != est.shape \
+                or self.name == "complex_step":
+            return est, None, ""
+        scale = row_scale(est, fd.kink_mask)
+        bad = exceeds(a, est, tol, allowance=allowance, scale=scale) & ~fd.kink_mask
+        bad &= np.isfinite(np.real(np.asarray(a)))
+        if not bad.any():
+            return est, None, ""
+        idx = np.flatnonzero(bad)
+        refined = refine_entries(ctx.net, layer, kind, idx, chunk_size=ctx.chunk_size,
+                                 max_memory=ctx.max_memory)
+        est = est.copy()
+        error = np.zeros(est.shape)
+        est.reshape(-1)[idx] = refined.estimate
+        error.reshape(-1)[idx] = refined.error
+        return est, error, f"{idx.size} entr{'y' if idx.size == 1 else 'ies'} refined by " \
+                           f"{refined.how}"
 
 
 @dataclass(frozen=True)
@@ -213,14 +258,37 @@ class DirectionalMethod:
                     kw = {"kink_mask": np.ones(1, dtype=bool),
                           "kink_bounds": (np.array([dd.left]), np.array([dd.right]))}
                 terms = np.real(a).astype(np.float64) * vs[kind]
-                # A sum of n terms carries round-off in proportion to sum |terms|, not to
-                # |sum|: the row's atol is raised by rtol * sum |g_i v_i|.
-                row_tol = Tolerance(tol.atol + tol.rtol * float(np.abs(terms).sum()), tol.rtol,
-                                    tol.reference_name)
+                allowance, error, scale = None, None, None
+                if tol.relative_atol:
+                    # The projection g . v is summed in float64 (its rounding: gamma(n) times
+                    # the sum of |terms|); the gradient's own rounding projects on v (the
+                    # allowances are LAMBDA standard deviations of independent errors); the
+                    # difference quotient's error is estimated from half the step. The row's
+                    # scale is the larger of |reference| and the root-sum-square of the terms
+                    # (the typical size of g . v over random directions).
+                    bound = ctx.allowance(layer, kind, tol)
+                    allowance = gamma(terms.size, unit_roundoff(np.float64)) * float(
+                        np.abs(terms).sum())
+                    if bound is not None:
+                        allowance += float(np.sqrt(np.sum((bound * vs[kind]) ** 2)))
+                    error = np.array([dd.error])
+                    scale = max(abs(dd.derivative), float(np.sqrt(np.sum(terms**2))))
                 rec = ctx.compare(layer, kind, np.array([np.sum(terms)]),
                                   np.array([dd.derivative]), method=self.name,
-                                  tolerance=row_tol, **kw)
-                rows.append(dataclasses.replace(rec, kinks=dd.kinks, note=_join(rec.note, note)))
+                                  tolerance=tol, allowance=allowance, error=error, scale=scale,
+                                  **kw)
+                refined = ""
+                if tol.relative_atol and not dd.kink and rec.verdict != "match" \
+                        and np.isfinite(rec.analytic):
+                    # Refine before calling it wrong (or inconclusive), as central does.
+                    better, err, how = refine_directional(net, layer, kind, vs[kind])
+                    rec = ctx.compare(layer, kind, np.array([np.sum(terms)]), np.array([better]),
+                                      method=self.name, tolerance=tol, allowance=allowance,
+                                      error=np.array([err]),
+                                      scale=max(abs(better), float(np.sqrt(np.sum(terms**2)))))
+                    refined = f"refined by {how}"
+                rows.append(dataclasses.replace(rec, kinks=dd.kinks,
+                                                note=_join(rec.note, note, refined)))
         return MethodResult(rows, {"step": r, "kinks": n_kinks, "seed": seed}, seed=seed)
 
 
@@ -239,8 +307,15 @@ class AutogradMethod:
         worst_dtype = "float32" if "float32" in (ctx.dtype.name, twin) else "float64"
         tol = ctx.tolerance_for(self.name, worst_dtype)
         grads = autograd_gradients(ctx.net, dtype=tdt)
-        rows = [ctx.record(layer, kind, grads[(layer, kind)], method=self.name, tolerance=tol)
-                for layer in range(ctx.net.n_layers) for kind in ctx.kinds]
+        twin_bounds = rounding_bounds(ctx.net, np.float32) if twin == "float32" else {}
+        rows = []
+        for layer in range(ctx.net.n_layers):
+            for kind in ctx.kinds:
+                allowance = ctx.allowance(layer, kind, tol)
+                if allowance is not None and twin_bounds:  # the twin rounds in float32 too
+                    allowance = allowance + twin_bounds[(layer, kind)]
+                rows.append(ctx.record(layer, kind, grads[(layer, kind)], method=self.name,
+                                       tolerance=tol, allowance=allowance))
         return MethodResult(rows, {"step": None, "kinks": 0, "twin_dtype": twin})
 
 
