@@ -45,7 +45,7 @@ from .compare import (
 )
 from .findings import missing_notes, observations, overflow, walk_evidence
 from .losses import LossSpec, check_loss, prepare_targets, resolve_loss
-from .methods import CHECK_METHODS, CheckContext
+from .methods import CHECK_METHODS, CheckContext, NotApplicable
 from .protocol import (
     ModelRun,
     gradient_of,
@@ -193,7 +193,7 @@ def check_gradients(
     loss_obj = resolve_loss(loss)
     reference = uses_reference(model)
     if not reference and method == "autograd":
-        raise ValueError(
+        raise NotApplicable(
             "method 'autograd' needs a model built from reference layers (a reference_mlp.MLP "
             "of DenseLayers with the reference's forward): the torch twin mirrors those; for "
             "your own model use central, forward, complex_step or directional"
@@ -207,8 +207,11 @@ def check_gradients(
             check = _check_reference(model, xs, y, method, loss_obj, tol_override, step, seed,
                                      dtype, localize, chunk_size, max_memory, kinds)
         else:
-            raise TypeError(f"model must be a reference_mlp.MLP of DenseLayers, got "
-                            f"{type(model).__name__}")
+            from .user_model import check_user_model
+
+            check = check_user_model(model, xs, y, method=method, loss=loss_obj,
+                                     tolerance=tol_override, step=step, seed=seed,
+                                     localize=localize, kinds=kinds)
     check.info["seconds"] = time.perf_counter() - t0
     return check
 
@@ -243,7 +246,7 @@ def _check_reference(
     mdt = model_dtype(model)
     net = reference_net(model, xs, y_arr, loss_obj)
     if method == "complex_step" and not net.loss_function.complex_ok:
-        raise ValueError(
+        raise NotApplicable(
             f"complex_step needs a complex-analytic loss ('exact', 'lesson', 'cross_entropy' or "
             f"one whose value the checker recognises); loss {loss_obj.name!r} is a value "
             f"function: use central, forward or directional"

@@ -36,6 +36,7 @@ from .structured import DEFAULT_MAX_MEMORY
 
 __all__ = [
     "CHECK_METHODS",
+    "NotApplicable",
     "AutogradMethod",
     "CheckContext",
     "CheckMethod",
@@ -53,6 +54,12 @@ _NOTE_COMPLEX_KINK = (
 _NOTE_COMPLEX_INVALID = (
     "{act} is not analytic: the complex step may not be its derivative; prefer central"
 )
+
+
+class NotApplicable(ValueError):
+    """A checking method that does not apply to this model, loss or function (autograd on a
+    model not built from reference layers, the complex step through code that does not compute
+    in complex): the message says why and what applies instead."""
 
 
 @dataclass(frozen=True)
