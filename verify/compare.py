@@ -154,6 +154,10 @@ class Tolerance:
     def with_reference_name(self, name: str) -> Tolerance:
         return Tolerance(self.atol, self.rtol, name, self.relative_atol)
 
+    def absolute(self) -> Tolerance:
+        """The same numbers with ``atol`` absolute (as the table's were before it scaled)."""
+        return Tolerance(self.atol, self.rtol, self.reference_name, relative_atol=False)
+
     def __str__(self) -> str:
         scale = f"*max|{self.reference_name}|" if self.relative_atol else ""
         return f"{self.atol:g}{scale} + {self.rtol:g}*|{self.reference_name}|"

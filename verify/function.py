@@ -24,10 +24,9 @@ from .compare import (
     GradientRecord,
     Tolerance,
     compare,
-    exceeds,
-    row_scale,
     tolerance_for,
 )
+from .finite_diff import Refined
 from .generic import (
     complex_probe,
     difference_quotients,
@@ -35,6 +34,7 @@ from .generic import (
     measured_rounding,
     refine,
     refine_directional,
+    refine_failing,
 )
 from .methods import NotApplicable
 from .rounding import gamma, unit_roundoff
@@ -81,6 +81,14 @@ def _gradients(grad: Any, xs: list[Array]) -> list[Array | None]:
         raise ValueError(f"grad must give one gradient per input ({len(xs)}), got {n}: "
                          f"{type(got).__name__}")
     return [None if g is None else np.asarray(g) for g in got]
+
+
+def _refiner(g: Callable[[Array], Any], x: Array, *, complex_ok: bool, noise: float
+             ) -> Callable[[Array], Refined]:
+    def refine_at(idx: Array) -> Refined:
+        return refine(g, x, idx, complex_ok=complex_ok, noise=noise)
+
+    return refine_at
 
 
 def check_function(
@@ -216,16 +224,8 @@ def check_function(
         bound = allowances.get(i) if tol.relative_atol else None
         error, note = None, ""
         if tol.relative_atol and a.shape == est.shape and method != "complex_step":
-            bad = exceeds(a, est, tol, allowance=bound, scale=row_scale(est))
-            bad &= np.isfinite(np.real(a.astype(np.complex128)))
-            if bad.any():
-                idx = np.flatnonzero(bad)
-                refined = refine(g, x, idx, complex_ok=not complex_why[i], noise=noise)
-                est = est.copy()
-                error = np.zeros(est.shape)
-                est.reshape(-1)[idx] = refined.estimate
-                error.reshape(-1)[idx] = refined.error
-                note = f"{idx.size} entr{'y' if idx.size == 1 else 'ies'} refined by {refined.how}"
+            est, error, note = refine_failing(
+                a, est, tol, bound, _refiner(g, x, complex_ok=not complex_why[i], noise=noise))
         rows.append(compare(a, est, tolerance=tol, allowance=bound, error=error, note=note,
                             **common))
     info: dict[str, Any] = {

@@ -32,13 +32,13 @@ import copy
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .finite_diff import DEFAULT_STEPS
+from .compare import Tolerance, exceeds, row_scale
+from .finite_diff import DEFAULT_STEPS, Refined
 
 __all__ = [
     "FloatCopy",
@@ -49,6 +49,7 @@ __all__ = [
     "measured_rounding",
     "refine",
     "refine_directional",
+    "refine_failing",
     "upcast",
 ]
 
@@ -60,15 +61,6 @@ MEASURE_RUNS = 4
 
 MEASURE_FACTOR = 16.0
 """The factor on the measured spread (see the module docstring)."""
-
-
-@dataclass
-class Refined:
-    """Re-estimated entries: ``estimate`` and ``error`` (P,), and ``how``."""
-
-    estimate: Array
-    error: Array
-    how: str
 
 
 def _steps(theta: Array, idx: Array, r: float) -> Array:
@@ -118,6 +110,38 @@ def refine(f: Scalar, theta: Array, idx: Array, *, complex_ok: bool, noise: floa
     coarse, fine = (4 * q2 - q1) / 3, (4 * q4 - q2) / 3
     error = np.maximum(np.abs(fine - coarse), 6 * noise / _steps(theta, idx, r))
     return Refined(fine, error, "Richardson extrapolation")
+
+
+def refine_failing(analytic: Array, estimate: Array, tolerance: Tolerance,
+                   allowance: Array | None, refine_at: Callable[[Array], Refined], *,
+                   kink_mask: Array | None = None, rounds: int = 3
+                   ) -> tuple[Array, Array | None, str]:
+    """Refine the entries of ``estimate`` that ``analytic`` exceeds the tolerance at (not at a
+    kink), before they are called wrong: ``refine_at(flat indices) -> Refined``. The row's
+    scale ``S`` follows the refined values, so an entry that passed only against a spoiled
+    ``S`` is refined in a further round (at most ``rounds``). -> (estimate, error or None when
+    nothing was refined, a note)."""
+    est = np.array(estimate, dtype=np.float64, copy=True)
+    mask = np.zeros(est.shape, dtype=bool) if kink_mask is None else np.asarray(kink_mask)
+    finite = np.isfinite(np.real(np.asarray(analytic, dtype=np.complex128)))
+    error = np.zeros(est.shape)
+    done = np.zeros(est.shape, dtype=bool)
+    how = ""
+    for _ in range(rounds):
+        bad = exceeds(analytic, est, tolerance, allowance=allowance,
+                      scale=row_scale(est, mask)) & ~mask & finite & ~done
+        if not bad.any():
+            break
+        idx = np.flatnonzero(bad)
+        refined = refine_at(idx)
+        est.reshape(-1)[idx] = refined.estimate
+        error.reshape(-1)[idx] = refined.error
+        done.reshape(-1)[idx] = True
+        how = refined.how
+    n = int(done.sum())
+    if not n:
+        return est, None, ""
+    return est, error, f"{n} entr{'y' if n == 1 else 'ies'} refined by {how}"
 
 
 def _dir_step(theta: Array, r: float) -> float:

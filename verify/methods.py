@@ -27,9 +27,16 @@ from numpy.typing import NDArray
 from reference_mlp import MLP
 from reference_mlp.activations import Activation
 
-from .compare import GradientRecord, Tolerance, compare, exceeds, row_scale, tolerance_for
+from .compare import GradientRecord, Tolerance, compare, tolerance_for
 from .directional import directional_derivatives, refine_directional
-from .finite_diff import DEFAULT_STEPS, FiniteDifference, numerical_gradient, refine_entries
+from .finite_diff import (
+    DEFAULT_STEPS,
+    FiniteDifference,
+    Refined,
+    numerical_gradient,
+    refine_entries,
+)
+from .generic import refine_failing
 from .reference import KINDS, ReferenceNet
 from .rounding import gamma, rounding_bounds, unit_roundoff
 from .structured import DEFAULT_MAX_MEMORY
@@ -215,20 +222,12 @@ class FiniteDifferenceMethod:
         if not tol.relative_atol or a is None or np.shape(a) != est.shape \
                 or self.name == "complex_step":
             return est, None, ""
-        scale = row_scale(est, fd.kink_mask)
-        bad = exceeds(a, est, tol, allowance=allowance, scale=scale) & ~fd.kink_mask
-        bad &= np.isfinite(np.real(np.asarray(a)))
-        if not bad.any():
-            return est, None, ""
-        idx = np.flatnonzero(bad)
-        refined = refine_entries(ctx.net, layer, kind, idx, chunk_size=ctx.chunk_size,
-                                 max_memory=ctx.max_memory)
-        est = est.copy()
-        error = np.zeros(est.shape)
-        est.reshape(-1)[idx] = refined.estimate
-        error.reshape(-1)[idx] = refined.error
-        return est, error, f"{idx.size} entr{'y' if idx.size == 1 else 'ies'} refined by " \
-                           f"{refined.how}"
+
+        def refine_at(idx: Array) -> Refined:
+            return refine_entries(ctx.net, layer, kind, idx, chunk_size=ctx.chunk_size,
+                                  max_memory=ctx.max_memory)
+
+        return refine_failing(a, est, tol, allowance, refine_at, kink_mask=fd.kink_mask)
 
 
 @dataclass(frozen=True)

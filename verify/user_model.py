@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -33,11 +34,10 @@ from .compare import (
     GradientRecord,
     Tolerance,
     compare,
-    exceeds,
-    row_scale,
     tolerance_for,
 )
 from .findings import missing_notes, observations, overflow, walk_evidence
+from .finite_diff import Refined
 from .generic import (
     FloatCopy,
     complex_probe,
@@ -46,6 +46,7 @@ from .generic import (
     measured_rounding,
     refine,
     refine_directional,
+    refine_failing,
 )
 from .losses import CheckLoss, ValueLoss, check_loss, prepare_targets
 from .methods import NotApplicable
@@ -251,16 +252,9 @@ def check_user_model(
         allowance = allowances.get((i, kind)) if scale_aware else None
         error, note = None, ""
         if scale_aware and np.shape(a) == est.shape and method != "complex_step":
-            bad = exceeds(a, est, tol, allowance=allowance, scale=row_scale(est))
-            bad &= np.isfinite(np.real(np.asarray(a, dtype=np.complex128)))
-            if bad.any():
-                idx = np.flatnonzero(bad)
-                refined = refine(f, theta, idx, complex_ok=not complex_why, noise=ev.noise(i))
-                est = est.copy()
-                error = np.zeros(est.shape)
-                est.reshape(-1)[idx] = refined.estimate
-                error.reshape(-1)[idx] = refined.error
-                note = f"{idx.size} entr{'y' if idx.size == 1 else 'ies'} refined by {refined.how}"
+            est, error, note = refine_failing(
+                np.asarray(a), est, tol, allowance,
+                _refiner(f, theta, complex_ok=not complex_why, noise=ev.noise(i)))
         rows.append(compare(np.asarray(a), est, tolerance=tol, allowance=allowance, error=error,
                             note=note, **common))
     info.update({"step": step, "kinks": 0})
@@ -284,6 +278,17 @@ def check_user_model(
                     f"pass their checks alone{walk}; none of these is to blame, and the checker "
                     "names no other cause")
     return check
+
+
+def _refiner(f: Any, theta: Array, *, complex_ok: bool, noise: float = 0.0
+             ) -> Callable[[Array], Refined]:
+    """``refine_at`` for :func:`verify.generic.refine_failing`: :func:`verify.generic.refine`
+    of ``f`` at ``theta``."""
+
+    def refine_at(idx: Array) -> Refined:
+        return refine(f, theta, idx, complex_ok=complex_ok, noise=noise)
+
+    return refine_at
 
 
 def layers_original(model: Any) -> list[Any]:
@@ -428,15 +433,8 @@ def _root_causes(run: ModelRun, ev: _Evaluator, model: Any, loss: Loss, y: Array
             got = np.asarray(got)
             error = None
             if got.shape == ref.shape:
-                bad = exceeds(got, ref, tol, allowance=local.get(kind)) & np.isfinite(
-                    np.real(got.astype(np.complex128)))
-                if bad.any():
-                    idx = np.flatnonzero(bad)
-                    refined = refine(f, theta, idx, complex_ok=complex_ok)
-                    ref = ref.copy()
-                    error = np.zeros(ref.shape)
-                    ref.reshape(-1)[idx] = refined.estimate
-                    error.reshape(-1)[idx] = refined.error
+                ref, error, _ = refine_failing(got, ref, tol, local.get(kind),
+                                               _refiner(f, theta, complex_ok=complex_ok))
             rec = compare(got, ref, path=path, layer=i, activation=describe_layer(layer),
                           parameter=kind, method="reference", tolerance=tol, dtype=mdt.name,
                           allowance=local.get(kind), error=error, note=note)

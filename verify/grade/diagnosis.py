@@ -43,7 +43,8 @@ __all__ = [
 
 Array = NDArray[np.float64]
 
-GRADE_TOLERANCE: Tolerance = tolerance_for(np.float32, "autograd").with_reference_name("expected")
+GRADE_TOLERANCE: Tolerance = (tolerance_for(np.float32, "autograd").absolute()
+                               .with_reference_name("expected"))
 """Students' numbers against the reference: ``1e-5 + 1e-4 |expected|``, loose enough for a
 submission that computes in float32 or sums in another order, while every catalogued bug is an
 error of 1% or (far) more."""
@@ -116,7 +117,7 @@ def _net_round(layers: tuple[LayerSpec, ...], x: Array, d_loss: Array | None,
     xs, zs, prediction = forward_layers(layers, x)
     if d_loss is None:
         return RefNetRound(tuple(RefLayerRound(xi, zi, None, None, None, None, None)  # type: ignore[arg-type]
-                                 for xi, zi in zip(xs, zs)), prediction, None)
+                                 for xi, zi in zip(xs, zs, strict=True)), prediction, None)
     bugs = bugs or {}
     grads: dict[int, tuple[Array, Array, Array, Array]] = {}
     order = list(range(len(layers)))

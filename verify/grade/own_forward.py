@@ -33,7 +33,7 @@ from .text import safe_text
 
 __all__ = ["FD_MAX_PARAMETERS", "FD_TOLERANCE", "fd_plan", "fd_verdict", "own_forward_lines"]
 
-FD_TOLERANCE: Tolerance = tolerance_for(np.float64, "forward")
+FD_TOLERANCE: Tolerance = tolerance_for(np.float64, "forward").absolute()
 FD_MAX_PARAMETERS = 120
 """Parts with more parameters and inputs than this are not differentiated (too many tasks)."""
 
@@ -158,7 +158,8 @@ def own_forward_lines(requests: list[tuple[TestCase, Part, int, dict[str, Any]]]
     return out
 
 
-def _verdict_lines(part: Part, k: int, info: dict[str, Any], fd: dict[str, np.ndarray]) -> list[str]:
+def _verdict_lines(part: Part, k: int, info: dict[str, Any],
+                   fd: dict[str, np.ndarray]) -> list[str]:
     verdicts: dict[str, list[tuple[str, GradientRecord]]] = {}
     student = info["student"]
     single = isinstance(part.case, LayerCase)
@@ -181,7 +182,9 @@ def _verdict_lines(part: Part, k: int, info: dict[str, Any], fd: dict[str, np.nd
     for verdict, items in verdicts.items():
         paths = ", ".join(p.removeprefix(f"{part.label}: ") for p, _ in items)
         example = next((r for _, r in items if not r.passed), None)
-        detail = "" if example is None or info.get("hide") else f"\n    e.g. {shown(example, False)}"
+        detail = ""
+        if example is not None and not info.get("hide"):
+            detail = f"\n    e.g. {shown(example, False)}"
         lines.append(f"finite differences of your own forward ({part.label}: {paths}): "
                      f"{verdict}{detail}")
     return lines
