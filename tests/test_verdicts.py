@@ -275,3 +275,101 @@ def test_overflow_is_named_not_blamed_on_the_network() -> None:
     assert all(r.verdict == "inconclusive" for r in check.rows)
     assert check.info["diagnosis"].startswith("overflow: the float64 reference reaches")
     assert "network.backward" not in check.message()
+
+
+# --- saturated units and kinks: what a correct code's arithmetic cannot show ----------------------
+
+
+def test_pytorchs_cancelling_derivatives_on_saturated_units_are_not_a_mismatch() -> None:
+    # Before: a correct float32 tanh net on unscaled inputs (about 128) failed autograd: "3 / 3
+    # gradients mismatched; analytic 1.6e-25, autograd 0". torch computes tanh' as 1 - t**2,
+    # which is 0 for a saturated unit; the reference's 4e / (1 + e)**2 is not.
+    model = MLP.build([5, 5], ["tanh"], seed=7, dtype=np.float32)
+    rng = np.random.default_rng(7)
+    x = (128 + rng.standard_normal((4, 5))).astype(np.float32)
+    y = rng.standard_normal((4, 5)).astype(np.float32)
+    check = check_gradients(model, x, y, method="autograd")
+    assert not any(r.verdict == "mismatch" for r in check.rows), check.message()
+    assert check["layers[0].weights"].verdict == "inconclusive"
+    assert check_gradients(model, x, y).passed  # the reference itself resolves them
+
+
+class UserDense:
+    def __init__(self, n_in, n_out, rng, bias=True):
+        self.W = rng.normal(0, 1 / np.sqrt(n_in), (n_in, n_out))
+        if bias:
+            self.b = 0.1 * rng.normal(size=(1, n_out))
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W + self.b if hasattr(self, "b") else x @ self.W
+
+    def backward(self, d_out):
+        self.dW = self.x.T @ d_out
+        if hasattr(self, "b"):
+            self.db = d_out.sum(axis=0, keepdims=True)
+        return d_out @ self.W.T
+
+
+class UserTanh:
+    def forward(self, z):
+        self.t = np.tanh(z)
+        return self.t
+
+    def backward(self, d_out):
+        return d_out * (1 - self.t**2)  # 0 where tanh(z) rounds to +-1
+
+
+class UserReLU:
+    def forward(self, z):
+        self.on = z > 0
+        return z * self.on
+
+    def backward(self, d_out):
+        return d_out * self.on  # relu'(0) = 0, a valid one-sided choice
+
+
+class WeightsTwoPercentOff(UserDense):
+    def backward(self, d_out):
+        d_in = super().backward(d_out)
+        self.dW = 1.02 * self.dW
+        return d_in
+
+
+def test_a_users_saturated_tanh_is_inconclusive_not_a_mismatch() -> None:
+    # Before: "layers[0].weights: 12 / 12 mismatched; ... analytic 0, complex-step 3e-18":
+    # 1 - tanh(z)**2 is exactly 0 in float64 for |z| > 19, in a correct backward.
+    rng = np.random.default_rng(0)
+    layers = [UserDense(4, 3, rng), UserTanh(), UserDense(3, 2, rng)]
+    layers[0].W = rng.uniform(2, 3, (4, 3))  # every unit saturated: z from 20 to 40
+    x, y = rng.uniform(2.5, 3.5, (6, 4)), rng.standard_normal((6, 2))
+    for method in ("central", "complex_step"):
+        check = check_gradients(layers, x, y, method=method)
+        assert not any(r.verdict == "mismatch" for r in check.rows), check.message()
+        assert check["layers[2].weights"].verdict == "match"  # the rows above resolve
+        assert "network.backward" not in check.message()
+    # The complex step sees the exact 1e-25 that the code's arithmetic cannot produce: it
+    # cannot tell right from wrong there. (Central differences of tanh(z) are 0 too: 0 = 0.)
+    assert check["layers[0].weights"].verdict == "inconclusive", check.message()
+    layers[2].__class__ = WeightsTwoPercentOff
+    check = check_gradients(layers, x, y)
+    assert [r.path for r in check.failures if r.verdict == "mismatch"] == ["layers[2].weights"]
+
+
+def test_a_users_relu_at_exactly_zero_is_a_kink_not_a_mismatch() -> None:
+    # Before: a relu fed exactly 0 (every unit below it off, no biases) failed: "layers[3].inputs:
+    # 1 / 1 mismatched; analytic 0, numerical 0.1434": the central difference straddles the kink.
+    rng = np.random.default_rng(3)
+    layers = [UserDense(3, 1, rng, bias=False), UserReLU(), UserDense(1, 1, rng, bias=False),
+              UserReLU(), UserDense(1, 1, rng, bias=False)]
+    layers[0].W = -np.abs(layers[0].W)
+    x, y = np.abs(rng.standard_normal((1, 3))) + 0.5, rng.standard_normal((1, 1))
+    for method in ("central", "forward", "directional"):
+        check = check_gradients(layers, x, y, method=method, seed=0)
+        assert check.passed, check.message()
+    assert check_gradients(layers, x, y).info["kinks"] >= 1
+    # A backward that passes on 1.02 x its gradient away from the kink still fails.
+    layers[0].W, layers[2].W = np.abs(layers[0].W), np.abs(layers[2].W)
+    layers[1].__class__ = type("Off", (UserReLU,), {"backward": lambda self, d: 1.02 * d * self.on})
+    check = check_gradients(layers, x, y)
+    assert "layers[1].inputs" in {r.path for r in check.failures}

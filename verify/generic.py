@@ -46,6 +46,7 @@ __all__ = [
     "complex_probe",
     "difference_quotients",
     "directional",
+    "kinks_at",
     "measured_rounding",
     "refine",
     "refine_directional",
@@ -110,6 +111,34 @@ def refine(f: Scalar, theta: Array, idx: Array, *, complex_ok: bool, noise: floa
     coarse, fine = (4 * q2 - q1) / 3, (4 * q4 - q2) / 3
     error = np.maximum(np.abs(fine - coarse), 6 * noise / _steps(theta, idx, r))
     return Refined(fine, error, "Richardson extrapolation")
+
+
+KINK_SHRINK = 256.0
+""":func:`kinks_at` looks at one-sided quotients with steps ``h / 16`` and ``h / KINK_SHRINK``."""
+
+
+def kinks_at(f: Scalar, theta: Array, idx: Array, *, noise: float = 0.0
+             ) -> tuple[Array, Array, Array]:
+    """Which flat entries ``idx`` sit at a kink of ``f`` (a jump of the derivative, e.g. a relu
+    whose pre-activation is exactly 0): the one-sided quotients ``f(t + s) / s`` and
+    ``-f(t - s) / s`` differ by as much at ``s = h / KINK_SHRINK`` as at ``s = h / 16`` (a
+    curvature's difference would shrink 16 times), and by more than their round-off.
+    -> (is a kink (P,), left (P,), right (P,)), the quotients at the smaller step; there the
+    loss has no derivative and an analytic value between them is a valid one-sided choice."""
+    h = _steps(theta, idx, DEFAULT_STEPS["central"])
+    kink = np.zeros(idx.size, dtype=bool)
+    left, right = np.zeros(idx.size), np.zeros(idx.size)
+    for q, (k, hk) in enumerate(zip(idx, h, strict=True)):
+        jumps = []
+        for s in (hk / 16, hk / KINK_SHRINK):
+            with np.errstate(all="ignore"):
+                r = float(np.real(f(_at(theta, k, s)))) / s
+                lft = -float(np.real(f(_at(theta, k, -s)))) / s
+            jumps.append(abs(r - lft))
+        kink[q] = bool(jumps[1] > 0.5 * jumps[0]
+                       and jumps[1] > 64 * noise / s + 1e-8 * max(abs(r), abs(lft)))
+        left[q], right[q] = lft, r
+    return kink, left, right
 
 
 def refine_failing(analytic: Array, estimate: Array, tolerance: Tolerance,
@@ -202,7 +231,10 @@ def complex_probe(f: Scalar, theta: Array, rng: np.random.Generator) -> str:
     cs = float(np.imag(c)) / h
     central, err = directional(f, theta, v)
     scale = max(abs(central), abs(cs))
-    if not (math.isfinite(cs) and abs(cs - central) <= 1e-6 * scale + 1e-12 + 3 * err):
+    if not math.isfinite(cs):
+        return (f"its complex-step derivative is {cs} (central differences: {central:.6g}): "
+                f"the forward overflows or is undefined in complex arithmetic here")
+    if not abs(cs - central) <= 1e-6 * scale + 1e-12 + 3 * err:
         return (f"its complex-step derivative ({cs:.6g}) differs from central differences "
                 f"({central:.6g}) along a random direction: it is not complex-analytic")
     return ""

@@ -313,12 +313,14 @@ class AutogradMethod:
         worst_dtype = "float32" if "float32" in (ctx.dtype.name, twin) else "float64"
         tol = ctx.tolerance_for(self.name, worst_dtype)
         grads = autograd_gradients(ctx.net, dtype=tdt)
-        twin_bounds = rounding_bounds(ctx.net, np.float32) if twin == "float32" else {}
+        # The twin rounds too, in its own dtype, and computes sigmoid' and tanh' from their
+        # outputs (absolute error ~u however small the derivative: saturated units).
+        twin_bounds = rounding_bounds(ctx.net, np.dtype(twin), cancelling=True)
         rows = []
         for layer in range(ctx.net.n_layers):
             for kind in ctx.kinds:
                 allowance = ctx.allowance(layer, kind, tol)
-                if allowance is not None and twin_bounds:  # the twin rounds in float32 too
+                if allowance is not None:
                     allowance = allowance + twin_bounds[(layer, kind)]
                 rows.append(ctx.record(layer, kind, grads[(layer, kind)], method=self.name,
                                        tolerance=tol, allowance=allowance))

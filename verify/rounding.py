@@ -41,8 +41,8 @@ from reference_mlp.losses import softmax as _softmax
 from .losses import SoftmaxCrossEntropy, SquaredError
 from .reference import KINDS, LayerGradients, ReferenceNet
 
-__all__ = ["LAMBDA", "local_rounding_bounds", "rounding_bounds", "sigma_inner",
-           "unit_roundoff"]
+__all__ = ["CANCELLING_DERIVATIVES", "LAMBDA", "local_rounding_bounds", "rounding_bounds",
+           "sigma_inner", "unit_roundoff"]
 
 Array = NDArray[Any]
 
@@ -113,13 +113,22 @@ def _loss_gradient(net: ReferenceNet, dy: Array, u: float) -> tuple[Array, Array
     return g, dg
 
 
+CANCELLING_DERIVATIVES = {"sigmoid": 1.0, "tanh": 2.0}
+"""Activations whose derivative PyTorch computes from the output with a cancellation
+(``s * (1 - s)``, ``1 - t**2``): its absolute error is about this many ``u``, however small the
+derivative (the reference's own formulas, ``e / (1 + e)**2``, are accurate relative to it)."""
+
+
 def _layer(x: Array, dx: Array, z: Array, dz_fwd: Array, W: Array, act: Activation, g: Array,
-           dg: Array, u: float) -> dict[str, Array]:
+           dg: Array, u: float, cancelling: bool = False) -> dict[str, Array]:
     """Standard deviations of the errors of one dense layer's backward, ``dz = g * f'(z)``,
     ``dW = x.T @ dz``, ``db = sum dz``, ``dx = dz @ W.T``, given those of its input ``dx``, of
-    its pre-activation ``dz_fwd`` and of its upstream gradient ``dg``."""
+    its pre-activation ``dz_fwd`` and of its upstream gradient ``dg`` (``cancelling``: ``f'`` is
+    computed as in :data:`CANCELLING_DERIVATIVES`)."""
     fp = act.derivative(z)
     dfp = 4 * u * np.abs(fp) + _spread(act.derivative, z, dz_fwd)
+    if cancelling:
+        dfp = dfp + CANCELLING_DERIVATIVES.get(act.name, 0.0) * u
     dzv = g * fp
     ddz = np.sqrt((dg * fp) ** 2 + (g * dfp) ** 2) + u * np.abs(dzv)
     batch, n_out = z.shape
@@ -138,10 +147,13 @@ def _floor(dtype: Any) -> float:
     return 4 * float(np.finfo(real).tiny)
 
 
-def rounding_bounds(net: ReferenceNet, dtype: Any) -> dict[tuple[int, str], Array]:
+def rounding_bounds(net: ReferenceNet, dtype: Any, *, cancelling: bool = False
+                    ) -> dict[tuple[int, str], Array]:
     """Per ``(layer, kind)``, how far a correct backward pass computed in ``dtype`` (forward
     and backward, on the net's weights and data) may be from the exact gradient: :data:`LAMBDA`
-    standard deviations of its modelled rounding error, arrays of the gradients' shapes."""
+    standard deviations of its modelled rounding error, arrays of the gradients' shapes.
+    ``cancelling``: the backward computes the derivatives of
+    :data:`CANCELLING_DERIVATIVES` from the outputs, as PyTorch does (the autograd twin)."""
     u = unit_roundoff(dtype)
     das, dzs = _forward(net, u)
     g, dg = _loss_gradient(net, das[-1], u)
@@ -149,7 +161,7 @@ def rounding_bounds(net: ReferenceNet, dtype: Any) -> dict[tuple[int, str], Arra
     floor = _floor(dtype)
     for layer in reversed(range(net.n_layers)):
         sig = _layer(net.acts[layer], das[layer], net.zs[layer], dzs[layer],
-                     net.weights[layer], net.activations[layer], g, dg, u)
+                     net.weights[layer], net.activations[layer], g, dg, u, cancelling)
         for kind in KINDS:
             out[(layer, kind)] = LAMBDA * sig[kind] + floor
         g = (g * net.activations[layer].derivative(net.zs[layer])) @ net.weights[layer].T

@@ -34,6 +34,8 @@ from .compare import (
     GradientRecord,
     Tolerance,
     compare,
+    exceeds,
+    row_scale,
     tolerance_for,
 )
 from .findings import missing_notes, observations, overflow, walk_evidence
@@ -43,10 +45,12 @@ from .generic import (
     complex_probe,
     difference_quotients,
     directional,
+    kinks_at,
     measured_rounding,
     refine,
     refine_directional,
     refine_failing,
+    upcast,
 )
 from .losses import CheckLoss, ValueLoss, check_loss, prepare_targets
 from .methods import NotApplicable
@@ -155,6 +159,67 @@ def _perturbed_run(model: Any, x: Array, derivative: Any) -> Any:
     return recompute
 
 
+RESOLUTION_FACTOR = 64.0
+"""Every entry of a user's model may be off by this many units of roundoff of the largest
+gradient in the network (:func:`_network_scale`): code whose arithmetic the checker cannot see
+may compute a derivative with a cancellation (``1 - tanh(z)**2``, ``s * (1 - s)``) whose
+absolute error is about ``u`` however small the derivative (a saturated unit's exact gradient
+of 1e-100 comes out as 0). A row whose every gradient is below this is inconclusive, never a
+mismatch nor a match; rows above it are unaffected (the float32 table's ``atol`` alone is 1e-5
+of the row's largest gradient)."""
+
+
+def _network_scale(analytic: dict[tuple[int, str], Array | None], loss: CheckLoss, y: Array,
+                   t: Array) -> float:
+    """The largest finite ``|gradient|`` in the network: of the loss at the prediction ``y``
+    and of every analytic row (a wrong row that is too large only widens the floor: rows may
+    turn inconclusive, never a wrong one into a match beyond its own size)."""
+    with np.errstate(all="ignore"):
+        parts = [np.real(np.asarray(loss.gradient(np.real(y).astype(np.float64), t)))]
+    parts += [np.real(np.asarray(g, dtype=np.complex128)) for g in analytic.values()
+              if g is not None]
+    top = 0.0
+    for p in parts:
+        p = np.abs(p[np.isfinite(p)])
+        if p.size:
+            top = max(top, float(p.max()))
+    return top
+
+
+PRECISION_NOTE = ("the same backward run in float64 matches: this float32 gradient is off by "
+                  "its own rounding (e.g. a saturated unit), which float32 cannot resolve here")
+"""The note of a float32 row that fails while the model's own code, run in float64, passes."""
+
+
+def _float64_gradients(model: Any, x: Array, derivative: Any) -> dict[tuple[int, str], Array]:
+    """The model's own backward run on a float64 copy of it (its float32 arrays upcast exactly):
+    per ``(layer, kind)``, the gradients that are float64. Empty if that run fails."""
+    from .protocol import layers_of
+
+    work = copy.deepcopy(model)
+    upcast(work)
+    for layer in layers_of(work):
+        upcast(layer)
+    try:
+        with np.errstate(all="ignore"):
+            run = run_model(work, np.asarray(x, dtype=np.float64), derivative)
+    except Exception:  # noqa: BLE001 - code that cannot run in float64 gives no evidence
+        return {}
+    return {k: np.asarray(g) for k, g in run.analytic.items()
+            if g is not None and np.asarray(g).dtype == np.float64}
+
+
+def _precision_only(rec: GradientRecord, again: GradientRecord | None) -> GradientRecord:
+    """A float32 row that mismatches while the same code in float64 (``again``, compared the
+    same way) does not: inconclusive, never a match (the float32 numbers are not shown right),
+    and never a mismatch (the code is not shown wrong)."""
+    if rec.verdict != "mismatch" or again is None or again.verdict == "mismatch":
+        return rec
+    note = f"{rec.note}; {PRECISION_NOTE}" if rec.note else PRECISION_NOTE
+    return dataclasses.replace(rec, status="inconclusive", passed=False, mismatched=0,
+                               unresolved=rec.mismatched, note=note)
+
+
 def check_user_model(
     model: Any, x: Array, y: Any, *, method: str, loss: Loss, tolerance: Tolerance | None,
     step: float | None, seed: int | None, localize: bool, kinds: tuple[str, ...] = KINDS,
@@ -221,9 +286,16 @@ def check_user_model(
     if scale_aware:
         allowances = measured_rounding(
             _perturbed_run(model, x, lambda p: loss.derivative(y_arr, p)), run.analytic, mdt)
+        floor = RESOLUTION_FACTOR * unit_roundoff(mdt) * _network_scale(run.analytic, closs,
+                                                                         ev.y, t64)
+        allowances = {k: v + floor for k, v in allowances.items()}
+    as64: dict[tuple[int, str], Array] = {}
+    if scale_aware and mdt == np.float32:
+        as64 = _float64_gradients(model, x, lambda p: loss.derivative(y_arr, p))
     notes = missing_notes(run)
     rows: list[GradientRecord] = []
     seed_used = None
+    n_kinks = 0
     if method == "directional":
         from .methods import _fresh_seed
 
@@ -240,7 +312,8 @@ def check_user_model(
             v = dir_rng.standard_normal(theta.shape)
             rows.append(_directional_row(f, theta, v, a, tol, allowances.get((i, kind)), step,
                                          notes.get((i, kind)), seed_used, common,
-                                         noise=ev.noise(i), complex_ok=not complex_why))
+                                         noise=ev.noise(i), complex_ok=not complex_why,
+                                         float64=as64.get((i, kind))))
             continue
         r = None if step is None else float(step)
         est = difference_quotients(f, theta, method, r=r)
@@ -255,9 +328,19 @@ def check_user_model(
             est, error, note = refine_failing(
                 np.asarray(a), est, tol, allowance,
                 _refiner(f, theta, complex_ok=not complex_why, noise=ev.noise(i)))
-        rows.append(compare(np.asarray(a), est, tolerance=tol, allowance=allowance, error=error,
-                            note=note, **common))
-    info.update({"step": step, "kinks": 0})
+        kink_mask, bounds = None, None
+        if scale_aware and np.shape(a) == est.shape and method in ("central", "forward"):
+            kink_mask, bounds = _kinks(f, theta, np.asarray(a), est, tol, allowance,
+                                       noise=ev.noise(i))
+            n_kinks += 0 if kink_mask is None else int(kink_mask.sum())
+        rec = compare(np.asarray(a), est, tolerance=tol, allowance=allowance, error=error,
+                      note=note, kink_mask=kink_mask, kink_bounds=bounds, **common)
+        a64 = as64.get((i, kind))
+        if rec.verdict == "mismatch" and a64 is not None and a64.shape == est.shape:
+            rec = _precision_only(rec, compare(a64, est, tolerance=tol, allowance=allowance,
+                                               error=error, note=note, **common))
+        rows.append(rec)
+    info.update({"step": step, "kinks": n_kinks})
     if method == "directional":
         info["seed"] = seed_used
     check = GradientCheck(method, rows, seed=seed_used, info=info, findings=observations(run))
@@ -269,7 +352,8 @@ def check_user_model(
         else:
             check.root_causes = _root_causes(run, ev, model, loss, y_arr, closs, t64, mdt, rows,
                                              complex_ok=not complex_why)
-            if not check.root_causes:
+            if not check.root_causes and any(r.verdict in ("mismatch", "missing")
+                                             for r in rows):
                 walk = (", and the network called each layer once, last first, passing each the "
                         "gradient the layer after it returned" if run.trace.walk == "model"
                         else "")
@@ -278,6 +362,27 @@ def check_user_model(
                     f"pass their checks alone{walk}; none of these is to blame, and the checker "
                     "names no other cause")
     return check
+
+
+def _kinks(f: Any, theta: Array, a: Array, est: Array, tol: Tolerance,
+           allowance: Array | None, *, noise: float) -> tuple[Array | None, Any]:
+    """The entries that still fail and sit at a kink of the model's own forward
+    (:func:`verify.generic.kinks_at`): (a mask, (left, right) one-sided derivatives) for
+    :func:`verify.compare.compare`, or (None, None) when there are none."""
+    finite = np.isfinite(np.real(np.asarray(a, dtype=np.complex128)))
+    bad = exceeds(a, est, tol, allowance=allowance, scale=row_scale(est)) & finite
+    if not bad.any():
+        return None, None
+    idx = np.flatnonzero(bad)
+    kink, left, right = kinks_at(f, theta, idx, noise=noise)
+    if not kink.any():
+        return None, None
+    mask = np.zeros(est.shape, dtype=bool)
+    lo, hi = est.astype(np.float64, copy=True), est.astype(np.float64, copy=True)
+    mask.reshape(-1)[idx[kink]] = True
+    lo.reshape(-1)[idx[kink]] = left[kink]
+    hi.reshape(-1)[idx[kink]] = right[kink]
+    return mask, (lo, hi)
 
 
 def _refiner(f: Any, theta: Array, *, complex_ok: bool, noise: float = 0.0
@@ -300,7 +405,7 @@ def layers_original(model: Any) -> list[Any]:
 def _directional_row(f: Any, theta: Array, v: Array, a: Array | None, tol: Tolerance,
                      bound: Array | None, step: float | None, missing: str | None,
                      seed: int | None, common: dict[str, Any], *, noise: float = 0.0,
-                     complex_ok: bool = False) -> GradientRecord:
+                     complex_ok: bool = False, float64: Array | None = None) -> GradientRecord:
     deriv, err = directional(f, theta, v, r=step, noise=noise)
     note = f"directional derivative along a Gaussian direction (seed {seed})"
     if a is None or a.shape != theta.shape:
@@ -321,9 +426,23 @@ def _directional_row(f: Any, theta: Array, v: Array, a: Array | None, tol: Toler
                   error=np.array([err]), scale=max(abs(deriv), rss), note=note, **common)
     if rec.verdict != "match" and np.isfinite(rec.analytic):
         better = refine_directional(f, theta, v, complex_ok=complex_ok, noise=noise)
-        rec = compare(analytic, better.estimate, tolerance=tol, allowance=allowance,
-                      error=better.error, scale=max(abs(float(better.estimate[0])), rss),
-                      note=f"{note}; refined by {better.how}", **common)
+        reference, error = better.estimate, better.error
+        scale = max(abs(float(better.estimate[0])), rss)
+        note = f"{note}; refined by {better.how}"
+        rec = compare(analytic, reference, tolerance=tol, allowance=allowance, error=error,
+                      scale=scale, note=note, **common)
+        if rec.verdict == "mismatch":  # at a kink along v? (a relu at exactly 0)
+            kink, left, right = kinks_at(lambda s: f(theta + s[0] * v), np.zeros(1),
+                                         np.array([0]), noise=noise)
+            if kink[0]:
+                rec = compare(analytic, reference, tolerance=tol, allowance=allowance,
+                              error=error, scale=scale, note=note, kink_mask=kink,
+                              kink_bounds=(left, right), **common)
+        if rec.verdict == "mismatch" and float64 is not None and float64.shape == v.shape:
+            again = np.array([np.sum(np.real(float64) * v)])
+            rec = _precision_only(rec, compare(again, reference, tolerance=tol,
+                                               allowance=allowance, error=error, scale=scale,
+                                               note=note, **common))
     return rec
 
 
@@ -405,8 +524,11 @@ def _root_causes(run: ModelRun, ev: _Evaluator, model: Any, loss: Loss, y: Array
         try:
             own.forward(a.astype(mdt))
             returned = own.backward(upstream.astype(mdt))
-            local = measured_rounding(_local_run(layer, a, upstream, mdt),
-                                      _local_grads(own, returned), mdt)
+            grads = _local_grads(own, returned)
+            local = measured_rounding(_local_run(layer, a, upstream, mdt), grads, mdt)
+            floor = RESOLUTION_FACTOR * u * _network_scale(
+                {(i, k): g for k, g in grads.items()}, closs, ev.y, t)
+            local = {k: v + floor for k, v in local.items()}
         except Exception as exc:  # noqa: BLE001 - a broken backward is itself the finding
             rec = compare(np.full((1,), np.nan), np.zeros(1), path=f"layers[{i}].backward",
                           layer=i, activation=describe_layer(layer), parameter="inputs",
