@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 import numpy as np
 import pytest
 
@@ -68,7 +71,7 @@ def test_model_is_left_untouched() -> None:
     before = model.copy()
     check_gradients(model, x, y)
     assert model.layers[0].d_weights is None and model.layers[0].inputs is None
-    for (_, a), (_, b) in zip(model.named_parameters(), before.named_parameters()):
+    for (_, a), (_, b) in zip(model.named_parameters(), before.named_parameters(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -148,6 +151,37 @@ def test_assert_gradients_close_message() -> None:
     assert "abs error " in text and "rel error " in text  # the relative error beside the absolute
     assert "allowed 1e-07*max|numerical| + 1e-06*|numerical| + " in text
     assert "root cause" in text
+
+
+def test_assert_gradients_close_hides_its_own_frames_from_pytest(tmp_path) -> None:
+    """Under pytest a failure points at the caller's line, not into verify (__tracebackhide__)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    test = tmp_path / "test_users_backprop.py"
+    test.write_text(
+        "import numpy as np\n"
+        "from reference_mlp import MLP\n"
+        "from verify import assert_gradients_close\n"
+        "from verify.bugs import inject\n\n"
+        "def test_mine():\n"
+        "    model = MLP.build([3, 4, 2], ['tanh', 'linear'], seed=0)\n"
+        "    rng = np.random.default_rng(0)\n"
+        "    x, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))\n"
+        "    bad = inject(model, 'bias_averaged', layer=1)\n"
+        "    assert_gradients_close(bad, x, y)  # the line the failure must point at\n"
+    )
+    repo = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": repo}
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p",
+                          "no:cacheprovider", "--tb=long", str(test)], capture_output=True,
+                         text=True, cwd=tmp_path, env=env, timeout=120).stdout
+    assert "1 failed" in out, out
+    assert "test_users_backprop.py:11: AssertionError" in out, out
+    assert re.search(r"^>\s+assert_gradients_close\(bad, x, y\)", out, re.M), out
+    assert "verify/check.py" not in out, out  # none of verify's frames is shown
+    assert "layers[1].biases: 2 / 2 mismatched" in out and "rel error" in out, out
 
 
 def test_relu_stencil_across_a_kink_is_not_a_failure() -> None:
@@ -291,7 +325,7 @@ def test_unchained_network_is_still_blamed_under_a_tight_tolerance() -> None:
     assert [row.path for row in check.root_causes] == ["network.backward"]
 
 
-# --- review regressions ----------------------------------------------------------------------------
+# --- review regressions --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("method", ALL_METHODS)
@@ -380,7 +414,8 @@ def test_a_loss_given_as_a_pair_of_callables() -> None:
         check = check_gradients(model, x, y, loss=(log_cosh, log_cosh_derivative),
                                 method=method, seed=0)
         assert check.passed and check.info["loss"] == "log_cosh", check.message()
-    off = check_gradients(model, x, y, loss=(log_cosh, lambda t, p: 1.02 * log_cosh_derivative(t, p)))
+    off = check_gradients(model, x, y,
+                          loss=(log_cosh, lambda t, p: 1.02 * log_cosh_derivative(t, p)))
     assert off.failures == off.rows and [r.path for r in off.root_causes] == ["loss"]
     for method, match in (("complex_step", "complex-analytic loss"),
                           ("autograd", "torch twin cannot differentiate")):

@@ -199,6 +199,17 @@ def test_cross_entropy_on_a_users_model() -> None:
     assert [r.path for r in check.failures] == ["layers[2].biases"]
 
 
+@pytest.mark.parametrize("row", ROWS)
+def test_cross_entropy_flags_a_two_percent_error_in_any_one_gradient(row: str) -> None:
+    x, _ = data()
+    labels = np.random.default_rng(1).integers(0, 3, x.shape[0])
+    for method in METHODS:
+        check = check_gradients(off_by(row), x, labels, loss="cross_entropy", method=method,
+                                seed=3)
+        assert {r.path for r in check.failures} == fed_by(row), (method, check.message())
+        assert [r.path for r in check.root_causes] == [row], method
+
+
 def test_a_float32_model_on_unscaled_inputs() -> None:
     x, y = data(dtype=np.float32)
     x = (x * 100 + 200).astype(np.float32)  # like raw features: far from unit scale
