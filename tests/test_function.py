@@ -102,3 +102,21 @@ def test_bad_functions_inputs_and_gradients() -> None:
 
 def test_exported_from_verify() -> None:
     assert "check_function" in verify.__all__
+
+
+def test_a_kink_at_the_point_is_not_a_mismatch_but_a_value_outside_it_is() -> None:
+    # relu at exactly 0: central differences give the mean of the one-sided slopes (0.5 here);
+    # any analytic value between the one-sided derivatives (0 and 1) is a valid choice.
+    x = np.array([0.0, 1.0, -2.0])
+    c = np.array([1.0, 2.0, 3.0])
+
+    def f(v):
+        return float(np.sum(np.maximum(v, 0) * c))
+
+    for method in ("central", "forward"):
+        check = check_function(f, [x], lambda v: [(v > 0) * c], method=method)
+        assert check.passed and check.info["kinks"] == 1, check.message()
+    outside = check_function(f, [x], [np.array([1.5, 2.0, 0.0])])  # 1.5 is not in [0, 1]
+    assert outside["inputs[0]"].verdict == "mismatch" and outside["inputs[0]"].kinks == 1
+    off = check_function(f, [x], [np.array([0.0, 2.04, 0.0])])  # 2% off away from the kink
+    assert off["inputs[0]"].worst_index == (1,) and not off.passed

@@ -31,6 +31,7 @@ from .generic import (
     complex_probe,
     difference_quotients,
     directional,
+    failing_kinks,
     measured_rounding,
     refine,
     refine_directional,
@@ -179,6 +180,7 @@ def check_function(
         seed_used = _fresh_seed() if seed is None else int(seed)
     dir_rng = np.random.default_rng(seed_used)
     rows: list[GradientRecord] = []
+    n_kinks = 0
     for i, x in enumerate(x64):
         g, a = change(i), analytic[i]
         common: dict[str, Any] = {"path": f"inputs[{i}]", "layer": -1, "activation": "",
@@ -226,11 +228,15 @@ def check_function(
         if tol.relative_atol and a.shape == est.shape and method != "complex_step":
             est, error, note = refine_failing(
                 a, est, tol, bound, _refiner(g, x, complex_ok=not complex_why[i], noise=noise))
+        kink_mask, bounds = None, None
+        if tol.relative_atol and a.shape == est.shape and method in ("central", "forward"):
+            kink_mask, bounds = failing_kinks(g, x, a, est, tol, bound, noise=noise)
+            n_kinks += 0 if kink_mask is None else int(kink_mask.sum())
         rows.append(compare(a, est, tolerance=tol, allowance=bound, error=error, note=note,
-                            **common))
+                            kink_mask=kink_mask, kink_bounds=bounds, **common))
     info: dict[str, Any] = {
         "method": method, "dtype": dtype.name, "loss": None,
-        "n_parameters": int(sum(x.size for x in xs)), "step": step, "kinks": 0,
+        "n_parameters": int(sum(x.size for x in xs)), "step": step, "kinks": n_kinks,
         "reference": "finite differences of f", "reference_dtype": "float64",
         "complex_step": "applies" if not any(complex_why.values()) else "does not apply",
         "seconds": time.perf_counter() - t0,

@@ -46,6 +46,7 @@ __all__ = [
     "complex_probe",
     "difference_quotients",
     "directional",
+    "failing_kinks",
     "kinks_at",
     "measured_rounding",
     "refine",
@@ -139,6 +140,29 @@ def kinks_at(f: Scalar, theta: Array, idx: Array, *, noise: float = 0.0
                        and jumps[1] > 64 * noise / s + 1e-8 * max(abs(r), abs(lft)))
         left[q], right[q] = lft, r
     return kink, left, right
+
+
+def failing_kinks(f: Scalar, theta: Array, a: Array, est: Array, tol: Tolerance,
+                  allowance: Array | None, *, noise: float = 0.0
+                  ) -> tuple[Array | None, tuple[Array, Array] | None]:
+    """The entries of the analytic gradient ``a`` that still fail against the estimate ``est``
+    (both of ``theta``'s shape) and sit at a kink of ``f`` (:func:`kinks_at`): (a boolean mask,
+    (left, right) one-sided derivatives, arrays of ``theta``'s shape) for the ``kink_mask`` and
+    ``kink_bounds`` of :func:`verify.compare.compare`, or (None, None) when there are none."""
+    finite = np.isfinite(np.real(np.asarray(a, dtype=np.complex128)))
+    bad = exceeds(a, est, tol, allowance=allowance, scale=row_scale(est)) & finite
+    if not bad.any():
+        return None, None
+    idx = np.flatnonzero(bad)
+    kink, left, right = kinks_at(f, theta, idx, noise=noise)
+    if not kink.any():
+        return None, None
+    mask = np.zeros(est.shape, dtype=bool)
+    lo, hi = est.astype(np.float64, copy=True), est.astype(np.float64, copy=True)
+    mask.reshape(-1)[idx[kink]] = True
+    lo.reshape(-1)[idx[kink]] = left[kink]
+    hi.reshape(-1)[idx[kink]] = right[kink]
+    return mask, (lo, hi)
 
 
 def refine_failing(analytic: Array, estimate: Array, tolerance: Tolerance,

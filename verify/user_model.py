@@ -34,8 +34,6 @@ from .compare import (
     GradientRecord,
     Tolerance,
     compare,
-    exceeds,
-    row_scale,
     tolerance_for,
 )
 from .findings import missing_notes, observations, overflow, walk_evidence
@@ -45,6 +43,7 @@ from .generic import (
     complex_probe,
     difference_quotients,
     directional,
+    failing_kinks,
     kinks_at,
     measured_rounding,
     refine,
@@ -330,8 +329,8 @@ def check_user_model(
                 _refiner(f, theta, complex_ok=not complex_why, noise=ev.noise(i)))
         kink_mask, bounds = None, None
         if scale_aware and np.shape(a) == est.shape and method in ("central", "forward"):
-            kink_mask, bounds = _kinks(f, theta, np.asarray(a), est, tol, allowance,
-                                       noise=ev.noise(i))
+            kink_mask, bounds = failing_kinks(f, theta, np.asarray(a), est, tol, allowance,
+                                              noise=ev.noise(i))
             n_kinks += 0 if kink_mask is None else int(kink_mask.sum())
         rec = compare(np.asarray(a), est, tolerance=tol, allowance=allowance, error=error,
                       note=note, kink_mask=kink_mask, kink_bounds=bounds, **common)
@@ -362,27 +361,6 @@ def check_user_model(
                     f"pass their checks alone{walk}; none of these is to blame, and the checker "
                     "names no other cause")
     return check
-
-
-def _kinks(f: Any, theta: Array, a: Array, est: Array, tol: Tolerance,
-           allowance: Array | None, *, noise: float) -> tuple[Array | None, Any]:
-    """The entries that still fail and sit at a kink of the model's own forward
-    (:func:`verify.generic.kinks_at`): (a mask, (left, right) one-sided derivatives) for
-    :func:`verify.compare.compare`, or (None, None) when there are none."""
-    finite = np.isfinite(np.real(np.asarray(a, dtype=np.complex128)))
-    bad = exceeds(a, est, tol, allowance=allowance, scale=row_scale(est)) & finite
-    if not bad.any():
-        return None, None
-    idx = np.flatnonzero(bad)
-    kink, left, right = kinks_at(f, theta, idx, noise=noise)
-    if not kink.any():
-        return None, None
-    mask = np.zeros(est.shape, dtype=bool)
-    lo, hi = est.astype(np.float64, copy=True), est.astype(np.float64, copy=True)
-    mask.reshape(-1)[idx[kink]] = True
-    lo.reshape(-1)[idx[kink]] = left[kink]
-    hi.reshape(-1)[idx[kink]] = right[kink]
-    return mask, (lo, hi)
 
 
 def _refiner(f: Any, theta: Array, *, complex_ok: bool, noise: float = 0.0
