@@ -1,8 +1,9 @@
 """Every code block in README.md and docs/ runs as written.
 
 ``python`` blocks run in a fresh interpreter, ``bash``/``sh`` blocks in bash (``-euo
-pipefail``), each in an empty temporary directory where ``tests/`` links to the repository's
-(so a block can name the corpus, and nothing it writes lands in the repository). Blocks in other
+pipefail``), each in an empty temporary directory where ``tests/`` and ``docs/`` link to the
+repository's (so a block can name the corpus and the example files, and nothing it writes lands
+in the repository). Blocks in other
 languages are not run: ``text`` (output, listings), ``toml``/``json`` (configuration, validated
 where a page says so), ``js`` (must be a file of the JavaScript corpus, graded by its tests).
 The first block of README.md is the set-up itself (CI runs it). A block preceded by
@@ -66,7 +67,8 @@ def test_block_runs_as_written(block: tuple[Path, int, str, str, str | None],
         pytest.skip("the set-up commands: CI runs them (.ci/run)")
     if skip is not None:
         pytest.skip(skip)
-    (tmp_path / "tests").symlink_to(REPO / "tests")
+    for name in ("tests", "docs"):  # read-only inputs a block may name
+        (tmp_path / name).symlink_to(REPO / name)
     argv = [sys.executable, "-c", code] if lang == "python" else ["bash", "-euo", "pipefail",
                                                                   "-c", code]
     env = {**os.environ, "VERIFY_DOCS_TEST": "1"}

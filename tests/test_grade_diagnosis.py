@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from reference_mlp.activations import get_activation
@@ -85,7 +85,8 @@ def test_every_layer_bug_is_named(seed: int, activation: str, bug: str) -> None:
 
 # layers[0] is relu, where activation_derivative_of_output is invisible (see _visible).
 @given(seed=seeds, bug=st.sampled_from(sorted(LAYER_BUGS)), layer=st.integers(1, 2))
-def test_layer_bug_inside_a_network_is_named_with_its_layer(seed: int, bug: str, layer: int) -> None:
+def test_layer_bug_inside_a_network_is_named_with_its_layer(seed: int, bug: str,
+                                                           layer: int) -> None:
     rng = np.random.default_rng(seed)
     case = draw_net_case(rng, [3, 3, 3, 3], ["relu", "tanh", "sigmoid"], (4,))
     ref = dg.reference_net(case)
@@ -94,9 +95,13 @@ def test_layer_bug_inside_a_network_is_named_with_its_layer(seed: int, bug: str,
     student = {"d_x": buggy.d_x}
     for j, lr in enumerate(buggy.layers):
         student[f"layers[{j}].weights"], student[f"layers[{j}].biases"] = lr.dW, lr.db
-    correct = {"d_x": ref[0].d_x, **{f"layers[{j}].{p}": getattr(lr, "dW" if p == "weights" else "db")
-                                   for j, lr in enumerate(ref[0].layers) for p in ("weights", "biases")}}
+    correct = {"d_x": ref[0].d_x,
+               **{f"layers[{j}].{p}": getattr(lr, "dW" if p == "weights" else "db")
+                  for j, lr in enumerate(ref[0].layers) for p in ("weights", "biases")}}
     bad = [p for p in student if not dg.close(student[p], correct[p])]
+    # A bug in layers[1]'s input gradient is invisible when every relu unit of layers[0] is off
+    # for every example (seen: seed 107135): nothing then flows back to the weights or to x.
+    assume(bad or bug != "input_gradient_scaled" or layer != 1)
     assert bad
     assert f"{bug}@{layer}" in cover(dg.net_diagnoses(case, ref, 0, student), bad)
 
@@ -111,13 +116,15 @@ def test_network_bugs_are_named_alone(seed: int, bug: str) -> None:
     student = {"d_x": buggy.d_x}
     for j, lr in enumerate(buggy.layers):
         student[f"layers[{j}].weights"], student[f"layers[{j}].biases"] = lr.dW, lr.db
-    correct = {"d_x": ref[0].d_x, **{f"layers[{j}].{p}": getattr(lr, "dW" if p == "weights" else "db")
-                                   for j, lr in enumerate(ref[0].layers) for p in ("weights", "biases")}}
+    correct = {"d_x": ref[0].d_x,
+               **{f"layers[{j}].{p}": getattr(lr, "dW" if p == "weights" else "db")
+                  for j, lr in enumerate(ref[0].layers) for p in ("weights", "biases")}}
     bad = [p for p in student if not dg.close(student[p], correct[p])]
     assert cover(dg.net_diagnoses(case, ref, 0, student), bad) == [bug]
 
 
-@given(seed=seeds, bug=st.sampled_from(sorted(LOSS_BUGS)), convention=st.sampled_from(["exact", "lesson"]))
+@given(seed=seeds, bug=st.sampled_from(sorted(LOSS_BUGS)),
+       convention=st.sampled_from(["exact", "lesson"]))
 def test_loss_bugs_are_named(seed: int, bug: str, convention: str) -> None:
     rng = np.random.default_rng(seed)
     yt, yp = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))

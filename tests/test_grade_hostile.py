@@ -4,6 +4,7 @@ results.json, no points it did not earn, and nothing left running - in both sand
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from verify.grade.outputs.gradescope import results_dict
 from verify.grade.sandbox import bwrap_unavailable_reason
 
 CORPUS = Path(__file__).parent / "submissions" / "python"
-FAST = Limits(wall_s=3.0, cpu_s=3, memory_mb=1024)
+FAST = Limits(wall_s=10.0, cpu_s=5, memory_mb=1024)  # the hanging cases set their own
 NO_BWRAP = bwrap_unavailable_reason()
 MODES = ["rlimits", pytest.param("bwrap", marks=pytest.mark.skipif(
     NO_BWRAP is not None, reason=f"bwrap: {NO_BWRAP}"))]
@@ -33,7 +34,8 @@ def _grade(name: str, mode: str, tmp_path: Path, limits: Limits = FAST, source: 
     out = tmp_path / "results.json"
     write_results(results_dict(report), out)
     data = json.loads(out.read_text())  # always valid JSON
-    assert set(data) >= {"score", "output", "tests", "extra_data"} and "execution_time" in data["extra_data"]
+    assert set(data) >= {"score", "output", "tests", "extra_data"}
+    assert "execution_time" in data["extra_data"]
     assert len(data["tests"]) == len(report.tests) == 15
     for t in data["tests"]:
         assert set(t) >= {"name", "score", "max_score", "status", "output", "visibility"}
@@ -46,7 +48,8 @@ def _outputs(report) -> str:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_infinite_loop_in_backward_zeroes_only_the_backward_tests(mode: str, tmp_path: Path) -> None:
+def test_infinite_loop_in_backward_zeroes_only_the_backward_tests(mode: str,
+                                                                  tmp_path: Path) -> None:
     limits = Limits(wall_s=8.0, task_s=0.5, cpu_s=8)
     report, data = _grade("busy_loop", mode, tmp_path, limits)
     by_id = {t.id: t for t in report.tests}
@@ -93,7 +96,9 @@ def test_numpy_memory_hog_fails_only_where_it_allocates(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_segfault_is_reported_and_other_tests_survive(mode: str, tmp_path: Path) -> None:
-    report, data = _grade("segfault", mode, tmp_path)
+    # Every backward part crashes its child: a dozen fresh children, ~0.2 s each (more on a
+    # loaded machine), must fit in the submission's time.
+    report, data = _grade("segfault", mode, tmp_path, Limits(wall_s=6.0, cpu_s=3))
     by_id = {t.id: t for t in report.tests}
     assert "SIGSEGV" in by_id["backward_tanh"].output
     assert by_id["forward_tanh"].passed and data["score"] == points("api", *FORWARD, *LOSSES)
@@ -131,7 +136,8 @@ def test_wrong_types_are_bad_results(tmp_path: Path) -> None:
     by_id = {t.id: t for t in report.tests}
     assert data["score"] == by_id["api"].score == points("api")  # only the API test
     out = _outputs(report)
-    assert "BadResult: round 0: forward(inputs): expected a numeric matrix of shape (5, 4), got str" in out
+    assert ("BadResult: round 0: forward(inputs): expected a numeric matrix of shape (5, 4), "
+            "got str") in out
     assert "BadResult: mse(y_true, y_pred): expected a single number, got list" in out
     assert "BadResult: mse_derivative(y_true, y_pred): expected a numeric matrix" in out
     assert "cannot be converted (RuntimeError: no array for you)" in out
@@ -154,14 +160,16 @@ def test_output_flood_is_capped(mode: str, tmp_path: Path) -> None:
 def test_detached_processes_do_not_survive(mode: str, tmp_path: Path) -> None:
     assert not _survivors(), "a previous run left a process behind"
     report, data = _grade("detached_child", mode, tmp_path)
-    assert data["score"] == 100  # the submission is otherwise correct, and its threads do not hang it
+    # The submission is otherwise correct, and its threads do not hang it.
+    assert data["score"] == 100
     assert not _survivors()
 
 
 def test_reading_the_grader_fails_in_bwrap(tmp_path: Path) -> None:
     if NO_BWRAP is not None:
         pytest.skip(f"bwrap: {NO_BWRAP}")
-    report, data = _grade("read_grader", "bwrap", tmp_path, source=_aimed_at_this_checkout(tmp_path))
+    report, data = _grade("read_grader", "bwrap", tmp_path,
+                          source=_aimed_at_this_checkout(tmp_path))
     assert "REACHED: nothing" in "\n".join(report.notes)
     assert data["score"] < 30
 
@@ -179,12 +187,16 @@ def _aimed_at_this_checkout(tmp_path: Path) -> Path:
 
 
 def test_reading_the_grader_in_the_fallback(tmp_path: Path) -> None:
-    """Without namespaces the grader's files are hidden by permissions only (see README); the
-    import path and the working directory never lead to them."""
-    report, data = _grade("read_grader", "rlimits", tmp_path)
+    """Without namespaces, Landlock hides the grader's files (where the kernel has it; without
+    it the grader refuses unless its files are root-only, docs/sandbox.md); the import path and
+    the working directory never lead to them."""
+    report, data = _grade("read_grader", "rlimits", tmp_path,
+                          source=_aimed_at_this_checkout(tmp_path))
     notes = "\n".join(report.notes)
     assert "import reference_mlp" not in notes and "import verify" not in notes
     assert "walk " not in notes
+    if report.isolation["protections"]["files"]["active"]:
+        assert "REACHED: nothing" in notes
     assert data["score"] < 30
 
 
@@ -205,32 +217,27 @@ def test_tampering_with_the_result_channel_earns_nothing(mode: str, tmp_path: Pa
     # Lines it wrote on the channel are ignored (a result is taken only for the part running);
     # what it earns is what its own (correct) code computes.
     assert data["score"] == 100
-    assert "wrote lines of its own to the grader's result channel; they were ignored" in data["output"]
+    assert ("wrote lines of its own to the grader's result channel; they were ignored"
+            in data["output"])
     if mode == "bwrap":  # the grader's /tmp is not even visible
         assert json.loads((decoy / "results.json").read_text()) == {"original": True}
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_killing_the_supervisor_earns_nothing_and_leaves_nothing(
-        mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # As under an ordinary user: the child keeps the grader's uid, so it can signal the launcher.
-    monkeypatch.setenv("VERIFY_GRADE_NO_DROP", "1")
+def test_killing_the_supervisor_is_out_of_reach_and_leaves_nothing(mode: str,
+                                                                   tmp_path: Path) -> None:
+    # The launcher is outside the child's PID namespace (bwrap), or another uid's (root grader),
+    # or outside its Landlock domain (an ordinary user: tests/test_grade_isolation.py).
     marker = "5353.5353"  # the detached grandchild's argument
     assert not _survivors(marker), "a previous run left a process behind"
     report, data = _grade("kill_launcher", mode, tmp_path)
     assert not _survivors(marker)
-    if mode == "bwrap":  # the launcher is outside the child's PID namespace: out of reach
-        assert data["score"] == 100, _outputs(report)
-    else:
-        assert data["score"] == 0
-        assert "the sandbox's supervisor ended without reporting" in _outputs(report)
+    assert data["score"] == 100, _outputs(report)
 
 
-def test_replacing_the_output_log_shows_nothing_of_the_grader(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # As under an ordinary user, the fallback child could write to its parent folder, where the
-    # grader keeps the log of its output: the grader must read the log it opened, not a symlink.
-    monkeypatch.setenv("VERIFY_GRADE_NO_DROP", "1")
+def test_replacing_the_output_log_shows_nothing_of_the_grader(tmp_path: Path) -> None:
+    # The child cannot write to its parent folder (another uid's, and Landlock), where a grader
+    # might keep a log of its output; the grader reads a pipe it opened, never a file there.
     secret = tmp_path / "grader-secret.txt"
     secret.write_text("GRADER-SECRET-7731\n")
     sub = tmp_path / "sub" / "swap_log.py"
@@ -244,7 +251,8 @@ def test_replacing_the_output_log_shows_nothing_of_the_grader(
         "    pass\n"
         "print('my own output')\n")
     report = grade_submission(sub, seed=99, sandbox="rlimits", limits=FAST, fd_check=False)
-    shown = report.student_output + "\n".join(report.notes) + "\n".join(t.output for t in report.tests)
+    shown = (report.student_output + "\n".join(report.notes)
+             + "\n".join(t.output for t in report.tests))
     assert "my own output" in report.student_output
     assert "GRADER-SECRET-7731" not in shown
 
@@ -261,3 +269,12 @@ def test_a_gradient_of_the_wrong_type_names_the_shape_expected(tmp_path: Path) -
             in by_id["backward_relu"].output), by_id["backward_relu"].output
     assert ("BadResult: round 0: layers[0].d_weights: expected a numeric matrix of shape (3, 3), "
             "got str" in by_id["network_backward"].output), by_id["network_backward"].output
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_tree_thousands_of_levels_deep_is_removed(mode: str, tmp_path: Path) -> None:
+    """Issue 10, item 5: it crashed the clean-up (RecursionError), the correct submission got
+    "internal grader error" and the tree stayed in /tmp."""
+    report, data = _grade("deep_tree", mode, tmp_path)
+    assert report.graded and data["score"] == 100
+    assert not list(Path(tempfile.gettempdir()).glob("verify-grade-*/sandbox/deep-4711"))

@@ -1,14 +1,24 @@
 """Gradescope output (verify/grade/outputs/gradescope.py): nothing students see before the due date
-depends on a test they cannot see yet."""
+depends on a test they cannot see yet; no submission can make results.json larger than 1 MiB
+(issue 10, item 6)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import pytest
+
 from verify.grade import Limits, grade_submission
-from verify.grade.outputs.gradescope import results_dict
+from verify.grade.outputs import write_results
+from verify.grade.outputs._fit import document_size, fit
+from verify.grade.outputs.gradescope import MAX_BYTES, results_dict
 from verify.grade.rubric import load_rubric
+from verify.grade.runners.node import NodeRunner
+from verify.grade.sandbox import bwrap_unavailable_reason
+from verify.grade.scoring import TEST_OUTPUT_BYTES
+from verify.grade.text import cut_json, json_size
 
 CORPUS = Path(__file__).parent / "submissions" / "python"
 CORRECT = CORPUS / "correct_snake_exact.py"
@@ -47,11 +57,12 @@ def test_how_a_hidden_test_went_changes_nothing_students_see_before_the_due_date
     }
     assert all(v != code for v in variants.values())
     limits = Limits(wall_s=8.0, task_s=1.0, cpu_s=8)
-    base = results_dict(grade_submission(CORRECT, seed=11, rubric=load_rubric(rubric), limits=limits))
+    rubric_ = load_rubric(rubric)
+    base = results_dict(grade_submission(CORRECT, seed=11, rubric=rubric_, limits=limits))
     for name, text in variants.items():
         sub = tmp_path / f"{name}.py"
         sub.write_text(text)
-        data = results_dict(grade_submission(sub, seed=11, rubric=load_rubric(rubric), limits=limits))
+        data = results_dict(grade_submission(sub, seed=11, rubric=rubric_, limits=limits))
         assert _visible(data) == _visible(base), name
         assert data["score"] < 100 or name == "prints", name
     hidden = next(t for t in data["tests"] if t["tags"][0] == "hidden_network")
@@ -59,3 +70,53 @@ def test_how_a_hidden_test_went_changes_nothing_students_see_before_the_due_date
     printed = results_dict(grade_submission(tmp_path / "prints.py", seed=11))
     hidden = next(t for t in printed["tests"] if t["tags"][0] == "hidden_network")
     assert "HIDDEN-BATCH-7" in hidden["output"] and "HIDDEN-BATCH-7" not in _visible(printed)
+
+
+# ------------------------------------------------------------------------------ size caps
+
+NO_BWRAP = bwrap_unavailable_reason()
+MODES = ["rlimits", pytest.param("bwrap", marks=pytest.mark.skipif(
+    NO_BWRAP is not None, reason=f"bwrap: {NO_BWRAP}"))]
+NO_NODE = NodeRunner().unavailable_reason()
+
+
+def test_cut_json_cuts_by_the_bytes_of_the_document_and_says_so() -> None:
+    assert cut_json("short", 100, "why") == "short"
+    text = "\U00020000" * 10_000  # 12 bytes each in JSON
+    cut = cut_json(text, 4096, "the limit is 4 KiB")
+    assert json_size(cut) <= 4096 < json_size(text)
+    assert cut.endswith("more characters not shown; the limit is 4 KiB]")
+    assert cut.startswith("\U00020000" * 100)
+
+
+def test_fit_cuts_the_longest_texts_first() -> None:
+    doc = {"output": "a" * 50, "tests": [{"output": "b" * 5000}, {"output": "c" * 300_000}]}
+    fields = [(doc, "output")] + [(t, "output") for t in doc["tests"]]
+    fit(doc, 100_000, fields, "the document is limited")
+    assert document_size(doc) <= 100_000
+    assert doc["output"] == "a" * 50 and doc["tests"][0]["output"] == "b" * 5000
+    assert "[cut here:" in doc["tests"][1]["output"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("source", [
+    CORPUS / "hostile_huge_error.py", CORPUS / "hostile_forged_flood.py",
+    pytest.param(CORPUS.parent / "js" / "hostile_huge_error.js",
+                 marks=pytest.mark.skipif(NO_NODE is not None, reason=f"Node: {NO_NODE}"))],
+    ids=["huge-error", "forged-flood", "huge-error-js"])
+def test_results_json_stays_under_1_mib_and_says_where_it_was_cut(
+        mode: str, source: Path, tmp_path: Path) -> None:
+    sub = tmp_path / source.name
+    shutil.copyfile(source, sub)
+    report = grade_submission(sub, seed=7, sandbox=mode, fd_check=False,
+                              limits=Limits(wall_s=10.0, cpu_s=8))
+    out = tmp_path / "results.json"
+    write_results(results_dict(report), out)
+    assert out.stat().st_size <= MAX_BYTES
+    data = json.loads(out.read_text())
+    assert data["score"] < 5
+    for t in data["tests"]:
+        assert json_size(t["output"]) <= TEST_OUTPUT_BYTES
+    if "huge_error" in source.name:
+        assert any("[cut here:" in t["output"] and "limited to 32 KiB" in t["output"]
+                   for t in data["tests"])

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from verify.grade.cases import draw_cases
+from verify.grade.assignments import BUILTINS, builtin
 from verify.grade.contract import EXAMPLE_PYTHON, LESSON4
 from verify.grade.limits import Limits
 from verify.grade.runners import runner_for
@@ -44,23 +44,51 @@ def _close(a: Any, b: Any, where: str) -> None:
         assert a == b, f"{where}: {a!r} != {b!r}"
 
 
+SUBMISSIONS = Path(__file__).parent / "submissions"
+# Each assignment's correct examples: they must answer every op of its request alike.
+EXAMPLES = {name: (SUBMISSIONS / name / "python", SUBMISSIONS / name / "js")
+            for name in BUILTINS if name != "mlp"}
+
+
+def _example(assignment: str, language: str, tmp_path: Path) -> Path:
+    if assignment == "mlp":
+        if language == "js":
+            return JS_EXAMPLE
+        py = tmp_path / "mlp.py"
+        py.write_text(EXAMPLE_PYTHON)
+        return py
+    py_folder, js_folder = EXAMPLES[assignment]
+    js = sorted(js_folder.glob("correct_*.js"))[0]
+    if language == "js":
+        return js
+    twin = py_folder / f"{js.stem}.py"  # the same code in Python: the same answers
+    return twin if twin.is_file() else sorted(py_folder.glob("correct_*.py"))[0]
+
+
 @needs_node
-def test_python_and_javascript_runners_answer_the_same_request_alike(tmp_path: Path) -> None:
-    tasks = [p.case.task(p.task_id) for t in draw_cases(12) for p in t.parts]
-    py = tmp_path / "mlp.py"
-    py.write_text(EXAMPLE_PYTHON)
-    answers = {lang: _answers(path, {"protocol": 1, "contract": LESSON4.to_request(lang),
-                                     "tasks": tasks})
-               for lang, path in (("python", py), ("js", JS_EXAMPLE))}
+@pytest.mark.parametrize("assignment", list(BUILTINS))
+def test_python_and_javascript_runners_answer_the_same_request_alike(assignment: str,
+                                                                     tmp_path: Path) -> None:
+    spec = builtin(assignment)
+    tasks = [p.case.task(p.task_id) for t in spec.draw(12) for p in t.parts]
+    answers = {lang: _answers(_example(assignment, lang, tmp_path),
+                              {"protocol": 1, "contract": spec.contract.to_request(lang),
+                               "tasks": tasks})
+               for lang in ("python", "js")}
     assert answers["python"].keys() == answers["js"].keys() == {t["id"] for t in tasks}
     for tid in answers["python"]:
         a, b = answers["python"][tid], answers["js"][tid]
         assert a["ok"] and b["ok"], (tid, a.get("error"), b.get("error"))
         if tid == "api":  # each found the names in its own spelling, from the same contract
             names_py, names_js = a["value"].pop("names"), b["value"].pop("names")
-            assert names_py["mse_derivative"] == "mse_derivative"
-            assert names_js["mse_derivative"] == "mseDerivative"
-            assert names_py["add_layer"] == "add_layer" and names_js["add_layer"] == "addLayer"
+            assert set(names_py) >= set(spec.contract.module_roles())
+            for role, found in names_py.items():
+                assert found in spec.contract.spellings(role, "python"), (role, found)
+                assert names_js[role] in spec.contract.spellings(role, "js"), (role, names_js)
+            if assignment == "mlp":
+                assert names_py["mse_derivative"] == "mse_derivative"
+                assert names_js["mse_derivative"] == "mseDerivative"
+                assert names_py["add_layer"] == "add_layer" and names_js["add_layer"] == "addLayer"
         _close(a["value"], b["value"], tid)
 
 
@@ -74,13 +102,16 @@ def test_runners_look_for_the_names_the_request_gives(language: str, tmp_path: P
     else:
         sub = tmp_path / "mlp.js"
         sub.write_text("const math = require('mathjs');\nmodule.exports = {\n"
-                       "  meanSquaredError: (t, p) => math.mean(math.dotPow(math.subtract(p, t), 2)),\n};\n")
+                       "  meanSquaredError: (t, p) => "
+                       "math.mean(math.dotPow(math.subtract(p, t), 2)),\n};\n")
     contract = {**LESSON4.to_request(language), "mse": ["mean_squared_error", "meanSquaredError"]}
     task = {"id": "m", "op": "mse", "y_true": [[1.0, 2.0]], "y_pred": [[2.0, 4.0]]}
-    got = _answers(sub, {"protocol": 1, "contract": contract, "tasks": [task, {"id": "a", "op": "api"}]})
+    got = _answers(sub, {"protocol": 1, "contract": contract,
+                         "tasks": [task, {"id": "a", "op": "api"}]})
     assert got["m"]["ok"] and got["m"]["value"]["value"] == pytest.approx(2.5)
     assert got["a"]["value"]["names"]["mse"] in ("mean_squared_error", "meanSquaredError")
-    default = _answers(sub, {"protocol": 1, "contract": LESSON4.to_request(language), "tasks": [task]})
+    default = _answers(sub, {"protocol": 1, "contract": LESSON4.to_request(language),
+                             "tasks": [task]})
     assert default["m"]["ok"] is False and default["m"]["error"]["type"] == "MissingAPI"
     assert "no mse" in default["m"]["error"]["message"]
 

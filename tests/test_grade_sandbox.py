@@ -45,7 +45,8 @@ def _result(outcome, tid: str) -> dict:  # noqa: ANN001
 def test_runner_registry() -> None:
     assert ".py" in supported_extensions()
     assert runner_for("Alice.PY").name == "python"
-    with pytest.raises(ValueError, match=r"no runner for 'a\.txt' \(extension '\.txt'\); expected one of"):
+    with pytest.raises(ValueError,
+                       match=r"no runner for 'a\.txt' \(extension '\.txt'\); expected one of"):
         runner_for("a.txt")
     assert PY.unavailable_reason() is None
     assert (RUNNER_DIR / "python_runner.py").is_file()
@@ -82,7 +83,8 @@ def test_protocol_round_trip(mode: str, tmp_path: Path) -> None:
                     {"inputs": [[0.0, 1.0]], "d_outputs": None}]},
         {"id": "x", "op": "teleport"},
         {"id": "n", "op": "mlp", "layers": [
-            {"n_inputs": 1, "n_neurons": 1, "activation": "relu", "weights": [[2.0]], "biases": [[0.0]]}],
+            {"n_inputs": 1, "n_neurons": 1, "activation": "relu", "weights": [[2.0]],
+             "biases": [[0.0]]}],
          "rounds": [{"x": [[3.0]], "d_loss": [[1.0]]}]},
     ]
     out = run_child(PY, CORRECT, {"protocol": 1, "tasks": tasks}, limits=FAST, mode=mode)
@@ -125,7 +127,8 @@ def test_bad_results_name_the_field(tmp_path: Path) -> None:
         return "1.0"
     """
     tasks = [{"id": "l", "op": "layer", "n_inputs": 1, "n_neurons": 1, "activation": "relu",
-              "weights": [[1.0]], "biases": [[0.0]], "rounds": [{"inputs": [[1.0]], "d_outputs": None}]},
+              "weights": [[1.0]], "biases": [[0.0]],
+              "rounds": [{"inputs": [[1.0]], "d_outputs": None}]},
              {"id": "m", "op": "mse", "y_true": [[1.0]], "y_pred": [[1.0]]},
              {"id": "d", "op": "mse_derivative", "y_true": [[1.0]], "y_pred": [[1.0]]}]
     out = _run(src, tasks, tmp_path, "rlimits")
@@ -133,10 +136,12 @@ def test_bad_results_name_the_field(tmp_path: Path) -> None:
     assert err["type"] == "BadResult"
     assert err["message"] == ("round 0: forward(inputs): expected a 2-D matrix of shape (1, 1), "
                               "got 3-D shape (2, 2, 2)")
-    assert _result(out, "m")["error"]["message"].startswith("mse(y_true, y_pred): expected a single number, got str")
-    assert _result(out, "d")["error"] == {"type": "MissingAPI", "message":
-                                         "the submission defines no mse_derivative or mseDerivative",
-                                         "traceback": _result(out, "d")["error"]["traceback"]}
+    assert _result(out, "m")["error"]["message"].startswith(
+        "mse(y_true, y_pred): expected a single number, got str")
+    assert _result(out, "d")["error"] == {
+        "type": "MissingAPI",
+        "message": "the submission defines no mse_derivative or mseDerivative",
+        "traceback": _result(out, "d")["error"]["traceback"]}
 
 
 # ------------------------------------------------------------------------------ isolation
@@ -149,8 +154,10 @@ found = {
     "cwd_files": sorted(os.listdir(".")),
     "env": sorted(os.environ),
     "secret": os.environ.get("GRADER_SECRET"),
-    "sys_path_has_grader": any("site-packages" in p or os.path.isdir(os.path.join(p, "reference_mlp"))
-                               or os.path.isdir(os.path.join(p, "verify", "grade")) for p in sys.path),
+    "sys_path_has_grader": any("site-packages" in p
+                               or os.path.isdir(os.path.join(p, "reference_mlp"))
+                               or os.path.isdir(os.path.join(p, "verify", "grade"))
+                               for p in sys.path),
 }
 try:
     found["fd3_is_pipe"] = __import__("stat").S_ISFIFO(os.fstat(3).st_mode)
@@ -277,7 +284,7 @@ def test_private_workdir_is_removed(tmp_path: Path) -> None:
 def test_world_readable_helper() -> None:
     import tempfile
 
-    from verify.grade.sandbox import _world_readable
+    from verify.grade.isolation import reachable as _world_readable
 
     folder = Path(tempfile.mkdtemp(prefix="verify-grade-test-"))
     try:
@@ -298,7 +305,8 @@ def test_world_readable_helper() -> None:
         shutil.rmtree(folder)
 
 
-@pytest.mark.parametrize("payload", [b"[" * 200_000 + b"]" * 200_000, b'{"protocol": 1, "results": 5}',
+@pytest.mark.parametrize("payload", [b"[" * 200_000 + b"]" * 200_000,
+                                     b'{"protocol": 1, "results": 5}',
                                      b'{"protocol": 2, "results": []}', b"\xff\xfe"],
                          ids=["deeply-nested", "results-not-a-list", "wrong-protocol", "not-utf8"])
 def test_hostile_channel_payloads_never_crash_the_parent(payload: bytes, tmp_path: Path) -> None:

@@ -18,7 +18,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def _usage() -> str:
     lines = ["usage: python -m verify COMMAND [options]", "", "commands:"]
     lines += [f"  {name:<8} {summary}" for name, (_, summary) in COMMANDS.items()]
-    lines += ["", "python -m verify COMMAND --help shows a command's options."]
+    lines += ["", "examples:",
+              "  python -m verify report                      # the reference, every method",
+              "  python -m verify report --format json        # the same rows, for machines",
+              "  python -m verify grade alice.py --results results.json",
+              "  python -m verify bench",
+              "", "python -m verify COMMAND --help shows a command's options; docs/ explains each."]
     return "\n".join(lines)
 
 

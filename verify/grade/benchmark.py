@@ -1,13 +1,15 @@
 """``python -m verify grade bench``: how fast grading is, single and in batch.
 
-Grades the example submission (``--language python``: :data:`contract.EXAMPLE_PYTHON`;
-``--language js``: ``tests/submissions/js/readme_example.js``, the README's math.js example; both
-get full marks) once per run for ``--single`` runs (median and max wall time, end to end through
+Grades the assignment's example submission (``--assignment``, default ``mlp``: with
+``--language python`` :data:`contract.EXAMPLE_PYTHON`, with ``--language js``
+``tests/submissions/js/readme_example.js``, the README's math.js example; for another built-in,
+the first ``correct_*`` file of ``tests/submissions/<assignment>/<language>/``; all get full
+marks) once per run for ``--single`` runs (median and max wall time, end to end through
 :func:`grade_submission`), then a folder of ``--n`` copies with ``--jobs`` workers, then (unless
-``--no-worst-case``) the worst case: a submission that hangs in every function, with the default
-limits. Targets: a correct submission in <= 3 s; 100 submissions in <= 2 minutes on 2 cores; the
-worst case in <= 25 s, so that a platform's 30 s job limit (PrairieLearn's default) never
-strikes first.
+``--no-worst-case``; lesson 4 only) the worst case: a submission that hangs in every function,
+with the default limits. Targets: a correct submission in <= 3 s; 100 submissions in <= 2
+minutes on 2 cores; the worst case in <= 25 s, so that a platform's 30 s job limit (PrairieLearn's
+default) never strikes first.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from .assignments import builtin
 from .batch import grade_folder
 from .contract import EXAMPLE_PYTHON
 from .grader import grade_submission
@@ -40,8 +43,17 @@ WORST_CASE = {"python": _TESTS / "python" / "hostile_hang_everywhere.py",
 """Submissions that loop forever in every function (the worst case for the time limits)."""
 
 
-def _example(language: str) -> tuple[str, str]:
+def _example(language: str, assignment: str = "mlp") -> tuple[str, str]:
     """(source, file extension) of the example submission; ValueError if it cannot be graded."""
+    if assignment != "mlp":
+        folder = _TESTS / assignment / language
+        found = sorted(folder.glob("correct_*.py" if language == "python" else "correct_*.js"))
+        if not found:
+            raise ValueError(f"no example for {assignment} in {folder} (the examples ship with "
+                             f"the repository's tests, not with the package)")
+        if language == "js" and (reason := runner_for(found[0]).unavailable_reason()):
+            raise ValueError(f"cannot benchmark JavaScript grading: {reason}")
+        return found[0].read_text(), found[0].suffix
     if language == "python":
         return EXAMPLE_PYTHON, ".py"
     if not EXAMPLE_JS_PATH.is_file():
@@ -76,13 +88,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sandbox", default=None, choices=("auto", "bwrap", "rlimits"))
     p.add_argument("--language", default="python", choices=("python", "js"),
                    help="grade the README's Python example or its math.js example (default python)")
+    p.add_argument("--assignment", default="mlp",
+                   help="a built-in assignment (default mlp): its correct example is graded")
     p.add_argument("--no-worst-case", action="store_true",
                    help="skip the worst case (a submission that hangs everywhere: ~20 s)")
     args = p.parse_args(argv)
     if args.n < 1 or args.jobs < 1 or args.single < 1:
         p.error("--n, --jobs and --single must be at least 1")
     try:
-        source, ext = _example(args.language)
+        assignment = builtin(args.assignment).name
+        source, ext = _example(args.language, assignment)
     except ValueError as exc:
         print(f"python -m verify grade bench: {exc}", file=sys.stderr)
         return 2
@@ -95,15 +110,17 @@ def main(argv: list[str] | None = None) -> int:
         single = []
         for _ in range(args.single):
             t = time.perf_counter()
-            rep = grade_submission(folder / f"student000{ext}", sandbox=mode)
+            rep = grade_submission(folder / f"student000{ext}", sandbox=mode,
+                                   assignment=assignment)
             single.append(time.perf_counter() - t)
             if rep.score != rep.max_score:
                 print(f"warning: the example scored {rep.score} / {rep.max_score}")
         t, cpu = time.perf_counter(), _cpu_s()
-        result = grade_folder(folder, jobs=args.jobs, sandbox=mode, progress=False)
+        result = grade_folder(folder, jobs=args.jobs, sandbox=mode, progress=False,
+                              assignment=assignment)
         batch, cpu = time.perf_counter() - t, _cpu_s() - cpu
     worst = None
-    if not args.no_worst_case and WORST_CASE[args.language].is_file():
+    if not args.no_worst_case and assignment == "mlp" and WORST_CASE[args.language].is_file():
         t = time.perf_counter()
         grade_submission(WORST_CASE[args.language], sandbox=mode)
         worst = time.perf_counter() - t
@@ -111,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         ["single submission (median)", f"{statistics.median(single):.2f} s", "<= 3 s"],
         ["single submission (max)", f"{max(single):.2f} s", "<= 3 s"],
-        [f"batch of {len(result.reports)} (--jobs {args.jobs})", f"{batch:.1f} s", "<= 120 s (100, 2 cores)"],
+        [f"batch of {len(result.reports)} (--jobs {args.jobs})", f"{batch:.1f} s",
+         "<= 120 s (100, 2 cores)"],
         ["per submission in batch", f"{batch / max(1, len(result.reports)):.2f} s", ""],
         ["CPU per submission in batch", f"{cpu / max(1, len(result.reports)):.2f} s",
          "(grader + children, user + system)"],
@@ -120,6 +138,6 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(["worst case: hangs in every function", f"{worst:.1f} s",
                      f"<= 25 s (limit {Limits().wall_s:g} s)"])
     print(tabulate(rows, headers=["what", "wall time", "target"]))
-    print(f"\n{args.language} example; sandbox {mode}; {os.cpu_count()} CPUs; "
+    print(f"\n{args.language} example of {assignment}; sandbox {mode}; {os.cpu_count()} CPUs; "
           f"{full} / {len(result.reports)} full marks")
     return 0 if full == len(result.reports) else 1

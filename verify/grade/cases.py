@@ -1,8 +1,9 @@
 """The graded cases: weights, inputs and upstream gradients drawn fresh for every grading run.
 
-Everything is drawn from one recorded seed (``--seed`` reproduces a run exactly). Each test of
-the rubric owns one or more *parts*; a part is one protocol task (see PROTOCOL.md) plus what
-the parent needs to check it. Expected values are never part of a task: the parent computes
+Everything is drawn from one recorded seed (``--seed`` reproduces a run exactly), by the test
+kinds of :mod:`.kinds` in the order an assignment (:mod:`.assignments`) lists its tests. Each
+test of the rubric owns one or more *parts*; a part is one protocol task (see PROTOCOL.md) plus
+what the parent needs to check it. Expected values are never part of a task: the parent computes
 them with :mod:`reference_mlp` from the same numbers.
 
 Pre-activations are kept at least ``KINK_MARGIN`` away from 0, so that a relu's kink never
@@ -23,12 +24,19 @@ from reference_mlp.layers import dense_forward
 __all__ = [
     "ACTIVATION_NAMES",
     "KINK_MARGIN",
+    "BatchesCase",
+    "GdRunCase",
+    "GdStepCase",
     "LayerCase",
     "LossCase",
     "NetCase",
     "Part",
+    "SgdStepCase",
+    "ShuffleCase",
     "TestCase",
+    "TrainCase",
     "draw_cases",
+    "draw_layer",
     "encode_matrix",
 ]
 
@@ -73,6 +81,12 @@ class LayerCase:
     layer: LayerSpec
     rounds: tuple[tuple[Array, Array | None], ...]
 
+    @property
+    def backward(self) -> bool:
+        """True when some round has an upstream gradient (a backward test), False for a
+        forward-only test."""
+        return any(d is not None for _, d in self.rounds)
+
     def task(self, task_id: str) -> dict[str, Any]:
         return {"id": task_id, "op": "layer", **self.layer.to_json(),
                 "rounds": [{"inputs": encode_matrix(x),
@@ -100,22 +114,156 @@ class NetCase:
 
 @dataclass(frozen=True)
 class LossCase:
+    """``mse`` or ``mse_derivative`` on ``y_true``, ``y_pred`` (both ``(batch, n_outputs)``).
+    ``conventions``: the loss conventions accepted (:data:`reference_mlp.losses.LOSSES`), the
+    first being the one feedback compares with first; never sent to the child."""
+
     op: Literal["mse", "mse_derivative"]
     y_true: Array
     y_pred: Array
+    conventions: tuple[str, ...] = ("exact", "lesson")
 
     def task(self, task_id: str) -> dict[str, Any]:
         return {"id": task_id, "op": self.op, "y_true": encode_matrix(self.y_true),
                 "y_pred": encode_matrix(self.y_pred)}
 
 
+LEGACY_API_ROLES = ("DenseLayer", "MLP", "mse", "mse_derivative")
+"""The module-level names an ``api`` task without ``roles`` looks for (PROTOCOL.md)."""
+LEGACY_API_METHODS = (("add_layer", "MLP"),)
+
+
 @dataclass(frozen=True)
 class ApiCase:
+    """Which names the submission defines: ``roles`` (module level), ``methods`` (``(role,
+    owner role)``: a method looked up on the owner class), and, when ``probe_layer``, the
+    attributes of a fresh ``DenseLayer(3, 2, 'relu')``. ``describe`` maps a role to how feedback
+    names it (``mse_derivative or mseDerivative``), from the assignment's contract.
+
+    The defaults are lesson 4's, and a task with those defaults is the bare ``{"id", "op"}``
+    that runners read as lesson 4's (so lesson 4's requests are unchanged, byte for byte)."""
+
+    roles: tuple[str, ...] = LEGACY_API_ROLES
+    methods: tuple[tuple[str, str], ...] = LEGACY_API_METHODS
+    probe_layer: bool = True
+    describe: tuple[tuple[str, str], ...] = ()
+
     def task(self, task_id: str) -> dict[str, Any]:
-        return {"id": task_id, "op": "api"}
+        task: dict[str, Any] = {"id": task_id, "op": "api"}
+        if (self.roles, self.methods, self.probe_layer) != (LEGACY_API_ROLES, LEGACY_API_METHODS,
+                                                            True):
+            task.update(roles=list(self.roles), methods={m: o for m, o in self.methods},
+                        layer=self.probe_layer)
+        return task
+
+    def name(self, role: str) -> str:
+        return dict(self.describe).get(role, role)
 
 
-Case = LayerCase | NetCase | LossCase | ApiCase
+@dataclass(frozen=True)
+class GdStepCase:
+    """One gradient-descent step: ``gradient_descent_step(x, gradient, learning_rate)`` should
+    return ``x - learning_rate * gradient``. x, gradient: (rows, cols)."""
+
+    x: Array
+    gradient: Array
+    learning_rate: float
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        return {"id": task_id, "op": "gd_step", "x": encode_matrix(self.x),
+                "gradient": encode_matrix(self.gradient), "learning_rate": self.learning_rate}
+
+
+@dataclass(frozen=True)
+class GdRunCase:
+    """``gradient_descent(gradient, x0, learning_rate, steps)`` on the quadratic
+    ``1/2 (x - c) A (x - c)^T`` (``A: (n, n)``, ``c, x0: (1, n)``), whose gradient the runner
+    provides. ``tolerance`` None: the final x is compared with the reference's after exactly
+    ``steps`` steps; a number: with the minimiser ``c``, within that absolute distance."""
+
+    A: Array
+    c: Array
+    x0: Array
+    learning_rate: float
+    steps: int
+    tolerance: float | None = None
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        return {"id": task_id, "op": "gd_run",
+                "function": {"kind": "quadratic", "A": encode_matrix(self.A),
+                             "c": encode_matrix(self.c)},
+                "x0": encode_matrix(self.x0), "learning_rate": self.learning_rate,
+                "steps": self.steps}
+
+
+@dataclass(frozen=True)
+class SgdStepCase:
+    """An MLP of ``layers``: forward ``x``, backward ``d_loss``, then
+    ``sgd_step(model, learning_rate)``. x: (batch, n_in), d_loss: (batch, n_out)."""
+
+    layers: tuple[LayerSpec, ...]
+    x: Array
+    d_loss: Array
+    learning_rate: float
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        return {"id": task_id, "op": "sgd_step", "layers": [s.to_json() for s in self.layers],
+                "x": encode_matrix(self.x), "d_loss": encode_matrix(self.d_loss),
+                "learning_rate": self.learning_rate}
+
+
+@dataclass(frozen=True)
+class ShuffleCase:
+    """``shuffle(x, y, seed)`` once per seed (``seeds``: the same seed twice, then another).
+    x: (n, n_in), y: (n, n_out)."""
+
+    x: Array
+    y: Array
+    seeds: tuple[int, ...]
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        return {"id": task_id, "op": "shuffle", "x": encode_matrix(self.x),
+                "y": encode_matrix(self.y), "seeds": list(self.seeds)}
+
+
+@dataclass(frozen=True)
+class BatchesCase:
+    """``make_batches(x, y, batch_size)``: the mini-batches in order, the last one smaller."""
+
+    x: Array
+    y: Array
+    batch_size: int
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        return {"id": task_id, "op": "batches", "x": encode_matrix(self.x),
+                "y": encode_matrix(self.y), "batch_size": self.batch_size}
+
+
+@dataclass(frozen=True)
+class TrainCase:
+    """``train(model, x, y, epochs, batch_size, learning_rate, seed)`` on a fresh MLP of
+    ``layers`` once per seed. ``check``: what the test judges - ``loss`` (the loss goes down),
+    ``sgd`` (mini-batches, shuffling, and the weights SGD gives on the batches the model saw) or
+    ``reproducible`` (``seeds`` is the same seed twice, then another)."""
+
+    layers: tuple[LayerSpec, ...]
+    x: Array
+    y: Array
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    seeds: tuple[int, ...]
+    check: Literal["loss", "sgd", "reproducible"]
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        return {"id": task_id, "op": "train", "layers": [s.to_json() for s in self.layers],
+                "x": encode_matrix(self.x), "y": encode_matrix(self.y), "epochs": self.epochs,
+                "batch_size": self.batch_size, "learning_rate": self.learning_rate,
+                "seeds": list(self.seeds)}
+
+
+Case = (LayerCase | NetCase | LossCase | ApiCase | GdStepCase | GdRunCase | SgdStepCase
+        | ShuffleCase | BatchesCase | TrainCase)
 
 
 @dataclass(frozen=True)
@@ -129,16 +277,16 @@ class Part:
 
 @dataclass(frozen=True)
 class TestCase:
-    """A rubric test: what it checks (``kind``), the child group it runs in, its parts.
-
-    Two groups (two children per submission, run in parallel; one child for all tasks where
-    the runner isolates tasks itself, as Node's does): each child pays the interpreter's and
-    numpy's start-up once. When a group's child dies (a hang, a crash), the
-    grader re-runs that group's tests one child each, so one bad test never zeroes the rest."""
+    """A rubric test: what it checks (``kind``), its parts, and whether it is ``hidden`` (run in
+    the hidden section's child, values never shown). ``group`` is kept for reports only: the
+    grader runs tests by section (visible, hidden), see :mod:`.grader`."""
 
     id: str
     name: str
-    kind: Literal["api", "forward", "mse", "mse_derivative", "layer_backward", "network"]
+    kind: str
+    """What the test checks, for reports (lesson 4: ``api``, ``forward``, ``mse``,
+    ``mse_derivative``, ``layer_backward``, ``network``; otherwise its parts' kind from
+    :mod:`.kinds`). Checking goes by each part's case, never by this."""
     group: str
     parts: tuple[Part, ...]
     hidden: bool = False
@@ -152,14 +300,17 @@ def _pre_activation_ok(z: Array, activation: str) -> bool:
     return activation != "relu" or bool(np.all(np.abs(z) >= KINK_MARGIN))
 
 
-def _draw_layer(rng: np.random.Generator, n_in: int, n_out: int, activation: str) -> LayerSpec:
+def draw_layer(rng: np.random.Generator, n_in: int, n_out: int, activation: str) -> LayerSpec:
+    """A layer's weights ``N(0, 1/n_in)``, biases ``N(0, 0.25)``."""
     w = rng.normal(0.0, 1.0 / np.sqrt(n_in), (n_in, n_out))
     b = rng.normal(0.0, 0.5, (1, n_out))
     return LayerSpec(n_in, n_out, activation, w, b)
 
 
-def forward_layers(layers: tuple[LayerSpec, ...], x: Array) -> tuple[list[Array], list[Array], Array]:
-    """The reference forward through ``layers``: (each layer's input, each pre-activation, output)."""
+def forward_layers(layers: tuple[LayerSpec, ...],
+                   x: Array) -> tuple[list[Array], list[Array], Array]:
+    """The reference forward through ``layers``: (each layer's input, each pre-activation,
+    output)."""
     xs: list[Array] = []
     zs: list[Array] = []
     for spec in layers:
@@ -174,21 +325,27 @@ _INPUT_TRIES = 50
 _LAYER_TRIES = 1000
 
 
-def _draw_inputs(rng: np.random.Generator, layers: tuple[LayerSpec, ...], batch: int) -> Array | None:
+def _draw_inputs(rng: np.random.Generator, layers: tuple[LayerSpec, ...], batch: int,
+                 scale: float = 1.0) -> Array | None:
     """Inputs whose pre-activations keep away from every relu kink, or None when a few dozen
-    draws all come close to one (then the weights are to blame: the caller redraws them)."""
+    draws all come close to one (then the weights are to blame: the caller redraws them).
+    ``scale``: the inputs' standard deviation (large values saturate sigmoid and tanh units)."""
     for _ in range(_INPUT_TRIES):
         x = rng.normal(0.0, 1.0, (batch, layers[0].n_inputs))
-        if all(_pre_activation_ok(z, s.activation) for z, s in zip(forward_layers(layers, x)[1], layers)):
+        if scale != 1.0:
+            x = x * scale
+        if all(_pre_activation_ok(z, s.activation)
+               for z, s in zip(forward_layers(layers, x)[1], layers, strict=True)):
             return x
     return None
 
 
 def _draw_rounds(rng: np.random.Generator, layers: tuple[LayerSpec, ...], batches: tuple[int, ...],
-                 n_out: int, backward: bool) -> tuple[tuple[Array, Array | None], ...] | None:
+                 n_out: int, backward: bool, scale: float = 1.0
+                 ) -> tuple[tuple[Array, Array | None], ...] | None:
     rounds = []
     for batch in batches:
-        x = _draw_inputs(rng, layers, batch)
+        x = _draw_inputs(rng, layers, batch, scale)
         if x is None:
             return None
         rounds.append((x, rng.normal(0.0, 1.0, (batch, n_out)) if backward else None))
@@ -196,7 +353,7 @@ def _draw_rounds(rng: np.random.Generator, layers: tuple[LayerSpec, ...], batche
 
 
 def _draw_network(rng: np.random.Generator, sizes: list[int], activations: list[str],
-                  batches: tuple[int, ...], backward: bool
+                  batches: tuple[int, ...], backward: bool, scale: float = 1.0
                   ) -> tuple[tuple[LayerSpec, ...], tuple[tuple[Array, Array | None], ...]]:
     """Weights and rounds such that no relu pre-activation is within ``KINK_MARGIN`` of 0.
 
@@ -204,9 +361,9 @@ def _draw_network(rng: np.random.Generator, sizes: list[int], activations: list[
     saturated units) sees nearly the same pre-activation for every input, so when inputs keep
     failing, the weights are drawn again. Every seed draws (a test proves it for 20,000)."""
     for _ in range(_LAYER_TRIES):
-        layers = tuple(_draw_layer(rng, a, b, act)
-                       for a, b, act in zip(sizes[:-1], sizes[1:], activations))
-        rounds = _draw_rounds(rng, layers, batches, sizes[-1], backward)
+        layers = tuple(draw_layer(rng, a, b, act)
+                       for a, b, act in zip(sizes[:-1], sizes[1:], activations, strict=True))
+        rounds = _draw_rounds(rng, layers, batches, sizes[-1], backward, scale)
         if rounds is not None:
             return layers, rounds
     raise RuntimeError(  # pragma: no cover - never seen in 20,000 seeds x every case
@@ -214,62 +371,26 @@ def _draw_network(rng: np.random.Generator, sizes: list[int], activations: list[
 
 
 def draw_layer_case(rng: np.random.Generator, n_in: int, n_out: int, activation: str,
-                    batches: tuple[int, ...], *, backward: bool = True) -> LayerCase:
-    layers, rounds = _draw_network(rng, [n_in, n_out], [activation], batches, backward)
+                    batches: tuple[int, ...], *, backward: bool = True,
+                    scale: float = 1.0) -> LayerCase:
+    """A ``DenseLayer(n_in, n_out, activation)`` and one round per batch size in ``batches``:
+    inputs ``(batch, n_in)`` of standard deviation ``scale`` and, when ``backward``, upstream
+    gradients ``(batch, n_out)``."""
+    layers, rounds = _draw_network(rng, [n_in, n_out], [activation], batches, backward, scale)
     return LayerCase(layers[0], rounds)
 
 
 def draw_net_case(rng: np.random.Generator, sizes: list[int], activations: list[str],
-                  batches: tuple[int, ...]) -> NetCase:
-    layers, rounds = _draw_network(rng, sizes, activations, batches, True)
+                  batches: tuple[int, ...], *, scale: float = 1.0) -> NetCase:
+    """An MLP of layer widths ``sizes`` (``len(activations) + 1`` of them) and one round per
+    batch size: ``x: (batch, sizes[0])``, ``d_loss: (batch, sizes[-1])``."""
+    layers, rounds = _draw_network(rng, sizes, activations, batches, True, scale)
     return NetCase(layers, rounds)
 
 
 def draw_cases(seed: int) -> list[TestCase]:
-    """Every rubric test with freshly drawn numbers. Test ids match :data:`rubric.DEFAULT_POINTS`."""
-    rng = np.random.default_rng(seed)
-    tests: list[TestCase] = [
-        TestCase("api", "API present (DenseLayer, MLP, mse, mse_derivative)", "api", "a",
-                 (Part("api", "api", ApiCase()),)),
-    ]
-    for act in ACTIVATION_NAMES:
-        case = draw_layer_case(rng, 3, 4, act, (5,), backward=False)
-        tests.append(TestCase(f"forward_{act}", f"DenseLayer forward ({act})", "forward",
-                              "a", (Part(f"forward_{act}", f"DenseLayer(3, 4, {act!r})", case),)))
-    tests.append(TestCase("mse", "mse value", "mse", "a", tuple(
-        Part(f"mse_{i}", f"mse on y of shape {shape}",
-             LossCase("mse", rng.normal(size=shape), rng.normal(size=shape)))
-        for i, shape in enumerate([(4, 3), (5, 1)]))))
-    tests.append(TestCase("mse_derivative", "mse_derivative", "mse_derivative", "a", tuple(
-        Part(f"mse_derivative_{i}", f"mse_derivative on y of shape {shape}",
-             LossCase("mse_derivative", rng.normal(size=shape), rng.normal(size=shape)))
-        for i, shape in enumerate([(4, 3), (5, 1)]))))
-    for act in ACTIVATION_NAMES:
-        case = draw_layer_case(rng, 3, 4, act, (5,))
-        tests.append(TestCase(f"backward_{act}", f"DenseLayer backward ({act})", "layer_backward",
-                              "a", (Part(f"backward_{act}", f"DenseLayer(3, 4, {act!r})", case),)))
-    net = draw_net_case(rng, [3, 3, 3, 3], ["relu", "tanh", "sigmoid"], (5,))
-    tests.append(TestCase("network_backward", "MLP backward, every layer", "network", "b",
-                          (Part("network", "MLP 3-3-3-3 (relu, tanh, sigmoid)", net),)))
-    # Equal batches: a stale cache then gives wrong numbers (diagnosable), not a shape error.
-    rounds_net = draw_net_case(rng, [4, 5, 2], ["tanh", "relu"], (3, 3, 3))
-    rounds_layer = draw_layer_case(rng, 2, 3, "sigmoid", (4, 4, 4))
-    tests.append(TestCase("multiple_rounds", "several forward/backward rounds on one model",
-                          "network", "b", (
-                              Part("rounds_mlp", "MLP 4-5-2, 3 rounds", rounds_net),
-                              Part("rounds_layer", "DenseLayer(2, 3, 'sigmoid'), 3 rounds",
-                                   rounds_layer))))
-    tests.append(TestCase("edge_shapes", "edge shapes", "layer_backward", "b", (
-        Part("edge_batch1", "batch of 1, DenseLayer(4, 3, 'sigmoid')",
-             draw_layer_case(rng, 4, 3, "sigmoid", (1,))),
-        Part("edge_width1", "width 1, DenseLayer(1, 1, 'tanh')",
-             draw_layer_case(rng, 1, 1, "tanh", (4,))),
-        Part("edge_square", "square DenseLayer(4, 4, 'relu')",
-             draw_layer_case(rng, 4, 4, "relu", (3,))),
-        Part("edge_mixed", "MLP 2-5-1-3 (sigmoid, linear, relu), batch 2",
-             draw_net_case(rng, [2, 5, 1, 3], ["sigmoid", "linear", "relu"], (2,))),
-    )))
-    hidden = draw_net_case(rng, [5, 4, 4, 2], ["tanh", "relu", "linear"], (7, 3))
-    tests.append(TestCase("hidden_network", "hidden: MLP 5-4-4-2, 2 rounds", "network", "b",
-                          (Part("hidden", "hidden network", hidden),), hidden=True))
-    return tests
+    """The default assignment's (``mlp``, lesson 4) tests with numbers drawn from ``seed``; any
+    assignment's are :meth:`verify.grade.assignments.Assignment.draw`."""
+    from .assignments import BUILTINS, DEFAULT_ASSIGNMENT
+
+    return BUILTINS[DEFAULT_ASSIGNMENT].draw(seed)

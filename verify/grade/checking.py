@@ -7,6 +7,9 @@ that could not be checked - the student's code raised, was stopped, or sent some
 not an answer - counts as every check it would have made (:func:`checks_in`), so that a crash
 never weighs less than a wrong number.
 
+Lessons 2 and 5's parts (gradient descent, SGD, shuffling, training) are checked in
+:mod:`.course_checks`, into the same :class:`Check`.
+
 Only :class:`~.decode.MalformedResult` (untrusted data of the wrong shape) is caught here;
 anything else is a fault in the grader and propagates.
 """
@@ -24,14 +27,29 @@ from verify.compare import GradientRecord, Tolerance, compare
 
 from . import decode
 from . import diagnosis as dg
-from .cases import ApiCase, LayerCase, LossCase, NetCase, Part, TestCase
-from .contract import LESSON4
+from .cases import (
+    ApiCase,
+    BatchesCase,
+    GdRunCase,
+    GdStepCase,
+    LayerCase,
+    LossCase,
+    NetCase,
+    Part,
+    SgdStepCase,
+    ShuffleCase,
+    TestCase,
+    TrainCase,
+)
 from .decode import MalformedResult
 from .limits import Limits
 from .schedule import SYNTHETIC_ERRORS
 from .text import safe_text
 
 __all__ = ["Check", "check_part", "checks_in", "cover", "missing", "shown"]
+
+_COURSE_CASES = (GdStepCase, GdRunCase, SgdStepCase, ShuffleCase, BatchesCase, TrainCase)
+"""Lessons 2 and 5's cases, checked in :mod:`.course_checks`."""
 
 _TRACEBACK_SHOWN = 1500
 
@@ -47,13 +65,24 @@ class Check:
     fd_requests: list[tuple[Part, int, dict[str, Any]]] = field(default_factory=list)
     fraction: float | None = None  # overrides record counting (api)
     hide: bool = False  # a hidden test: messages never show values
+    candidates: dict[str, list[str]] = field(default_factory=dict)
+    """Failing path -> known bugs that reproduce it, settled across the test's parts by
+    :func:`cover` when it is scored (:meth:`settle`): the bug that explains most parts wins."""
+
+    def settle(self) -> list[str]:
+        """The diagnoses, with the fewest candidates that explain every failing path."""
+        return self.diagnoses + cover(self.candidates, list(self.candidates))
 
 
 def checks_in(test: TestCase, part: Part) -> int:
     """How many checks a complete answer to ``part`` makes (the reference's answer)."""
     case = part.case
+    if isinstance(case, _COURSE_CASES):
+        from .course_checks import course_checks_in
+
+        return course_checks_in(case)
     if isinstance(case, LayerCase):
-        return len(case.rounds) * (1 if test.kind == "forward" else 3)
+        return len(case.rounds) * (3 if case.backward else 1)
     if isinstance(case, NetCase):
         return len(case.rounds) * (2 * len(case.layers) + 1)
     return 1
@@ -84,7 +113,8 @@ def shown(rec: GradientRecord, hide: bool) -> str:
         return f"{rec.path}: {rec.note}"
     if not hide or rec.passed or rec.size == 0:
         return rec.message()
-    return f"{rec.path}: {rec.mismatched} / {rec.size} mismatched (values of hidden tests are not shown)"
+    return (f"{rec.path}: {rec.mismatched} / {rec.size} mismatched (values of hidden tests are "
+            f"not shown)")
 
 
 def _error_lines(label: str, error: Any, limits: Limits) -> list[str]:
@@ -113,34 +143,41 @@ def check_part(test: TestCase, part: Part, result: Any, c: Check, limits: Limits
         value = decode.obj(result.get("value"), "the result")
         case = part.case
         if isinstance(case, ApiCase):
-            _check_api(value, c)
+            _check_api(case, value, c)
         elif isinstance(case, LayerCase):
-            _check_layer(part, case, value, c, backward=test.kind != "forward")
+            _check_layer(part, case, value, c, backward=case.backward)
         elif isinstance(case, NetCase):
             _check_net(part, case, value, c)
         elif isinstance(case, LossCase):
             _check_loss(part, case, value, c)
+        elif isinstance(case, _COURSE_CASES):
+            from .course_checks import check_course_part
+
+            check_course_part(part, value, c)
     except MalformedResult as exc:  # untrusted data only; grader faults propagate
         c.lines.append(f"{part.label}: the submission corrupted or did not produce results: "
                        f"malformed result ({safe_text(exc)[:500]})")
         c.unrun += checks_in(test, part)
 
 
-def _check_api(value: dict[str, Any], c: Check) -> None:
+def _check_api(case: ApiCase, value: dict[str, Any], c: Check) -> None:
     names: dict[str, Any] = value["names"] if isinstance(value.get("names"), dict) else {}
     items = []
-    for key in ("DenseLayer", "MLP", "mse", "mse_derivative"):
+    for key in case.roles:
         ok = bool(value.get(key))
         items.append(ok)
         found = f"found as {safe_text(names.get(key))[:100]}" if ok else "MISSING"
-        c.lines.append(f"{LESSON4.describe(key)}: {found}")
-    if value.get("MLP"):
-        ok = bool(names.get("add_layer"))
-        items.append(ok)
-        c.lines.append(f"MLP.{LESSON4.describe('add_layer')}: {'found' if ok else 'MISSING'}")
+        c.lines.append(f"{case.name(key)}: {found}")
+    for method, owner in case.methods:
+        if value.get(owner):
+            ok = bool(names.get(method))
+            items.append(ok)
+            c.lines.append(f"{owner}.{case.name(method)}: {'found' if ok else 'MISSING'}")
     attrs: dict[str, Any] = (value["layer_attributes"]
                              if isinstance(value.get("layer_attributes"), dict) else {})
-    if "error" in attrs:
+    if not case.probe_layer:
+        pass
+    elif "error" in attrs:
         items.append(False)
         c.lines.append(safe_text(attrs["error"])[:2000])
     elif value.get("DenseLayer"):
@@ -155,7 +192,7 @@ def _check_api(value: dict[str, Any], c: Check) -> None:
         ok = bool(attrs.get("forward")) and bool(attrs.get("backward"))
         items.append(ok)
         c.lines.append(f"DenseLayer.forward / backward: {'found' if ok else 'MISSING'}")
-    c.fraction = sum(items) / len(items)
+    c.fraction = sum(items) / len(items) if items else 0.0
 
 
 def _unchanged(entry: dict[str, Any], weights: Any, biases: Any) -> bool:
@@ -169,7 +206,7 @@ def _check_layer(part: Part, case: LayerCase, value: dict[str, Any], c: Check, *
     ref = dg.reference_layer(case)
     rounds = decode.rows(value.get("rounds"), len(case.rounds), "rounds")
     multi = len(case.rounds) > 1
-    for k, (raw, r) in enumerate(zip(rounds, ref)):
+    for k, (raw, r) in enumerate(zip(rounds, ref, strict=True)):
         got = decode.obj(raw, f"round {k}")
         pre = f"{part.label}: " + (f"round {k}: " if multi else "")
         out = _record(decode.field(got, "output"), r.output, f"{pre}layer.output", "output",
@@ -211,7 +248,7 @@ def _check_net(part: Part, case: NetCase, value: dict[str, Any], c: Check) -> No
     ref = dg.reference_net(case)
     rounds = decode.rows(value.get("rounds"), len(case.rounds), "rounds")
     multi = len(case.rounds) > 1
-    for k, (raw, r) in enumerate(zip(rounds, ref)):
+    for k, (raw, r) in enumerate(zip(rounds, ref, strict=True)):
         got = decode.obj(raw, f"round {k}")
         pre = f"{part.label}: " + (f"round {k}: " if multi else "")
         out = _record(decode.field(got, "prediction"), r.prediction, f"{pre}prediction", "output")
@@ -221,7 +258,8 @@ def _check_net(part: Part, case: NetCase, value: dict[str, Any], c: Check) -> No
         student: dict[str, Any] = {"d_x": decode.field(got, "d_x")}
         recs: dict[str, GradientRecord] = {}
         unchanged = True
-        for j, (spec, lr, raw_layer) in enumerate(zip(case.layers, r.layers, layers)):
+        for j, (spec, lr, raw_layer) in enumerate(zip(case.layers, r.layers, layers,
+                                                      strict=True)):
             lg = decode.obj(raw_layer, f"round {k}: layers[{j}]")
             for param, key, exp in (("weights", "d_weights", lr.dW), ("biases", "d_biases", lr.db)):
                 path = f"layers[{j}].{param}"
@@ -256,7 +294,7 @@ def cover(found: dict[str, list[str]], bad: list[str]) -> list[str]:
     names: list[str] = []
     while uncovered:
         counts: dict[str, int] = {}
-        for path in uncovered:
+        for path in sorted(uncovered):  # sorted: the same order in every process (regrades)
             for name in found.get(path, []):
                 counts[name] = counts.get(name, 0) + 1
         if not counts:
@@ -277,27 +315,61 @@ _LOSS_NOTE = (
 )
 
 
+_OTHER_CONVENTION = {
+    ("mse", "lesson"): "your mse is sum((y_pred - y_true)**2) / batch (summed over the {k} "
+                       "outputs), {k}x the mean over all elements",
+    ("mse", "exact"): "your mse is the mean over all elements, {k}x smaller than sum((y_pred - "
+                      "y_true)**2) / batch",
+    ("mse_derivative", "lesson"): "your mse_derivative divides by the batch size (2 * (y_pred - "
+                                  "y_true) / batch), {k}x the exact gradient of the mean",
+    ("mse_derivative", "exact"): "your mse_derivative divides by the number of elements (the "
+                                 "exact gradient of the mean), {k}x smaller than the lesson's",
+}
+_CONVENTION_NAMES = {"exact": "the mean over all elements (derivative / (batch * n_outputs))",
+                     "lesson": "the lesson's convention (derivative / batch)"}
+
+
 def _check_loss(part: Part, case: LossCase, value: dict[str, Any], c: Check) -> None:
+    """One loss value or derivative, accepted in each of ``case.conventions`` (where they differ,
+    i.e. several outputs, a note explains the one the student used, without deduction)."""
     got = decode.field(value, "value")
     yt, yp = case.y_true, case.y_pred
     k = yt.shape[1]
     if case.op == "mse":
-        exact = np.asarray(get_loss("exact").value(yt, yp)).reshape(1, 1)
-        lesson = np.asarray(get_loss("lesson").value(yt, yp)).reshape(1, 1)
-        rec = _record(got, exact, f"{part.label}: mse", "loss")
-        if not rec.passed and k > 1 and dg.close(got, lesson):
-            rec = _record(got, lesson, f"{part.label}: mse", "loss")
-            c.lines.append(f"note (no deduction): {part.label}: your mse is sum((y_pred - y_true)**2) "
-                           f"/ batch (summed over the {k} outputs); the lesson's mse is the mean "
-                           f"over all elements, {k}x smaller. Both are accepted.")
-        c.scored.append(rec)
-        return
-    exact = get_loss("exact").derivative(yt, yp)
-    lesson = get_loss("lesson").derivative(yt, yp)
-    rec = _record(got, exact, f"{part.label}: mse_derivative", "loss")
-    if not rec.passed and dg.close(got, lesson):
-        rec = _record(got, lesson, f"{part.label}: mse_derivative", "loss")
-        c.lines.append(_LOSS_NOTE.format(k=k))
-    if not rec.passed:
+        expect = {conv: np.asarray(get_loss(conv).value(yt, yp)).reshape(1, 1)
+                  for conv in ("exact", "lesson")}
+    else:
+        expect = {conv: get_loss(conv).derivative(yt, yp) for conv in ("exact", "lesson")}
+    path = f"{part.label}: {case.op}"
+    first = case.conventions[0]
+    rec = _record(got, expect[first], path, "loss")
+    if not rec.passed and k > 1:
+        for conv in case.conventions[1:]:
+            if dg.close(got, expect[conv]):
+                rec = _record(got, expect[conv], path, "loss")
+                c.lines.append(_convention_note(part, case.op, conv, k))
+                break
+        else:
+            rejected = [conv for conv in expect if conv not in case.conventions]
+            if rejected and dg.close(got, expect[rejected[0]]):
+                c.lines.append(f"{part.label}: "
+                               + _OTHER_CONVENTION[(case.op, rejected[0])].format(k=k)
+                               + "; this assignment asks for "
+                               + " or ".join(_CONVENTION_NAMES[v] for v in case.conventions))
+    if not rec.passed and case.op == "mse_derivative":
         c.diagnoses += dg.loss_diagnoses(yt, yp, got)
+    elif not rec.passed:
+        c.candidates[path] = dg.mse_value_diagnoses(yt, yp, got,
+                                                    [expect[v] for v in case.conventions])
     c.scored.append(rec)
+
+
+def _convention_note(part: Part, op: str, conv: str, k: int) -> str:
+    if (op, conv) == ("mse", "lesson"):
+        return (f"note (no deduction): {part.label}: your mse is sum((y_pred - y_true)**2) "
+                f"/ batch (summed over the {k} outputs); the lesson's mse is the mean "
+                f"over all elements, {k}x smaller. Both are accepted.")
+    if (op, conv) == ("mse_derivative", "lesson"):
+        return _LOSS_NOTE.format(k=k)
+    return (f"note (no deduction): {part.label}: "
+            + _OTHER_CONVENTION[(op, conv)].format(k=k) + ". Both conventions are accepted.")

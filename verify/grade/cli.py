@@ -2,31 +2,45 @@
 
     python -m verify grade alice.py --results results.json        # one submission
     python -m verify grade submissions/ --jobs 2 --csv grades.csv  # a folder (batch)
-    python -m verify grade --gradescope /autograder/submission --results /autograder/results/results.json
-    python -m verify grade --sandbox-info                          # which sandbox would be used
+    python -m verify grade --gradescope /autograder/submission \\
+        --results /autograder/results/results.json
+    python -m verify grade --sandbox-info                          # what a child can do here
     python -m verify grade bundle --out autograder.zip             # a Gradescope bundle
     python -m verify grade bench --n 100 --jobs 2                  # speed benchmark
+    python -m verify grade alice.py --assignment losses            # another lesson's assignment
+    python -m verify grade assignments                             # the assignments, tests, points
 
 Exit status: 0 whenever every submission was graded (whatever the scores; results.json is then
 valid); 2 for usage errors (bad options, a path that does not exist, an unusable --sandbox
-bwrap); 3 when some submission could not be graded at all (e.g. JavaScript without Node.js or
-math.js here: those students are marked NOT GRADED, never given 0; results.json is still
-written).
+bwrap, a sandbox that cannot isolate untrusted code here: see --unsafe-sandbox); 3 when some
+submission could not be graded at all (e.g. JavaScript without Node.js or math.js here: those
+students are marked NOT GRADED, never given 0; results.json is still written).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 from tabulate import tabulate
 
+from .assignments import DEFAULT_ASSIGNMENT, Assignment, load_assignment
 from .limits import Limits
 from .outputs import OUTPUTS
 from .rubric import Rubric, load_rubric
-from .sandbox import SANDBOX_MODES, available_modes, resolve_mode
+from .sandbox import (
+    SANDBOX_MODES,
+    SandboxMode,
+    SandboxRefused,
+    available_modes,
+    capabilities,
+    check_isolation,
+    missing_protections,
+    resolve_mode,
+)
 from .scoring import GradeReport
 from .seeding import load_secret
 
@@ -38,37 +52,50 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m verify grade",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Grade students' backprop submissions in a sandbox.\n"
-                    "Subcommands: 'bundle' (build a Gradescope autograder), 'bench' (timings).",
+                    "Subcommands: 'assignments' (list them), 'bundle' (build a Gradescope\n"
+                    "autograder), 'bench' (timings).",
         epilog="examples:\n"
                "  python -m verify grade alice.py                    # table + feedback\n"
                "  python -m verify grade alice.py --results results.json\n"
                "  python -m verify grade submissions/ --jobs 2 --csv grades.csv\n"
+               "  python -m verify grade losses.py --assignment losses\n"
                "  python -m verify grade --gradescope /autograder/submission \\\n"
                "      --results /autograder/results/results.json\n"
                "  python -m verify grade bundle --help\n\n"
                "exit status: 0 every submission graded (whatever the scores); 2 usage error;\n"
                "3 some submission could not be graded (NOT GRADED, never 0).")
     p.add_argument("path", nargs="?", help="a submission file, or a folder of submissions (batch)")
+    p.add_argument("--assignment", metavar="NAME|FILE", default=None,
+                   help=f"the assignment to grade: a built-in (see 'python -m verify grade "
+                        f"assignments'; default {DEFAULT_ASSIGNMENT}) or an instructor's "
+                        f".toml file")
     p.add_argument("--results", metavar="PATH",
                    help="write the results document here (atomically; single submission)")
     p.add_argument("--format", default="gradescope", choices=sorted(OUTPUTS),
                    help="the results document's format (default %(default)s)")
     p.add_argument("--gradescope", metavar="DIR",
-                   help="grade the one submission file in DIR (Gradescope's /autograder/submission)")
+                   help="grade the one submission file in DIR (Gradescope's "
+                        "/autograder/submission)")
     p.add_argument("--entry", metavar="NAME",
                    help="the submission's file name to pick inside a folder (e.g. mlp.py)")
     p.add_argument("--seed", type=int,
                    help="draw every test from this seed (default: derived from the file's content "
                         "and the secret, so a regrade gives the same result)")
     p.add_argument("--secret-file", metavar="FILE",
-                   help="the course's secret for deriving seeds (default $VERIFY_GRADE_SECRET_FILE; "
+                   help="the course's secret for deriving seeds (default "
+                        "$VERIFY_GRADE_SECRET_FILE; "
                         "a bundle ships its own)")
     p.add_argument("--rubric", metavar="FILE", help="points/visibility overrides (.toml or .json)")
     p.add_argument("--sandbox", choices=SANDBOX_MODES, default=None,
                    help="bwrap (namespaces), rlimits (fallback), or auto (default; also "
                         "$VERIFY_GRADE_SANDBOX)")
     p.add_argument("--sandbox-info", action="store_true",
-                   help="print which sandboxes work here and which would be used, then exit")
+                   help="start a probe child in each sandbox that works here and print what it "
+                        "could and could not do (network, processes, files, ...), then exit "
+                        "(status 2 if the selected sandbox cannot isolate untrusted code)")
+    p.add_argument("--unsafe-sandbox", action="store_true",
+                   help="grade even where the sandbox cannot isolate untrusted code here (the "
+                        "grader says what is missing): ONLY for code you trust")
     p.add_argument("--jobs", type=int, default=2, help="submissions graded at once (batch)")
     p.add_argument("--csv", metavar="PATH", help="batch: write the summary CSV here")
     p.add_argument("--results-dir", metavar="DIR",
@@ -91,16 +118,78 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _sandbox_info(requested: str | None) -> int:
+def _sandbox_info(requested: str | None, unsafe: bool) -> int:
+    from .probe import probe
+    from .sandbox import SandboxError
+
     rows = [[mode, "usable" if reason is None else f"unavailable: {reason}"]
             for mode, reason in available_modes().items()]
     print(tabulate(rows, headers=["sandbox", "status"]))
     try:
-        print(f"\nselected: {resolve_mode(requested)}")
+        selected = resolve_mode(requested)
     except (ValueError, RuntimeError) as exc:
         print(f"\nselected: none ({exc})")
         return 2
-    return 0
+    status = 0
+    modes: list[SandboxMode] = [m for m in ("bwrap", "rlimits")
+                                if available_modes()[m] is None]
+    if requested and requested != "auto":
+        modes = [selected]
+    for mode in modes:
+        missing = missing_protections(mode)
+        batch = [m for m in missing_protections(mode, batch=True) if m not in missing]
+        print(f"\n{mode}: a probe child tried, from inside:")
+        try:
+            found = probe(mode, unsafe=True)
+        except (SandboxError, OSError) as exc:
+            print(f"  the probe could not run: {exc}")
+            status = 2 if mode == selected else status
+            continue
+        table = [[name, "active" if c["active"] else "NOT ACTIVE", c["how"]]
+                 for name, c in found["checks"].items()]
+        print(tabulate(table, headers=["protection", "", "what the probe found"],
+                       disable_numparse=True, maxcolwidths=[None, None, 72]))
+        if found["problem"]:
+            print(f"  the probe child: {found['problem']}")
+        for m in missing:
+            print(f"  REFUSED for untrusted code: missing {m}")
+        for m in batch:
+            print(f"  REFUSED for batches: missing {m}")
+        if not missing and not batch:
+            print("  safe for untrusted code, single submissions and batches")
+        bad = [k for k in _needed(mode) if not found["checks"].get(k, {}).get("active")]
+        if mode == selected and (missing and not unsafe or bad and not missing):
+            status = 2
+            if bad and not missing:
+                print(f"  protections the probe found NOT active: {', '.join(bad)}")
+    print(f"\nselected: {selected}")
+    return status
+
+
+def _needed(mode: str) -> list[str]:
+    """The protections the probe must find in force for ``mode`` to be used here (see
+    docs/sandbox.md): all of them, except that a grader run by an ordinary user shares its uid
+    with the child by necessity (the namespaces or Landlock stand in for a uid of its own), and
+    that a root grader without Landlock relies on permissions for files (refused for batches
+    and for a grader whose files every user can read) and cannot bound /tmp."""
+    from .probe import CHECKS
+
+    needed = [k for k in CHECKS if k != "user" or os.geteuid() == 0]
+    if mode == "rlimits" and capabilities().landlock_abi < 1:
+        needed = [k for k in needed if k not in ("files", "temp_space")]
+    return needed
+
+
+def isolation_line(report: GradeReport) -> str:
+    """One line saying what the submission's children ran under (for the summaries)."""
+    iso = report.isolation
+    if not iso:
+        return f"sandbox {report.sandbox} (no child ran)"
+    prot = iso.get("protections", {})
+    on = [k for k, v in prot.items() if v.get("active")]
+    off = [k for k, v in prot.items() if not v.get("active")]
+    text = f"sandbox {iso.get('mode')}, child uid {iso.get('uid')}; active: {', '.join(on)}"
+    return text + (f"; NOT active: {', '.join(off)}" if off else "")
 
 
 def _print_report(report: GradeReport, verbose: bool) -> None:
@@ -109,7 +198,9 @@ def _print_report(report: GradeReport, verbose: bool) -> None:
     print(tabulate(rows, headers=["test", "score", "status", ""], disable_numparse=True))
     total = f"{report.score:g} / {report.max_score:g}" if report.graded else "NOT GRADED"
     print(f"\nTotal: {total}   seed {report.seed} ({report.seed_source})   "
-          f"sandbox {report.sandbox}   {report.execution_time:.2f} s")
+          f"sandbox {report.sandbox}   {report.execution_time:.2f} s   "
+          f"assignment {report.assignment}")
+    print(isolation_line(report))
     for t in report.tests:
         if verbose or not t.passed:
             print(f"\n--- {t.name} ({t.score:g} / {t.max_score:g})")
@@ -139,13 +230,16 @@ def main(argv: list[str] | None = None) -> int:
         from .benchmark import main as bench_main
 
         return bench_main(argv[1:])
+    if argv and argv[0] == "assignments":
+        return _assignments(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.sandbox_info:
-        return _sandbox_info(args.sandbox)
+        return _sandbox_info(args.sandbox, args.unsafe_sandbox)
     try:
         mode = resolve_mode(args.sandbox)
-        rubric = load_rubric(args.rubric)
+        assignment = load_assignment(args.assignment)
+        rubric = load_rubric(args.rubric, assignment)
         limits = Limits(wall_s=args.wall_limit, load_s=args.load_limit, task_s=args.task_limit,
                         cpu_s=args.cpu_limit, memory_mb=args.memory_limit)
         secret = load_secret(args.secret_file)
@@ -156,6 +250,20 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, RuntimeError) as exc:
         print(f"python -m verify grade: {exc}", file=sys.stderr)
         return 2
+    batch = bool(args.path) and not args.gradescope and Path(args.path).is_dir()
+    try:
+        missing = check_isolation(mode, batch=batch, unsafe=args.unsafe_sandbox)
+    except SandboxRefused as exc:
+        print(f"python -m verify grade: {exc}", file=sys.stderr)
+        if args.results:
+            from .outputs import output_for, write_results
+
+            write_results(output_for(args.format).error_results(
+                "the grading machine cannot run submissions safely; please contact the course "
+                "staff"), args.results)
+        return 2
+    for m in missing:
+        print(f"python -m verify grade: WARNING (--unsafe-sandbox): missing {m}", file=sys.stderr)
 
     from .grader import grade_submission
     from .outputs import output_for, write_results
@@ -164,13 +272,18 @@ def main(argv: list[str] | None = None) -> int:
     output = output_for(args.format)
     error_results, results_dict = output.error_results, output.results_dict
     if args.gradescope:
-        from .batch import pick_submission
+        from .batch import FolderProblem, pick_submission
 
         folder = Path(args.gradescope)
-        chosen = pick_submission(folder, args.entry) if folder.is_dir() else None
+        try:
+            chosen = pick_submission(folder, args.entry) if folder.is_dir() else None
+            problem = None
+        except FolderProblem as exc:
+            chosen, problem = None, str(exc)
         if chosen is None:
-            msg = (f"expected one submission file ({args.entry or '.py / .js / .mjs'}) in "
-                   f"{folder}, found {'none or several' if folder.is_dir() else 'no such folder'}")
+            msg = problem or (f"expected one submission file ({args.entry or '.py / .js / .mjs'}) "
+                              f"in {folder}, found "
+                              f"{'none or several' if folder.is_dir() else 'no such folder'}")
             if args.results:
                 write_results(error_results(msg), args.results)
             print(msg, file=sys.stderr)
@@ -184,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     path = Path(args.path)
     if path.is_dir():
-        return _batch(args, path, mode, rubric, limits, secret)
+        return _batch(args, path, mode, rubric, limits, secret, assignment)
     if not path.exists():
         print(f"python -m verify grade: {path} does not exist", file=sys.stderr)
         if args.results:
@@ -192,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         report = grade_submission(path, seed=args.seed, secret=secret, rubric=rubric,
-                                  limits=limits, sandbox=mode, fd_check=not args.no_fd)
+                                  limits=limits, sandbox=mode, fd_check=not args.no_fd,
+                                  assignment=assignment, unsafe_sandbox=args.unsafe_sandbox)
     except Exception as exc:  # a grader bug: still leave a valid results.json behind
         if args.results:
             write_results(error_results(f"internal grader error ({type(exc).__name__}: "
@@ -211,16 +325,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _batch(args: argparse.Namespace, folder: Path, mode: str, rubric: Rubric, limits: Limits,
-           secret: bytes) -> int:
-    from .batch import grade_folder, write_csv
+           secret: bytes, assignment: Assignment) -> int:
+    from .batch import grade_folder, results_name, write_csv
     from .outputs import output_for, write_results
+    from .text import safe_text
 
     results_dict = output_for(args.format).results_dict
 
     start = time.monotonic()
-    result = grade_folder(folder, jobs=args.jobs, seed=args.seed, secret=secret, rubric=rubric,
-                          limits=limits, sandbox=mode, entry=args.entry, progress=not args.quiet,
-                          fd_check=not args.no_fd)
+    try:
+        result = grade_folder(folder, jobs=args.jobs, seed=args.seed, secret=secret,
+                              rubric=rubric, limits=limits, sandbox=mode, entry=args.entry,
+                              progress=not args.quiet, fd_check=not args.no_fd,
+                              assignment=assignment, unsafe_sandbox=args.unsafe_sandbox)
+    except SandboxRefused as exc:
+        print(f"python -m verify grade: {exc}", file=sys.stderr)
+        return 2
     for w in result.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if not result.reports:
@@ -231,10 +351,13 @@ def _batch(args: argparse.Namespace, folder: Path, mode: str, rubric: Rubric, li
     if args.results_dir:
         out = Path(args.results_dir)
         for name, rep in result.reports.items():
-            write_results(results_dict(rep), out / f"{name}.json")
+            try:  # one student's file failing to be written must not stop the others'
+                write_results(results_dict(rep), out / results_name(name))
+            except OSError as exc:
+                print(f"warning: {results_name(name)}: not written ({exc})", file=sys.stderr)
     if not args.quiet:
         ids = [t.id for t in next(iter(result.reports.values())).tests]
-        rows = [[name, f"{rep.score:g}" if rep.graded else "NOT GRADED",
+        rows = [[safe_text(name), f"{rep.score:g}" if rep.graded else "NOT GRADED",
                  *[f"{t.score:g}" if rep.graded else "-" for t in rep.tests],
                  ", ".join(sorted({d.split('@')[0] for t in rep.tests for d in t.diagnoses}))]
                 for name, rep in result.reports.items()]
@@ -244,9 +367,63 @@ def _batch(args: argparse.Namespace, folder: Path, mode: str, rubric: Rubric, li
         mean = f"mean {sum(scores) / len(scores):.1f}" if scores else "none graded"
         seed = f"seed {result.seed}" if result.seed is not None else "seeds from each file"
         print(f"\n{len(scores)} submissions graded in {time.monotonic() - start:.1f} s "
-              f"(--jobs {args.jobs}, sandbox {mode}, {seed}); {mean}")
+              f"(--jobs {args.jobs}, sandbox {mode}, {seed}, assignment {assignment.name}); "
+              f"{mean}")
+        ran = [rep for rep in result.reports.values() if rep.isolation]
+        if ran:
+            uids = sorted({rep.isolation.get("uid") for rep in ran}, key=str)
+            line = isolation_line(ran[0]).replace(f"child uid {ran[0].isolation.get('uid')}",
+                                                  f"child uids {', '.join(map(str, uids[:5]))}"
+                                                  f"{' ...' if len(uids) > 5 else ''}")
+            print(line)
     if result.not_graded:
         print(f"python -m verify grade: {len(result.not_graded)} submission(s) NOT GRADED "
               f"(see the warnings above)", file=sys.stderr)
         return 3
     return 0
+
+
+def _assignments(argv: list[str]) -> int:
+    """``python -m verify grade assignments [NAME|FILE ...] [--kinds]``."""
+    from .assignments import BUILTINS
+    from .kinds import KINDS, REQUIRED
+
+    p = argparse.ArgumentParser(
+        prog="python -m verify grade assignments",
+        description="List assignments (the built-ins, or the ones named) with their contract, "
+                    "tests and points; --kinds lists the test kinds an assignment file may use.")
+    p.add_argument("names", nargs="*", metavar="NAME|FILE",
+                   help="built-in names (losses, lesson3, ...) or .toml files (default: every "
+                        "built-in)")
+    p.add_argument("--kinds", action="store_true",
+                   help="list the test kinds and their parameters instead")
+    args = p.parse_args(argv)
+    if args.kinds:
+        for kind in KINDS.values():
+            print(f"{kind.name}: {kind.summary}")
+            print(f"    op {kind.op}; needs {', '.join(kind.roles) or 'nothing'}")
+            for param in kind.params:
+                default = ("required" if param.default is REQUIRED
+                           else f"default {_toml(param.default)}")
+                choices = f"; one of {', '.join(param.choices)}" if param.choices else ""
+                print(f"    {param.name} ({param.type}, {default}{choices}): {param.doc}")
+            print()
+        return 0
+    try:
+        chosen = [load_assignment(n) for n in args.names] or list(BUILTINS.values())
+    except ValueError as exc:
+        print(f"python -m verify grade assignments: {exc}", file=sys.stderr)
+        return 2
+    print("\n\n".join(a.describe() for a in chosen))
+    return 0
+
+
+def _toml(value: object) -> str:
+    """``[3, 4]``, ``"relu"``, ``0.1``: a value as an assignment file writes it."""
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CONTRACTS", "EXAMPLE_PYTHON", "LANGUAGES", "LESSON4", "Contract", "Role"]
+__all__ = ["CONTRACTS", "EXAMPLE_PYTHON", "LANGUAGES", "LESSON1", "LESSON2", "LESSON3", "LESSON4",
+           "LESSON5", "Contract", "Role"]
 
 LANGUAGES = ("python", "js")
 """The submission languages, by the ids used everywhere (``--language``, reports, runners)."""
@@ -53,37 +54,118 @@ class Contract:
         """``mse_derivative or mseDerivative``: how feedback names a role."""
         return " or ".join(self.roles[role].spellings)
 
+    def module_roles(self) -> list[str]:
+        """The roles defined at the top level of the submission (classes and functions)."""
+        return [r for r, role in self.roles.items() if role.kind == "module"]
+
+
+_NO_IO = ("Python: only the standard library and numpy are importable; JavaScript: only mathjs; "
+          "no files, no network")
+_LAYER_NOTES = (
+    "DenseLayer(n_inputs, n_neurons, activation) with activation one of 'linear', "
+    "'relu', 'sigmoid', 'tanh'",
+    "weights (n_inputs, n_neurons) and biases (1, n_neurons) are assigned by the grader "
+    "(numpy float64 arrays / math.js matrices) after construction and before forward",
+    "forward(inputs) returns the activations (batch, n_neurons); backward(d_outputs) sets "
+    "d_weights (n_inputs, n_neurons) and d_biases ((1, n_neurons) or (n_neurons,)) and "
+    "returns the gradient with respect to the inputs (batch, n_inputs)",
+    "backward must not change weights or biases; the same layer is used for several "
+    "forward/backward rounds",
+)
+_LOSS_NOTE = ("mse_derivative may divide by the batch size (the lesson) or by the number of "
+              "elements (exact): both are accepted")
+_LAYER_ROLES = {
+    "DenseLayer": Role("module", ("DenseLayer",)),
+    "d_weights": Role("attribute", ("d_weights", "dWeights"), owner="DenseLayer"),
+    "d_biases": Role("attribute", ("d_biases", "dBiases"), owner="DenseLayer"),
+}
+_LOSS_ROLES = {
+    "mse": Role("module", ("mse",)),
+    "mse_derivative": Role("module", ("mse_derivative", "mseDerivative")),
+}
+
+LESSON1 = Contract(
+    name="lesson1-losses",
+    roles=dict(_LOSS_ROLES),
+    notes=(
+        "mse(y_true, y_pred) returns the mean squared error, one number; mse_derivative(y_true, "
+        "y_pred) returns its gradient with respect to y_pred, of the shape of y_pred; both get "
+        "matrices (batch, n_outputs)",
+        _LOSS_NOTE,
+        "mse may also be sum((y_pred - y_true)**2) / batch, the loss whose gradient is the "
+        "lesson's derivative: accepted with a note",
+        _NO_IO,
+    ),
+)
+"""Lesson 1 (loss functions and their derivatives)."""
+
+LESSON2 = Contract(
+    name="lesson2-gradient-descent",
+    roles={
+        "gradient_descent_step": Role("module", ("gradient_descent_step", "gradientDescentStep")),
+        "gradient_descent": Role("module", ("gradient_descent", "gradientDescent")),
+    },
+    notes=(
+        "gradient_descent_step(x, gradient, learning_rate) returns the new point "
+        "x - learning_rate * gradient (x and gradient: matrices of one shape, e.g. (1, n))",
+        "gradient_descent(gradient, x0, learning_rate, n_steps) starts at x0 (1, n), takes "
+        "n_steps steps, each evaluating gradient(x) at the current point, and returns the final "
+        "point (1, n); gradient is a function the grader gives (of a quadratic)",
+        _NO_IO,
+    ),
+)
+"""Lesson 2 (gradient descent)."""
+
+LESSON3 = Contract(
+    name="lesson3-dense-layer",
+    roles=dict(_LAYER_ROLES),
+    notes=(*_LAYER_NOTES, _NO_IO),
+)
+"""Lesson 3 (backprop through one dense layer with modular activations)."""
 
 LESSON4 = Contract(
     name="lesson4-mlp",
     roles={
-        "DenseLayer": Role("module", ("DenseLayer",)),
+        "DenseLayer": _LAYER_ROLES["DenseLayer"],
         "MLP": Role("module", ("MLP",)),
-        "mse": Role("module", ("mse",)),
-        "mse_derivative": Role("module", ("mse_derivative", "mseDerivative")),
+        **_LOSS_ROLES,
         "add_layer": Role("method", ("add_layer", "addLayer"), owner="MLP"),
-        "d_weights": Role("attribute", ("d_weights", "dWeights"), owner="DenseLayer"),
-        "d_biases": Role("attribute", ("d_biases", "dBiases"), owner="DenseLayer"),
+        "d_weights": _LAYER_ROLES["d_weights"],
+        "d_biases": _LAYER_ROLES["d_biases"],
+    },
+    notes=(*_LAYER_NOTES, _LOSS_NOTE, _NO_IO),
+)
+"""Lesson 4 (backprop through an MLP)."""
+
+LESSON5 = Contract(
+    name="lesson5-training",
+    roles={
+        **LESSON4.roles,
+        "sgd_step": Role("module", ("sgd_step", "sgdStep")),
+        "shuffle": Role("module", ("shuffle",)),
+        "make_batches": Role("module", ("make_batches", "makeBatches")),
+        "train": Role("module", ("train",)),
     },
     notes=(
-        "DenseLayer(n_inputs, n_neurons, activation) with activation one of 'linear', "
-        "'relu', 'sigmoid', 'tanh'",
-        "weights (n_inputs, n_neurons) and biases (1, n_neurons) are assigned by the grader "
-        "(numpy float64 arrays / math.js matrices) after construction and before forward",
-        "forward(inputs) returns the activations (batch, n_neurons); backward(d_outputs) sets "
-        "d_weights (n_inputs, n_neurons) and d_biases ((1, n_neurons) or (n_neurons,)) and "
-        "returns the gradient with respect to the inputs (batch, n_inputs)",
-        "backward must not change weights or biases; the same layer is used for several "
-        "forward/backward rounds",
-        "mse_derivative may divide by the batch size (the lesson) or by the number of "
-        "elements (exact): both are accepted",
-        "Python: only the standard library and numpy are importable; JavaScript: only mathjs; "
-        "no files, no network",
+        "DenseLayer, MLP, mse and mse_derivative as in lesson 4",
+        "sgd_step(model, learning_rate): for every layer in model.layers, weights -= "
+        "learning_rate * d_weights and biases -= learning_rate * d_biases (after backward; "
+        "backward itself changes nothing)",
+        "shuffle(x, y, seed) returns (x_shuffled, y_shuffled): the rows of x and y in one new "
+        "order, the same order for the same seed (Python: a tuple; JavaScript: an array of two)",
+        "make_batches(x, y, batch_size) returns the mini-batches [(x_batch, y_batch), ...] in "
+        "order, every one batch_size rows but the last, which holds the rest",
+        "train(model, x, y, epochs, batch_size, learning_rate, seed) trains with mini-batch SGD: "
+        "every epoch shuffles the rows (one generator seeded once with seed), then for each "
+        "mini-batch calls model.forward, mse_derivative, model.backward and the SGD step; it "
+        "returns the loss of every epoch (a list of epochs numbers)",
+        _NO_IO,
     ),
 )
-"""Lesson 4 (backprop through an MLP): the graded assignment."""
+"""Lesson 5 (a complete training loop with stochastic gradient descent)."""
 
-CONTRACTS: dict[str, Contract] = {LESSON4.name: LESSON4}
+CONTRACTS: dict[str, Contract] = {c.name: c for c in (LESSON1, LESSON2, LESSON3, LESSON4,
+                                                       LESSON5)}
 """Every contract by name."""
 
 

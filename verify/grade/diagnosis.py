@@ -26,16 +26,19 @@ from verify.bugs import BUGS, LAYER_BUGS, LOSS_BUGS, layer_backward, loss_deriva
 from verify.compare import Tolerance, tolerance_for
 
 from .cases import LayerCase, LayerSpec, NetCase, forward_layers
+from .descent import GD_BUGS, TRAIN_BUGS
 
 __all__ = [
     "DIAGNOSES",
     "GRADE_TOLERANCE",
     "RefLayerRound",
     "RefNetRound",
+    "MSE_VALUE_BUGS",
     "close",
     "describe",
     "layer_diagnoses",
     "loss_diagnoses",
+    "mse_value_diagnoses",
     "net_diagnoses",
     "reference_layer",
     "reference_net",
@@ -49,8 +52,28 @@ GRADE_TOLERANCE: Tolerance = (tolerance_for(np.float32, "autograd").absolute()
 submission that computes in float32 or sums in another order, while every catalogued bug is an
 error of 1% or (far) more."""
 
+def _diff2(y_true: Array, y_pred: Array) -> Array:
+    return (np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)) ** 2
+
+
+MSE_VALUE_BUGS: dict[str, tuple[str, Any]] = {
+    "mse_summed": ("mse summed over every element instead of averaged: sum((y_pred - y_true)**2)",
+                   lambda yt, yp: _diff2(yt, yp).sum()),
+    "mse_absolute": ("mean absolute error: |y_pred - y_true| averaged instead of its square",
+                     lambda yt, yp: np.abs(np.asarray(yp) - np.asarray(yt)).mean()),
+    "mse_root": ("root mean squared error: the square root of the mse",
+                 lambda yt, yp: np.sqrt(_diff2(yt, yp).mean())),
+    "mse_halved": ("mse halved: 0.5 * mean((y_pred - y_true)**2) (the textbook convention that "
+                   "cancels the derivative's factor 2; the lesson's mse has no 1/2)",
+                   lambda yt, yp: 0.5 * _diff2(yt, yp).mean()),
+}
+"""Known wrong mse values: name -> (description, (y_true, y_pred) -> the wrong value)."""
+
 DIAGNOSES: dict[str, str] = {
+    **GD_BUGS,
+    **TRAIN_BUGS,
     **{name: bug.description for name, bug in BUGS.items()},
+    **{name: description for name, (description, _) in MSE_VALUE_BUGS.items()},
     "weights_changed": "weights changed during backward: backward must only compute gradients "
                        "(no gradient-descent step, no in-place update of weights or biases)",
     "stale_inputs": "stale cached inputs: backward used the inputs of an earlier forward call "
@@ -235,6 +258,20 @@ def loss_diagnoses(y_true: Array, y_pred: Array, student: Any) -> list[str]:
             if close(student, loss_derivative(y_true, y_pred, bug=name, convention=convention)):
                 if name not in names:
                     names.append(name)
+    return names
+
+
+def mse_value_diagnoses(y_true: Array, y_pred: Array, student: Any,
+                        accepted: list[Any]) -> list[str]:
+    """Known wrong mse values the student's matches (and no ``accepted`` value does)."""
+    got = np.asarray(student, dtype=np.float64).reshape(-1) if student is not None else None
+    if got is None or got.size != 1:
+        return []
+    names = []
+    for name, (_, wrong) in MSE_VALUE_BUGS.items():
+        value = np.asarray(wrong(y_true, y_pred), dtype=np.float64).reshape(1, 1)
+        if close(got.reshape(1, 1), value) and not any(close(value, a) for a in accepted):
+            names.append(name)
     return names
 
 

@@ -3,13 +3,15 @@
 The flow, one module per step:
 
 1. the seed comes from the file's content and the course's secret (:mod:`.seeding`), and every
-   test's numbers are drawn from it (:mod:`.cases`);
+   test of the assignment (:mod:`.assignments`; ``mlp``, lesson 4, by default) has its numbers
+   drawn from it (:mod:`.kinds`, :mod:`.cases`);
 2. the tasks run in sandboxed children within the submission's time limit (:mod:`.schedule`,
    :mod:`.sandbox`). Tests students cannot see before the due date run in a child of their own,
    so that nothing visible - printed output, a limit hit, the time taken - depends on them;
-3. every number is compared with the reference into records (:mod:`.checking`), known bugs are
-   named (:mod:`.diagnosis`), and for wrong gradients one more child takes finite differences
-   of the student's own forward to tell forward from backward (:mod:`.own_forward`);
+3. every number is compared with the reference into records (:mod:`.checking`; lessons 2 and 5:
+   :mod:`.course_checks`), known bugs are named (:mod:`.diagnosis`, :mod:`.descent`), and for
+   wrong gradients one more child takes finite differences of the student's own forward to
+   tell forward from backward (:mod:`.own_forward`);
 4. the rubric turns checks into points and feedback (:mod:`.scoring`).
 
 Nothing the submission does makes this raise; a fault in the grader's own code does (callers
@@ -22,20 +24,22 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .cases import TestCase, draw_cases
+from .assignments import Assignment, load_assignment
+from .cases import TestCase
 from .checking import Check, check_part
-from .contract import LESSON4
 from .limits import Limits
 from .own_forward import own_forward_lines
 from .rubric import Rubric
 from .runners import runner_for
-from .sandbox import SandboxMode, resolve_mode
+from .sandbox import SandboxMode, check_isolation, resolve_mode
 from .schedule import Run, run_tasks
 from .scoring import GradeReport, TestResult, score_test
 from .seeding import derive_seed
 from .text import safe_text, truncate
 
 __all__ = ["GradeReport", "TestResult", "grade_submission", "not_graded_report"]
+
+DEFAULT_LIMITS = Limits()
 
 _OUTPUT_SHOWN = 2000
 """Characters of the student's printed output quoted in the feedback."""
@@ -46,14 +50,28 @@ def _hidden(test: TestCase, rubric: Rubric) -> bool:
 
 
 def not_graded_report(path: Path, seed: int, mode: str, language: str, rubric: Rubric,
-                      reason: str, start: float) -> GradeReport:
+                      reason: str, start: float,
+                      assignment: Assignment | str | None = None) -> GradeReport:
     """A report for a submission the grader could not grade at all (``graded=False``)."""
     reason = safe_text(reason)
+    spec = load_assignment(assignment)
     tests = [TestResult(t.id, t.name, 0.0, rubric.points.get(t.id, 0.0), False,
                         f"not graded: {reason}", rubric.visibility_of(t.id))
-             for t in draw_cases(seed)]
+             for t in spec.tests]
     return GradeReport(safe_text(path), seed, mode, language, tests, time.monotonic() - start,
-                       notes=[f"the submission could not be graded: {reason}"], graded=False)
+                       notes=[f"the submission could not be graded: {reason}"], graded=False,
+                       assignment=spec.name)
+
+
+def _matching_rubric(rubric: Rubric | None, spec: Assignment) -> Rubric:
+    """``rubric``, or the assignment's default; ValueError when it is another assignment's."""
+    if rubric is None:
+        return Rubric.of(spec)
+    if set(rubric.points) != set(spec.test_ids):
+        raise ValueError(f"the rubric ({rubric.source}) does not fit assignment {spec.name!r}: "
+                         f"its test ids are {', '.join(rubric.points)}; the assignment's are "
+                         f"{', '.join(spec.test_ids)}")
+    return rubric
 
 
 def grade_submission(
@@ -62,18 +80,29 @@ def grade_submission(
     seed: int | None = None,
     secret: bytes = b"",
     rubric: Rubric | None = None,
-    limits: Limits = Limits(),
+    limits: Limits = DEFAULT_LIMITS,
     sandbox: str | None = None,
     fd_check: bool = True,
+    assignment: Assignment | str | None = None,
+    unsafe_sandbox: bool = False,
 ) -> GradeReport:
-    """Grade one file. ``seed`` None derives it from the file's content and ``secret``
-    (:mod:`.seeding`). Never raises for anything the submission does: a missing or unsupported
-    file, or a language this machine cannot run, gives a report with ``graded=False`` whose
-    tests all say why."""
+    """Grade one file against ``assignment`` (an :class:`Assignment`, a built-in's name, a TOML
+    file; default ``mlp``). ``seed`` None derives it from the file's content and ``secret``
+    (:mod:`.seeding`). ``rubric`` None is the assignment's default. Never raises for anything
+    the submission does: a missing, unsupported or oversized file (over
+    ``limits.submission_bytes``), or a language this machine cannot run, gives a report with
+    ``graded=False`` whose tests all say why.
+
+    Raises ValueError for an unknown assignment or a rubric of another assignment (usage
+    errors); :class:`~verify.grade.sandbox.SandboxRefused` (a RuntimeError) before running
+    anything if the sandbox cannot isolate untrusted code here, unless ``unsafe_sandbox``;
+    ValueError/RuntimeError for an unknown or unusable ``sandbox``."""
     start = time.monotonic()
     path = Path(submission)
-    rubric = rubric or Rubric()
+    spec = load_assignment(assignment)
+    rubric = _matching_rubric(rubric, spec)
     mode: SandboxMode = resolve_mode(sandbox)
+    check_isolation(mode, unsafe=unsafe_sandbox)
     seed_source = "given" if seed is not None else ("content+secret" if secret else "content")
     reason, runner = None, None
     try:
@@ -87,6 +116,14 @@ def grade_submission(
         reason = f"{path.name} is a symbolic link: submit the file itself"
     elif reason is None and not path.is_file():
         reason = f"{path} is not a file"
+    elif reason is None:
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            size, reason = 0, f"{path.name} cannot be read: {exc.strerror}"
+        if size > limits.submission_bytes:
+            reason = (f"{path.name} is {size} bytes; the largest file graded is "
+                      f"{limits.submission_bytes >> 20} MiB")
     if seed is None:
         try:
             seed = derive_seed(path.read_bytes() if reason is None else b"", secret)
@@ -94,10 +131,10 @@ def grade_submission(
             seed, reason = derive_seed(b"", secret), f"{path.name} cannot be read: {exc}"
     if reason is not None or runner is None:
         return not_graded_report(path, int(seed), mode, runner.name if runner else "unknown",
-                                 rubric, str(reason), start)
+                                 rubric, str(reason), start, spec)
     seed = int(seed)
 
-    tests = draw_cases(seed)
+    tests = spec.draw(seed)
     deadline = start + limits.wall_s
     sections = {"visible": [t for t in tests if not _hidden(t, rubric)],
                 "hidden": [t for t in tests if _hidden(t, rubric)]}
@@ -105,10 +142,10 @@ def grade_submission(
     def run(section: list[TestCase]) -> Run:
         tasks = [p.case.task(p.task_id) for t in section for p in t.parts]
         return run_tasks(runner, path, tasks, limits=limits, mode=mode, deadline=deadline,
-                         contract=LESSON4)
+                         contract=spec.contract, unsafe=unsafe_sandbox)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = dict(zip(sections, pool.map(run, sections.values())))
+        runs = dict(zip(sections, pool.map(run, sections.values()), strict=True))
 
     checks: dict[str, Check] = {}
     for name, section in sections.items():
@@ -122,16 +159,19 @@ def grade_submission(
     if fd_check:
         requests = [(t, part, k, info) for t in tests for part, k, info in checks[t.id].fd_requests]
         if requests:
-            extra = own_forward_lines(requests, runner, path, limits, mode, deadline)
+            extra = own_forward_lines(requests, runner, path, limits, mode, deadline,
+                                      unsafe=unsafe_sandbox)
 
     hidden_ids = [t.id for t in sections["hidden"]]
     notes = _notes(runs["visible"], limits)
     if hidden_ids:  # what the hidden child printed or hit belongs to the hidden tests only
         extra.setdefault(hidden_ids[0], []).extend(_notes(runs["hidden"], limits))
     results = [score_test(t, checks[t.id], extra.get(t.id, []), rubric) for t in tests]
+    isolation = runs["visible"].isolation or runs["hidden"].isolation
     return GradeReport(safe_text(path), seed, mode, runner.name, results,
                        time.monotonic() - start, notes=notes,
-                       student_output=safe_text(runs["visible"].output), seed_source=seed_source)
+                       student_output=safe_text(runs["visible"].output), seed_source=seed_source,
+                       assignment=spec.name, isolation=isolation)
 
 
 def _notes(run: Run, limits: Limits) -> list[str]:

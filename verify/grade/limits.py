@@ -28,6 +28,9 @@ class Limits:
     ``cpu_s``, ``memory_mb``, ``nproc`` and ``file_bytes`` bound each child process;
     ``output_bytes`` is how much printed output is kept per child (the rest is dropped, the
     submission is not stopped); ``result_bytes`` caps what a child may send back.
+    ``disk_bytes`` and ``disk_files`` bound what one child may write in all (bytes on disk;
+    files and folders), in its working directory and temporary folders: past either it is
+    stopped. ``submission_bytes`` is the largest submission file graded.
     """
 
     wall_s: float = 20.0
@@ -39,6 +42,9 @@ class Limits:
     file_bytes: int = 1 << 20
     result_bytes: int = 16 << 20
     nproc: int = 64
+    disk_bytes: int = 64 << 20
+    disk_files: int = 10_000
+    submission_bytes: int = 4 << 20
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -129,7 +129,7 @@ def fd_plan(part: Part, k: int) -> tuple[list[dict[str, Any]], Assemble] | None:
 
 def own_forward_lines(requests: list[tuple[TestCase, Part, int, dict[str, Any]]], runner: Runner,
                       submission: Path, limits: Limits, mode: SandboxMode,
-                      deadline: float) -> dict[str, list[str]]:
+                      deadline: float, unsafe: bool = False) -> dict[str, list[str]]:
     """Run the FD child once for every failing gradient part; test id -> feedback lines."""
     plans = []
     tasks: list[dict[str, Any]] = []
@@ -145,7 +145,8 @@ def own_forward_lines(requests: list[tuple[TestCase, Part, int, dict[str, Any]]]
         plans.append((test, part, k, info, plan[1]))
     if not plans:
         return {}
-    run = run_tasks(runner, submission, tasks, limits=limits, mode=mode, deadline=deadline)
+    run = run_tasks(runner, submission, tasks, limits=limits, mode=mode, deadline=deadline,
+                    unsafe=unsafe)
     out: dict[str, list[str]] = {}
     for test, part, k, info, assemble in plans:
         try:
@@ -182,9 +183,8 @@ def _verdict_lines(part: Part, k: int, info: dict[str, Any],
     for verdict, items in verdicts.items():
         paths = ", ".join(p.removeprefix(f"{part.label}: ") for p, _ in items)
         example = next((r for _, r in items if not r.passed), None)
-        detail = ""
-        if example is not None and not info.get("hide"):
-            detail = f"\n    e.g. {shown(example, False)}"
+        detail = ("" if example is None or info.get("hide")
+                  else f"\n    e.g. {shown(example, False)}")
         lines.append(f"finite differences of your own forward ({part.label}: {paths}): "
                      f"{verdict}{detail}")
     return lines

@@ -1,4 +1,5 @@
-"""The rubric: points per test (default sums to 100), overridable by a TOML or JSON file.
+"""The rubric: points and visibility per test, an assignment's defaults (:mod:`.assignments`;
+every built-in sums to 100) overridable by a TOML or JSON file.
 
 File format (TOML shown; JSON is the same structure)::
 
@@ -21,31 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import tomlfile
+from .assignments import BUILTINS, DEFAULT_ASSIGNMENT, VISIBILITIES, Assignment, load_assignment
+
 __all__ = ["DEFAULT_POINTS", "VISIBILITIES", "Rubric", "load_rubric"]
 
-DEFAULT_POINTS: dict[str, float] = {
-    "api": 4,
-    "forward_linear": 3,
-    "forward_relu": 3,
-    "forward_sigmoid": 3,
-    "forward_tanh": 3,
-    "mse": 5,
-    "mse_derivative": 7,
-    "backward_linear": 8,
-    "backward_relu": 8,
-    "backward_sigmoid": 8,
-    "backward_tanh": 8,
-    "network_backward": 16,
-    "multiple_rounds": 8,
-    "edge_shapes": 8,
-    "hidden_network": 8,
-}
-"""Default points per test id (sum: 100)."""
+DEFAULT_POINTS: dict[str, float] = BUILTINS[DEFAULT_ASSIGNMENT].points
+"""The default assignment's (``mlp``, lesson 4) points per test id (sum: 100). Every
+assignment's own are :attr:`Assignment.points`."""
 
-VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
-"""Gradescope's test visibilities."""
-
-DEFAULT_VISIBILITY: dict[str, str] = {"hidden_network": "after_due_date"}
+DEFAULT_VISIBILITY: dict[str, str] = BUILTINS[DEFAULT_ASSIGNMENT].visibility
 
 
 @dataclass(frozen=True)
@@ -53,6 +39,11 @@ class Rubric:
     points: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_POINTS))
     visibility: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_VISIBILITY))
     source: str = "default"
+
+    @classmethod
+    def of(cls, assignment: Assignment) -> Rubric:
+        """The default rubric of ``assignment``."""
+        return cls(assignment.points, assignment.visibility, "default")
 
     @property
     def total(self) -> float:
@@ -73,12 +64,12 @@ def _parse(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"rubric {path}: cannot be read as UTF-8 text: {exc}") from None
     if path.suffix.lower() == ".toml":
-        import tomllib
-
         try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"rubric {path}: invalid TOML: {exc}") from None
+            return tomlfile.loads(text, f"rubric {path}")
+        except ValueError as exc:
+            if "needs Python" in str(exc):
+                raise ValueError(f"{exc}, or give the rubric as .json") from None
+            raise
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
@@ -90,33 +81,41 @@ def _parse(path: Path) -> dict[str, Any]:
     raise ValueError(f"rubric {path}: expected a .toml or .json file")
 
 
-def load_rubric(path: str | Path | None = None) -> Rubric:
-    """The default rubric, or the default overridden by the TOML/JSON file at ``path``."""
+def load_rubric(path: str | Path | None = None,
+                assignment: Assignment | str | None = None) -> Rubric:
+    """The default rubric of ``assignment`` (default: ``mlp``), or that default overridden by the
+    TOML/JSON file at ``path``, whose test ids must be the assignment's (ValueError otherwise)."""
+    spec = load_assignment(assignment)
     if path is None:
-        return Rubric()
+        return Rubric.of(spec)
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"rubric file {path} " + ("is not a file" if path.exists() else "does not exist"))
+        raise ValueError(f"rubric file {path} "
+                         + ("is not a file" if path.exists() else "does not exist"))
     data = _parse(path)
     unknown_keys = set(data) - {"points", "visibility"}
     if unknown_keys:
         raise ValueError(f"rubric {path}: unknown section(s) {sorted(unknown_keys)}; "
                          f"expected 'points' and/or 'visibility'")
-    valid = ", ".join(DEFAULT_POINTS)
-    points = dict(DEFAULT_POINTS)
+    defaults = spec.points
+    valid = ", ".join(defaults)
+    points = dict(defaults)
     for key, value in (data.get("points") or {}).items():
-        if key not in DEFAULT_POINTS:
-            raise ValueError(f"rubric {path}: unknown test id {key!r} in points; expected one of {valid}")
+        if key not in defaults:
+            raise ValueError(f"rubric {path}: unknown test id {key!r} in points; expected one "
+                             f"of {valid}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) \
                 or not math.isfinite(value) or value < 0:
             raise ValueError(f"rubric {path}: points.{key} must be a number >= 0, got {value!r}")
         points[key] = float(value)
-    visibility = dict(DEFAULT_VISIBILITY)
+    visibility = dict(spec.visibility)
     for key, value in (data.get("visibility") or {}).items():
-        if key not in DEFAULT_POINTS:
-            raise ValueError(f"rubric {path}: unknown test id {key!r} in visibility; expected one of {valid}")
+        if key not in defaults:
+            raise ValueError(f"rubric {path}: unknown test id {key!r} in visibility; expected "
+                             f"one of {valid}")
         if value not in VISIBILITIES:
-            raise ValueError(f"rubric {path}: visibility.{key} must be one of {VISIBILITIES}, got {value!r}")
+            raise ValueError(f"rubric {path}: visibility.{key} must be one of {VISIBILITIES}, "
+                             f"got {value!r}")
         visibility[key] = value
     if sum(points.values()) <= 0:
         raise ValueError(f"rubric {path}: the points sum to 0; at least one test must score")

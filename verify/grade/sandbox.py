@@ -1,40 +1,36 @@
 """Run one runner child on one submission, contained.
 
-Two modes, same guarantees where the kernel allows:
+Two modes (``docs/sandbox.md`` has the full table of what each enforces, and with what):
 
 ``bwrap`` (bubblewrap, where user namespaces work)
-    No network, a private PID space (everything the submission starts dies with it), a private
-    ``/tmp``, a read-only view of the base system plus exactly what the runner needs (its
-    interpreter, numpy, its own script); the grader, the reference implementation, the results
-    file and other submissions are simply not there. Runs as uid 65534 inside the namespace
-    with every capability dropped.
+    No network, a private PID space (everything the submission starts dies with it), its own
+    ``/tmp`` and ``/dev/shm``, a read-only view of the base system plus exactly what the runner
+    needs (its interpreter, numpy, its own script); the grader, the reference implementation,
+    the results file and other submissions are simply not there. Runs as uid 65534 inside the
+    namespace with every capability dropped; when the grader is root, bubblewrap itself is
+    started as a uid of the child's own, so that outside the namespace the child is that uid,
+    never root.
 ``rlimits`` (fallback: inside Docker, as on Gradescope, where namespaces are refused)
-    The same rlimits, private working directory, clean environment and runner isolation
-    (``python -I -S`` with only numpy importable, grader imports refused), and the launcher's
-    subreaper kills every descendant. When the grader runs as root (Gradescope) and the
-    interpreter is world-readable, the child runs as an unprivileged uid of its own
-    (62000-62999, group nogroup), so files only root can read (the bundle makes the grader's
-    folder mode 700) stay unreadable, and children graded at the same time cannot read each
-    other's files.
-    There is no network isolation in this mode. Where the child keeps the grader's uid (a
-    grader run by an ordinary user) it can signal the launcher: a launcher that dies without
-    reporting voids the child's results, and the grader kills what it can still find (the
-    launcher's session, processes whose environment holds the child's private ``$HOME``).
+    The launcher confines the child itself: a uid of its own when the grader is root (never
+    root), ``no_new_privs``, Landlock (read the base system and the runtime, write only its own
+    folder; no signals, ptrace or abstract sockets outside; no TCP), a seccomp filter (no
+    sockets, no new session or process group, no namespaces, no io_uring), and the process
+    group that the filter keeps it in is killed at the end. Refused (:class:`SandboxRefused`)
+    where that cannot be made safe for untrusted code, unless the caller says ``unsafe``.
 
-Both modes: wall-clock, CPU-time, address-space (or runner-enforced) memory, file-size/output
-and process-count limits; a clean environment; a private, empty working directory deleted
-afterwards; stdout/stderr to a size-capped file that is never parsed; results on fd 3.
+Both modes: wall-clock, CPU-time, address-space (or runner-enforced) memory, file-size, output,
+process-count and disk (bytes and files written) limits; a clean environment; a private
+working directory with a copy of the submission, deleted afterwards whatever is in it; results
+on fd 3; everything the child started killed before :func:`run_child` returns.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import select
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
@@ -45,6 +41,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from .isolation import UidLease, reachable, remove_tree, runtime_copy
 from .limits import Limits
 from .runners import Runner
 
@@ -52,8 +49,13 @@ __all__ = [
     "SANDBOX_MODES",
     "ChildOutcome",
     "Limits",
+    "SandboxError",
+    "SandboxRefused",
     "available_modes",
     "bwrap_unavailable_reason",
+    "capabilities",
+    "check_isolation",
+    "protections",
     "resolve_mode",
     "Watch",
     "run_child",
@@ -70,6 +72,22 @@ _SANDBOX_CWD = "/sandbox"
 _NOBODY = 65534
 _BASE_RO = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache",
             "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime")
+_FALLBACK_RO = ("/etc/ssl/openssl.cnf",)
+"""Read also in the fallback: Node reads OpenSSL's configuration at start-up and stops on a
+"permission denied" (bubblewrap does not mount it: "not found" is fine)."""
+_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+_SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+class SandboxRefused(RuntimeError):
+    """The sandbox cannot be made safe for untrusted code on this machine: the message says
+    what is missing and what to do (raised before any child starts)."""
+
+
+class SandboxError(RuntimeError):
+    """A child's sandbox could not be set up (a protection the grader requires could not be
+    applied, a runtime could not be provided): a fault of the grading machine, never of the
+    submission."""
 
 
 @dataclass
@@ -78,7 +96,9 @@ class ChildOutcome:
     that answers at the end (or None); ``events`` the lines of a streaming one; ``problem``
     says in words why there is no (valid) response or what limit was hit. ``output`` is what
     the child printed (the first ``output_bytes``; ``output_dropped`` bytes more were not kept);
-    ``stopped``: a :class:`Watch` deadline passed and the grader stopped the child."""
+    ``stopped``: a :class:`Watch` deadline passed and the grader stopped the child.
+    ``isolation``: the mode, the uid the child ran as and the protections in force
+    (:func:`protections`)."""
 
     response: dict[str, Any] | None
     problem: str | None
@@ -95,39 +115,146 @@ class ChildOutcome:
     supervisor_lost: bool = False
     garbage: int = 0
     info: dict[str, Any] = field(default_factory=dict)
+    isolation: dict[str, Any] = field(default_factory=dict)
 
 
-# ------------------------------------------------------------------------------ modes
+# ------------------------------------------------------------------------------ the machine
+
+
+def _root() -> bool:
+    return os.geteuid() == 0
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What this machine lets the sandbox apply, measured (not configured): the Landlock ABI
+    (0: none), why seccomp cannot be used (None: it can), the ``pids`` cgroup the grader can
+    make children's cgroups in (None: none, ``cgroup_why`` says why)."""
+
+    root: bool
+    landlock_abi: int
+    seccomp: str | None
+    cgroup: str | None
+    cgroup_why: str | None
+
+
+def _launcher_python() -> str:
+    base = getattr(sys, "_base_executable", None)  # a venv's python is a link to it
+    return os.path.realpath(base) if base else sys.executable
+
+
+@lru_cache(maxsize=1)
+def capabilities() -> Capabilities:
+    """Measured once per process (the launcher's self-test: ~30 ms)."""
+    try:
+        out = subprocess.run([_launcher_python(), "-I", "-S", "-B", str(_LAUNCHER), "--self-test"],
+                             capture_output=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+        found = json.loads(out.stdout.decode() or "{}")
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        found = {"landlock": 0, "seccomp": f"the launcher's self-test failed: {exc}"}
+    cgroup, why = _pids_cgroup()
+    return Capabilities(_root(), int(found.get("landlock") or 0),
+                        found.get("seccomp") if "seccomp" in found else "not tested",
+                        cgroup, why)
+
+
+def _pids_cgroup() -> tuple[str | None, str | None]:
+    """A ``pids`` cgroup the grader may create children's cgroups in, or (None, why not)."""
+    if not _root():
+        return None, "needs root"
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError as exc:
+        return None, f"/proc/self/cgroup: {exc.strerror}"
+    parent = None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "pids" in controllers.split(","):  # cgroup v1
+            parent = f"/sys/fs/cgroup/pids{path.rstrip('/')}"
+            break
+        if controllers == "" and Path("/sys/fs/cgroup/cgroup.controllers").exists():  # v2
+            candidate = f"/sys/fs/cgroup{path.rstrip('/')}"
+            try:
+                if "pids" in Path(candidate, "cgroup.subtree_control").read_text().split():
+                    parent = candidate
+            except OSError:
+                pass
+    if parent is None:
+        return None, "no pids controller this process may use (cgroup v2 delegates none here)"
+    test = Path(parent, f"verify-grade-test-{os.getpid()}")
+    try:
+        test.mkdir()
+        try:
+            Path(test, "pids.max").write_text("8")
+        finally:
+            test.rmdir()
+    except OSError as exc:
+        return None, f"{parent}: {exc.strerror}"
+    return parent, None
 
 
 def _bwrap_base_args() -> list[str]:
     args = ["--unshare-all", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
     for path in _BASE_RO:
         args += ["--ro-bind-try", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    args += ["--uid", str(_NOBODY), "--gid", str(_NOBODY)]
-    if os.geteuid() == 0:
-        args += ["--cap-drop", "ALL"]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--uid", str(_NOBODY), "--gid", str(_NOBODY), "--cap-drop", "ALL"]
     return args
 
 
 @lru_cache(maxsize=1)
 def bwrap_unavailable_reason() -> str | None:
-    """Why bubblewrap cannot be used here (not installed, namespaces refused), or None."""
+    """Why bubblewrap cannot be used here (not installed, namespaces refused), or None. When
+    the grader is root, bubblewrap is tried as a uid of the children's own, as it will run."""
     exe = shutil.which("bwrap")
     if exe is None:
         return "bubblewrap (bwrap) is not installed"
+    argv = [exe, *_bwrap_base_args(), "--", "/bin/true"]
     try:
-        proc = subprocess.run(
-            [exe, *_bwrap_base_args(), "--", "/bin/true"],
-            capture_output=True, timeout=10, env={"PATH": "/usr/bin:/bin"},
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        if _root():
+            lease = UidLease()
+            try:
+                status = _run_launcher(argv, {"uid": lease.uid, "gid": lease.uid}, timeout=20)
+            finally:
+                lease.release()
+            if status.get("exit_code") != 0:
+                err = status.get("output", "").strip().splitlines()
+                return ("bubblewrap cannot create namespaces as an unprivileged uid here: "
+                        f"{err[-1] if err else status}")
+            return None
+        proc = subprocess.run(argv, capture_output=True, timeout=10, env={"PATH": "/usr/bin:/bin"})
+    except (OSError, subprocess.SubprocessError) as exc:
         return f"bubblewrap failed to start: {exc}"
     if proc.returncode != 0:
         err = proc.stderr.decode(errors="replace").strip().splitlines()
         return f"bubblewrap cannot create namespaces here: {err[-1] if err else proc.returncode}"
     return None
+
+
+def _run_launcher(argv: list[str], extra: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Run ``argv`` through the launcher (no sandboxing beyond ``extra``); its status report
+    plus ``output`` (what it printed)."""
+    status_r, status_w = os.pipe()
+    result_r, result_w = os.pipe()
+    config = {"result_fd": result_w, "status_fd": status_w, "rlimits": {}, "wall_s": timeout,
+              "cwd": "/", "env": {"PATH": "/usr/bin:/bin"}, **extra}
+    try:
+        proc = subprocess.run([_launcher_python(), "-I", "-S", "-B", str(_LAUNCHER),
+                               json.dumps(config), "--", *argv],
+                              pass_fds=(status_w, result_w), capture_output=True,
+                              timeout=timeout + 10, env={"PATH": "/usr/bin:/bin"}, cwd="/")
+    finally:
+        os.close(status_w)
+        os.close(result_w)
+        os.close(result_r)
+    sink: dict[str, Any] = {}
+    _read_capped(status_r, 65536, sink)
+    try:
+        status = json.loads(sink.get("data", b"").decode() or "{}")
+    except ValueError:
+        status = {}
+    status["output"] = (proc.stdout + proc.stderr).decode(errors="replace")
+    return dict(status)
 
 
 def available_modes() -> dict[str, str | None]:
@@ -152,48 +279,148 @@ def resolve_mode(requested: str | None = None) -> SandboxMode:
     return mode  # type: ignore[return-value]
 
 
+# ------------------------------------------------------------------------------ policy
+
+_GRADER_DIRS = tuple(Path(__file__).resolve().parents[i] / name
+                     for i, name in ((2, "reference_mlp"), (1, "grade")))
+
+
+def missing_protections(mode: SandboxMode, *, batch: bool = False) -> list[str]:
+    """The protections that grading untrusted code in ``mode`` needs and this machine cannot
+    give, each with what to do (empty: none missing).
+
+    ``bwrap`` needs only itself (:func:`bwrap_unavailable_reason`). ``rlimits`` needs the
+    seccomp filter (no network, no sockets between children, nothing leaves its process group)
+    always; Landlock when the grader is not root (the child then shares its uid: only Landlock
+    keeps it from the grader's files, memory and processes; ABI 6 for signals) and for a
+    batch (children reaching each other's files or /tmp); as root without Landlock, the
+    grader's own files must not be readable by other users (the Gradescope bundle makes them
+    root-only)."""
+    if mode == "bwrap":
+        reason = bwrap_unavailable_reason()
+        return [f"bubblewrap: {reason}"] if reason else []
+    caps = capabilities()
+    missing = []
+    if caps.seccomp is not None:
+        missing.append(f"the seccomp filter (no network, no sockets between children): "
+                       f"{caps.seccomp}; install libseccomp2 (apt-get install libseccomp2), "
+                       f"or run where seccomp filters are allowed")
+    if not caps.root and caps.landlock_abi < 6:
+        have = f"ABI {caps.landlock_abi}" if caps.landlock_abi else "not available"
+        missing.append(f"Landlock ABI 6 or newer (Linux 6.12+), which alone keeps a child that "
+                       f"shares the grader's uid from its files, memory and processes (Landlock "
+                       f"here: {have}); grade as root, or with bubblewrap")
+    elif batch and caps.landlock_abi < 1:
+        missing.append("Landlock (Linux 5.13+, enabled), which keeps students' children from "
+                       "each other's files and /tmp in a batch; use bubblewrap, or grade "
+                       "each submission in a container of its own (as Gradescope does)")
+    elif caps.landlock_abi < 1:
+        readable = [str(p) for p in _GRADER_DIRS if reachable(p)]
+        if readable:
+            missing.append(f"Landlock, or grader files that only root can read: "
+                           f"{', '.join(readable)} can be read by every user, so a submission "
+                           f"could read the reference; chmod -R go-rwx the grader's folder "
+                           f"(as the Gradescope bundle does), or use bubblewrap")
+    return missing
+
+
+@lru_cache(maxsize=8)
+def _checked(mode: SandboxMode, batch: bool) -> tuple[str, ...]:
+    return tuple(missing_protections(mode, batch=batch))
+
+
+def check_isolation(mode: SandboxMode, *, batch: bool = False, unsafe: bool = False) -> list[str]:
+    """Refuse (:class:`SandboxRefused`) to grade untrusted code in ``mode`` when a protection
+    it needs is missing here (:func:`missing_protections`), unless ``unsafe`` (the
+    ``--unsafe-sandbox`` flag: only for code you trust); then return what is missing."""
+    missing = list(_checked(mode, batch))
+    if missing and not unsafe:
+        raise SandboxRefused(
+            f"the {mode} sandbox cannot isolate untrusted code on this machine: missing "
+            + "; ".join(missing)
+            + ". (--unsafe-sandbox grades anyway, without them: only for code you trust.)")
+    return missing
+
+
+# ------------------------------------------------------------------------------ protections
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):g} MiB"
+
+
+def protections(mode: SandboxMode, applied: dict[str, Any], limits: Limits) -> dict[str, Any]:
+    """What was in force for a child: ``{"mode", "uid", "protections": {name: {"active": bool,
+    "how": str}}}``, from what its launcher reports it applied (``applied``) and what the mode
+    gives by construction. Names: ``user``, ``network``, ``sockets``, ``processes``,
+    ``files``, ``process_cap``, ``temp_space``, ``cleanup``."""
+    uid = applied.get("uid")
+    seccomp = applied.get("seccomp") is True
+    ll = applied.get("landlock") if isinstance(applied.get("landlock"), dict) else None
+    scoped = bool(ll and ll.get("scoped"))
+    cgroup = applied.get("cgroup") is True
+    own_uid = uid is not None and uid != 0 and uid != os.geteuid()
+    cap = f"{limits.nproc} processes per child: RLIMIT_NPROC of its own uid" if own_uid else \
+        "RLIMIT_NPROC: shared with the grader's user (a bound, not an exact cap)"
+    if cgroup:
+        cap += f", and a pids cgroup (pids.max {limits.nproc})"
+    disk = f"{_mib(limits.disk_bytes)} and {limits.disk_files} files in all"
+    p: dict[str, tuple[bool, str]] = {}
+    if mode == "bwrap":
+        p["user"] = (own_uid,
+                     "uid 65534 with no capabilities in a user namespace; outside it "
+                     + ("a uid of its own" if own_uid else "the grader's uid"))
+        p["network"] = (True, "none: a network namespace of its own")
+        p["sockets"] = (True, "none shared: its own network namespace (abstract sockets), no "
+                              "folder of anyone else mounted (path sockets)")
+        p["processes"] = (True, "a PID namespace of its own: it sees and signals only its own")
+        p["files"] = (True, "a mount namespace: the base system, the runtime (read-only) and its "
+                            "own folders only")
+        p["temp_space"] = (True, f"/sandbox, /tmp and /dev/shm are its own folders: {disk} "
+                                 f"(watched)")
+        p["cleanup"] = (True, "its PID namespace dies with it; the launcher kills its uid too"
+                        if own_uid else "its PID namespace dies with it")
+    else:
+        p["user"] = (own_uid, "a uid of its own, no_new_privs" if own_uid else
+                     "the grader's uid" + (" (Landlock confines it)" if ll else ""))
+        p["network"] = (seccomp, "none: socket() refused (seccomp)" if seccomp else
+                        "UDP open; " + ("TCP refused (Landlock)" if ll and ll.get("tcp") else
+                                        "TCP open") + f" ({applied.get('seccomp', 'no seccomp')})")
+        p["sockets"] = (seccomp, "none: socket() refused, socketpair() only for its own pipes "
+                                 "(seccomp)" + ("; Landlock scopes abstract sockets" if scoped
+                                                else "") if seccomp else "not blocked")
+        how = []
+        if own_uid:
+            how.append("its own uid: cannot signal or trace other processes")
+        if scoped:
+            how.append("Landlock: no signals or ptrace outside its sandbox")
+        p["processes"] = (own_uid or scoped, "; ".join(how) or "can signal and trace the "
+                                                              "grader's processes")
+        p["files"] = (ll is not None, f"Landlock (ABI {ll['abi']}): reads the base system and "
+                                      f"the runtime, writes only its own folder" if ll else
+                      "permissions only: it can read whatever every user may read")
+        p["temp_space"] = (ll is not None, f"its own folder, the only one it can write: {disk} "
+                                           f"(watched)" if ll else
+                           f"its own folder: {disk} (watched); /tmp and /dev/shm are shared and "
+                           f"not bounded (cleaned after)")
+        p["cleanup"] = (seccomp or own_uid, ", ".join(
+            (["the process group it cannot leave (seccomp)"] if seccomp else [])
+            + (["every process of its uid"] if own_uid else [])) + " killed"
+            if seccomp or own_uid else "only what the launcher can find")
+    p["process_cap"] = (True, cap)
+    return {"mode": mode, "uid": uid,
+            "protections": {k: {"active": bool(v[0]), "how": v[1]} for k, v in p.items()}}
+
+
 # ------------------------------------------------------------------------------ helpers
-
-
-def _world_readable(path: Path) -> bool:
-    """True when uid nobody could read ``path`` (o+x on every folder above, o+r on it)."""
-    try:
-        p = Path(os.path.realpath(path))
-        for parent in reversed(p.parents):
-            if not os.stat(parent).st_mode & stat.S_IXOTH:
-                return False
-        mode = os.stat(p).st_mode
-        need = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
-        return mode & need == need
-    except OSError:
-        return False
-
-
-_UID_POOL = range(62000, 63000)
-_uid_counter = itertools.count()
-_uid_lock = threading.Lock()
-
-
-def _fallback_uid(command: list[str], linked: list[Path]) -> int | None:
-    """An unprivileged uid for the child in the fallback, when the grader is root and
-    everything the child reads allows it (the interpreter and the folders it reaches through
-    symlinks are world-readable); None otherwise.
-
-    Each child gets its own uid from ``_UID_POOL`` (no passwd entry needed), so children graded
-    at the same time cannot read each other's working directories, nor signal each other."""
-    if os.geteuid() != 0 or os.environ.get("VERIFY_GRADE_NO_DROP"):
-        return None
-    if not all(_world_readable(p) for p in [Path(command[0]), *linked]):
-        return None
-    with _uid_lock:
-        return _UID_POOL[next(_uid_counter) % len(_UID_POOL)]
 
 
 def _safe_name(path: Path) -> str:
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in path.stem)[:64] or "submission"
     if stem[0].isdigit():
         stem = "s_" + stem
-    return stem + path.suffix.lower()
+    suffix = "".join(c for c in path.suffix.lower() if c.isalnum() or c == ".")[:16]
+    return stem + suffix
 
 
 def _read_capped(fd: int, cap: int, sink: dict[str, Any]) -> None:
@@ -223,6 +450,20 @@ def _signal_name(sig: int | None) -> str:
         return f"signal {sig}"
 
 
+def _user_tasks(uid: int) -> int:
+    """How many tasks (threads included: what RLIMIT_NPROC counts) ``uid`` has now."""
+    n = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                st = os.stat(f"/proc/{name}")
+                if st.st_uid == uid:
+                    n += len(os.listdir(f"/proc/{name}/task"))
+            except OSError:
+                pass
+    return n
+
+
 # ------------------------------------------------------------------------------ run
 
 
@@ -240,7 +481,7 @@ class Watch(Protocol):
 
 @dataclass
 class _Setup:
-    """A child ready to start: its argv (launcher included), environment and paths."""
+    """A child ready to start: its argv, environment, paths and the launcher's config."""
 
     argv: list[str]
     env: dict[str, str]
@@ -248,6 +489,7 @@ class _Setup:
     child_cwd: str
     uid: int | None
     rlimits: dict[str, tuple[int, int]]
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 def run_child(
@@ -259,39 +501,92 @@ def run_child(
     mode: SandboxMode = "rlimits",
     wall_s: float | None = None,
     watch: Watch | None = None,
+    unsafe: bool = False,
 ) -> ChildOutcome:
     """Run ``runner`` on ``submission`` with ``request`` on stdin, for at most ``wall_s``
     seconds (default ``limits.wall_s``); never raises for anything the submission does.
-    Everything the child may have started is dead when this returns.
+    Everything the child may have started is dead, and everything it wrote is removed, when
+    this returns.
 
     A streaming request's result lines go to ``watch`` as they arrive (and are kept in
-    ``ChildOutcome.events``); when the watch's deadline passes, the child is stopped."""
+    ``ChildOutcome.events``); when the watch's deadline passes, the child is stopped.
+
+    Raises :class:`SandboxRefused` if ``mode`` cannot isolate untrusted code here (unless
+    ``unsafe``), :class:`SandboxError` if this child's sandbox could not be set up."""
+    missing = check_isolation(mode, unsafe=unsafe) if mode == "rlimits" else []
     submission = Path(submission)
     workdir = Path(tempfile.mkdtemp(prefix="verify-grade-"))
+    lease = None
     try:
-        setup = _prepare(runner, submission, limits, mode, workdir)
+        if _root():
+            try:
+                lease = UidLease()
+            except OSError as exc:
+                raise SandboxError(f"no uid for the child: {exc}") from None
+        setup = _prepare(runner, submission, limits, mode, workdir,
+                         lease.uid if lease else None, best_effort=bool(missing))
         return _launch(setup, request, limits, mode, workdir,
                        limits.wall_s if wall_s is None else wall_s, watch)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        remove_tree(workdir)
+        if lease is not None:
+            lease.release()
+
+
+def _effective(source: Path, uid: int | None) -> Path:
+    """``source``, or a copy of it that ``uid`` can read (:func:`isolation.runtime_copy`)."""
+    if uid is None or reachable(source):
+        return source
+    try:
+        return runtime_copy(source)
+    except OSError as exc:
+        raise SandboxError(
+            f"{source} is not readable by an unprivileged uid (a folder above it is private, "
+            f"e.g. /root, mode 700) and no readable copy could be made ({exc}); install the "
+            f"runtime under a folder every user can read (e.g. python3 -m venv /opt/venv)"
+        ) from None
 
 
 def _prepare(runner: Runner, submission: Path, limits: Limits, mode: SandboxMode,
-             workdir: Path) -> _Setup:
+             workdir: Path, uid: int | None, *, best_effort: bool = False) -> _Setup:
+    os.chmod(workdir, 0o711)  # the child's uid may pass through to its own folders, no more
     cwd = workdir / "sandbox"
     cwd.mkdir()
     name = _safe_name(submission)
     shutil.copyfile(submission, cwd / name)
+    writable = [cwd]
+    config: dict[str, Any] = {}
+    extra_env: dict[str, str] = {}
     if mode == "bwrap":
         root, child_cwd = _SANDBOX_ROOT, _SANDBOX_CWD
-        argv = _bwrap_argv(runner, cwd, runner.command(root, f"{child_cwd}/{name}", limits))
-        uid = None
+        tmp, shm = workdir / "tmp", workdir / "shm"
+        tmp.mkdir()
+        shm.mkdir()
+        writable += [tmp, shm]
+        argv = _bwrap_argv(runner, uid, cwd, tmp, shm,
+                           runner.command(root, f"{child_cwd}/{name}", limits), workdir)
     else:
         rootdir = workdir / "root"
-        rootdir.mkdir()
+        rootdir.mkdir(mode=0o755)
         root, child_cwd = str(rootdir), str(cwd)
         argv = runner.command(root, f"{child_cwd}/{name}", limits)
-        uid = _materialise_fallback_root(runner, argv, rootdir, workdir, cwd, name)
+        argv, read, extra_env = _fallback_root(runner, argv, rootdir, uid)
+        caps = capabilities()
+        if caps.landlock_abi >= 1:
+            config["landlock"] = {"read": [*_BASE_RO, *_FALLBACK_RO, *read],
+                                  "write": [str(cwd)], "devices": list(_DEVICES),
+                                  "required": True}
+        elif uid is not None:
+            config["clean_shared"] = list(_SHARED_TMP)
+        config["seccomp"] = "best" if best_effort else "required"
+    for folder in writable:
+        if uid is not None:
+            os.chown(folder, uid, uid)
+        os.chmod(folder, 0o700)
+    if uid is not None:
+        os.chown(cwd / name, uid, uid)
+    config["disk"] = {"paths": [str(p) for p in writable], "bytes": limits.disk_bytes,
+                      "entries": limits.disk_files}
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": child_cwd,
@@ -303,6 +598,7 @@ def _prepare(runner: Runner, submission: Path, limits: Limits, mode: SandboxMode
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
         "PYTHONHASHSEED": "0",
+        **extra_env,
         **runner.env(root, limits),
     }
     rlimits: dict[str, tuple[int, int]] = {
@@ -314,53 +610,78 @@ def _prepare(runner: Runner, submission: Path, limits: Limits, mode: SandboxMode
     }
     if runner.memory_limit == "rlimit_as":
         rlimits["as"] = (limits.memory_mb << 20, limits.memory_mb << 20)
-    if mode != "bwrap" and uid is not None:
-        # Counted per real uid: only meaningful once we are not root. (Inside bubblewrap the
-        # PID namespace and the wall limit bound what a fork bomb can do.)
+    if uid is not None:  # counted per real uid: exact for a uid of the child's own
         rlimits["nproc"] = (limits.nproc, limits.nproc)
-    return _Setup(argv, env, cwd, child_cwd, uid, rlimits)
+        caps = capabilities()
+        if caps.cgroup is not None:
+            config["cgroup"] = {"parent": caps.cgroup, "max": limits.nproc}
+    else:  # the grader's own uid: a bound on top of what it runs already
+        n = _user_tasks(os.getuid()) + limits.nproc
+        rlimits["nproc"] = (n, n)
+    return _Setup(argv, env, cwd, child_cwd, uid, rlimits, config)
 
 
-def _bwrap_argv(runner: Runner, cwd: Path, command: list[str]) -> list[str]:
+def _bwrap_argv(runner: Runner, uid: int | None, cwd: Path, tmp: Path, shm: Path,
+                command: list[str], workdir: Path) -> list[str]:
     args = [shutil.which("bwrap") or "bwrap", *_bwrap_base_args()]
-    args += ["--bind", str(cwd), _SANDBOX_CWD, "--chdir", _SANDBOX_CWD]
-    for m in runner.mounts():
+    # Its folders are on disk, where the launcher watches bytes *and* files (a tmpfs bounds
+    # bytes only, and millions of empty files would cost the kernel memory).
+    args += ["--bind", str(tmp), "/tmp", "--bind", str(shm), "/dev/shm",
+             "--bind", str(cwd), _SANDBOX_CWD, "--chdir", _SANDBOX_CWD]
+    for i, m in enumerate(runner.mounts()):
         target = m.target if m.target.startswith("/") else f"{_SANDBOX_ROOT}/{m.target}"
         if m.kind == "tmpfs":
             args += ["--tmpfs", target]
-        else:
-            args += ["--ro-bind", str(m.source), target]
+            continue
+        source = Path(m.source)
+        if uid is not None and not reachable(source) and source.is_file():
+            # A runner's own file under a private folder: a copy bubblewrap (as uid) can read.
+            copy = workdir / f"mount{i}{source.suffix}"
+            shutil.copyfile(source, copy)
+            os.chmod(copy, 0o644)
+            source = copy
+        args += ["--ro-bind", str(_effective(source, uid)), target]
     return [*args, "--", *command]
 
 
-def _materialise_fallback_root(runner: Runner, argv: list[str], root: Path, workdir: Path,
-                               cwd: Path, name: str) -> int | None:
-    """The fallback's private root (runner files copied, folders linked); the uid the child
-    will run as (None: the grader's own), with the permissions that uid needs."""
-    linked: list[Path] = []
+def _fallback_root(runner: Runner, argv: list[str], root: Path, uid: int | None
+                   ) -> tuple[list[str], list[str], dict[str, str]]:
+    """Materialise the fallback's private root (runner files copied, folders linked), with
+    sources ``uid`` cannot read replaced by copies it can; returns the argv (paths into such
+    copies rewritten), what the child must be allowed to read, and extra environment."""
+    read = [str(root)]
+    env: dict[str, str] = {}
     for m in runner.mounts():
-        if m.kind != "ro" or m.target.startswith("/"):
+        if m.kind != "ro":
+            continue
+        source = Path(m.source)
+        if m.target.startswith("/"):  # wanted at its own path, which the child cannot reach
+            eff = _effective(source, uid)
+            read.append(str(eff))
+            if eff != source:
+                argv = [str(eff) + a[len(str(source)):] if a == str(source)
+                        or a.startswith(str(source) + "/") else a for a in argv]
+                if (eff / "lib").is_dir():  # shared libraries found by an absolute rpath
+                    env["LD_LIBRARY_PATH"] = str(eff / "lib")
             continue
         dest = root / m.target
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if Path(m.source).is_file():
+        for parent in reversed(dest.relative_to(root).parents):
+            (root / parent).mkdir(mode=0o755, exist_ok=True)
+        if source.is_file():
             # The runner's own files are copied, so the grader's folder itself may be
             # unreadable to the child (mode 700, as the Gradescope bundle sets it).
-            shutil.copyfile(m.source, dest)
+            shutil.copyfile(source, dest)
+            os.chmod(dest, 0o644)
         else:
-            dest.symlink_to(m.source)
-            linked.append(Path(m.source))
-    uid = _fallback_uid(argv, linked)
-    if uid is not None:
-        os.chmod(workdir, 0o711)
-        for p in root.rglob("*"):
-            if not p.is_symlink():
-                os.chmod(p, 0o755 if p.is_dir() else 0o644)
-        os.chmod(root, 0o755)
-        os.chown(cwd, uid, _NOBODY)
-        os.chmod(cwd, 0o700)
-        os.chown(cwd / name, uid, _NOBODY)
-    return uid
+            eff = _effective(source, uid)
+            dest.symlink_to(eff)
+            read.append(str(eff))
+    exe = Path(argv[0])
+    read.append(str(exe))
+    if uid is not None and not reachable(exe):
+        raise SandboxError(f"the child's program {exe} is not readable by an unprivileged uid; "
+                           f"install it under a folder every user can read")
+    return argv, read, env
 
 
 def _launch(setup: _Setup, request: dict[str, Any], limits: Limits, mode: SandboxMode,
@@ -372,12 +693,11 @@ def _launch(setup: _Setup, request: dict[str, Any], limits: Limits, mode: Sandbo
     status_r, status_w = os.pipe()
     config = {
         "result_fd": result_w, "status_fd": status_w, "rlimits": setup.rlimits,
-        "wall_s": max(0.05, wall_s), "cwd": str(setup.cwd), "env": setup.env,
-        "uid": setup.uid, "gid": _NOBODY if setup.uid is not None else None,
+        "wall_s": max(0.05, wall_s), "cwd": str(setup.cwd) if mode != "bwrap" else "/",
+        "env": setup.env, "uid": setup.uid, "gid": setup.uid, **setup.config,
     }
-    base = getattr(sys, "_base_executable", None)  # a venv's python is a link to it
-    launcher = [os.path.realpath(base) if base else sys.executable,
-                "-I", "-S", "-B", str(_LAUNCHER), json.dumps(config), "--", *setup.argv]
+    launcher = [_launcher_python(), "-I", "-S", "-B", str(_LAUNCHER), json.dumps(config), "--",
+                *setup.argv]
     start = time.monotonic()
     with open(request_path, "rb") as stdin:
         try:
@@ -389,15 +709,15 @@ def _launch(setup: _Setup, request: dict[str, Any], limits: Limits, mode: Sandbo
         except OSError as exc:
             for fd in (result_r, result_w, status_r, status_w):
                 os.close(fd)
-            return ChildOutcome(None, f"the grader could not start the sandbox: {exc}", "",
-                                0, None, None, False, 0.0, 0.0, mode)
+            raise SandboxError(f"the grader could not start the sandbox: {exc}") from None
     os.close(result_w)
     os.close(status_w)
     assert proc.stdout is not None
     output_sink: dict[str, Any] = {}
     status_sink: dict[str, Any] = {}
     readers = [
-        threading.Thread(target=_drain_output, args=(proc.stdout, limits.output_bytes, output_sink)),
+        threading.Thread(target=_drain_output,
+                         args=(proc.stdout, limits.output_bytes, output_sink)),
         threading.Thread(target=_read_capped, args=(status_r, 65536, status_sink)),
     ]
     for t in readers:
@@ -417,10 +737,12 @@ def _launch(setup: _Setup, request: dict[str, Any], limits: Limits, mode: Sandbo
     except ValueError:
         status = {}
     if not status:
-        # The launcher died without reporting: killed by the submission (possible where the
-        # child has the grader's uid) or by us above. Nothing supervised what it left behind.
+        # The launcher died without reporting: killed by the submission (possible only where
+        # it shares the grader's uid without Landlock, i.e. --unsafe-sandbox) or by us above.
         _kill_leftovers(proc.pid, setup.env["HOME"] if mode != "bwrap" else None)
     readers[0].join(timeout=5)
+    if status.get("setup_error"):
+        raise SandboxError(f"the sandbox could not be set up: {status['setup_error']}")
     outcome = _outcome(channel, status, output_sink, limits, mode, time.monotonic() - start,
                        setup.uid)
     if setup.child_cwd != _SANDBOX_CWD:  # the same feedback in every mode and run
@@ -431,6 +753,7 @@ def _launch(setup: _Setup, request: dict[str, Any], limits: Limits, mode: Sandbo
             pass
         if outcome.problem:
             outcome.problem = outcome.problem.replace(setup.child_cwd, _SANDBOX_CWD)
+    outcome.isolation = protections(mode, status.get("applied") or {"uid": setup.uid}, limits)
     return outcome
 
 
@@ -606,7 +929,8 @@ def _outcome(ch: _Channel, status: dict[str, Any], output_sink: dict[str, Any], 
         output_dropped=int(output_sink.get("dropped", 0)), exit_code=exit_code, signal=sig,
         timed_out=timed_out, wall_s=float(status.get("wall_s") or wall), cpu_s=cpu, mode=mode,
         events=ch.events, stopped=ch.stopped, supervisor_lost=not status, garbage=ch.garbage,
-        info={"max_rss_kb": status.get("max_rss_kb"), "uid": uid},
+        info={"max_rss_kb": status.get("max_rss_kb"), "uid": uid,
+              "disk_exceeded": bool(status.get("disk_exceeded"))},
     )
 
 
@@ -646,10 +970,20 @@ def _kill_leftovers(session: int, home: str | None) -> None:
 
 def _limit_hit(limits: Limits, timed_out: bool, sig: int | None, cpu: float,
                status: dict[str, Any]) -> str | None:
+    if status.get("disk_exceeded"):
+        return disk_message(limits)
     if timed_out:
-        return f"it ran past the time limit of {limits.wall_s:g} s for the submission and was stopped"
+        return (f"it ran past the time limit of {limits.wall_s:g} s for the submission and was "
+                f"stopped")
     if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= limits.cpu_s - 0.05):
         return f"it used more than the CPU-time limit of {limits.cpu_s} s and was stopped"
     if status.get("terminated"):
         return "the grader stopped it"
     return None
+
+
+def disk_message(limits: Limits) -> str:
+    """Why a child that wrote too much was stopped (limits only: a regrade says the same)."""
+    return (f"it wrote more than the disk limit allows ({_mib(limits.disk_bytes)} and "
+            f"{limits.disk_files} files or folders in all, in its working directory and "
+            f"temporary folders) and was stopped")

@@ -28,7 +28,7 @@ from typing import Any
 from .contract import LESSON4, Contract
 from .limits import Limits
 from .runners import Runner
-from .sandbox import ChildOutcome, SandboxMode, run_child
+from .sandbox import ChildOutcome, SandboxMode, disk_message, run_child
 
 __all__ = ["SYNTHETIC_ERRORS", "Run", "run_tasks"]
 
@@ -49,6 +49,9 @@ class Run:
     output_dropped: int = 0
     notes: list[str] = field(default_factory=list)
     children: int = 0
+    unsafe: bool = False
+    isolation: dict[str, Any] = field(default_factory=dict)
+    """What the first child ran under (:func:`~verify.grade.sandbox.protections`)."""
 
 
 def _error(tid: str, etype: str, message: str) -> dict[str, Any]:
@@ -64,6 +67,8 @@ def _signal_name(sig: int) -> str:
 
 def _ended(outcome: ChildOutcome, limits: Limits) -> str:
     """Why a child that did not finish its work ended, in words."""
+    if outcome.info.get("disk_exceeded"):
+        return f"the process {disk_message(limits)[3:]}"
     if outcome.signal == signal.SIGXCPU or (
             outcome.signal == signal.SIGKILL and outcome.cpu_s >= limits.cpu_s - 0.05):
         return f"the process used more than the CPU-time limit of {limits.cpu_s} s"
@@ -120,11 +125,13 @@ class _TaskWatch:
 
 
 def run_tasks(runner: Runner, submission: Path, tasks: list[dict[str, Any]], *, limits: Limits,
-              mode: SandboxMode, deadline: float, contract: Contract = LESSON4) -> Run:
+              mode: SandboxMode, deadline: float, contract: Contract = LESSON4,
+              unsafe: bool = False) -> Run:
     """Run ``tasks`` (protocol task objects, each with an ``id`` and an ``op``) on
     ``submission`` before ``deadline`` (``time.monotonic()``); a result for every task id.
-    Every request carries ``contract`` (the names the submission defines)."""
-    run = Run()
+    Every request carries ``contract`` (the names the submission defines). ``unsafe``: see
+    :func:`~verify.grade.sandbox.check_isolation`."""
+    run = Run(unsafe=unsafe)
     if not tasks:
         return run
     base = {"protocol": 1, "contract": contract.to_request(runner.name)}
@@ -142,8 +149,11 @@ def _child(runner: Runner, submission: Path, request: dict[str, Any], limits: Li
            mode: SandboxMode, deadline: float, run: Run, watch: _TaskWatch | None = None
            ) -> ChildOutcome:
     outcome = run_child(runner, submission, request, limits=limits, mode=mode,
-                        wall_s=max(0.1, deadline - time.monotonic()) + 0.5, watch=watch)
+                        wall_s=max(0.1, deadline - time.monotonic()) + 0.5, watch=watch,
+                        unsafe=run.unsafe)
     run.children += 1
+    if not run.isolation:
+        run.isolation = outcome.isolation
     room = limits.output_bytes - len(run.output)
     if outcome.output and room > 0:
         run.output += outcome.output[:room]

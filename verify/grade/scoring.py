@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from verify.compare import GradientRecord
 
@@ -10,8 +11,13 @@ from . import diagnosis as dg
 from .cases import TestCase
 from .checking import Check, shown
 from .rubric import Rubric
+from .text import cut_json
 
-__all__ = ["GradeReport", "TestResult", "checks_header", "score_test"]
+__all__ = ["TEST_OUTPUT_BYTES", "GradeReport", "TestResult", "checks_header", "score_test"]
+
+TEST_OUTPUT_BYTES = 32 << 10
+"""The most one test's feedback takes in a results document (JSON-escaped bytes); longer
+feedback (an exception message of megabytes, say) is cut, saying so."""
 
 
 @dataclass
@@ -47,6 +53,12 @@ class GradeReport:
     graded: bool = True
     seed_source: str = "given"
     """``given`` (``--seed``), ``content`` (the file alone) or ``content+secret`` (the bundle's)."""
+    assignment: str = "mlp"
+    """The assignment graded (:mod:`.assignments`)."""
+    isolation: dict[str, Any] = field(default_factory=dict)
+    """What the submission's children ran under: ``mode``, ``uid`` (outside any namespace) and
+    ``protections`` (name -> ``{"active": bool, "how": str}``; see
+    :func:`verify.grade.sandbox.protections`). Empty when no child ran."""
 
     @property
     def score(self) -> float:
@@ -82,8 +94,11 @@ def score_test(test: TestCase, c: Check, extra: list[str], rubric: Rubric) -> Te
         lines.append(checks_header(good, total, c.unrun))
     lines += c.lines
     lines += [shown(r, hide) for r in c.scored if not r.passed and (r.size or r.note)]
-    lines += dg.explain(list(dict.fromkeys(c.diagnoses)))
+    diagnoses = list(dict.fromkeys(c.settle()))
+    lines += dg.explain(diagnoses)
     lines += extra
+    output = cut_json("\n".join(lines), TEST_OUTPUT_BYTES,
+                      f"the feedback of one test is limited to {TEST_OUTPUT_BYTES >> 10} KiB")
     return TestResult(test.id, test.name, round(max_score * fraction, 4), max_score, passed,
-                      "\n".join(lines), rubric.visibility_of(test.id),
-                      diagnoses=list(dict.fromkeys(c.diagnoses)), records=list(c.scored))
+                      output, rubric.visibility_of(test.id),
+                      diagnoses=diagnoses, records=list(c.scored))

@@ -5,7 +5,8 @@ It is ``HMAC-SHA256(secret, "verify-grade/seed/1" + SHA-256(content))``, cut to 
 
 * **Stable.** The same file graded by the same bundle (the same secret) always gets the same
   cases, so the same score and the same feedback: Gradescope's "Regrade all", a batch rerun and
-  a single grade all agree, byte for byte apart from timings.
+  a single grade all agree, byte for byte apart from timings and the child's uid
+  (``extra_data.child_uid``: taken from a pool, so it differs run to run).
 * **Fresh where it matters.** Any change to the file, even a comment, draws new cases. A
   student who copies expected values out of their feedback into their code has changed the
   code, and so the inputs the values belonged to; hidden tests never show values at all.

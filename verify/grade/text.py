@@ -19,10 +19,11 @@ that is already safe), and :func:`safe_json` applies it to every string in a doc
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
-__all__ = ["safe_json", "safe_text", "truncate"]
+__all__ = ["cut_json", "json_size", "safe_json", "safe_text", "truncate"]
 
 # C0 controls except \t and \n, DEL, C1 controls; bidi embedding/override/isolate marks.
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -63,3 +64,26 @@ def safe_json(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [safe_json(v) for v in value]
     return value
+
+
+def json_size(text: str) -> int:
+    """Bytes ``text`` takes in a JSON document (``json.dumps``, ASCII-escaped: a character
+    outside the BMP takes 12)."""
+    return len(json.dumps(text))
+
+
+def cut_json(text: str, max_bytes: int, why: str) -> str:
+    """``text`` cut so that it takes at most ``max_bytes`` bytes in a JSON document, ending
+    with a line that says so (``why``: e.g. "the limit per test is 32 KiB"); unchanged if it
+    fits."""
+    if json_size(text) <= max_bytes:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:  # the longest prefix that fits with the note
+        mid = (lo + hi + 1) // 2
+        note = f"\n... [cut here: {len(text) - mid} more characters not shown; {why}]"
+        if json_size(text[:mid] + note) <= max_bytes:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo] + f"\n... [cut here: {len(text) - lo} more characters not shown; {why}]"

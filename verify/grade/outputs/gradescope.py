@@ -2,8 +2,13 @@
 
 Format (https://gradescope-autograders.readthedocs.io/en/latest/specs/): top-level ``score``,
 ``output``, ``tests[]`` each with ``name``, ``score``, ``max_score``, ``status``, ``output``,
-``visibility``; ``extra_data`` (stored, not shown to students) carries the seed, the sandbox
-and the timings.
+``visibility``; ``extra_data`` (stored, not shown to students) carries the seed, the timings
+and the isolation the children ran under (``sandbox``, ``child_uid``, ``protections``: name ->
+``{"active", "how"}``, see :func:`verify.grade.sandbox.protections`).
+
+The whole document is kept under :data:`MAX_BYTES` (each test's feedback is already cut to
+``scoring.TEST_OUTPUT_BYTES``; what is still too long is cut here, longest text first, saying
+so where it was cut).
 
 What students see before the due date never depends on a test they cannot see yet: the
 top-level ``output`` gives the score of the *visible* tests only (Gradescope itself hides the
@@ -21,10 +26,13 @@ from typing import Any
 
 from ..scoring import GradeReport
 from ..text import safe_json
+from ._fit import fit
 
-__all__ = ["NAME", "error_results", "results_dict", "visible_summary"]
+__all__ = ["MAX_BYTES", "NAME", "error_results", "results_dict", "visible_summary"]
 
 NAME = "gradescope"
+MAX_BYTES = 1 << 20
+"""The most a results document takes (bytes as written)."""
 
 
 def _finite(x: float) -> float:
@@ -32,8 +40,8 @@ def _finite(x: float) -> float:
 
 
 _SEED_LINES = {
-    "content+secret": "Tests are drawn from your file's content: the same file always gets the same "
-                      "tests; any change to it draws new ones.",
+    "content+secret": "Tests are drawn from your file's content: the same file always gets the "
+                      "same tests; any change to it draws new ones.",
     "content": "Tests are drawn from your file's content: the same file always gets the same "
                "tests; any change to it draws new ones.",
     "given": "Tests were drawn from a seed chosen by the course staff.",
@@ -85,10 +93,15 @@ def results_dict(report: GradeReport) -> dict[str, Any]:
         ],
         "extra_data": {"graded": report.graded, "seed": report.seed,
                        "seed_source": report.seed_source, "sandbox": report.sandbox,
+                       "child_uid": report.isolation.get("uid"),
+                       "protections": report.isolation.get("protections", {}),
                        "language": report.language, "submission": report.submission,
+                       "assignment": report.assignment,
                        "execution_time": round(report.execution_time, 3)},
     }
-    return safe_json(data)
+    data = safe_json(data)
+    fields = [(data, "output")] + [(t, "output") for t in data["tests"]]
+    return fit(data, MAX_BYTES, fields, f"the results document is limited to {MAX_BYTES >> 20} MiB")
 
 
 def error_results(message: str) -> dict[str, Any]:

@@ -208,17 +208,22 @@ def _new_layer(module, spec):
 
 
 def _op_api(module, task):
+    # Without "roles", lesson 4's names (PROTOCOL.md): DenseLayer, MLP, mse, mse_derivative,
+    # MLP.add_layer, and the attributes of a fresh DenseLayer(3, 2, "relu").
+    roles = task.get("roles", _MODULE_ROLES)
+    methods = task.get("methods", {"add_layer": "MLP"})
     value = {}
     names = {}
-    for key in _MODULE_ROLES:
+    for key in roles:
         found = _find(module, _CONTRACT[key])
         value[key] = found is not None
         names[key] = found
-    cls = getattr(module, names["MLP"]) if names["MLP"] else None
-    names["add_layer"] = _find(cls, _CONTRACT["add_layer"]) if cls is not None else None
+    for method, owner in methods.items():
+        cls = getattr(module, names[owner]) if names.get(owner) else None
+        names[method] = _find(cls, _CONTRACT[method]) if cls is not None else None
     value["names"] = names
     attributes = {}
-    if names["DenseLayer"]:
+    if task.get("layer", True) and names.get("DenseLayer"):
         try:
             layer = getattr(module, names["DenseLayer"])(3, 2, "relu")
             for attr in ("weights", "biases"):
@@ -258,16 +263,22 @@ def _op_layer(module, task):
     return {"rounds": out}
 
 
-def _op_mlp(module, task):
+def _new_model(module, specs):
+    """The student's MLP with a DenseLayer per spec added (weights assigned): (model, layers)."""
     model = _require(module, "MLP")()
     add_name = _find(model, _CONTRACT["add_layer"])
     if add_name is None:
         raise MissingAPI(f"the MLP defines no {' or '.join(_CONTRACT['add_layer'])} method")
     layers = []
-    for j, spec in enumerate(task["layers"]):
+    for spec in specs:
         layer = _new_layer(module, spec)
         getattr(model, add_name)(layer)
         layers.append(layer)
+    return model, layers
+
+
+def _op_mlp(module, task):
+    model, layers = _new_model(module, task["layers"])
     student_layers = getattr(model, "layers", None)
     out = []
     n_out = int(task["layers"][-1]["n_neurons"])
@@ -326,12 +337,166 @@ def _op_mse_derivative(module, task):
                                  "mse_derivative(y_true, y_pred)", str(tuple(yt.shape)))}
 
 
+def _number_in(value, field):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"bad request: {field} must be a number")
+    return value
+
+
+def _op_gd_step(module, task):
+    f = _require(module, "gradient_descent_step")
+    x = _matrix_in(task["x"])
+    out = f(x, _matrix_in(task["gradient"]), float(_number_in(task["learning_rate"], "lr")))
+    return {"value": _matrix_out(out, "gradient_descent_step(x, gradient, learning_rate)",
+                                 str(tuple(x.shape)))}
+
+
+def _op_gd_run(module, task):
+    f = _require(module, "gradient_descent")
+    fn = task["function"]
+    if fn.get("kind") != "quadratic":
+        raise ValueError(f"bad request: unknown function {fn.get('kind')!r}")
+    a, c = _matrix_in(fn["A"]), _matrix_in(fn["c"])
+    calls = [0]
+
+    def gradient(x):
+        calls[0] += 1
+        return (_asarray(x, dtype=_float64) - c) @ a
+
+    x0 = _matrix_in(task["x0"])
+    out = f(gradient, x0.copy(), float(_number_in(task["learning_rate"], "lr")),
+            int(task["steps"]))
+    return {"value": _matrix_out(out, "gradient_descent(gradient, x0, learning_rate, n_steps)",
+                                 str(tuple(x0.shape))),
+            "calls": calls[0]}
+
+
+def _params_out(layer, i, j, spec, suffix):
+    shape_w = f"({spec['n_inputs']}, {spec['n_neurons']})"
+    return {f"weights{suffix}": _matrix_out(getattr(layer, "weights", None),
+                                            f"{i}layers[{j}].weights", shape_w),
+            f"biases{suffix}": _matrix_out(getattr(layer, "biases", None),
+                                           f"{i}layers[{j}].biases", f"(1, {spec['n_neurons']})")}
+
+
+def _op_sgd_step(module, task):
+    step = _require(module, "sgd_step")
+    model, layers = _new_model(module, task["layers"])
+    model.forward(_matrix_in(task["x"]))
+    model.backward(_matrix_in(task["d_loss"]))
+    student_layers = getattr(model, "layers", None)
+    out = []
+    for j, (layer, spec) in enumerate(zip(layers, task["layers"], strict=True)):
+        source = layer
+        if _find(layer, _CONTRACT["d_weights"]) is None and student_layers is not None:
+            try:  # the student's MLP copied the layers it was given
+                source = student_layers[j]
+            except BaseException:  # noqa: BLE001
+                source = layer
+        entry = {"d_weights": _grad(source, "d_weights", f"layers[{j}].d_weights",
+                                    f"({spec['n_inputs']}, {spec['n_neurons']})"),
+                 "d_biases": _grad(source, "d_biases", f"layers[{j}].d_biases",
+                                   f"(1, {spec['n_neurons']})")}
+        entry.update(_params_out(layer, "after backward: ", j, spec, "_backward"))
+        out.append(entry)
+    step(model, float(_number_in(task["learning_rate"], "lr")))
+    for j, (layer, spec) in enumerate(zip(layers, task["layers"], strict=True)):
+        out[j].update(_params_out(layer, "after sgd_step: ", j, spec, "_after"))
+    return {"layers": out}
+
+
+def _pair_out(value, field, n_x, n_y):
+    try:
+        items = list(value) if isinstance(value, (tuple, list)) else None
+    except BaseException:  # noqa: BLE001
+        items = None
+    if items is None or len(items) != 2:
+        raise BadResult(f"{field}: expected a pair (x, y), got {_describe(value)}")
+    return {"x": _matrix_out(items[0], f"{field}[0] (x)", f"(rows, {n_x})"),
+            "y": _matrix_out(items[1], f"{field}[1] (y)", f"(rows, {n_y})")}
+
+
+def _op_shuffle(module, task):
+    f = _require(module, "shuffle")
+    x, y = _matrix_in(task["x"]), _matrix_in(task["y"])
+    calls = []
+    for seed in task["seeds"]:
+        calls.append(_pair_out(f(x.copy(), y.copy(), int(seed)), f"shuffle(x, y, {int(seed)})",
+                               x.shape[1], y.shape[1]))
+    return {"calls": calls}
+
+
+_MAX_BATCHES = 10_000
+
+
+def _op_batches(module, task):
+    f = _require(module, "make_batches")
+    x, y = _matrix_in(task["x"]), _matrix_in(task["y"])
+    size = int(task["batch_size"])
+    out = []
+    for k, pair in enumerate(f(x.copy(), y.copy(), size)):
+        if k >= _MAX_BATCHES:
+            raise BadResult(f"make_batches: more than {_MAX_BATCHES} batches")
+        out.append(_pair_out(pair, f"make_batches(...)[{k}]", x.shape[1], y.shape[1]))
+    return {"batches": out}
+
+
+_MAX_STEPS = 20_000
+
+
+def _op_train(module, task):
+    train = _require(module, "train")
+    x, y = _matrix_in(task["x"]), _matrix_in(task["y"])
+    epochs, size = int(task["epochs"]), int(task["batch_size"])
+    lr = float(_number_in(task["learning_rate"], "lr"))
+    runs = []
+    for i, seed in enumerate(task["seeds"]):
+        model, layers = _new_model(module, task["layers"])
+        log = {"pending": None, "batches": [], "params": [], "backward": 0}
+        forward, backward = model.forward, model.backward
+
+        def logged_forward(inputs, *args, _forward=forward, _log=log, **kwargs):
+            try:
+                _log["pending"] = _matrix_out(inputs, "model.forward's input", "(rows, n_in)")
+            except BadResult:
+                _log["pending"] = None
+            return _forward(inputs, *args, **kwargs)
+
+        def logged_backward(*args, _backward=backward, _log=log, _layers=layers, **kwargs):
+            _log["backward"] += 1
+            if len(_log["batches"]) < _MAX_STEPS:  # the batch, and the weights it meets
+                _log["batches"].append(_log["pending"])
+                _log["params"].append(
+                    [_params_out(layer, "before backward: ", j, spec, "")
+                     for j, (layer, spec) in enumerate(zip(_layers, task["layers"], strict=True))])
+            return _backward(*args, **kwargs)
+
+        model.forward, model.backward = logged_forward, logged_backward
+        history = train(model, x.copy(), y.copy(), epochs, size, lr, int(seed))
+        runs.append({
+            "history": _matrix_out(history, f"run {i}: train(...)'s return value",
+                                   f"(1, {epochs})", allow_none=True),
+            "layers": [_params_out(layer, f"run {i}: ", j, spec, "")
+                       for j, (layer, spec) in enumerate(zip(layers, task["layers"], strict=True))],
+            "batches": log["batches"],
+            "params": log["params"],
+            "backward_calls": log["backward"],
+        })
+    return {"runs": runs}
+
+
 _OPS = {
     "api": _op_api,
     "layer": _op_layer,
     "mlp": _op_mlp,
     "mse": _op_mse,
     "mse_derivative": _op_mse_derivative,
+    "gd_step": _op_gd_step,
+    "gd_run": _op_gd_run,
+    "sgd_step": _op_sgd_step,
+    "shuffle": _op_shuffle,
+    "batches": _op_batches,
+    "train": _op_train,
 }
 
 

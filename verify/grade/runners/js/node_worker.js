@@ -261,7 +261,7 @@ function requireName(mod, key) {
   const name = find(mod, CONTRACT[key]);
   if (name === null) {
     throw new MissingAPI(`the submission exports no ${CONTRACT[key].join(' or ')} ` +
-      '(module.exports = { DenseLayer, MLP, mse, mseDerivative }, or named exports in an .mjs file)');
+      `(module.exports = { ..., ${CONTRACT[key][0]} }, or a named export in an .mjs file)`);
   }
   return mod[name];
 }
@@ -290,27 +290,37 @@ function size(rows, cols) {
 
 // ------------------------------------------------------------- tasks
 
-function opApi(mod) {
+function opApi(mod, task) {
+  // Without "roles", lesson 4's names (PROTOCOL.md): DenseLayer, MLP, mse, mseDerivative,
+  // MLP.addLayer, and the attributes of a fresh DenseLayer(3, 2, 'relu').
+  const legacy = !isArray(task.roles);
+  const roles = legacy ? MODULE_ROLES : task.roles;
+  const methods = legacy || !task.methods || typeof task.methods !== 'object' ? { add_layer: 'MLP' } : task.methods;
   const value = {};
   const names = {};
-  for (const key of MODULE_ROLES) {
+  for (const key of roles) {
     const found = find(mod, CONTRACT[key]);
     value[key] = found !== null && typeof mod[found] === 'function';
     names[key] = found;
   }
-  let addLayer = null;
-  if (names.MLP && typeof mod[names.MLP] === 'function') {
-    addLayer = find(mod[names.MLP].prototype, CONTRACT.add_layer);
-    if (addLayer === null) {
-      try { addLayer = find(new mod[names.MLP](), CONTRACT.add_layer); } catch (e) { /* reported by the mlp tasks */ }
+  for (const [method, owner] of Object.entries(methods)) {
+    let found = null;
+    const cls = names[owner] ? mod[names[owner]] : null;
+    if (typeof cls === 'function') {
+      found = find(cls.prototype, CONTRACT[method]);
+      if (found === null) {
+        try { found = find(new cls(), CONTRACT[method]); } catch (e) { /* reported by the tasks that use it */ }
+      }
     }
+    names[method] = found;
   }
-  names.add_layer = addLayer;
-  names.d_weights = null;
-  names.d_biases = null;
+  if (legacy) {
+    names.d_weights = null;
+    names.d_biases = null;
+  }
   value.names = names;
   const attributes = {};
-  if (value.DenseLayer) {
+  if (task.layer !== false && value.DenseLayer) {
     try {
       const layer = new mod[names.DenseLayer](3, 2, 'relu');
       for (const attr of ['weights', 'biases']) {
@@ -357,18 +367,24 @@ function opLayer(mod, task) {
   return { rounds };
 }
 
-function opMlp(mod, task) {
+/** The student's MLP with a DenseLayer per spec added (weights assigned): {model, layers}. */
+function newModel(mod, specs) {
   const model = construct(requireName(mod, 'MLP'), [], 'MLP');
   const addName = find(model, CONTRACT.add_layer);
   if (addName === null || typeof model[addName] !== 'function') {
     throw new MissingAPI(`the MLP has no ${CONTRACT.add_layer.join(' or ')} method`);
   }
   const layers = [];
-  for (const spec of task.layers) {
+  for (const spec of specs) {
     const layer = newLayer(mod, spec);
     model[addName](layer);
     layers.push(layer);
   }
+  return { model, layers };
+}
+
+function opMlp(mod, task) {
+  const { model, layers } = newModel(mod, task.layers);
   let studentLayers;
   try { studentLayers = model.layers; } catch (e) { studentLayers = undefined; }
   const nIn = Number(task.layers[0].n_inputs);
@@ -414,7 +430,149 @@ function opMseDerivative(mod, task) {
   return { value: matrixOut(f(matrixIn(task.y_true), matrixIn(task.y_pred)), 'mseDerivative(yTrue, yPred)', size(rows, cols)) };
 }
 
-const OPS = { api: opApi, layer: opLayer, mlp: opMlp, mse: opMse, mse_derivative: opMseDerivative };
+function numberIn(value, field) {
+  if (typeof value !== 'number') throw new Error(`bad request: ${field} must be a number`);
+  return value;
+}
+
+function opGdStep(mod, task) {
+  const f = requireName(mod, 'gradient_descent_step');
+  const rows = task.x.length;
+  const cols = rows ? task.x[0].length : 0;
+  const out = f(matrixIn(task.x), matrixIn(task.gradient), numberIn(task.learning_rate, 'learning_rate'));
+  return { value: matrixOut(out, 'gradientDescentStep(x, gradient, learningRate)', size(rows, cols)) };
+}
+
+function opGdRun(mod, task) {
+  const f = requireName(mod, 'gradient_descent');
+  const fn = task.function;
+  if (!fn || fn.kind !== 'quadratic') throw new Error(`bad request: unknown function ${stringify(fn && fn.kind)}`);
+  const A = fn.A.map((row) => row.map(numIn));
+  const c = fn.c[0].map(numIn);
+  let calls = 0;
+  // The gradient (x - c) A of the quadratic, in plain arithmetic (a math.js matrix in, a math.js
+  // matrix out; a nested Array in, a nested Array out).
+  const gradient = (x) => {
+    calls += 1;
+    const rows = matrixOut(x, 'the point given to gradient', size(1, c.length));
+    const out = rows.map((row) => c.map((_, j) => {
+      let sum = 0;
+      for (let k = 0; k < c.length; k++) sum += (numIn(row[k]) - c[k]) * A[k][j];
+      return sum;
+    }));
+    return x && x.isMatrix === true ? math.matrix(out) : out;
+  };
+  const out = f(gradient, matrixIn(task.x0), numberIn(task.learning_rate, 'learning_rate'), Number(task.steps));
+  return { value: matrixOut(out, 'gradientDescent(gradient, x0, learningRate, nSteps)', size(1, c.length)), calls };
+}
+
+function paramsOut(layer, where, j, spec, suffix) {
+  return {
+    [`weights${suffix}`]: matrixOut(layer.weights, `${where}layers[${j}].weights`, size(spec.n_inputs, spec.n_neurons)),
+    [`biases${suffix}`]: matrixOut(layer.biases, `${where}layers[${j}].biases`, size(1, spec.n_neurons)),
+  };
+}
+
+function opSgdStep(mod, task) {
+  const step = requireName(mod, 'sgd_step');
+  const { model, layers } = newModel(mod, task.layers);
+  model.forward(matrixIn(task.x));
+  model.backward(matrixIn(task.d_loss));
+  let studentLayers;
+  try { studentLayers = model.layers; } catch (e) { studentLayers = undefined; }
+  const out = layers.map((layer, j) => {
+    const spec = task.layers[j];
+    let source = layer;
+    if (find(layer, CONTRACT.d_weights) === null && studentLayers) {
+      try { if (studentLayers[j]) source = studentLayers[j]; } catch (e) { source = layer; } // the MLP copied its layers
+    }
+    return {
+      d_weights: gradOut(source, 'd_weights', `layers[${j}]`, size(spec.n_inputs, spec.n_neurons)),
+      d_biases: gradOut(source, 'd_biases', `layers[${j}]`, size(1, spec.n_neurons)),
+      ...paramsOut(layer, 'after backward: ', j, spec, '_backward'),
+    };
+  });
+  step(model, numberIn(task.learning_rate, 'learning_rate'));
+  layers.forEach((layer, j) => Object.assign(out[j], paramsOut(layer, 'after sgdStep: ', j, task.layers[j], '_after')));
+  return { layers: out };
+}
+
+function pairOut(value, field, nX, nY) {
+  const items = isArray(value) ? value : undefined;
+  if (items === undefined || items.length !== 2) {
+    throw new BadResult(`${field}: expected an array of two, [x, y], got ${describe(value)}`);
+  }
+  return { x: matrixOut(items[0], `${field}[0] (x)`, size('rows', nX)), y: matrixOut(items[1], `${field}[1] (y)`, size('rows', nY)) };
+}
+
+function opShuffle(mod, task) {
+  const f = requireName(mod, 'shuffle');
+  const nX = task.x[0].length;
+  const nY = task.y[0].length;
+  return {
+    calls: task.seeds.map((seed) => pairOut(f(matrixIn(task.x), matrixIn(task.y), Number(seed)),
+      `shuffle(x, y, ${Number(seed)})`, nX, nY)),
+  };
+}
+
+const MAX_BATCHES = 10000;
+
+function opBatches(mod, task) {
+  const f = requireName(mod, 'make_batches');
+  const nX = task.x[0].length;
+  const nY = task.y[0].length;
+  const result = f(matrixIn(task.x), matrixIn(task.y), Number(task.batch_size));
+  if (result === null || result === undefined || typeof result[Symbol.iterator] !== 'function') {
+    throw new BadResult(`makeBatches(x, y, batchSize): expected an array of [x, y] pairs, got ${describe(result)}`);
+  }
+  const out = [];
+  for (const pair of result) {
+    if (out.length >= MAX_BATCHES) throw new BadResult(`makeBatches: more than ${MAX_BATCHES} batches`);
+    out.push(pairOut(pair, `makeBatches(...)[${out.length}]`, nX, nY));
+  }
+  return { batches: out };
+}
+
+const MAX_STEPS = 20000;
+
+function opTrain(mod, task) {
+  const train = requireName(mod, 'train');
+  const epochs = Number(task.epochs);
+  const runs = task.seeds.map((seed, i) => {
+    const { model, layers } = newModel(mod, task.layers);
+    const log = { pending: null, batches: [], params: [], backward: 0 };
+    const forward = model.forward;
+    const backward = model.backward;
+    model.forward = function loggedForward(inputs, ...rest) {
+      try { log.pending = matrixOut(inputs, "model.forward's input", '[rows, nIn]'); } catch (e) { log.pending = null; }
+      return forward.call(this, inputs, ...rest);
+    };
+    model.backward = function loggedBackward(...args) {
+      log.backward += 1;
+      if (log.batches.length < MAX_STEPS) { // the batch, and the weights it meets
+        log.batches.push(log.pending);
+        log.params.push(layers.map((layer, j) => paramsOut(layer, 'before backward: ', j, task.layers[j], '')));
+      }
+      return backward.apply(this, args);
+    };
+    const history = train(model, matrixIn(task.x), matrixIn(task.y), epochs, Number(task.batch_size),
+      numberIn(task.learning_rate, 'learning_rate'), Number(seed));
+    return {
+      history: matrixOut(history, `run ${i}: train(...)'s return value`, size(1, epochs), true),
+      layers: layers.map((layer, j) => paramsOut(layer, `run ${i}: `, j, task.layers[j], '')),
+      batches: log.batches,
+      params: log.params,
+      backward_calls: log.backward,
+    };
+  });
+  return { runs };
+}
+
+const OPS = {
+  api: opApi, layer: opLayer, mlp: opMlp, mse: opMse, mse_derivative: opMseDerivative,
+  gd_step: opGdStep, gd_run: opGdRun, sgd_step: opSgdStep, shuffle: opShuffle, batches: opBatches,
+  train: opTrain,
+};
 
 // ------------------------------------------------------------- loading
 

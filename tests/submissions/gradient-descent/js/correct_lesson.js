@@ -1,0 +1,16 @@
+// Correct: the lesson's math.js code; the loop reuses the step.
+const math = require('mathjs');
+
+function gradientDescentStep(x, gradient, learningRate) {
+  return math.subtract(x, math.multiply(gradient, learningRate));
+}
+
+function gradientDescent(gradient, x0, learningRate, nSteps) {
+  let x = x0;
+  for (let i = 0; i < nSteps; i++) {
+    x = gradientDescentStep(x, gradient(x), learningRate);
+  }
+  return x;
+}
+
+module.exports = { gradientDescentStep, gradientDescent };

@@ -1,0 +1,12 @@
+"""Correct: the lesson's camelCase names; the loop reuses the step."""
+
+
+def gradientDescentStep(x, gradient, learningRate):
+    return x - learningRate * gradient
+
+
+def gradientDescent(gradient, x0, learningRate, nSteps):
+    x = x0
+    for _ in range(nSteps):
+        x = gradientDescentStep(x, gradient(x), learningRate)
+    return x
