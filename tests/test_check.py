@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import verify
-from reference_mlp import LOSSES, MLP, Loss
+from reference_mlp import LOSSES, MLP, DenseLayer, Loss
 from verify import (
     TOLERANCES,
     GradientCheck,
@@ -390,6 +390,38 @@ def test_cross_entropy_is_checked_by_every_method(method: str) -> None:
     assert {row.path for row in check.failures} == {
         "layers[1].inputs", "layers[0].weights", "layers[0].biases", "layers[0].inputs"}
     assert [row.path for row in check.root_causes] == ["layers[1].inputs"]
+
+
+class TwoPercentOff(DenseLayer):
+    """A reference layer whose ``kind`` gradient is 1.02 times what it should be."""
+
+    kind = "weights"
+
+    def backward(self, d_outputs):
+        d_in = super().backward(d_outputs)
+        if self.kind == "weights":
+            self.d_weights = 1.02 * self.d_weights
+        elif self.kind == "biases":
+            self.d_biases = 1.02 * self.d_biases
+        else:
+            d_in = 1.02 * d_in
+        return d_in
+
+
+@pytest.mark.parametrize("layer", [0, 1, 2])
+@pytest.mark.parametrize("kind", ["weights", "biases", "inputs"])
+def test_cross_entropy_flags_a_two_percent_error_in_any_one_gradient(layer: int,
+                                                                      kind: str) -> None:
+    model, x, labels = ce_problem()
+    bad = model.copy()
+    bad.layers[layer].__class__ = type("Off", (TwoPercentOff,), {"kind": kind})
+    own = f"layers[{layer}].{kind}"
+    fed = {own} | ({f"layers[{i}].{k}" for i in range(layer)
+                    for k in ("weights", "biases", "inputs")} if kind == "inputs" else set())
+    for method in ALL_METHODS:
+        check = check_gradients(bad, x, labels, loss="cross_entropy", method=method, seed=3)
+        assert {r.path for r in check.failures} == fed, (method, check.message())
+        assert [r.path for r in check.root_causes] == [own], method
 
 
 def test_cross_entropy_derivative_bug_is_the_root_cause() -> None:
