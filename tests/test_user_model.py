@@ -296,3 +296,19 @@ def test_what_is_not_a_model_is_refused_by_name(model, error, match) -> None:
     x, y = data()
     with pytest.raises(error, match=match):
         check_gradients(model, x, y)
+
+
+def test_a_float32_row_that_only_float32_breaks_is_inconclusive_never_a_match() -> None:
+    from verify.compare import compare, tolerance_for
+    from verify.user_model import PRECISION_NOTE, _precision_only
+
+    ref = np.array([1.0, 2.0, 3.0])
+    kw = {"path": "layers[0].weights", "layer": 0, "activation": "Dense", "parameter": "weights",
+          "method": "central", "tolerance": tolerance_for(np.float32, "central")}
+    wrong32 = compare(np.array([1.0, 2.0, 3.3]), ref, **kw)
+    assert wrong32.verdict == "mismatch"
+    # The same code in float64 matches: float32 rounding, not the code, is what is off.
+    rec = _precision_only(wrong32, compare(ref.copy(), ref, **kw))
+    assert rec.verdict == "inconclusive" and not rec.passed and PRECISION_NOTE in rec.note
+    # Wrong in float64 too: the code is wrong, and stays a mismatch.
+    assert _precision_only(wrong32, compare(np.array([1.0, 2.0, 3.3]), ref, **kw)) is wrong32
