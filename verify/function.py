@@ -32,6 +32,7 @@ from .generic import (
     difference_quotients,
     directional,
     failing_kinks,
+    kinks_only,
     measured_rounding,
     refine,
     refine_directional,
@@ -232,8 +233,9 @@ def check_function(
         if tol.relative_atol and a.shape == est.shape and method in ("central", "forward"):
             kink_mask, bounds = failing_kinks(g, x, a, est, tol, bound, noise=noise)
             n_kinks += 0 if kink_mask is None else int(kink_mask.sum())
-        rows.append(compare(a, est, tolerance=tol, allowance=bound, error=error, note=note,
-                            kink_mask=kink_mask, kink_bounds=bounds, **common))
+        rec = compare(a, est, tolerance=tol, allowance=bound, error=error, note=note,
+                      kink_mask=kink_mask, kink_bounds=bounds, **common)
+        rows.append(kinks_only(rec, a, est, tol, bound, kink_mask))
     info: dict[str, Any] = {
         "method": method, "dtype": dtype.name, "loss": None,
         "n_parameters": int(sum(x.size for x in xs)), "step": step, "kinks": n_kinks,

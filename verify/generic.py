@@ -29,6 +29,7 @@ gradient is taken of the *model's own forward* (or the function itself), entry b
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import warnings
 from collections.abc import Callable
@@ -37,7 +38,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .compare import Tolerance, exceeds, row_scale
+from .compare import GradientRecord, Tolerance, exceeds, row_scale
 from .finite_diff import DEFAULT_STEPS, Refined
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "directional",
     "failing_kinks",
     "kinks_at",
+    "kinks_only",
     "measured_rounding",
     "refine",
     "refine_directional",
@@ -114,16 +116,17 @@ def refine(f: Scalar, theta: Array, idx: Array, *, complex_ok: bool, noise: floa
     return Refined(fine, error, "Richardson extrapolation")
 
 
-KINK_SHRINK = 256.0
-""":func:`kinks_at` looks at one-sided quotients with steps ``h / 16`` and ``h / KINK_SHRINK``."""
+KINK_SHRINK = 16.0
+""":func:`kinks_at` looks at one-sided quotients with steps ``h`` and ``h / KINK_SHRINK``."""
 
 
 def kinks_at(f: Scalar, theta: Array, idx: Array, *, noise: float = 0.0
              ) -> tuple[Array, Array, Array]:
     """Which flat entries ``idx`` sit at a kink of ``f`` (a jump of the derivative, e.g. a relu
     whose pre-activation is exactly 0): the one-sided quotients ``f(t + s) / s`` and
-    ``-f(t - s) / s`` differ by as much at ``s = h / KINK_SHRINK`` as at ``s = h / 16`` (a
-    curvature's difference would shrink 16 times), and by more than their round-off.
+    ``-f(t - s) / s`` differ by as much at ``s = h / KINK_SHRINK`` as at ``s = h`` (a
+    curvature's difference would shrink 16 times, a kink further than ``h / 16`` away would not
+    be seen at the smaller step), and by more than 16 times their round-off.
     -> (is a kink (P,), left (P,), right (P,)), the quotients at the smaller step; there the
     loss has no derivative and an analytic value between them is a valid one-sided choice."""
     h = _steps(theta, idx, DEFAULT_STEPS["central"])
@@ -131,13 +134,13 @@ def kinks_at(f: Scalar, theta: Array, idx: Array, *, noise: float = 0.0
     left, right = np.zeros(idx.size), np.zeros(idx.size)
     for q, (k, hk) in enumerate(zip(idx, h, strict=True)):
         jumps = []
-        for s in (hk / 16, hk / KINK_SHRINK):
+        for s in (hk, hk / KINK_SHRINK):
             with np.errstate(all="ignore"):
                 r = float(np.real(f(_at(theta, k, s)))) / s
                 lft = -float(np.real(f(_at(theta, k, -s)))) / s
             jumps.append(abs(r - lft))
         kink[q] = bool(jumps[1] > 0.5 * jumps[0]
-                       and jumps[1] > 64 * noise / s + 1e-8 * max(abs(r), abs(lft)))
+                       and jumps[1] > 16 * noise / s + 1e-8 * max(abs(r), abs(lft)))
         left[q], right[q] = lft, r
     return kink, left, right
 
@@ -163,6 +166,30 @@ def failing_kinks(f: Scalar, theta: Array, a: Array, est: Array, tol: Tolerance,
     lo.reshape(-1)[idx[kink]] = left[kink]
     hi.reshape(-1)[idx[kink]] = right[kink]
     return mask, (lo, hi)
+
+
+KINK_NOTE = ("the mismatched entries sit at a kink of the code's own forward (a relu fed exactly "
+             "0, say), where it has no derivative: a value outside the one-sided derivatives "
+             "is not shown wrong there (backprop's conventions at several kinks at once can "
+             "give one)")
+"""The note of a row that fails only at kinks (:func:`kinks_only`)."""
+
+
+def kinks_only(rec: GradientRecord, a: Array, est: Array, tol: Tolerance,
+               allowance: Array | float | None, kink_mask: Array | None) -> GradientRecord:
+    """``rec`` (a row compared with ``kink_mask``) made ``inconclusive`` when every entry that
+    fails sits at a kink (``kink_mask``, of ``est``'s shape): not differentiable there, so a
+    value outside the one-sided derivatives proves nothing. Otherwise ``rec`` unchanged."""
+    if rec.verdict != "mismatch" or kink_mask is None or not np.any(kink_mask):
+        return rec
+    mask = np.asarray(kink_mask, dtype=bool)
+    finite = np.isfinite(np.real(np.asarray(a, dtype=np.complex128)))
+    bad = exceeds(a, est, tol, allowance=allowance, scale=row_scale(est, mask))
+    if np.any((bad | ~finite) & ~mask):
+        return rec
+    note = f"{rec.note}; {KINK_NOTE}" if rec.note else KINK_NOTE
+    return dataclasses.replace(rec, status="inconclusive", passed=False, mismatched=0,
+                               unresolved=rec.mismatched, note=note)
 
 
 def refine_failing(analytic: Array, estimate: Array, tolerance: Tolerance,

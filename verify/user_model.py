@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +46,7 @@ from .generic import (
     directional,
     failing_kinks,
     kinks_at,
+    kinks_only,
     measured_rounding,
     refine,
     refine_directional,
@@ -159,30 +161,60 @@ def _perturbed_run(model: Any, x: Array, derivative: Any) -> Any:
 
 
 RESOLUTION_FACTOR = 64.0
-"""Every entry of a user's model may be off by this many units of roundoff of the largest
-gradient in the network (:func:`_network_scale`): code whose arithmetic the checker cannot see
+"""Every layer of a user's model may add an error of this many units of roundoff of the largest
+gradient in the network (:func:`_network_scale`) to the gradient it returns, carried down the
+layers below (:func:`_floors`): code whose arithmetic the checker cannot see
 may compute a derivative with a cancellation (``1 - tanh(z)**2``, ``s * (1 - s)``) whose
 absolute error is about ``u`` however small the derivative (a saturated unit's exact gradient
 of 1e-100 comes out as 0). A row whose every gradient is below this is inconclusive, never a
-mismatch nor a match; rows above it are unaffected (the float32 table's ``atol`` alone is 1e-5
+mismatch nor a match; rows well above it are unaffected (the float32 table's ``atol`` alone is 1e-5
 of the row's largest gradient)."""
 
 
 def _network_scale(analytic: dict[tuple[int, str], Array | None], loss: CheckLoss, y: Array,
                    t: Array) -> float:
-    """The largest finite ``|gradient|`` in the network: of the loss at the prediction ``y``
-    and of every analytic row (a wrong row that is too large only widens the floor: rows may
-    turn inconclusive, never a wrong one into a match beyond its own size)."""
+    """The largest finite ``|gradient|`` that flows through the network: of the loss at the
+    prediction ``y`` and of every analytic ``inputs`` row (what each backward returns; a wrong
+    one that is too large only widens the floor: rows may turn inconclusive, never a wrong one
+    into a match beyond its own size)."""
     with np.errstate(all="ignore"):
         parts = [np.real(np.asarray(loss.gradient(np.real(y).astype(np.float64), t)))]
-    parts += [np.real(np.asarray(g, dtype=np.complex128)) for g in analytic.values()
-              if g is not None]
+    parts += [np.real(np.asarray(g, dtype=np.complex128)) for (_, kind), g in analytic.items()
+              if g is not None and kind == "inputs"]
     top = 0.0
     for p in parts:
         p = np.abs(p[np.isfinite(p)])
         if p.size:
             top = max(top, float(p.max()))
     return top
+
+
+def _floors(run: ModelRun, ev: _Evaluator, delta: float) -> dict[tuple[int, str], float]:
+    """Per ``(layer, kind)``, the floor of :data:`RESOLUTION_FACTOR`: an absolute error
+    ``delta`` that any layer's backward may add to the gradient it returns (a cancelling
+    derivative), carried down the layers: a layer fed a gradient off by ``d`` returns one off by
+    ``d`` times its gain (its largest returned over its largest received gradient, at least 1),
+    plus its own ``delta``; its weight gradient ``x.T @ d_out`` is off by ``d`` times the
+    largest column sum of ``|x|``, its bias gradient by ``d`` times the batch."""
+    out: dict[tuple[int, str], float] = {}
+    d = delta
+    for i in reversed(range(len(ev.inputs))):
+        x = np.abs(np.real(ev.inputs[i]))
+        call = run.trace.calls.get(i)
+        gain = 1.0
+        if call is not None and call.received is not None and call.returned is not None:
+            with np.errstate(all="ignore"):
+                top_in = float(np.max(np.abs(call.received), initial=0.0))
+                top_out = float(np.max(np.abs(call.returned), initial=0.0))
+            if top_in > 0 and math.isfinite(top_out):
+                gain = max(1.0, top_out / top_in)
+        sums = x.reshape(x.shape[0], -1).sum(axis=0) if x.ndim else x
+        column = float(np.max(sums, initial=0.0)) if np.all(np.isfinite(sums)) else 0.0
+        out[(i, "weights")] = d * max(1.0, column)
+        out[(i, "biases")] = d * max(1, x.shape[0] if x.ndim else 1)
+        out[(i, "inputs")] = d * gain
+        d = d * gain + delta
+    return out
 
 
 PRECISION_NOTE = ("the same backward run in float64 matches: this float32 gradient is off by "
@@ -285,9 +317,9 @@ def check_user_model(
     if scale_aware:
         allowances = measured_rounding(
             _perturbed_run(model, x, lambda p: loss.derivative(y_arr, p)), run.analytic, mdt)
-        floor = RESOLUTION_FACTOR * unit_roundoff(mdt) * _network_scale(run.analytic, closs,
-                                                                         ev.y, t64)
-        allowances = {k: v + floor for k, v in allowances.items()}
+        floors = _floors(run, ev, RESOLUTION_FACTOR * unit_roundoff(mdt)
+                         * _network_scale(run.analytic, closs, ev.y, t64))
+        allowances = {k: v + floors.get(k, 0.0) for k, v in allowances.items()}
     as64: dict[tuple[int, str], Array] = {}
     if scale_aware and mdt == np.float32:
         as64 = _float64_gradients(model, x, lambda p: loss.derivative(y_arr, p))
@@ -334,6 +366,7 @@ def check_user_model(
             n_kinks += 0 if kink_mask is None else int(kink_mask.sum())
         rec = compare(np.asarray(a), est, tolerance=tol, allowance=allowance, error=error,
                       note=note, kink_mask=kink_mask, kink_bounds=bounds, **common)
+        rec = kinks_only(rec, np.asarray(a), est, tol, allowance, kink_mask)
         a64 = as64.get((i, kind))
         if rec.verdict == "mismatch" and a64 is not None and a64.shape == est.shape:
             rec = _precision_only(rec, compare(a64, est, tolerance=tol, allowance=allowance,
@@ -413,9 +446,11 @@ def _directional_row(f: Any, theta: Array, v: Array, a: Array | None, tol: Toler
             kink, left, right = kinks_at(lambda s: f(theta + s[0] * v), np.zeros(1),
                                          np.array([0]), noise=noise)
             if kink[0]:
-                rec = compare(analytic, reference, tolerance=tol, allowance=allowance,
-                              error=error, scale=scale, note=note, kink_mask=kink,
-                              kink_bounds=(left, right), **common)
+                rec = kinks_only(compare(analytic, reference, tolerance=tol,
+                                         allowance=allowance, error=error, scale=scale,
+                                         note=note, kink_mask=kink, kink_bounds=(left, right),
+                                         **common),
+                                 analytic, reference, tol, allowance, kink)
         if rec.verdict == "mismatch" and float64 is not None and float64.shape == v.shape:
             again = np.array([np.sum(np.real(float64) * v)])
             rec = _precision_only(rec, compare(again, reference, tolerance=tol,
