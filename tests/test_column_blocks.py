@@ -118,3 +118,41 @@ def test_relu_column_grouping_equals_plain_loop(monkeypatch: pytest.MonkeyPatch)
     np.testing.assert_allclose(fast.estimate, slow, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(fast.estimate, own_gradient(model, x, y),
                                rtol=1e-6, atol=1e-8)
+
+
+KINK_NETS = {
+    **DEEP,
+    "relu-relu-linear": ([30, 12, 9, 4], ["relu", "relu", "linear"]),
+    "leaky-relu-linear": ([10, 8, 6, 3], ["leaky_relu", "relu", "linear"]),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("name", list(KINK_NETS))
+def test_fast_paths_equal_the_general_path_to_round_off(name: str, dtype) -> None:
+    # The per-example blocks (units on only, relu not applied to them) and the vectorised
+    # output path against the general path that carries every unit through every activation:
+    # the same flags, and the same loss changes to round-off wherever no kink is crossed.
+    from verify.structured import loss_changes
+
+    sizes, acts = KINK_NETS[name]
+    model = MLP.build(sizes, acts, seed=5, dtype=dtype)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((11, sizes[0]))
+    x[0] = 0.0  # an example at the kink of every unit of layer 0's biases
+    net = reference_net(model, x, rng.standard_normal((11, sizes[-1])))
+    for layer in range(net.n_layers):
+        for r in (6e-6, 0.02):  # the default step, and one that crosses many kinks
+            flat = net.weights[layer].reshape(-1)
+            idx = np.arange(flat.size)
+            h = r * np.maximum(1.0, np.abs(flat))
+            kw = dict(track=True, chunk_size=None, max_memory=2**22)
+            fast, f_fast = loss_changes(net, layer, "weights", idx, h, (1.0, -1.0),
+                                        inexact_flagged=True, **kw)
+            slow, f_slow = loss_changes(net, layer, "weights", idx, h, (1.0, -1.0), **kw)
+            np.testing.assert_array_equal(f_fast, f_slow)
+            clear = ~f_fast.any(axis=0)
+            q_fast = (fast[0] - fast[1])[clear] / (2 * h[clear])
+            q_slow = (slow[0] - slow[1])[clear] / (2 * h[clear])
+            np.testing.assert_allclose(q_fast, q_slow, rtol=1e-9, atol=1e-12,
+                                       err_msg=f"layers[{layer}] step {r}")

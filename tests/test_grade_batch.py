@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from points import TOTAL
 
 from verify.grade.cli import main
 from verify.grade.isolation import remove_tree
@@ -20,7 +21,8 @@ SUBS = Path(__file__).parent / "submissions"
 
 
 def test_students_in_a_language_that_cannot_run_here_are_not_graded(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(NodeRunner, "unavailable_reason",
                         lambda self: "math.js is not installed for the Node runner")
     folder = tmp_path / "subs"
@@ -35,7 +37,7 @@ def test_students_in_a_language_that_cannot_run_here_are_not_graded(
     assert err.count("CANNOT GRADE 2 js submission(s) on this machine: math.js is not "
                      "installed for the Node runner") == 1
     rows = {r["student"]: r for r in csv.DictReader(table.open())}
-    assert rows["alice"]["score"] == "100"
+    assert rows["alice"]["score"] == f"{TOTAL:g}"
     assert rows["bob"]["score"] == rows["carol"]["score"] == "not graded"
     assert "NOT GRADED" in out and "2 submission(s) NOT GRADED" in err
     assert (results / "bob.json").read_text().count('"graded": false') == 1
@@ -69,11 +71,11 @@ def test_any_folder_layout_grades_every_other_student(tmp_path: Path,
     out, err = capsys.readouterr()
     assert code == 3  # some students NOT GRADED
     rows = {r["student"]: r for r in csv.DictReader(table.open(encoding="utf-8"))}
-    assert rows["alice"]["score"] == rows["b\\udcffob"]["score"] == "100"
+    assert rows["alice"]["score"] == rows["b\\udcffob"]["score"] == f"{TOTAL:g}"
     assert rows["dave"]["score"] == rows["huge"]["score"] == "not graded"
     assert "dave: NOT GRADED: dave is nested more than 16 folders deep" in err
     dave = json.loads((results / "dave.json").read_text())
     assert "nested more than 16 folders deep; submit only your code" in dave["output"]
     assert "the largest file graded is 4 MiB" in (results / "huge.json").read_text()
-    assert json.loads((results / "b\\udcffob.json").read_text())["score"] == 100
+    assert json.loads((results / "b\\udcffob.json").read_text())["score"] == TOTAL
     assert "b\\udcffob" in out

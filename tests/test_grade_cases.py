@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from verify.grade.cases import KINK_MARGIN, LayerCase, NetCase, draw_cases, forward_layers
+from verify.grade.rubric import DEFAULT_POINTS
 
 # Seeds that made the old drawing give up ("could not draw inputs away from the relu kink"):
 # a relu unit fed by a width-1 layer sees nearly the same pre-activation for every input.
@@ -35,4 +36,4 @@ def test_every_one_of_20000_seeds_draws() -> None:
     """About 1 seed in 1,100 used to raise; each failing seed zeroed a student (or a batch)."""
     for seed in range(20_000):
         tests = draw_cases(seed)
-        assert len(tests) == 15
+        assert len(tests) == len(DEFAULT_POINTS)

@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from points import TOTAL
 
 from verify.grade.cli import main
 from verify.grade.outputs import write_results
@@ -26,12 +27,12 @@ def test_single_submission_writes_results_and_a_table(tmp_path: Path, capsys: py
     out = tmp_path / "results" / "results.json"
     assert main([str(GOOD), "--results", str(out), "--seed", "5", "--sandbox", "rlimits"]) == 0
     data = json.loads(out.read_text())
-    assert data["score"] == 100 and data["extra_data"]["seed"] == 5
+    assert data["score"] == TOTAL and data["extra_data"]["seed"] == 5
     assert data["extra_data"]["sandbox"] == "rlimits"
     assert [t["max_score"] for t in data["tests"]] == list(DEFAULT_POINTS.values())
     assert {t["visibility"] for t in data["tests"]} == {"visible", "after_due_date"}
     text = capsys.readouterr().out
-    assert "Total: 100 / 100   seed 5 (given)   sandbox rlimits" in text
+    assert f"Total: {TOTAL:g} / {TOTAL:g}   seed 5 (given)   sandbox rlimits" in text
 
 
 def test_seed_reproduces_a_run(tmp_path: Path) -> None:
@@ -50,8 +51,9 @@ def test_seed_reproduces_a_run(tmp_path: Path) -> None:
 def test_failing_feedback_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(BAD), "--seed", "1"]) == 0
     text = capsys.readouterr().out
-    assert "likely cause: bias gradient averaged over the batch instead of summed" in text
-    assert "layer.biases: 4 / 4 mismatched; worst at (0, " in text
+    assert "likely cause (DenseLayer.backward): bias gradient averaged over the batch instead " \
+        "of summed" in text
+    assert "d_biases: 4 / 4 mismatched; worst at (0, " in text
 
 
 def test_batch_folder_with_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -69,7 +71,7 @@ def test_batch_folder_with_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str
                  "--seed", "3", "-q"]) == 0
     rows = list(csv.DictReader(table.open()))
     scores = {r["student"]: float(r["score"]) for r in rows}
-    assert scores["alice"] == scores["carol"] == 100 and scores["bob"] < 100
+    assert scores["alice"] == scores["carol"] == TOTAL and scores["bob"] < TOTAL
     assert set(scores) == {"alice", "bob", "carol"}
     bob = next(r for r in rows if r["student"] == "bob")
     assert "bias_averaged" in bob["diagnoses"] and bob["seed"] == "3"
@@ -89,7 +91,7 @@ def test_gradescope_mode(tmp_path: Path) -> None:
     shutil.copy(GOOD, sub / "mlp.py")
     (sub / "helper.py").write_text("x = 1\n")
     assert main(["--gradescope", str(sub), "--entry", "mlp.py", "--results", str(out), "-q"]) == 0
-    assert json.loads(out.read_text())["score"] == 100
+    assert json.loads(out.read_text())["score"] == TOTAL
 
 
 def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -123,9 +125,10 @@ def test_sandbox_info(capsys: pytest.CaptureFixture[str]) -> None:
 # ------------------------------------------------------------------------------ rubric
 
 
-def test_default_rubric_sums_to_100() -> None:
+def test_default_rubric_is_the_old_100_plus_the_saturated_test() -> None:
     rubric = load_rubric()
-    assert rubric.total == 100 and rubric.visibility_of("hidden_network") == "after_due_date"
+    assert rubric.total == 100 + rubric.points["saturated"] == TOTAL
+    assert rubric.visibility_of("hidden_network") == "after_due_date"
 
 
 @pytest.mark.parametrize("suffix", [".toml", ".json"])
@@ -138,7 +141,7 @@ def test_rubric_override(tmp_path: Path, suffix: str) -> None:
                                     "visibility": {"mse": "hidden"}}))
     rubric = load_rubric(path)
     assert rubric.points["api"] == 10 and rubric.points["hidden_network"] == 0
-    assert rubric.total == 100 + 6 - 8 and rubric.hides_values("mse")
+    assert rubric.total == TOTAL + 6 - 8 and rubric.hides_values("mse")
     out = tmp_path / "results.json"
     assert main([str(GOOD), "--rubric", str(path), "--results", str(out), "-q"]) == 0
     data = json.loads(out.read_text())
@@ -233,7 +236,7 @@ def test_a_grader_bug_still_leaves_valid_results(tmp_path: Path, monkeypatch: py
     table = tmp_path / "grades.csv"
     assert main([str(tmp_path), "--csv", str(table), "-q", "--seed", "1"]) == 3
     scores = {r["student"]: r["score"] for r in csv.DictReader(table.open())}
-    assert scores == {"alice": "100", "bob": "not graded"}
+    assert scores == {"alice": f"{TOTAL:g}", "bob": "not graded"}
 
 
 def test_rubric_visibility_hides_values(tmp_path: Path) -> None:
@@ -248,8 +251,9 @@ def test_rubric_visibility_hides_values(tmp_path: Path) -> None:
     assert relu.visibility == "after_due_date" and not relu.passed
     assert "values of hidden tests are not shown" in relu.output
     assert "expected " not in relu.output and "e.g." not in relu.output
-    assert "likely cause: missing activation derivative" in relu.output
-    assert "expected " in tanh.output and "e.g." in tanh.output  # visible tests do show values
+    assert "likely cause (DenseLayer.backward): missing activation derivative" in relu.output
+    assert "expected " in tanh.output  # visible tests do show values
+    assert "e.g." not in tanh.output  # a mismatch is shown once, not again after the verdict
 
 
 def test_negative_seed_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from points import TOTAL
 
 from verify.grade import grade_submission
 from verify.grade.sandbox import bwrap_unavailable_reason
@@ -33,14 +34,14 @@ def test_corpus_is_there() -> None:
 def test_correct_submissions_get_full_marks(path: Path, mode: str) -> None:
     report = grade_submission(path, seed=20261128, sandbox=mode)
     failing = {t.id: t.output for t in report.tests if not t.passed}
-    assert report.score == report.max_score == 100, failing
+    assert report.score == report.max_score == TOTAL, failing
     assert report.sandbox == mode
 
 
 def test_correct_submission_full_marks_for_other_seeds() -> None:
     for seed in (0, 1, 2**32 - 1):
         report = grade_submission(CORPUS / "correct_einsum_loops.py", seed=seed)
-        assert report.score == 100, [t.output for t in report.tests if not t.passed]
+        assert report.score == TOTAL, [t.output for t in report.tests if not t.passed]
 
 
 def test_lesson_loss_convention_is_explained_without_deduction() -> None:
@@ -73,17 +74,18 @@ def test_buggy_submissions_lose_points_with_the_right_diagnosis(path: Path) -> N
     if expected not in ("missing_batch_division", "missing_factor_2", "wrong_sign",
                         "weights_changed"):
         assert any("your BACKWARD is at fault" in t.output for t in failing)
-        assert any(re.search(r"\d+ / \d+ mismatched; worst at \(\d+, \d+\): analytic \S+, "
+        assert any(re.search(r"\d+ / \d+ mismatched; worst at \(\d+, \d+\): your value \S+, "
                              r"expected \S+ \(allowed|shape \(\d+, \d+\) does not match the "
                              r"expected \(\d+, \d+\)", t.output)
                    for t in failing)
 
 
 def test_buggy_diagnosis_is_specific() -> None:
-    """A single bug is named alone, not with every bug that coincides on one number."""
+    """A single bug is named alone, not with every bug that coincides on one number (the file
+    also returns the gradient MLP.backward was given, a second mistake, named on its own)."""
     report = grade_submission(CORPUS / "buggy_not_chained.py", seed=11)
     net = next(t for t in report.tests if t.id == "network_backward")
-    assert net.diagnoses == ["not_chained"], net.diagnoses
+    assert net.diagnoses == ["not_chained", "mlp_return:upstream"], net.diagnoses
     report = grade_submission(CORPUS / "buggy_bias_averaged.py", seed=11)
     layer = next(t for t in report.tests if t.id == "backward_relu")
     assert layer.diagnoses == ["bias_averaged"]
@@ -105,7 +107,7 @@ def test_readme_example_gets_full_marks(tmp_path: Path) -> None:
     sub = tmp_path / "mlp.py"
     sub.write_text(EXAMPLE_PYTHON)
     report = grade_submission(sub, seed=12)
-    assert report.score == 100, [t.output for t in report.tests if not t.passed]
+    assert report.score == TOTAL, [t.output for t in report.tests if not t.passed]
 
 
 def test_stale_inputs_are_named_per_layer_of_a_network() -> None:

@@ -8,12 +8,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from points import FORWARD, LOSSES, points
+from points import FORWARD, LOSSES, TOTAL, points
 from procs import survivors
 
 from verify.grade import Limits, grade_submission
 from verify.grade.outputs import write_results
 from verify.grade.outputs.gradescope import results_dict
+from verify.grade.rubric import DEFAULT_POINTS
 from verify.grade.sandbox import bwrap_unavailable_reason
 
 CORPUS = Path(__file__).parent / "submissions" / "python"
@@ -36,7 +37,7 @@ def _grade(name: str, mode: str, tmp_path: Path, limits: Limits = FAST, source: 
     data = json.loads(out.read_text())  # always valid JSON
     assert set(data) >= {"score", "output", "tests", "extra_data"}
     assert "execution_time" in data["extra_data"]
-    assert len(data["tests"]) == len(report.tests) == 15
+    assert len(data["tests"]) == len(report.tests) == len(DEFAULT_POINTS)
     for t in data["tests"]:
         assert set(t) >= {"name", "score", "max_score", "status", "output", "visibility"}
         assert t["status"] in ("passed", "failed")
@@ -127,8 +128,8 @@ def test_nan_results_fail_with_the_values_shown(tmp_path: Path) -> None:
     by_id = {t.id: t for t in report.tests}
     for test_id in ("forward_relu", "mse", "mse_derivative", "backward_tanh", "network_backward"):
         assert by_id[test_id].score == 0, by_id[test_id].output
-    assert "analytic nan" in by_id["forward_relu"].output
-    assert "analytic inf" in by_id["backward_tanh"].output
+    assert "your value nan" in by_id["forward_relu"].output
+    assert "your value inf" in by_id["backward_tanh"].output
 
 
 def test_wrong_types_are_bad_results(tmp_path: Path) -> None:
@@ -161,7 +162,7 @@ def test_detached_processes_do_not_survive(mode: str, tmp_path: Path) -> None:
     assert not _survivors(), "a previous run left a process behind"
     report, data = _grade("detached_child", mode, tmp_path)
     # The submission is otherwise correct, and its threads do not hang it.
-    assert data["score"] == 100
+    assert data["score"] == TOTAL
     assert not _survivors()
 
 
@@ -216,7 +217,7 @@ def test_tampering_with_the_result_channel_earns_nothing(mode: str, tmp_path: Pa
     report, data = _grade("tamper_results", mode, tmp_path)
     # Lines it wrote on the channel are ignored (a result is taken only for the part running);
     # what it earns is what its own (correct) code computes.
-    assert data["score"] == 100
+    assert data["score"] == TOTAL
     assert ("wrote lines of its own to the grader's result channel; they were ignored"
             in data["output"])
     if mode == "bwrap":  # the grader's /tmp is not even visible
@@ -232,7 +233,7 @@ def test_killing_the_supervisor_is_out_of_reach_and_leaves_nothing(mode: str,
     assert not _survivors(marker), "a previous run left a process behind"
     report, data = _grade("kill_launcher", mode, tmp_path)
     assert not _survivors(marker)
-    assert data["score"] == 100, _outputs(report)
+    assert data["score"] == TOTAL, _outputs(report)
 
 
 def test_replacing_the_output_log_shows_nothing_of_the_grader(tmp_path: Path) -> None:
@@ -276,5 +277,5 @@ def test_a_tree_thousands_of_levels_deep_is_removed(mode: str, tmp_path: Path) -
     """Issue 10, item 5: it crashed the clean-up (RecursionError), the correct submission got
     "internal grader error" and the tree stayed in /tmp."""
     report, data = _grade("deep_tree", mode, tmp_path)
-    assert report.graded and data["score"] == 100
+    assert report.graded and data["score"] == TOTAL
     assert not list(Path(tempfile.gettempdir()).glob("verify-grade-*/sandbox/deep-4711"))

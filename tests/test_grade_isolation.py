@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from points import TOTAL
 from procs import REPO, denying, grade_cli, ordinary_user, shared_folder, survivors
 
 from verify.grade import Limits, grade_submission
@@ -87,7 +88,7 @@ def test_the_child_can_reach_nothing_of_the_machine_or_the_grader(mode: str,
     before = set((REPO / "verify" / "grade").iterdir())
     report, data = _grade(PY / "hostile_root_powers.py", tmp_path, mode)
     assert "REACHED: nothing" in _printed(report)
-    assert data["score"] == 100
+    assert data["score"] == TOTAL
     assert set((REPO / "verify" / "grade").iterdir()) == before
     _own_uid(report)
     assert data["extra_data"]["child_uid"] == report.isolation["uid"]
@@ -98,7 +99,7 @@ def test_the_child_can_reach_nothing_of_the_machine_or_the_grader(mode: str,
 def test_the_graders_environment_and_memory_are_out_of_reach(mode: str, tmp_path: Path) -> None:
     report, data = _grade(PY / "hostile_grader_memory.py", tmp_path, mode)
     assert "READ: nothing" in _printed(report)
-    assert data["score"] == 100
+    assert data["score"] == TOTAL
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -114,7 +115,7 @@ def test_other_students_files_are_out_of_reach_of_a_single_grading(mode: str,
                          capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "FOUND: nothing" in out.stdout and SECRET not in out.stdout
-    assert json.loads((tmp_path / "r.json").read_text())["score"] == 100
+    assert json.loads((tmp_path / "r.json").read_text())["score"] == TOTAL
 
 
 # ------------------------------------------------------------------------------ items 3, 4, 5, 7
@@ -125,7 +126,7 @@ def test_a_fork_bomb_stops_at_the_process_cap(mode: str, tmp_path: Path) -> None
     report, data = _grade(PY / "hostile_fork_bomb.py", tmp_path, mode)
     forked = int(next(ln for ln in _printed(report).splitlines() if "FORKED:" in ln).split()[-1])
     assert 0 < forked < ATTACK.nproc, forked
-    assert data["score"] == 100
+    assert data["score"] == TOTAL
     assert data["extra_data"]["protections"]["process_cap"]["active"] is True
 
 
@@ -145,7 +146,7 @@ def test_a_process_that_keeps_moving_does_not_outlive_the_grading(mode: str,
                                                                    tmp_path: Path) -> None:
     # Four chains forking as fast as they can: at the branch point they outlived the grading.
     report, data = _grade(PY / "hostile_fork_chain.py", tmp_path, mode)  # asserts no survivor
-    assert data["score"] == 100
+    assert data["score"] == TOTAL
 
 
 # ------------------------------------------------------------------------------ JavaScript
@@ -204,7 +205,7 @@ def test_js_code_reaches_no_socket_of_the_grader(mode: str, tmp_path: Path) -> N
         hits = ears.close()
     assert hits == []
     assert "NET: " in _printed(report) and "CONNECTED" not in _printed(report)
-    assert data["score"] == 100
+    assert data["score"] == TOTAL
 
 
 @needs_node
@@ -212,7 +213,7 @@ def test_js_code_reaches_no_socket_of_the_grader(mode: str, tmp_path: Path) -> N
 def test_js_code_reads_and_writes_nothing_of_the_machine(mode: str, tmp_path: Path) -> None:
     report, data = _grade(JS / "hostile_secrets.js", tmp_path, mode)
     assert "LOOT: {}" in _printed(report)
-    assert data["score"] == 100
+    assert data["score"] == TOTAL
     assert not Path("/tmp/verify-js-secrets-planted").exists()
     assert not Path("/dev/shm/verify-js-secrets-planted").exists()
     if ROOT:
@@ -297,7 +298,7 @@ def _check_batch(folder: Path, out: Path, proc: subprocess.CompletedProcess[str]
     if bounds:
         full += [_student("fork_bomb"), _student("deep_tree")]
     for name in full:
-        assert score(name) == 100, (name, printed(name)[-2000:])
+        assert score(name) == TOTAL, (name, printed(name)[-2000:])
     assert score("ab_copier") == 0 and "COPIED: nothing" in printed("ab_copier")
     assert "FOUND: nothing" in printed("hostile_peek_others")
     assert "REACHED: nothing" in printed("hostile_root_powers")
@@ -308,10 +309,10 @@ def _check_batch(folder: Path, out: Path, proc: subprocess.CompletedProcess[str]
         assert len(json.dumps(doc, indent=2).encode()) <= MAX_BYTES
     assert SECRET not in json.dumps(results)
     if (folder / "js_network.js").exists():
-        assert score("js_network") == 100 and "CONNECTED" not in printed("js_network")
-        assert score("js_secrets") == 100 and "LOOT: {}" in printed("js_secrets")
+        assert score("js_network") == TOTAL and "CONNECTED" not in printed("js_network")
+        assert score("js_secrets") == TOTAL and "LOOT: {}" in printed("js_secrets")
     if layouts:
-        assert score("b\\udcffob") == 100 and rows["b\\udcffob"]["score"] == "100"
+        assert score("b\\udcffob") == TOTAL and rows["b\\udcffob"]["score"] == f"{TOTAL:g}"
         assert rows["deep_student"]["score"] == "not graded"
         assert "nested more than 16 folders deep" in printed("deep_student")
     for marker in (_student("fork_chain"), _student("fork_bomb"), _SLEEP):
@@ -381,7 +382,7 @@ def test_as_an_ordinary_user_the_grader_is_out_of_reach(
                                   text=True, cwd=REPO, timeout=120)
             assert proc.returncode == 0, proc.stderr[-2000:]
             doc = json.loads((work / "r.json").read_text())
-            assert doc["score"] == 100, doc["output"]
+            assert doc["score"] == TOTAL, doc["output"]
             assert "READ: nothing" in doc["output"] or "REACHED: nothing" in doc["output"]
             assert doc["extra_data"]["child_uid"] == 61001
             assert doc["extra_data"]["protections"]["user"]["active"] is False
@@ -466,7 +467,7 @@ def test_without_landlock_a_grader_only_root_can_read_grades_and_cleans_tmp(tmp_
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads((tmp_path / "r.json").read_text())
     assert doc["extra_data"]["protections"]["temp_space"]["active"] is False
-    assert "WROTE MiB: all three" in doc["output"] and doc["score"] == 100
+    assert "WROTE MiB: all three" in doc["output"] and doc["score"] == TOTAL
     for folder in ("/tmp", "/var/tmp", "/dev/shm"):
         assert not [n for n in os.listdir(folder) if n.startswith("verify-tmp-filler")], folder
 

@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from points import LOSSES, points
+from points import LOSSES, TOTAL, points
 from procs import survivors
 
 from verify.grade import Limits, grade_submission
 from verify.grade.cases import draw_cases
 from verify.grade.outputs import write_results
 from verify.grade.outputs.gradescope import results_dict
+from verify.grade.rubric import DEFAULT_POINTS
 from verify.grade.runners import RUNNERS, runner_for
 from verify.grade.runners.node import JS_DIR, NodeRunner
 from verify.grade.sandbox import bwrap_unavailable_reason
@@ -57,7 +58,7 @@ def _grade(name: str, tmp_path: Path, *, mode: str = SANDBOX, limits: Limits = L
     write_results(results_dict(report), out)
     data = json.loads(out.read_text())  # always valid JSON
     assert set(data) >= {"score", "output", "tests", "extra_data"} and "execution_time" in data["extra_data"]
-    assert len(data["tests"]) == len(report.tests) == 15
+    assert len(data["tests"]) == len(report.tests) == len(DEFAULT_POINTS)
     assert report.language == "js"
     assert not _survivors(unique), f"a process of {name} survived the grading"
     return report, data
@@ -99,7 +100,7 @@ def test_missing_node_is_a_clear_result_not_a_crash(monkeypatch: pytest.MonkeyPa
     assert reason is not None and "does not run" in reason and "npm ci" in reason
     monkeypatch.setitem(RUNNERS, ".js", runner)
     report = grade_submission(CORPUS / "correct_lesson.js", seed=1, sandbox="rlimits")
-    assert report.score == 0 and len(report.tests) == 15
+    assert report.score == 0 and len(report.tests) == len(DEFAULT_POINTS)
     assert all("not graded" in t.output and "npm ci" in t.output for t in report.tests)
 
 
@@ -143,7 +144,7 @@ def test_correct_submissions_get_full_marks(name: str, tmp_path: Path) -> None:
     report, data = _grade(name, tmp_path)
     failed = {t.id: t.output for t in report.tests if not t.passed}
     assert not failed, failed
-    assert data["score"] == report.max_score == 100
+    assert data["score"] == report.max_score == TOTAL
 
 
 def test_a_batch_mixing_languages_grades_both_alike(tmp_path: Path) -> None:
@@ -163,16 +164,20 @@ def test_a_batch_mixing_languages_grades_both_alike(tmp_path: Path) -> None:
     assert sorted(reports) == ["ann", "ben", "cat", "dan", "eve"]
     assert [reports[n].language for n in sorted(reports)] == ["js", "js", "js", "python",
                                                               "python"]
-    assert reports["ann"].score == reports["ben"].score == reports["eve"].score == 100
+    assert reports["ann"].score == reports["ben"].score == reports["eve"].score == TOTAL
     js, py = reports["cat"], reports["dan"]
-    assert js.score == py.score < 100
-    assert [(t.id, t.score, _names(t)) for t in js.tests] == \
-        [(t.id, t.score, _names(t)) for t in py.tests]
+    assert js.score == py.score < TOTAL
+    # The same causes, but for one more in the Python file: its MLP.backward returns the
+    # gradient it was given, where the JavaScript one returns the first layer's result.
+    assert [(t.id, t.score, _names(t) - {"mlp_return:upstream"}) for t in js.tests] == \
+        [(t.id, t.score, _names(t) - {"mlp_return:upstream"}) for t in py.tests]
+    assert "mlp_return:upstream" in _names(_by_id(py)["network_backward"])
+    assert "mlp_return:upstream" not in _names(_by_id(js)["network_backward"])
 
 
 def test_correct_submission_in_the_fallback_sandbox(tmp_path: Path) -> None:
     report, data = _grade("correct_lesson.js", tmp_path, mode="rlimits")
-    assert data["score"] == 100, _outputs(report)
+    assert data["score"] == TOTAL, _outputs(report)
 
 
 # ------------------------------------------------------------------------------ corpus: buggy
@@ -200,7 +205,7 @@ def test_buggy_submissions_lose_points_with_the_right_diagnosis(
     test = _by_id(report)[test_id]
     assert not test.passed and test.score < test.max_score
     assert diagnosis in _names(test), (test.diagnoses, test.output)
-    assert data["score"] < 100
+    assert data["score"] < TOTAL
 
 
 def test_a_wrong_derivative_is_blamed_on_the_backward(tmp_path: Path) -> None:
@@ -303,14 +308,14 @@ def test_detached_children_cannot_be_started_or_survive(mode: str, tmp_path: Pat
     marker = "verify-js-detached-marker"
     assert not _survivors(marker), "a previous run left a process behind"
     report, data = _grade("hostile_detached_child.js", tmp_path, mode=mode, limits=HOSTILE)
-    assert data["score"] == 100  # otherwise correct: the failed spawn does not hang it
+    assert data["score"] == TOTAL  # otherwise correct: the failed spawn does not hang it
     assert not _survivors(marker)
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_output_flood_is_capped(mode: str, tmp_path: Path) -> None:
     report, data = _grade("hostile_output_flood.js", tmp_path, mode=mode, limits=HOSTILE)
-    assert data["score"] == 100  # console.log past the limit is dropped, the maths goes on
+    assert data["score"] == TOTAL  # console.log past the limit is dropped, the maths goes on
     assert any("output limit of 1024 KiB" in n for n in report.notes)
     assert len(json.dumps(data)) < 200_000
 
@@ -337,7 +342,8 @@ def test_the_grader_and_the_reference_are_unreadable(mode: str, tmp_path: Path) 
 @pytest.mark.parametrize("mode", MODES)
 def test_writing_to_the_result_channel_changes_nothing(mode: str, tmp_path: Path) -> None:
     report, data = _grade("hostile_result_channel.js", tmp_path, mode=mode, limits=HOSTILE)
-    assert data["score"] == 100, _outputs(report)  # its maths is right; its forgeries went nowhere
+    # Its maths is right; its forgeries went nowhere.
+    assert data["score"] == TOTAL, _outputs(report)
 
 
 def test_killing_the_runner_leaves_a_valid_failing_report(tmp_path: Path) -> None:
@@ -520,7 +526,7 @@ def test_one_child_for_the_visible_tests_and_one_for_the_hidden(
     assert NodeRunner.isolates_tasks and RUNNERS[".py"].streams
     calls = _spy_children(monkeypatch)
     report, _ = _grade("readme_example.js", tmp_path)
-    assert report.score == 100
+    assert report.score == TOTAL
     tests = draw_cases(2024)
     visible = {p.task_id for t in tests if not t.hidden for p in t.parts}
     hidden = {p.task_id for t in tests if t.hidden for p in t.parts}
@@ -528,7 +534,7 @@ def test_one_child_for_the_visible_tests_and_one_for_the_hidden(
     calls.clear()
     py = grade_submission(CORPUS.parent / "python" / "correct_lesson.py", seed=2024,
                           sandbox=SANDBOX)
-    assert py.score == 100 and sorted(map(set, calls), key=len) == [hidden, visible]
+    assert py.score == TOTAL and sorted(map(set, calls), key=len) == [hidden, visible]
 
 
 def test_tasks_the_runner_did_not_run_are_retried_in_a_fresh_child(
@@ -548,7 +554,7 @@ def test_tasks_the_runner_did_not_run_are_retried_in_a_fresh_child(
     assert sorted(sorted(c) for c in calls) == sorted([
         visible, ["hidden"],  # the first child of each section
         ["edge_mixed", "edge_width1", "forward_tanh", "mse_1"], ["hidden"]])  # the retries
-    assert data["score"] == 100, _outputs(report)
+    assert data["score"] == TOTAL, _outputs(report)
     assert "not run" not in _outputs(report)
 
 

@@ -121,3 +121,59 @@ def test_the_contract_puts_each_language_s_own_spelling_first() -> None:
     assert LESSON4.spellings("mse_derivative", "js") == ("mseDerivative", "mse_derivative")
     assert LESSON4.describe("add_layer") == "add_layer or addLayer"
     assert set(LESSON4.to_request("js")) == set(LESSON4.roles)
+
+
+DIAGNOSIS = SUBMISSIONS / "diagnosis"
+
+
+@pytest.mark.parametrize("language", ["python", pytest.param("js", marks=needs_node)])
+def test_runners_report_arrays_changed_in_place_and_weights_after_forward(language: str) -> None:
+    """``mutated`` names the caller's arrays a submission changed (absent when none);
+    ``weights_forward`` is what the layer holds between forward and backward."""
+    path = DIAGNOSIS / language / ("correct_in_place." + ("py" if language == "python" else "js"))
+    tasks = [p.case.task(p.task_id) for t in builtin("mlp").draw(5) for p in t.parts
+             if t.id in ("backward_tanh", "network_backward", "mse_derivative", "forward_relu")]
+    got = _answers(path, {"protocol": 1, "contract": LESSON4.to_request(language),
+                          "tasks": tasks})
+    layer = got["backward_tanh"]["value"]["rounds"][0]
+    assert layer["mutated"] == ["d_outputs"]
+    sent = next(t for t in tasks if t["id"] == "backward_tanh")
+    _close(layer["weights_forward"], sent["weights"], "weights_forward")
+    _close(layer["biases_forward"], sent["biases"], "biases_forward")
+    net = got["network"]["value"]["rounds"][0]
+    assert net["mutated"] == ["d_loss"]
+    assert all(e["weights_forward"] == e["weights_after"] for e in net["layers"])
+    assert all(got[t]["value"]["mutated"] == ["y_pred"] for t in got if t.startswith("mse_deriv"))
+    assert "mutated" not in got["forward_relu"]["value"]["rounds"][0]  # forward changed nothing
+
+
+@needs_node
+def test_both_runners_report_side_effects_alike() -> None:
+    tasks = [p.case.task(p.task_id) for t in builtin("mlp").draw(8) for p in t.parts]
+    answers = {lang: _answers(DIAGNOSIS / lang / f"correct_in_place.{ext}",
+                              {"protocol": 1, "contract": LESSON4.to_request(lang),
+                               "tasks": tasks})
+               for lang, ext in (("python", "py"), ("js", "js"))}
+    for tid in answers["python"]:
+        if tid != "api":
+            _close(answers["python"][tid]["value"], answers["js"][tid]["value"], tid)
+
+
+@needs_node
+def test_js_tracebacks_show_the_students_frames_not_minified_mathjs(tmp_path: Path) -> None:
+    sub = tmp_path / "bad.js"
+    sub.write_text("const math = require('mathjs');\n"
+                   "class DenseLayer {\n"
+                   "  constructor() {}\n"
+                   "  forward(inputs) { return math.multiply(this.weights, inputs); }\n"
+                   "}\nmodule.exports = { DenseLayer };\n")
+    task = {"id": "f", "op": "layer", "n_inputs": 3, "n_neurons": 2, "activation": "linear",
+            "weights": [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], "biases": [[0.0, 0.0]],
+            "rounds": [{"inputs": [[1.0, 2.0, 3.0]], "d_outputs": None}]}
+    err = _answers(sub, {"protocol": 1, "tasks": [task]})["f"]["error"]
+    assert err["type"] == "RangeError"
+    assert "node_modules" not in err["traceback"] and "mathjs_shim" not in err["traceback"]
+    frames = [line.strip() for line in err["traceback"].splitlines()
+              if line.strip().startswith("at ")]
+    assert frames[0] == "at math.js (math.multiply)", err["traceback"]
+    assert frames[1].startswith("at DenseLayer.forward (") and "bad.js:4:" in frames[1]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from points import TOTAL
 
 from verify.grade import Limits, grade_submission
 from verify.grade.sandbox import bwrap_unavailable_reason
@@ -35,7 +36,7 @@ def test_a_submission_that_hangs_everywhere_ends_at_the_deadline(mode: str) -> N
 @pytest.mark.parametrize("mode", MODES)
 def test_printing_past_the_output_limit_is_dropped_not_fatal(mode: str) -> None:
     report = grade_submission(CORPUS / "hostile_print_at_import.py", seed=1, sandbox=mode)
-    assert report.score == 100
+    assert report.score == TOTAL
     assert any("more than the output limit of 1024 KiB; the rest" in n for n in report.notes)
     assert any(n.startswith("your program printed (first lines):\nepoch     0") for n in report.notes)
 
@@ -59,4 +60,4 @@ def mse(y_true, y_pred):
     assert "the process ended without answering" in by_id["mse"].output
     assert "the parts after it ran in a fresh process" in by_id["mse"].output
     assert by_id["mse"].score == pytest.approx(2.5)  # one of its two parts
-    assert report.score == pytest.approx(97.5)
+    assert report.score == pytest.approx(TOTAL - 2.5)

@@ -33,6 +33,7 @@ ROW_SCHEMA: dict[str, type | tuple[type, ...]] = {
     "analytic": (*NUMBER, str), "reference": (*NUMBER, str), "tolerance": dict,
     "mismatched": int, "size": int, "kinks": int, "passed": bool, "note": str,
     "status": str, "allowance": NUMBER, "unresolved": int, "resolution": (*NUMBER, str),
+    "checked": (int, type(None)),
 }
 TOP_SCHEMA: dict[str, type | tuple[type, ...]] = {
     "schema": str, "passed": bool, "command": str, "seconds": NUMBER, "environment": dict,
@@ -328,3 +329,34 @@ def test_python_dash_m_entry_point(tmp_path):
     assert proc.stdout.rstrip().splitlines()[-1].startswith("PASS:")
     assert proc.stderr == ""  # not a terminal: no progress bar
     assert not (Path(tmp_path) / "reports").exists()
+
+
+def test_entries_samples_the_per_entry_methods_and_every_row_says_so(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--cases", "wide-layer", "--methods", "central,directional", "--entries", "7",
+                 "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["environment"]["entries"] == 7
+    for row in doc["rows"]:
+        if row["method"] == "central" and row["parameter"] != "biases":
+            assert row["checked"] == min(7, row["size"])
+        else:  # biases in full; directional checks one direction, not entries
+            assert row["checked"] is None
+    assert cli.main(["--cases", "wide-layer", "--methods", "central", "--entries", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "ok (checked 4,096 of 8,192)" in out  # layers[0].weights: 16 x 512
+    assert "rows checked on a seeded sample only" in out.splitlines()[-1]
+    for bad in ("0", "1.5", "x"):
+        assert cli.main(["--entries", bad]) == 2
+        assert "expected a count >= 1 or a fraction in (0, 1]" in capsys.readouterr().err
+
+
+def test_torch_is_imported_only_for_the_autograd_rows() -> None:
+    code = ("import sys; from verify.report.cli import main; "
+            "main(sys.argv[1:]); print('torch' in sys.modules, file=sys.stderr)")
+    for methods, imported in (("central,complex_step,directional", "False"),
+                              ("central,autograd", "True")):
+        done = subprocess.run([sys.executable, "-c", code, "--cases", "lesson-example",
+                               "--methods", methods], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.strip().splitlines()[-1] == imported, (methods, done.stderr)

@@ -44,6 +44,7 @@ from .compare import (
     tolerance_for,
 )
 from .findings import missing_notes, observations, overflow, walk_evidence
+from .finite_diff import DEFAULT_STEPS, STENCILS, numerical_gradient
 from .losses import LossSpec, check_loss, prepare_targets, resolve_loss
 from .methods import CHECK_METHODS, CheckContext, NotApplicable
 from .protocol import (
@@ -56,6 +57,7 @@ from .protocol import (
 )
 from .reference import KINDS, LayerGradients, ReferenceNet, model_dtype, reference_net
 from .rounding import local_rounding_bounds, rounding_bounds, unit_roundoff
+from .sampling import fresh_seed, plan_budget, sample_plan, validate_entries
 from .structured import DEFAULT_MAX_MEMORY
 from .threads import single_threaded_blas
 
@@ -160,6 +162,8 @@ def check_gradients(
     chunk_size: int | None = None,
     max_memory: int | None = None,
     kinds: Sequence[str] = KINDS,
+    entries: int | float | None = None,
+    budget_s: float | None = None,
 ) -> GradientCheck:
     """Check every gradient of ``model`` on ``(x, y)``; one record per layer and parameter.
 
@@ -182,6 +186,13 @@ def check_gradients(
     ``root_causes``. ``chunk_size`` (perturbations per chunk) and ``max_memory`` (bytes of
     temporaries) bound the memory of the structured finite differences. ``kinds``: which
     gradients get rows, any of ``"weights"``, ``"biases"``, ``"inputs"`` (all by default).
+    ``entries``: check only a seeded random sample per tensor, ``k`` entries (an int >= 1) or a
+    fraction in (0, 1] (biases always in full; every row and column represented where k
+    allows; ``seed`` chooses it, drawn and recorded when None); the records, messages and
+    ``info["entries"]`` say how many of how many entries were checked
+    (:mod:`verify.sampling`). ``budget_s`` (seconds > 0): the checker predicts the full
+    check's time and runs it when it fits, else a sample, and says which in
+    ``info["budget"]``. Both apply to ``central``, ``forward`` and ``complex_step`` only.
 
     Raises ``TypeError`` for a model that does not follow the protocol, ``ValueError`` for bad
     data or options (each message names what was wrong and what was expected).
@@ -191,6 +202,7 @@ def check_gradients(
     tol_override = _validate(method, tolerance, step, chunk_size, max_memory, dtype, seed)
     kinds = _validate_kinds(kinds)
     loss_obj = resolve_loss(loss)
+    entries, budget_s = _validate_sampling(method, entries, budget_s)
     reference = uses_reference(model)
     if not reference and method == "autograd":
         raise NotApplicable(
@@ -205,8 +217,12 @@ def check_gradients(
     with single_threaded_blas():
         if reference:
             check = _check_reference(model, xs, y, method, loss_obj, tol_override, step, seed,
-                                     dtype, localize, chunk_size, max_memory, kinds)
+                                     dtype, localize, chunk_size, max_memory, kinds,
+                                     entries=entries, budget_s=budget_s, started=t0)
         else:
+            if entries is not None or budget_s is not None:
+                raise NotApplicable("entries and budget_s (sampled checks) apply to models built "
+                                    "from reference layers; your own model is checked in full")
             from .user_model import check_user_model
 
             check = check_user_model(model, xs, y, method=method, loss=loss_obj,
@@ -235,7 +251,8 @@ def _check_reference(
     model: MLP, xs: Array, y: Any, method: str, loss_obj: Loss,
     tol_override: Tolerance | None, step: float | None, seed: int | None, dtype: Any,
     localize: bool, chunk_size: int | None, max_memory: int | None,
-    kinds: tuple[str, ...] = KINDS,
+    kinds: tuple[str, ...] = KINDS, *, entries: int | float | None = None,
+    budget_s: float | None = None, started: float | None = None,
 ) -> GradientCheck:
     """A model built from reference layers, checked against the float64 reference network:
     the method of :data:`verify.methods.CHECK_METHODS` on validated arguments, then root
@@ -290,10 +307,20 @@ def _check_reference(
         max_memory=DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory),
         allowances=allowances, missing=missing_notes(run),
     )
+    sampling: dict[str, Any] = {}
+    if entries is not None or budget_s is not None:
+        ctx, sampling = _plan_sample(ctx, method, entries, budget_s,
+                                     time.perf_counter() if started is None else started)
     result = CHECK_METHODS[method].run(ctx)
+    if sampling.get("seed") is not None:
+        result.seed = sampling["seed"]
     info.update(result.info)
+    info.update(sampling)
     check = GradientCheck(method=method, rows=result.rows, seed=result.seed, info=info,
                           findings=observations(run))
+    if entries is not None or budget_s is not None:
+        checked, total = check.entries
+        info["entries"] = {"checked": checked, "total": total, "sampled": checked < total}
     if why:  # the model's own dtype overflowed: say so, blame nothing else
         check.findings.append(why)
     if localize and not check.passed:
@@ -316,6 +343,49 @@ def _no_cause(run: ModelRun, net: ReferenceNet, allowances: dict[tuple[int, str]
     walk = (", and the network called each layer once, last first, passing each the gradient "
             "the layer after it returned" if run.trace.walk == "model" else "")
     return UNKNOWN_CAUSE.format(walk=walk)
+
+
+def _validate_sampling(method: str, entries: Any, budget_s: Any
+                       ) -> tuple[int | float | None, float | None]:
+    entries = validate_entries(entries)
+    if budget_s is not None and (
+        isinstance(budget_s, bool) or not isinstance(budget_s, numbers.Real)
+        or not (math.isfinite(budget_s) and float(budget_s) > 0)
+    ):
+        raise ValueError(f"budget_s must be a finite number of seconds > 0, got {budget_s!r}")
+    if entries is not None and budget_s is not None:
+        raise ValueError("give entries or budget_s, not both: with budget_s the checker "
+                         "chooses between the full check and a sample itself")
+    if (entries is not None or budget_s is not None) and method not in STENCILS:
+        raise ValueError(f"entries and budget_s apply to the per-entry methods "
+                         f"{', '.join(STENCILS)}, not {method!r}")
+    return entries, None if budget_s is None else float(budget_s)
+
+
+def _plan_sample(ctx: CheckContext, method: str, entries: int | float | None,
+                 budget_s: float | None, started: float) -> tuple[CheckContext, dict[str, Any]]:
+    """The sample to check (:mod:`verify.sampling`), and what ``info`` says about it."""
+    seed = ctx.seed if ctx.seed is not None else fresh_seed()
+    sampling: dict[str, Any] = {"seed": seed}
+    if budget_s is not None:
+        net = ctx.net
+        r = DEFAULT_STEPS[method] if ctx.step is None else float(ctx.step)
+
+        def pilot(layer: int, kind: str, indices: Array) -> None:
+            numerical_gradient(net, layer, kind, method=method, step=r,
+                               chunk_size=ctx.chunk_size, max_memory=ctx.max_memory,
+                               indices=indices)
+
+        plan = plan_budget(net, ctx.kinds, budget_s, pilot, started=started,
+                           n_signs=len(STENCILS[method]))
+        entries = plan.entries
+        if entries is None:  # the budget allows the full check
+            return ctx, {"budget": plan.info(budget_s)}
+        sampling["budget"] = plan.info(budget_s)
+    assert entries is not None
+    sample = sample_plan(ctx.net, ctx.kinds, entries, seed)
+    sampling["sample"] = {"entries": entries, "seed": seed}
+    return dataclasses.replace(ctx, sample=sample), sampling
 
 
 def local_root_causes(

@@ -57,7 +57,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -239,26 +239,37 @@ class GradientRecord:
     allowance: float = 0.0
     unresolved: int = 0
     resolution: float = 0.0
+    checked: int | None = None
+    """How many of the ``size`` entries were compared: None for all of them; a count for a
+    sampled check (:mod:`verify.sampling`), whose verdict covers those entries only."""
 
     @property
     def verdict(self) -> str:
         """``"match"``, ``"mismatch"``, ``"inconclusive"`` or ``"missing"``."""
         return self.status or ("match" if self.passed else "mismatch")
 
-    def message(self, *, errors: bool = False) -> str:
+    @property
+    def sampled(self) -> bool:
+        """Whether only some entries were compared (``checked < size``)."""
+        return self.checked is not None and self.checked < self.size
+
+    def message(self, *, errors: bool = False, value_name: str = "analytic") -> str:
         """One line naming the place, the count, the worst index, both values and the tolerance.
 
         ``errors``: a failing row also gives the worst entry's absolute and relative error.
+        ``value_name`` is what the checked value is called (the grader says ``your value``).
         """
         if self.note and self.size == 0:
             return f"{self.path}: {self.note}"
+        if self.sampled:
+            return self._sampled_message()
         if self.verdict == "missing" or (self.verdict == "inconclusive"
                                          and not math.isfinite(self.reference)):
             return f"{self.path}: {self.verdict} ({self.size} entries): {self.note}"
         ref = self.tolerance.reference_name
         where = f"at {self.worst_index}" if self.worst_index else ""
         values = (
-            f"analytic {format_value(self.analytic, self.reference)}, "
+            f"{value_name} {format_value(self.analytic, self.reference)}, "
             f"{ref} {format_value(self.reference, self.analytic)}"
         )
         kinks = f"; {self.kinks} at a kink" if self.kinks else ""
@@ -286,6 +297,29 @@ class GradientRecord:
         return (
             f"{self.path}: {self.mismatched} / {self.size} mismatched; worst {where}: {values} "
             f"({allowed}){kinks}{note}"
+        )
+
+    def _sampled_message(self) -> str:
+        ref = self.tolerance.reference_name
+        values = (
+            f"analytic {format_value(self.analytic, self.reference)}, "
+            f"{ref} {format_value(self.reference, self.analytic)}"
+        )
+        kinks = f"; {self.kinks} at a kink" if self.kinks else ""
+        note = f"; {self.note}" if self.note else ""
+        checked = self.size if self.checked is None else self.checked
+        sample = (f"checked {checked:,} of {self.size:,} entries (a seeded sample; "
+                  f"the other {self.size - checked:,} not checked)")
+        if self.passed:
+            return (
+                f"{self.path}: ok, {sample}; max abs error "
+                f"{self.max_abs_error:.3g} at {self.worst_index} ({values}; allowed "
+                f"{self.tolerance}){kinks}{note}"
+            )
+        return (
+            f"{self.path}: {self.mismatched:,} / {checked:,} checked entries mismatched "
+            f"({sample}); worst at {self.worst_index}: {values} (allowed {self.tolerance})"
+            f"{kinks}{note}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -334,8 +368,12 @@ def compare(
     allowance: ArrayLike | None = None,
     error: ArrayLike | None = None,
     scale: float | None = None,
+    checked: ArrayLike | None = None,
 ) -> GradientRecord:
     """Compare an analytic gradient with a reference one, entry by entry, into a record.
+
+    ``checked``: compare only these entries (flat indices into the arrays, distinct), a
+    sample; the record's ``checked`` says how many, its worst index is in the full shape.
 
     Where ``kink_mask`` is True the reference is not a derivative (a finite-difference stencil
     straddles a kink): the entry passes when the analytic value lies between the one-sided
@@ -363,8 +401,13 @@ def compare(
             note=f"shape {tuple(a.shape)} does not match the expected {tuple(r.shape)}"
             + (f"; {note}" if note else ""), status="mismatch",
         )
-    a = np.real(a).astype(np.float64)
-    r = np.real(r).astype(np.float64)
+    if checked is not None:
+        return _compare_sample(a, r, np.asarray(checked, dtype=np.intp), path=path, layer=layer,
+                               activation=activation, parameter=parameter, method=method,
+                               tolerance=tolerance, dtype=dtype, kink_mask=kink_mask,
+                               kink_bounds=kink_bounds, note=note)
+    a = np.real(a).astype(np.float64, copy=False)  # read only: no copy of a float64 array
+    r = np.real(r).astype(np.float64, copy=False)
     mask = np.zeros(r.shape, dtype=bool)
     with np.errstate(invalid="ignore", over="ignore"):
         err = np.abs(a - r)
@@ -376,12 +419,14 @@ def compare(
             if n_kinks:
                 if kink_bounds is None:
                     raise ValueError("kink_mask needs kink_bounds (the one-sided derivatives)")
-                left = np.real(np.asarray(kink_bounds[0])).astype(np.float64)
-                right = np.real(np.asarray(kink_bounds[1])).astype(np.float64)
+                # Only the entries at a kink: a large tensor has few of them.
+                left = np.real(np.broadcast_to(kink_bounds[0], r.shape)[mask]).astype(np.float64)
+                right = np.real(np.broadcast_to(kink_bounds[1], r.shape)[mask]).astype(np.float64)
                 lo, hi = np.minimum(left, right), np.maximum(left, right)
-                outside = np.maximum(lo - a, a - hi).clip(min=0.0)
-                outside[~np.isfinite(a)] = np.inf
-                err = np.where(mask, outside, err)
+                am = a[mask]
+                outside = np.maximum(lo - am, am - hi).clip(min=0.0)
+                outside[~np.isfinite(am)] = np.inf
+                err[mask] = outside
         S = row_scale(r, mask) if scale is None else float(scale)
         extra = np.zeros(r.shape)
         if allowance is not None:
@@ -407,7 +452,8 @@ def compare(
         top = float(reach.max()) if r.size else 0.0
     resolution = top / S if S > 0 else (0.0 if top == 0 else math.inf)
     if r.size:
-        flat = int(np.nanargmax(np.where(np.isnan(ratio), np.inf, ratio)))
+        ratio[np.isnan(ratio)] = np.inf
+        flat = int(np.argmax(ratio))
         worst = tuple(int(i) for i in np.unravel_index(flat, r.shape))
         max_abs = float(err.max())
         max_rel = float(rel.max())
@@ -430,6 +476,26 @@ def compare(
         passed=status == "match", note=note, status=status, allowance=extra_w,
         unresolved=int(unresolved.sum()), resolution=resolution,
     )
+
+
+def _compare_sample(a: NDArray[Any], r: NDArray[Any], idx: NDArray[np.intp], *,
+                    kink_mask: ArrayLike | None,
+                    kink_bounds: tuple[ArrayLike, ArrayLike] | None,
+                    **kw: Any) -> GradientRecord:
+    """:func:`compare` on the entries ``idx`` (flat) only, reported in the full shape."""
+    shape = r.shape
+    mask = bounds = None
+    if kink_mask is not None:
+        mask = np.broadcast_to(np.asarray(kink_mask, dtype=bool), shape).reshape(-1)[idx]
+        if kink_bounds is not None:
+            bounds = (np.broadcast_to(kink_bounds[0], shape).reshape(-1)[idx],
+                      np.broadcast_to(kink_bounds[1], shape).reshape(-1)[idx])
+    rec = compare(a.reshape(-1)[idx], r.reshape(-1)[idx], kink_mask=mask, kink_bounds=bounds,
+                  **kw)
+    worst = (tuple(int(i) for i in np.unravel_index(idx[rec.worst_index[0]], shape))
+             if rec.worst_index else ())
+    return replace(rec, shape=tuple(int(s) for s in shape), size=int(np.prod(shape)),
+                   worst_index=worst, checked=int(idx.size))
 
 
 @dataclass
@@ -476,6 +542,17 @@ class GradientCheck:
                 return row
         raise KeyError(f"no row for {path!r}; rows: {[row.path for row in self.rows]}")
 
+    @property
+    def sampled(self) -> bool:
+        """Whether some row compared only a sample of its entries (see :attr:`entries`)."""
+        return any(row.sampled for row in self.rows)
+
+    @property
+    def entries(self) -> tuple[int, int]:
+        """(entries compared, entries in all rows): equal unless the check was sampled."""
+        return (sum(row.size if row.checked is None else row.checked for row in self.rows),
+                sum(row.size for row in self.rows))
+
     def message(self, *, errors: bool = False) -> str:
         """Every failing row's message, then the root cause; or a one-line pass summary.
         Findings follow as ``note:`` lines. ``errors``: each failing row also gives its worst
@@ -484,7 +561,15 @@ class GradientCheck:
         if self.passed:
             worst = max(self.rows, key=lambda row: row.max_abs_error, default=None)
             tail = f"; largest abs error {worst.max_abs_error:.3g} in {worst.path}" if worst else ""
-            return "\n".join([f"{self.method}: all {len(self.rows)} gradients match{tail}"]
+            budget = self._budget_note()
+            if self.sampled:
+                checked, total = self.entries
+                seed = f", seed {self.seed}" if self.seed is not None else ""
+                return "\n".join(
+                    [f"{self.method}: {len(self.rows)} gradients, no mismatch in a seeded "
+                     f"sample: checked {checked:,} of {total:,} entries{seed}; "
+                     f"{total - checked:,} entries not checked{tail}{budget}"] + notes)
+            return "\n".join([f"{self.method}: all {len(self.rows)} gradients match{tail}{budget}"]
                              + notes)
         counts = {v: sum(row.verdict == v for row in self.rows)
                   for v in ("mismatch", "missing", "inconclusive")}
@@ -501,6 +586,10 @@ class GradientCheck:
         for verdict in ("missing", "inconclusive"):
             if counts[verdict]:
                 head += f", {counts[verdict]} {verdict}"
+        if self.sampled:
+            checked, total = self.entries
+            head += f" (a seeded sample was checked: {checked:,} of {total:,} entries)"
+        head += self._budget_note()
         lines = [head]
         lines += [f"  {row.message(errors=errors)}" for row in self.failures]
         if self.root_causes:
@@ -510,6 +599,14 @@ class GradientCheck:
                 row.note != self.info["diagnosis"] for row in self.failures):
             lines.append(f"note: {self.info['diagnosis']}")
         return "\n".join(lines + notes)
+
+    def _budget_note(self) -> str:
+        """What a time budget chose (``info["budget"]``, see :func:`verify.check_gradients`)."""
+        budget = self.info.get("budget")
+        if not budget:
+            return ""
+        return (f" (budget {budget['budget_s']:g} s: {budget['mode']} check; the full check "
+                f"was predicted at {budget['predicted_full_s']:.3g} s)")
 
     def to_dict(self) -> dict[str, Any]:
         return {

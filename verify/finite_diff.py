@@ -70,7 +70,8 @@ class FiniteDifference:
     ``estimate``: same shape as the parameter. ``kink_mask``: entries whose base stencil
     straddled a kink; ``left``/``right`` the interval the analytic value must lie in there
     (the error interval of a refined quotient; the complex-step value, or else the one-sided
-    derivatives, where no step was small enough; NaN elsewhere). ``kinks``: how many;
+    derivatives, where no step was small enough; NaN elsewhere, a read-only view when no
+    entry is at a kink). ``kinks``: how many;
     ``refined``: how many of those a smaller step cleared of every kink; ``at_kink``: the rest.
     ``step``: the relative step r.
     """
@@ -103,20 +104,24 @@ def numerical_gradient(
     step: float | None = None,
     chunk_size: int | None = None,
     max_memory: int = DEFAULT_MAX_MEMORY,
+    indices: Array | None = None,
 ) -> FiniteDifference:
     """Every entry of d loss / d ``kind`` of ``layer`` by ``method``, kink-aware.
 
     ``kind``: ``"weights"`` (n_in, n_out), ``"biases"`` (1, n_out) or ``"inputs"``
     (batch, n_in); ``method``: ``"central"``, ``"forward"`` or ``"complex_step"`` (else
     ``ValueError``); ``step``: the relative step r (default :data:`DEFAULT_STEPS`);
-    ``chunk_size`` and ``max_memory`` (bytes) bound the temporaries.
+    ``chunk_size`` and ``max_memory`` (bytes) bound the temporaries. ``indices``: only these
+    entries (flat, distinct), e.g. a sample (:mod:`verify.sampling`); the others are NaN in
+    ``estimate``.
     """
     if method not in STENCILS:
         raise ValueError(f"method must be one of {tuple(STENCILS)}, got {method!r}")
     r = DEFAULT_STEPS[method] if step is None else float(step)
     theta = net.parameter(layer, kind)
     flat = theta.reshape(-1)
-    h = r * np.maximum(1.0, np.abs(flat))
+    idx = np.arange(flat.size) if indices is None else np.asarray(indices, dtype=np.intp)
+    h = r * np.maximum(1.0, np.abs(flat[idx]))  # the step of each entry of idx
     track = method != "complex_step"
 
     changes = _changes(net)
@@ -128,16 +133,23 @@ def numerical_gradient(
                        inexact_flagged=inexact_flagged)
 
     # Flagged entries are re-evaluated below, so their first values may be inexact.
-    D, F = evaluate(np.arange(flat.size), h, STENCILS[method], inexact_flagged=True)
-    out = _Bounds(_quotient(method, D, h), flat.size)
-    flagged = np.flatnonzero(F.any(axis=0))
+    D, F = evaluate(idx, h, STENCILS[method], inexact_flagged=True)
+    at = np.flatnonzero(F.any(axis=0))  # positions in idx
+    flagged = idx[at]
+    estimate = _quotient(method, D, h)
+    if indices is not None:
+        estimate, sampled = np.full(flat.size, np.nan), estimate
+        estimate[idx] = sampled
+    out = _Bounds(estimate, flat.size, bool(flagged.size))
+    del D, F
     floor = STEP_FLOOR * np.maximum(1.0, np.abs(flat[flagged]))
-    todo = _refine(evaluate, method, flagged, h[flagged],
+    todo = _refine(evaluate, method, flagged, h[at],
                    kink_distance(net, layer, kind, flagged), floor, out,
                    change_roundoff(net) if flagged.size else 0.0)
     if todo.size:
-        _at_kink(evaluate, method, todo, h[todo], np.abs(flat[todo]),
-                 complex_safe(net, layer) and net.loss_function.complex_ok, out)
+        _at_kink(evaluate, method, todo, r * np.maximum(1.0, np.abs(flat[todo])),
+                 np.abs(flat[todo]), complex_safe(net, layer) and net.loss_function.complex_ok,
+                 out)
     shape = theta.shape
     return FiniteDifference(
         estimate=out.estimate.reshape(shape),
@@ -161,11 +173,13 @@ class _Bounds:
     """The flat estimate of :func:`numerical_gradient` and, per entry at a kink, the interval
     the analytic value must lie in (``mask`` marks those entries)."""
 
-    def __init__(self, estimate: Array, size: int) -> None:
+    def __init__(self, estimate: Array, size: int, kinks: bool = True) -> None:
         self.estimate = estimate
         self.mask = np.zeros(size, dtype=bool)
-        self.left = np.full(size, np.nan)
-        self.right = np.full(size, np.nan)
+        # Without kinks the intervals are all NaN: a read-only view, no memory.
+        nan = np.broadcast_to(np.nan, (size,))
+        self.left = np.full(size, np.nan) if kinks else nan
+        self.right = np.full(size, np.nan) if kinks else nan
 
 
 def _refine(evaluate: _Evaluate, method: str, todo: Array, s: Array, dist: Array, floor: Array,

@@ -39,7 +39,8 @@ from reference_mlp.activations import LeakyReLU, ReLU
 
 from .reference import ReferenceNet
 
-__all__ = ["MAX_REFINE", "STEP_FLOOR", "change_roundoff", "complex_safe", "crossings", "flips",
+__all__ = ["MAX_REFINE", "SCREEN_BYTES", "STEP_FLOOR", "change_roundoff", "complex_safe",
+           "crossings", "flips",
            "kink_distance"]
 
 Array = NDArray[Any]
@@ -52,6 +53,9 @@ STEP_FLOOR = 1e-13
 ``STEP_FLOOR * max(1, |theta|)``."""
 
 _TINY = float(np.finfo(np.float64).smallest_subnormal)
+
+SCREEN_BYTES = 2 * 2**20
+"""Bytes of each temporary of :func:`crossings` (it evaluates the weights in blocks of rows)."""
 
 
 def flips(zp: Array, zref: Array, kinks: Sequence[float], axes: tuple[int, ...]) -> Array:
@@ -75,27 +79,31 @@ def crossings(net: ReferenceNet, layer: int) -> tuple[Array, Array]:
     Changing column ``j`` of the layer's input by ``d`` (per row) adds
     ``d * weights[layer][j, :]`` to row ``b`` of ``z_layer``; every entry stays on its side
     of kink ``k`` while ``down[k, b, j] < d < up[k, b, j]`` (with a small safety margin).
-    -> (up, down): (n_kinks, batch, n_in), cached in ``net.cache``.
+    -> (up, down): (n_kinks, batch, n_in), cached in ``net.cache``. Evaluated in blocks of
+    rows of the weights, so its temporaries stay within :data:`SCREEN_BYTES` each.
     """
     key = ("crossings", layer)
     if key not in net.cache:
         W = net.weights[layer]  # (n_in, n_out)
-        ups, downs = [], []
-        for k in net.activations[layer].kinks:
+        B, (n_in, n_out) = net.zs[layer].shape[0], W.shape
+        kinks = net.activations[layer].kinks
+        ups, downs = np.empty((len(kinks), B, n_in)), np.empty((len(kinks), B, n_in))
+        rows = max(1, SCREEN_BYTES // (8 * B * n_out))
+        for n, k in enumerate(kinks):
             zk = net.zs[layer] - k  # (B, n_out)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                tau = -zk[:, None, :] / W[None, :, :]  # (B, n_in, n_out): crossing d
-            tau[~np.isfinite(tau)] = np.nan
-            margin = 1e-9 * np.abs(tau) + 1e-300
-            up = np.where(tau >= 0, tau - margin, np.inf)
-            down = np.where(tau <= 0, tau + margin, -np.inf)
-            up = np.nanmin(np.where(np.isnan(up), np.inf, up), axis=-1)
-            down = np.nanmax(np.where(np.isnan(down), -np.inf, down), axis=-1)
-            # A change of exactly 0 crosses nothing; any other change past a kink at
-            # exactly 0 does: the thresholds are kept strictly away from 0.
-            ups.append(np.maximum(up, _TINY))
-            downs.append(np.minimum(down, -_TINY))
-        net.cache[key] = (np.array(ups), np.array(downs))
+            for j0 in range(0, n_in, rows):
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    tau = -zk[:, None, :] / W[None, j0 : j0 + rows, :]  # (B, rows, n_out)
+                tau[~np.isfinite(tau)] = np.nan
+                margin = 1e-9 * np.abs(tau) + 1e-300
+                up = np.where(tau >= 0, tau - margin, np.inf)
+                down = np.where(tau <= 0, tau + margin, -np.inf)
+                ups[n, :, j0 : j0 + rows] = np.nanmin(np.where(np.isnan(up), np.inf, up), axis=-1)
+                downs[n, :, j0 : j0 + rows] = np.nanmax(
+                    np.where(np.isnan(down), -np.inf, down), axis=-1)
+        # A change of exactly 0 crosses nothing; any other change past a kink at exactly 0
+        # does: the thresholds are kept strictly away from 0.
+        net.cache[key] = (np.maximum(ups, _TINY, out=ups), np.minimum(downs, -_TINY, out=downs))
     return net.cache[key]
 
 

@@ -7,8 +7,9 @@ analytic gradients, the float64 reference and the options) into one
 adds to ``GradientCheck.info``. :mod:`verify.compare` owns the records, the tolerances and the
 messages; a method only chooses its reference values, its tolerance row and its notes.
 
-* ``central``, ``forward``, ``complex_step`` (:class:`FiniteDifferenceMethod`): every entry,
-  by :func:`verify.finite_diff.numerical_gradient`; kinks are accepted within their intervals;
+* ``central``, ``forward``, ``complex_step`` (:class:`FiniteDifferenceMethod`): every entry
+  (or a seeded sample of them, :mod:`verify.sampling`), by
+  :func:`verify.finite_diff.numerical_gradient`; kinks are accepted within their intervals;
 * ``directional`` (:class:`DirectionalMethod`): one seeded Gaussian direction per row,
   :func:`verify.directional.directional_derivatives` (a screen, not a proof);
 * ``autograd`` (:class:`AutogradMethod`): a PyTorch twin with the same weights
@@ -82,6 +83,8 @@ class CheckContext:
     exact one by rounding alone (:mod:`verify.rounding`), added to scale-aware tolerances;
     ``missing``: per ``(layer, kind)``, why the gradient is missing (``backward`` returned
     None, ...), for the row's note.
+    ``sample``: per ``(layer, kind)``, the flat indices a sampled check compares (None: all;
+    :mod:`verify.sampling`); None when every entry is checked.
     """
 
     model: MLP
@@ -104,6 +107,11 @@ class CheckContext:
         if not tolerance.relative_atol or self.allowances is None:
             return None
         return self.allowances.get((layer, kind))
+    sample: dict[tuple[int, str], Array | None] | None = None
+
+    def indices(self, layer: int, kind: str) -> Array | None:
+        """The entries of ``(layer, kind)`` to check: flat indices, or None for all."""
+        return None if self.sample is None else self.sample.get((layer, kind))
 
     def tolerance_for(self, method: str, dtype: Any = None) -> Tolerance:
         """The override, else the table's row for ``dtype`` (default: the model's)."""
@@ -168,7 +176,8 @@ def _join(*notes: str) -> str:
 
 @dataclass(frozen=True)
 class FiniteDifferenceMethod:
-    """``central``, ``forward`` or ``complex_step`` differences of every entry."""
+    """``central``, ``forward`` or ``complex_step`` differences of every entry (of the
+    sampled ones when ``ctx.sample`` says so)."""
 
     name: str
 
@@ -180,7 +189,8 @@ class FiniteDifferenceMethod:
             note = self._activation_note(ctx.model.layers[layer].activation)
             for kind in ctx.kinds:
                 fd = numerical_gradient(ctx.net, layer, kind, method=self.name, step=r,
-                                        chunk_size=ctx.chunk_size, max_memory=ctx.max_memory)
+                                        chunk_size=ctx.chunk_size, max_memory=ctx.max_memory,
+                                        indices=ctx.indices(layer, kind))
                 n_kinks += fd.kinks
                 n_refined += fd.refined
                 rows.append(self._row(ctx, layer, kind, fd, tol, note))
@@ -205,6 +215,11 @@ class FiniteDifferenceMethod:
             if fd.at_kink:
                 kink_note += (f", {fd.at_kink} on the kink itself (checked against the "
                               f"complex step, which follows relu'(0) = 0)")
+        indices = ctx.indices(layer, kind)
+        if indices is not None:  # a sampled check: compared as given, on its sample
+            kw["checked"] = indices
+            rec = ctx.record(layer, kind, fd.estimate, method=self.name, tolerance=tol, **kw)
+            return dataclasses.replace(rec, kinks=fd.kinks, note=_join(rec.note, note, kink_note))
         allowance = ctx.allowance(layer, kind, tol)
         estimate, error, refined_note = self._refine(ctx, layer, kind, fd, tol, allowance)
         rec = ctx.record(layer, kind, estimate, method=self.name, tolerance=tol,

@@ -26,6 +26,7 @@ The loss is a scaled sum of squares ``c * sum((y - t)**2)`` (both conventions of
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -33,7 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .column_blocks import column_block_change, column_chunks, prepare_columns
+from .column_blocks import Scratch, column_block_change, column_chunks, prepare_columns
 from .kinks import crossings, flips
 from .reference import ReferenceNet, forward_inplace
 from .threads import WORKERS, idle_workers, single_threaded_blas
@@ -87,17 +88,25 @@ def loss_changes(
     group = kind == "weights" and layer + 1 < net.n_layers
     chunks: list[Any]
     if group:
+        drop = (inexact_flagged and track and not complex_ and layer + 2 < net.n_layers
+                and net.activations[layer + 1].name == "relu")
+        idle = idle_workers()
         chunks = column_chunks(net, layer, idx, S, 16 if complex_ else 8, chunk_size,
-                               max_memory)
+                               max_memory, drop, min_chunks=4 * idle if idle > 1 else 1)
         prepare_columns(net, layer)
     else:
         chunks = [slice(k, k + per) for k in range(0, n, per)]
+
+    local = threading.local()  # one set of work buffers per thread, for this call only
 
     def work(pos: Any) -> None:
         if kind == "inputs":
             d, f = _row_change(net, layer, idx[pos], h[pos], sg, track)
         elif group:
-            d, f = column_block_change(net, layer, idx[pos], h[pos], sg, track, inexact_flagged)
+            if not hasattr(local, "scratch"):
+                local.scratch = Scratch()
+            d, f = column_block_change(net, layer, idx[pos], h[pos], sg, track, inexact_flagged,
+                                       scratch=local.scratch)
         else:
             d, f = _column_change(net, layer, kind, idx[pos], h[pos], sg, track)
         D[:, pos] = d

@@ -201,6 +201,17 @@ def _mlp() -> Assignment:
         _part("mlp_backward", id="hidden", label="hidden network", sizes=(5, 4, 4, 2),
               activations=("tanh", "relu", "linear"), batches=(7, 3))],
         8, visibility="after_due_date", hidden=True, group="b"))
+    # Added after the others (issue 11), and drawn after them: every earlier test keeps its
+    # numbers for every seed.
+    tests.append(_test("saturated", "pre-activations in the far tails (|z| up to 800)", [
+        _part("layer_backward", id="saturated_sigmoid", activation="sigmoid", batches=(6,),
+              tails=800.0, label="DenseLayer(3, 4, 'sigmoid'), |z| up to 800"),
+        _part("layer_backward", id="saturated_tanh", activation="tanh", batches=(6,),
+              tails=800.0, label="DenseLayer(3, 4, 'tanh'), |z| up to 800"),
+        _part("mlp_backward", id="saturated_mlp", sizes=(3, 4, 2),
+              activations=("sigmoid", "tanh"), batches=(6,), tails=800.0,
+              label="MLP 3-4-2 (sigmoid, tanh), |z| up to 800")], 8, kind="layer_backward",
+        group="b"))
     return Assignment("mlp", "Backprop through an MLP", LESSON4, tuple(tests), lesson=4,
                       summary="DenseLayer forward/backward for every activation, MLP backward "
                               "through every layer, mse and its derivative")

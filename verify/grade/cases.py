@@ -325,15 +325,36 @@ _INPUT_TRIES = 50
 _LAYER_TRIES = 1000
 
 
+TAIL_ROWS = (-1.0, 1.0, -0.625, 0.625)
+"""With ``tails``, the first rows of the inputs are scaled so that the first layer's largest
+pre-activation (before the bias) is these multiples of ``tails``: with ``tails = 800``,
+-800 and 800 (beyond 709.78, where exp(-z) or exp(z) overflows) and -500 and 500 (beyond 354.89,
+where exp(2z) does); the other rows stay ordinary."""
+
+
+def _tail_rows(x: Array, weights: Array, tails: float) -> Array:
+    """``x`` with its first rows scaled (TAIL_ROWS): deterministic, no draw of its own."""
+    x = x.copy()
+    for i, target in enumerate(TAIL_ROWS[:x.shape[0]]):
+        v = x[i] @ weights
+        k = int(np.argmax(np.abs(v)))
+        if abs(v[k]) > 1e-12:
+            x[i] *= target * tails / v[k]
+    return x
+
+
 def _draw_inputs(rng: np.random.Generator, layers: tuple[LayerSpec, ...], batch: int,
-                 scale: float = 1.0) -> Array | None:
+                 scale: float = 1.0, tails: float = 0.0) -> Array | None:
     """Inputs whose pre-activations keep away from every relu kink, or None when a few dozen
     draws all come close to one (then the weights are to blame: the caller redraws them).
-    ``scale``: the inputs' standard deviation (large values saturate sigmoid and tanh units)."""
+    ``scale``: the inputs' standard deviation (large values saturate sigmoid and tanh units);
+    ``tails``: some rows reach pre-activations of +-tails (TAIL_ROWS)."""
     for _ in range(_INPUT_TRIES):
         x = rng.normal(0.0, 1.0, (batch, layers[0].n_inputs))
         if scale != 1.0:
             x = x * scale
+        if tails:
+            x = _tail_rows(x, layers[0].weights, tails)
         if all(_pre_activation_ok(z, s.activation)
                for z, s in zip(forward_layers(layers, x)[1], layers, strict=True)):
             return x
@@ -341,11 +362,11 @@ def _draw_inputs(rng: np.random.Generator, layers: tuple[LayerSpec, ...], batch:
 
 
 def _draw_rounds(rng: np.random.Generator, layers: tuple[LayerSpec, ...], batches: tuple[int, ...],
-                 n_out: int, backward: bool, scale: float = 1.0
+                 n_out: int, backward: bool, scale: float = 1.0, tails: float = 0.0
                  ) -> tuple[tuple[Array, Array | None], ...] | None:
     rounds = []
     for batch in batches:
-        x = _draw_inputs(rng, layers, batch, scale)
+        x = _draw_inputs(rng, layers, batch, scale, tails)
         if x is None:
             return None
         rounds.append((x, rng.normal(0.0, 1.0, (batch, n_out)) if backward else None))
@@ -353,7 +374,8 @@ def _draw_rounds(rng: np.random.Generator, layers: tuple[LayerSpec, ...], batche
 
 
 def _draw_network(rng: np.random.Generator, sizes: list[int], activations: list[str],
-                  batches: tuple[int, ...], backward: bool, scale: float = 1.0
+                  batches: tuple[int, ...], backward: bool, scale: float = 1.0,
+                  tails: float = 0.0
                   ) -> tuple[tuple[LayerSpec, ...], tuple[tuple[Array, Array | None], ...]]:
     """Weights and rounds such that no relu pre-activation is within ``KINK_MARGIN`` of 0.
 
@@ -363,7 +385,7 @@ def _draw_network(rng: np.random.Generator, sizes: list[int], activations: list[
     for _ in range(_LAYER_TRIES):
         layers = tuple(draw_layer(rng, a, b, act)
                        for a, b, act in zip(sizes[:-1], sizes[1:], activations, strict=True))
-        rounds = _draw_rounds(rng, layers, batches, sizes[-1], backward, scale)
+        rounds = _draw_rounds(rng, layers, batches, sizes[-1], backward, scale, tails)
         if rounds is not None:
             return layers, rounds
     raise RuntimeError(  # pragma: no cover - never seen in 20,000 seeds x every case
@@ -372,19 +394,20 @@ def _draw_network(rng: np.random.Generator, sizes: list[int], activations: list[
 
 def draw_layer_case(rng: np.random.Generator, n_in: int, n_out: int, activation: str,
                     batches: tuple[int, ...], *, backward: bool = True,
-                    scale: float = 1.0) -> LayerCase:
+                    scale: float = 1.0, tails: float = 0.0) -> LayerCase:
     """A ``DenseLayer(n_in, n_out, activation)`` and one round per batch size in ``batches``:
     inputs ``(batch, n_in)`` of standard deviation ``scale`` and, when ``backward``, upstream
     gradients ``(batch, n_out)``."""
-    layers, rounds = _draw_network(rng, [n_in, n_out], [activation], batches, backward, scale)
+    layers, rounds = _draw_network(rng, [n_in, n_out], [activation], batches, backward, scale,
+                                   tails)
     return LayerCase(layers[0], rounds)
 
 
 def draw_net_case(rng: np.random.Generator, sizes: list[int], activations: list[str],
-                  batches: tuple[int, ...], *, scale: float = 1.0) -> NetCase:
+                  batches: tuple[int, ...], *, scale: float = 1.0, tails: float = 0.0) -> NetCase:
     """An MLP of layer widths ``sizes`` (``len(activations) + 1`` of them) and one round per
     batch size: ``x: (batch, sizes[0])``, ``d_loss: (batch, sizes[-1])``."""
-    layers, rounds = _draw_network(rng, sizes, activations, batches, True, scale)
+    layers, rounds = _draw_network(rng, sizes, activations, batches, True, scale, tails)
     return NetCase(layers, rounds)
 
 

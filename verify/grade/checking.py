@@ -27,6 +27,7 @@ from verify.compare import GradientRecord, Tolerance, compare
 
 from . import decode
 from . import diagnosis as dg
+from . import explain as ex
 from .cases import (
     ApiCase,
     BatchesCase,
@@ -46,7 +47,7 @@ from .limits import Limits
 from .schedule import SYNTHETIC_ERRORS
 from .text import safe_text
 
-__all__ = ["Check", "check_part", "checks_in", "cover", "missing", "shown"]
+__all__ = ["Check", "check_part", "checks_in", "cover", "missing", "resolve", "shown"]
 
 _COURSE_CASES = (GdStepCase, GdRunCase, SgdStepCase, ShuffleCase, BatchesCase, TrainCase)
 """Lessons 2 and 5's cases, checked in :mod:`.course_checks`."""
@@ -68,10 +69,33 @@ class Check:
     candidates: dict[str, list[str]] = field(default_factory=dict)
     """Failing path -> known bugs that reproduce it, settled across the test's parts by
     :func:`cover` when it is scored (:meth:`settle`): the bug that explains most parts wins."""
+    findings: list[tuple[str, ex.Finding]] = field(default_factory=list)
+    """(where: the part and round, a cause whose hypothesis reproduces the numbers there)."""
+    known: list[tuple[Part, int, ex.Known]] = field(default_factory=list)
+    """What is known of wrong checks no hypothesis reproduces (part, round, facts)."""
+    numbers: list[str] = field(default_factory=list)
+    """Lines with the failing values (shown after causes and evidence)."""
+    errors: list[tuple[str, list[str]]] = field(default_factory=list)
+    """(the part's label, its error lines): exceptions, time limits, bad results."""
+    side_effects: list[str] = field(default_factory=list)
+    """What the submission changed in place that it should not have (noted, no deduction)."""
+    choices: list[tuple[str, list[list[ex.Finding]]]] = field(default_factory=list)
+    """(where, equally good sets of findings): chosen by :func:`resolve` (what explains the
+    submission's other tests), then moved to ``findings``."""
+
+    def offer(self, where: str, alternatives: list[list[ex.Finding]], skip: str = "") -> None:
+        """Findings for one place: one set, or alternatives for :func:`resolve` to choose."""
+        alternatives = [[f for f in alt if f.name != skip] for alt in alternatives]
+        alternatives = [alt for alt in alternatives if alt]
+        if len(alternatives) == 1:
+            self.findings += [(where, f) for f in alternatives[0]]
+        elif alternatives:
+            self.choices.append((where, alternatives))
 
     def settle(self) -> list[str]:
         """The diagnoses, with the fewest candidates that explain every failing path."""
-        return self.diagnoses + cover(self.candidates, list(self.candidates))
+        tags = [f.tag() for _, f in self.findings]
+        return self.diagnoses + cover(self.candidates, list(self.candidates)) + tags
 
 
 def checks_in(test: TestCase, part: Part) -> int:
@@ -112,7 +136,7 @@ def shown(rec: GradientRecord, hide: bool) -> str:
     if rec.note.startswith("shape") and not rec.passed:  # no values to show: say the shapes
         return f"{rec.path}: {rec.note}"
     if not hide or rec.passed or rec.size == 0:
-        return rec.message()
+        return rec.message(value_name="your value")
     return (f"{rec.path}: {rec.mismatched} / {rec.size} mismatched (values of hidden tests are "
             f"not shown)")
 
@@ -122,19 +146,47 @@ def _error_lines(label: str, error: Any, limits: Limits) -> list[str]:
     etype = safe_text(error.get("type", "Error"))[:100]
     msg = safe_text(error.get("message", ""))[:4000]
     hint = f" (the memory limit is {limits.memory_mb} MiB)" if etype == "MemoryError" else ""
-    lines = [f"{label}: {msg}" if etype in SYNTHETIC_ERRORS else f"{label}: {etype}: {msg}{hint}"]
+    head = f"{label}: {msg}" if etype in SYNTHETIC_ERRORS else f"{label}: {etype}: {msg}{hint}"
+    lines = [head]
     tb = safe_text(error.get("traceback", "")).strip()
     if tb and etype not in ("BadResult", "MissingAPI", *SYNTHETIC_ERRORS):
-        lines += ["    " + line for line in tb[-_TRACEBACK_SHOWN:].splitlines()]
+        tb_lines = tb[-_TRACEBACK_SHOWN:].splitlines()
+        said = {f"{etype}: {msg}".strip(), msg.strip()}
+        # The message is on the line above: not again as the traceback's first (JS) or last
+        # (Python) line.
+        if tb_lines and tb_lines[-1].strip() in said:
+            tb_lines = tb_lines[:-1]
+        if tb_lines and tb_lines[0].strip() in said:
+            tb_lines = tb_lines[1:]
+        lines += ["    " + line for line in tb_lines]
     return lines
+
+
+_OVERFLOW_ERROR = ex.Finding(
+    "overflow", "the function in the traceback",
+    "a float overflowed: Python's math.exp(v) raises OverflowError for v > 709.78 (exp(-z) for "
+    "z < -709.78), where numpy's exp gives inf. The stable form: 1 / (1 + np.exp(-z)) (0 where "
+    "exp(-z) is inf), or branch on the sign of z: 1 / (1 + exp(-z)) for z >= 0, exp(z) / "
+    "(1 + exp(z)) for z < 0",
+    "this part raised OverflowError (math range error)",
+    "this part raised OverflowError (math range error)", ("error",), None, 1)
+
+
+def _overflowed(error: Any) -> bool:
+    if not isinstance(error, dict):
+        return False
+    return error.get("type") == "OverflowError" or "math range error" in str(error.get("message"))
 
 
 def check_part(test: TestCase, part: Part, result: Any, c: Check, limits: Limits) -> None:
     """Check one part's result (a protocol result object, or None) into ``c``."""
     if not isinstance(result, dict) or not result.get("ok"):
         error = result.get("error") if isinstance(result, dict) else None
-        c.lines += _error_lines(part.label, error if error is not None else
-                                {"type": "NoResult", "message": "no result came back"}, limits)
+        if _overflowed(error):
+            c.findings.append((part.label, _OVERFLOW_ERROR))
+        c.errors.append((part.label, _error_lines(part.label, error if error is not None else
+                                                  {"type": "NoResult",
+                                                   "message": "no result came back"}, limits)))
         c.unrun += checks_in(test, part)
         if isinstance(part.case, ApiCase):
             c.fraction = 0.0
@@ -155,8 +207,9 @@ def check_part(test: TestCase, part: Part, result: Any, c: Check, limits: Limits
 
             check_course_part(part, value, c)
     except MalformedResult as exc:  # untrusted data only; grader faults propagate
-        c.lines.append(f"{part.label}: the submission corrupted or did not produce results: "
-                       f"malformed result ({safe_text(exc)[:500]})")
+        c.errors.append((part.label, [f"{part.label}: the submission corrupted or did not "
+                                      f"produce results: malformed result "
+                                      f"({safe_text(exc)[:500]})"]))
         c.unrun += checks_in(test, part)
 
 
@@ -200,91 +253,250 @@ def _unchanged(entry: dict[str, Any], weights: Any, biases: Any) -> bool:
         dg.close(decode.field(entry, "biases_after"), biases, Tolerance(0, 0))
 
 
+def _exact(a: Any, b: Any) -> bool:
+    return dg.close(a, b, Tolerance(0, 0))
+
+
+_MUTATED = {
+    "d_outputs": ("DenseLayer.backward", "d_outputs", "dz = d_outputs * f'(z)"),
+    "inputs": ("DenseLayer.forward/backward", "inputs", "a new array"),
+    "x": ("MLP.forward/backward", "x", "a new array"),
+    "d_loss": ("MLP.backward (or the last layer's backward)", "d_loss",
+               "dz = d_outputs * f'(z) in each layer"),
+    "y_pred": ("mse_derivative", "y_pred", "2 * (y_pred - y_true) / batch, a new array"),
+    "y_true": ("mse_derivative", "y_true", "a new array"),
+}
+
+
+def _side_effects(got: dict[str, Any], c: Check, op: str = "") -> None:
+    names = got.get("mutated")
+    if not isinstance(names, list):
+        return
+    for name in names:
+        if name not in _MUTATED:
+            continue
+        function, arg, fix = _MUTATED[name]
+        if op == "mse" and name in ("y_pred", "y_true"):
+            function = "mse"
+        note = (f"note (no deduction): {function} changed the array it was given ({arg}) in "
+                f"place: the caller's {arg} holds other numbers after the call. Your results "
+                f"are right, but code that uses {arg} afterwards (a training loop, another "
+                f"layer, a log) would see the change; compute into a new array instead "
+                f"({fix}).")
+        if note not in c.side_effects:
+            c.side_effects.append(note)
+
+
+def _weights_changed(spec: Any, got: dict[str, Any], before: tuple[Any, Any]
+                     ) -> tuple[bool, bool]:
+    """(changed by forward, changed during backward) for one layer in one round, ``before``
+    being what it held before the round's forward."""
+    wf, bf = decode.field(got, "weights_forward"), decode.field(got, "biases_forward")
+    wa, ba = decode.field(got, "weights_after"), decode.field(got, "biases_after")
+    if wf is None or bf is None:  # a runner that does not say: after the round only
+        return False, not (_exact(wa, before[0]) and _exact(ba, before[1]))
+    by_forward = not (_exact(wf, before[0]) and _exact(bf, before[1]))
+    by_backward = not (_exact(wa, wf) and _exact(ba, bf))
+    return by_forward, by_backward
+
+
+def _forward_changed_finding(where: str, hide: bool) -> ex.Finding:
+    return ex.Finding(
+        "weights_changed_by_forward", "DenseLayer.forward",
+        "weights or biases changed by forward (re-initialised or updated there): forward must "
+        "use the weights the layer was given and leave them alone",
+        f"{where}: right after forward the layer's weights/biases differ from the ones the "
+        "grader assigned", f"{where}: right after forward the layer's weights/biases differ "
+        "from the ones assigned", ("parameters",), None, 1)
+
+
+def _backward_changed_finding(where: str) -> ex.Finding:
+    text = (f"{where}: the weights/biases read after backward differ from the ones read right "
+            "after forward")
+    return ex.Finding("weights_changed", "DenseLayer.backward", dg.DIAGNOSES["weights_changed"],
+                      text, text, ("parameters",), None, 1)
+
+
 def _check_layer(part: Part, case: LayerCase, value: dict[str, Any], c: Check, *,
                  backward: bool) -> None:
     spec = case.layer
     ref = dg.reference_layer(case)
     rounds = decode.rows(value.get("rounds"), len(case.rounds), "rounds")
     multi = len(case.rounds) > 1
+    history: list[dict[str, Any]] = []
+    before: tuple[Any, Any] = (spec.weights, spec.biases)
+    changed_by = ""
     for k, (raw, r) in enumerate(zip(rounds, ref, strict=True)):
         got = decode.obj(raw, f"round {k}")
         pre = f"{part.label}: " + (f"round {k}: " if multi else "")
-        out = _record(decode.field(got, "output"), r.output, f"{pre}layer.output", "output",
+        where = part.label + (f", round {k}" if multi else "")
+        _side_effects(got, c)
+        output = decode.field(got, "output")
+        out = _record(output, r.output, f"{pre}the output forward returned", "output",
                       activation=spec.activation)
+        by_forward, by_backward = _weights_changed(spec, got, before)
+        held = {"weights_before": before[0], "biases_before": before[1],
+                "changed_by": changed_by or "weights_changed"} if changed_by else {}
+        if by_forward or by_backward:
+            changed_by = "weights_changed" if by_backward else "weights_changed_by_forward"
+        wa, ba = decode.field(got, "weights_after"), decode.field(got, "biases_after")
+        if wa is not None and ba is not None:
+            before = (wa, ba)
+        if by_forward:
+            c.findings.append((where, _forward_changed_finding(where, c.hide)))
         if not backward:
             c.scored.append(out)
+            if by_forward or by_backward:
+                c.scored.append(missing(f"{pre}the layer's weights/biases", "parameters",
+                                        "changed by forward"))
+            if not out.passed:
+                lg = ex.LayerGot(output, {}, {"output": False},
+                                 decode.field(got, "weights_forward"),
+                                 decode.field(got, "biases_forward"),
+                                 decode.field(got, "weights_after"), **held)
+                found, known = ex.explain_layer(spec.activation, spec.weights, spec.biases,
+                                                ref, k, lg, c.hide)
+                c.offer(where, found, skip="weights_changed_by_forward" if by_forward else "")
+                if known.paths:
+                    c.known.append((part, k, known))
             continue
         if not out.passed:
-            c.lines.append(shown(out, c.hide))  # context: a wrong forward explains wrong gradients
+            c.numbers.append(shown(out, c.hide))  # context: a wrong forward explains gradients
         student = {"inputs": decode.field(got, "d_inputs"),
                    "weights": decode.field(got, "d_weights"),
                    "biases": decode.field(got, "d_biases")}
         recs = {
-            "weights": _record(student["weights"], r.dW, f"{pre}layer.weights", "weights",
+            "weights": _record(student["weights"], r.dW, f"{pre}d_weights", "weights",
                                activation=spec.activation,
                                missing_note="d_weights (or dWeights) is not set after backward"),
-            "biases": _record(student["biases"], r.db, f"{pre}layer.biases", "biases",
+            "biases": _record(student["biases"], r.db, f"{pre}d_biases", "biases",
                               activation=spec.activation,
                               missing_note="d_biases (or dBiases) is not set after backward"),
-            "inputs": _record(student["inputs"], r.dx, f"{pre}layer.inputs", "inputs",
+            "inputs": _record(student["inputs"], r.dx, f"{pre}the input gradient backward returned",
+                              "inputs",
                               activation=spec.activation,
                               missing_note="backward returned None instead of the input gradient"),
         }
         c.scored += recs.values()
-        unchanged = _unchanged(got, spec.weights, spec.biases)
+        unchanged = not (by_forward or by_backward)
         if not unchanged:  # a penalty only: leaving the parameters alone earns nothing
-            c.scored.append(missing(f"{pre}layer parameters", "parameters",
-                                    "weights/biases changed by forward/backward"))
-            c.diagnoses.append("weights_changed")
+            c.scored.append(missing(f"{pre}the layer's weights/biases", "parameters",
+                                    "changed by " + ("forward" if by_forward else "backward")))
+        if by_backward:
+            c.findings.append((where, _backward_changed_finding(where)))
         bad = [p for p in student if not recs[p].passed]
-        if bad:
-            c.diagnoses += cover(dg.layer_diagnoses(spec, ref, k, student), bad)
-            if unchanged:
+        if bad or not out.passed:
+            passed = {"output": out.passed, **{p: recs[p].passed for p in recs}}
+            lg = ex.LayerGot(output, student, passed, decode.field(got, "weights_forward"),
+                             decode.field(got, "biases_forward"),
+                             decode.field(got, "weights_after"), history, **held)
+            found, known = ex.explain_layer(spec.activation, spec.weights, spec.biases, ref,
+                                            k, lg, c.hide)
+            c.offer(where, found, skip="weights_changed_by_forward" if by_forward else "")
+            if known.paths:
+                c.known.append((part, k, known))
+            if bad and unchanged:
                 c.fd_requests.append((part, k, {"student": student, "forward_ok": out.passed,
-                                                "records": recs, "hide": c.hide}))
+                                                "records": recs, "hide": c.hide,
+                                                "explained": not known.paths}))
+        history.append(student)
 
 
 def _check_net(part: Part, case: NetCase, value: dict[str, Any], c: Check) -> None:
     ref = dg.reference_net(case)
     rounds = decode.rows(value.get("rounds"), len(case.rounds), "rounds")
     multi = len(case.rounds) > 1
+    befores: list[tuple[Any, Any]] = [(s.weights, s.biases) for s in case.layers]
+    changed_by = ""
     for k, (raw, r) in enumerate(zip(rounds, ref, strict=True)):
         got = decode.obj(raw, f"round {k}")
         pre = f"{part.label}: " + (f"round {k}: " if multi else "")
-        out = _record(decode.field(got, "prediction"), r.prediction, f"{pre}prediction", "output")
+        where = part.label + (f", round {k}" if multi else "")
+        _side_effects(got, c)
+        prediction = decode.field(got, "prediction")
+        out = _record(prediction, r.prediction, f"{pre}prediction", "output")
         if not out.passed:
-            c.lines.append(shown(out, c.hide))
+            c.numbers.append(shown(out, c.hide))
         layers = decode.rows(got.get("layers"), len(case.layers), f"round {k}: layers")
         student: dict[str, Any] = {"d_x": decode.field(got, "d_x")}
         recs: dict[str, GradientRecord] = {}
-        unchanged = True
+        changed_forward = changed_backward = False
+        wfs: list[Any] = []
+        bfs: list[Any] = []
+        was: list[Any] = []
         for j, (spec, lr, raw_layer) in enumerate(zip(case.layers, r.layers, layers,
                                                       strict=True)):
             lg = decode.obj(raw_layer, f"round {k}: layers[{j}]")
             for param, key, exp in (("weights", "d_weights", lr.dW), ("biases", "d_biases", lr.db)):
                 path = f"layers[{j}].{param}"
                 student[path] = decode.field(lg, key)
-                recs[path] = _record(student[path], exp, pre + path, param, layer=j,
+                recs[path] = _record(student[path], exp, f"{pre}layers[{j}].{key}", param, layer=j,
                                      activation=spec.activation,
                                      missing_note=f"{key} is not set after backward")
-            unchanged &= _unchanged(lg, spec.weights, spec.biases)
+            fwd, bwd = _weights_changed(spec, lg, befores[j])
+            changed_forward |= fwd
+            changed_backward |= bwd
+            wfs.append(decode.field(lg, "weights_forward"))
+            bfs.append(decode.field(lg, "biases_forward"))
+            was.append(decode.field(lg, "weights_after"))
+        held: dict[str, Any] = {"weights_before": [w for w, _ in befores],
+                                "biases_before": [b for _, b in befores],
+                                "changed_by": changed_by} if changed_by else {}
+        if changed_forward or changed_backward:
+            changed_by = "weights_changed" if changed_backward else "weights_changed_by_forward"
+        for j, raw_layer in enumerate(layers):
+            lg = decode.obj(raw_layer, f"round {k}: layers[{j}]")
+            wa, ba = decode.field(lg, "weights_after"), decode.field(lg, "biases_after")
+            if wa is not None and ba is not None:
+                befores[j] = (wa, ba)
         if student["d_x"] is not None:
-            recs["d_x"] = _record(student["d_x"], r.d_x, pre + "layers[0].inputs", "inputs",
+            recs["d_x"] = _record(student["d_x"], r.d_x,
+                                  pre + "the gradient MLP.backward returned", "inputs",
                                   activation=case.layers[0].activation)
         elif k == 0:  # the lesson's MLP.backward returns nothing: not required, not scored
             c.lines.append(f"note (no deduction): {part.label}: MLP.backward returned nothing, "
                            f"so the gradient with respect to x was not checked")
         c.scored += recs.values()
+        unchanged = not (changed_forward or changed_backward)
         if not unchanged:  # a penalty only: leaving the parameters alone earns nothing
-            c.scored.append(missing(f"{pre}parameters", "parameters",
-                                    "some layer's weights/biases changed by forward/backward"))
-            c.diagnoses.append("weights_changed")
+            c.scored.append(missing(f"{pre}the layers' weights/biases", "parameters",
+                                    "some changed by " + ("forward" if changed_forward
+                                                          else "backward")))
+        if changed_forward:
+            c.findings.append((where, _forward_changed_finding(where, c.hide)))
+        if changed_backward:
+            c.findings.append((where, _backward_changed_finding(where)))
         bad = [p for p, rec in recs.items() if not rec.passed]
-        if bad:
-            c.diagnoses += cover(dg.net_diagnoses(case, ref, k, student), bad)
-            if unchanged:
+        if bad or not out.passed:
+            passed = {"prediction": out.passed, **{p: rec.passed for p, rec in recs.items()}}
+            ng = ex.NetGot(prediction, {p: student[p] for p in recs}, passed, wfs, bfs, was,
+                           **held)
+            found, known = ex.explain_net(list(case.layers), ref, k,
+                                          [x for x, _ in case.rounds], ng, c.hide)
+            c.offer(where, found, skip="weights_changed_by_forward" if changed_forward else "")
+            if known.paths:
+                c.known.append((part, k, known))
+            if bad and unchanged:
                 c.fd_requests.append((part, k, {"student": student, "forward_ok": out.passed,
-                                                "records": recs, "hide": c.hide}))
+                                                "records": recs, "hide": c.hide,
+                                                "explained": not known.paths}))
+
+
+def resolve(checks: list[Check], support_from: list[Check] | None = None) -> None:
+    """Choose among equally good explanations of a place the one whose kinds explain most
+    elsewhere in the submission (the places where one explanation alone fits, in
+    ``support_from``, default ``checks``: the student's one DenseLayer has one set of bugs); on
+    a tie, the most specific. Moves the choices into ``findings``."""
+    support: dict[str, int] = {}
+    for c in checks if support_from is None else support_from:
+        for _, f in c.findings:
+            support[f.kind] = support.get(f.kind, 0) + 1
+    for c in checks:
+        for where, alternatives in c.choices:
+            best = max(range(len(alternatives)),
+                       key=lambda i: (sum(support.get(f.kind, 0) for f in alternatives[i]), -i))
+            c.findings += [(where, f) for f in alternatives[best]]
+        c.choices = []
 
 
 def cover(found: dict[str, list[str]], bad: list[str]) -> list[str]:
@@ -356,11 +568,12 @@ def _check_loss(part: Part, case: LossCase, value: dict[str, Any], c: Check) -> 
                                + _OTHER_CONVENTION[(case.op, rejected[0])].format(k=k)
                                + "; this assignment asks for "
                                + " or ".join(_CONVENTION_NAMES[v] for v in case.conventions))
+    _side_effects(value, c, case.op)
+    accepted = [expect[v] for v in case.conventions]
     if not rec.passed and case.op == "mse_derivative":
-        c.diagnoses += dg.loss_diagnoses(yt, yp, got)
+        c.offer(part.label, ex.explain_loss(yt, yp, got, accepted, c.hide))
     elif not rec.passed:
-        c.candidates[path] = dg.mse_value_diagnoses(yt, yp, got,
-                                                    [expect[v] for v in case.conventions])
+        c.offer(part.label, ex.explain_mse_value(yt, yp, got, accepted, c.hide))
     c.scored.append(rec)
 
 

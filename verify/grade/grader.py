@@ -25,8 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .assignments import Assignment, load_assignment
-from .cases import TestCase
-from .checking import Check, check_part
+from .cases import LayerCase, TestCase
+from .checking import Check, check_part, resolve
+from .explain import Finding
 from .limits import Limits
 from .own_forward import own_forward_lines
 from .rubric import Rubric
@@ -155,23 +156,62 @@ def grade_submission(
                 check_part(test, part, runs[name].results.get(part.task_id), c, limits)
             checks[test.id] = c
 
+    # Equally good explanations: chosen by what explains the rest of the submission; visible
+    # tests by visible ones only (nothing visible depends on a hidden test).
+    visible = [checks[t.id] for t in sections["visible"]]
+    resolve([checks[t.id] for t in sections["hidden"]], list(checks.values()))
+    resolve(visible, visible)
     extra: dict[str, list[str]] = {}
+    found: dict[str, list[tuple[str, Finding]]] = {}
     if fd_check:
         requests = [(t, part, k, info) for t in tests for part, k, info in checks[t.id].fd_requests]
         if requests:
-            extra = own_forward_lines(requests, runner, path, limits, mode, deadline,
-                                      unsafe=unsafe_sandbox)
+            extra, found = own_forward_lines(requests, runner, path, limits, mode, deadline,
+                                             _functions(sections["visible"], checks),
+                                             unsafe=unsafe_sandbox)
 
     hidden_ids = [t.id for t in sections["hidden"]]
     notes = _notes(runs["visible"], limits)
+    # Side effects (an argument changed in place) are noted once, from the visible tests only.
+    notes += list(dict.fromkeys(n for t in sections["visible"] for n in checks[t.id].side_effects))
     if hidden_ids:  # what the hidden child printed or hit belongs to the hidden tests only
         extra.setdefault(hidden_ids[0], []).extend(_notes(runs["hidden"], limits))
-    results = [score_test(t, checks[t.id], extra.get(t.id, []), rubric) for t in tests]
+    results = [score_test(t, checks[t.id], extra.get(t.id, []), rubric, found.get(t.id))
+               for t in tests]
     isolation = runs["visible"].isolation or runs["hidden"].isolation
     return GradeReport(safe_text(path), seed, mode, runner.name, results,
                        time.monotonic() - start, notes=notes,
                        student_output=safe_text(runs["visible"].output), seed_source=seed_source,
                        assignment=spec.name, isolation=isolation)
+
+
+def _functions(tests: list[TestCase], checks: dict[str, Check]) -> dict[str, str]:
+    """Which functions a forward-or-backward verdict on a network blames: MLP's own when every
+    single-layer part of the same kind passed (the layers alone are right), else the layer's.
+    From the visible ``tests`` only: nothing visible depends on a hidden test."""
+    ok = {"forward": True, "backward": True}
+    seen = {"forward": False, "backward": False}
+    for t in tests:
+        for part in t.parts:
+            if not isinstance(part.case, LayerCase):
+                continue
+            kind = "backward" if part.case.backward else "forward"
+            seen[kind] = True
+            prefix = f"{part.label}: "
+            mine = [r for r in checks[t.id].scored if r.path.startswith(prefix)]
+            wrong = any(not r.passed for r in mine) or any(
+                label == part.label for label, _ in checks[t.id].errors)
+            if kind == "backward":
+                ok["backward"] &= not wrong
+                ok["forward"] &= not any(not r.passed and r.parameter == "output" for r in mine)
+            else:
+                ok["forward"] &= not wrong
+    out = {}
+    if seen["backward"] and ok["backward"]:
+        out["network.backward"] = "MLP.backward: your DenseLayer's backward passes alone"
+    if (seen["forward"] or seen["backward"]) and ok["forward"]:
+        out["network.forward"] = "MLP.forward: your DenseLayer's forward passes alone"
+    return out
 
 
 def _notes(run: Run, limits: Limits) -> list[str]:

@@ -166,6 +166,10 @@ _BATCHES = Param("batches", "ints", (5,), "one forward/backward round per entry,
                  "size, on the same object (several rounds catch stale caches)", minimum=1)
 _SCALE = Param("input_scale", "float", 1.0, "standard deviation of the inputs (e.g. 10 "
                "saturates sigmoid and tanh units)", minimum=1e-6)
+_TAILS = Param("tails", "float", 0.0, "0, or pre-activations in the far tails: the first "
+               "rows of the inputs are scaled so that the first layer's largest pre-activation "
+               "reaches -tails, tails, -0.625 tails and 0.625 tails (800: beyond 709.78, where "
+               "exp overflows)", minimum=0.0)
 _LAYER_SIZES = Param("sizes", "ints", (3, 4), "[n_inputs, n_neurons]", minimum=1, length=2)
 _SHAPE = Param("shape", "ints", (4, 3), "the shape of y_true and y_pred: [batch, n_outputs]",
                minimum=1, length=2)
@@ -217,18 +221,18 @@ def _api_label(p: Mapping[str, Any]) -> str:
 def _forward_draw(rng: np.random.Generator, p: Mapping[str, Any], contract: Contract) -> Case:
     n_in, n_out = p["sizes"]
     return draw_layer_case(rng, n_in, n_out, p["activation"], p["batches"], backward=False,
-                           scale=p["input_scale"])
+                           scale=p["input_scale"], tails=p["tails"])
 
 
 def _layer_draw(rng: np.random.Generator, p: Mapping[str, Any], contract: Contract) -> Case:
     n_in, n_out = p["sizes"]
     return draw_layer_case(rng, n_in, n_out, p["activation"], p["batches"],
-                           scale=p["input_scale"])
+                           scale=p["input_scale"], tails=p["tails"])
 
 
 def _net_draw(rng: np.random.Generator, p: Mapping[str, Any], contract: Contract) -> Case:
     return draw_net_case(rng, list(p["sizes"]), list(p["activations"]), p["batches"],
-                         scale=p["input_scale"])
+                         scale=p["input_scale"], tails=p["tails"])
 
 
 def _loss_draw(op: str) -> Callable[[np.random.Generator, Mapping[str, Any], Contract], Case]:
@@ -248,17 +252,18 @@ _KIND_LIST: list[Kind] = [
                 "DenseLayer(3, 2, 'relu') has weights (3, 2), biases (1, 2), forward and backward)",
          "api", (), (), _api_draw, _api_label),
     Kind("forward", "DenseLayer.forward against the reference", "layer", _LAYER_ROLES,
-         (_ACTIVATION, _LAYER_SIZES, _BATCHES, _SCALE), _forward_draw, _layer_label),
+         (_ACTIVATION, _LAYER_SIZES, _BATCHES, _SCALE, _TAILS), _forward_draw, _layer_label),
     Kind("layer_backward", "DenseLayer forward, then backward: d_weights, d_biases and the "
                            "input gradient; weights unchanged", "layer", _GRAD_ROLES,
-         (_ACTIVATION, _LAYER_SIZES, _BATCHES, _SCALE), _layer_draw, _layer_label),
+         (_ACTIVATION, _LAYER_SIZES, _BATCHES, _SCALE, _TAILS), _layer_draw, _layer_label),
     Kind("mlp_backward", "MLP forward, then backward: every layer's d_weights and d_biases and "
                          "the input gradient (when backward returns it)", "mlp", _NET_ROLES,
          (Param("sizes", "ints", REQUIRED, "the layer widths, inputs first: [3, 4, 2] is two "
                 "layers", minimum=1),
           Param("activations", "strs", REQUIRED, "one activation per layer",
                 choices=ACTIVATION_NAMES),
-          _BATCHES, _SCALE), _net_draw, _net_label, _validate_net, report_kind="network"),
+          _BATCHES, _SCALE, _TAILS), _net_draw, _net_label, _validate_net,
+         report_kind="network"),
     Kind("mse", "the mse value", "mse", ("mse",), (_SHAPE, _CONVENTIONS), _loss_draw("mse"),
          _shape_label("mse")),
     Kind("mse_derivative", "the derivative of mse with respect to y_pred", "mse_derivative",

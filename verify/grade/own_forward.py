@@ -6,8 +6,11 @@ gradients), and the parent takes central differences of ``L = sum(output * upstr
 
 * forward right, gradients disagree with its own forward: the **backward** is at fault;
 * gradients agree with a forward that computes the wrong function: the **forward** is;
-* both disagree: both are wrong;
-* agree on a fresh model but not in the graded round: state kept between calls.
+* both disagree: both are wrong.
+
+A failing later round is also run alone on a fresh object: right there, wrong after the
+earlier rounds, is state kept between rounds (a cause of its own when the numbers name no more
+specific one, such as gradients accumulated over rounds).
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from verify.compare import GradientRecord, Tolerance, compare, tolerance_for
+from verify.compare import Tolerance, compare, tolerance_for
 
 from . import decode
 from .cases import LayerCase, NetCase, Part, TestCase
-from .checking import shown
 from .decode import MalformedResult
+from .diagnosis import close, reference_layer, reference_net
+from .explain import Finding
 from .limits import Limits
 from .runners import Runner
 from .sandbox import SandboxMode
@@ -128,26 +132,47 @@ def fd_plan(part: Part, k: int) -> tuple[list[dict[str, Any]], Assemble] | None:
 
 
 def own_forward_lines(requests: list[tuple[TestCase, Part, int, dict[str, Any]]], runner: Runner,
-                      submission: Path, limits: Limits, mode: SandboxMode,
-                      deadline: float, unsafe: bool = False) -> dict[str, list[str]]:
-    """Run the FD child once for every failing gradient part; test id -> feedback lines."""
+                      submission: Path, limits: Limits, mode: SandboxMode, deadline: float,
+                      functions: dict[str, str] | None = None, unsafe: bool = False
+                      ) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, Finding]]]]:
+    """Run the FD child once for every failing gradient part: test id -> feedback lines, and
+    test id -> causes found there (state kept between rounds: a fresh object gets the failing
+    round right). ``functions`` names the functions a verdict blames (``DenseLayer.backward``,
+    ``MLP.backward`` for networks whose layers pass alone, ...)."""
     plans = []
     tasks: list[dict[str, Any]] = []
+    replays: list[tuple[TestCase, Part, int, dict[str, Any], str]] = []
     seen = set()
     for test, part, k, info in requests:
         if part.task_id in seen:  # one round per part is enough to tell forward from backward
             continue
         seen.add(part.task_id)
+        if k > 0:  # the failing round alone, on a fresh object: state or not?
+            tid = f"replay:{part.task_id}:{k}"
+            case = part.case
+            if isinstance(case, (LayerCase, NetCase)):
+                replays.append((test, part, k, info, tid))
+                tasks.append(replace(case, rounds=(case.rounds[k],)).task(tid))
         plan = fd_plan(part, k)
         if plan is None:
             continue
         tasks += plan[0]
         plans.append((test, part, k, info, plan[1]))
-    if not plans:
-        return {}
+    if not tasks:
+        return {}, {}
     run = run_tasks(runner, submission, tasks, limits=limits, mode=mode, deadline=deadline,
                     unsafe=unsafe)
     out: dict[str, list[str]] = {}
+    found: dict[str, list[tuple[str, Finding]]] = {}
+    stateful: set[str] = set()
+    for test, part, k, info, tid in replays:
+        finding = _replay(part, k, info, run.results.get(tid))
+        if finding is None:
+            continue
+        stateful.add(part.task_id)  # the verdict says so even where a cause already explains it
+        if not info.get("explained"):
+            found.setdefault(test.id, []).append((f"{part.label}, round {k}", finding))
+    names = functions or {}
     for test, part, k, info, assemble in plans:
         try:
             fd = assemble(run.results)
@@ -155,15 +180,60 @@ def own_forward_lines(requests: list[tuple[TestCase, Part, int, dict[str, Any]]]
             out.setdefault(test.id, []).append(
                 f"finite-difference check of your forward not possible: {safe_text(exc)[:400]}")
             continue
-        out.setdefault(test.id, []).extend(_verdict_lines(part, k, info, fd))
-    return out
+        out.setdefault(test.id, []).extend(
+            _verdict_lines(part, k, info, fd, names, part.task_id in stateful))
+    return out, found
 
 
-def _verdict_lines(part: Part, k: int, info: dict[str, Any],
-                   fd: dict[str, np.ndarray]) -> list[str]:
-    verdicts: dict[str, list[tuple[str, GradientRecord]]] = {}
+def _replay(part: Part, k: int, info: dict[str, Any], result: Any) -> Finding | None:
+    """State kept between rounds, when round ``k`` alone on a fresh object gets every gradient
+    that failed right (the caller adds it as a cause only where the numbers name no more
+    specific one)."""
+    if not isinstance(result, dict) or not result.get("ok"):
+        return None
+    try:
+        value = decode.obj(result.get("value"), "the result")
+        rnd = decode.obj(decode.rows(value.get("rounds"), 1, "rounds")[0], "round 0")
+        if isinstance(part.case, LayerCase):
+            ref = reference_layer(replace(part.case, rounds=(part.case.rounds[k],)))[0]
+            fresh = {"weights": (decode.field(rnd, "d_weights"), ref.dW),
+                     "biases": (decode.field(rnd, "d_biases"), ref.db),
+                     "inputs": (decode.field(rnd, "d_inputs"), ref.dx)}
+            what = "DenseLayer"
+        else:
+            assert isinstance(part.case, NetCase)
+            net = reference_net(replace(part.case, rounds=(part.case.rounds[k],)))[0]
+            layers = decode.rows(rnd.get("layers"), len(part.case.layers), "layers")
+            fresh = {"d_x": (decode.field(rnd, "d_x"), net.d_x)}
+            for j, raw in enumerate(layers):
+                lg = decode.obj(raw, f"layers[{j}]")
+                fresh[f"layers[{j}].weights"] = (decode.field(lg, "d_weights"), net.layers[j].dW)
+                fresh[f"layers[{j}].biases"] = (decode.field(lg, "d_biases"), net.layers[j].db)
+            what = "MLP"
+    except MalformedResult:
+        return None
+    wrong = [p for p, rec in info["records"].items() if not rec.passed]
+    if not wrong or not all(p in fresh and close(*fresh[p]) for p in wrong):
+        return None
+    rounds = "round 0" if k == 1 else f"rounds 0 to {k - 1}"
+    return Finding(
+        "state_between_rounds", f"{what}.forward/backward",
+        f"state kept between rounds: the same {what} object gives wrong gradients after "
+        f"{rounds}, right ones when it is new (a cached value that is not updated, or a sum "
+        "that is not reset)",
+        f"round {k}'s inputs on a fresh {what} (in a separate run) give the right gradients; "
+        f"on the object that already ran {rounds} they are wrong",
+        f"round {k} alone on a fresh {what} gives the right gradients; after {rounds} they are "
+        "wrong", tuple(wrong), None, 4)
+
+
+def _verdict_lines(part: Part, k: int, info: dict[str, Any], fd: dict[str, np.ndarray],
+                   functions: dict[str, str], stateful: bool) -> list[str]:
+    verdicts: dict[str, list[str]] = {}
     student = info["student"]
     single = isinstance(part.case, LayerCase)
+    if stateful:  # a layer that passes alone may still keep state: no narrower blame
+        functions = {}
     for name, rec in info["records"].items():
         if rec.passed:
             continue
@@ -177,31 +247,44 @@ def _verdict_lines(part: Part, k: int, info: dict[str, Any],
         fd_rec = compare(grad, fd[fd_key], path=rec.path, layer=rec.layer,
                          activation=rec.activation, parameter=rec.parameter,
                          method="central", tolerance=FD_TOLERANCE)
-        verdict = fd_verdict(info["forward_ok"], fd_rec.passed, k > 0)
-        verdicts.setdefault(verdict, []).append((rec.path, fd_rec))
+        kind = "network" if not single else "layer"
+        verdict = fd_verdict(info["forward_ok"], fd_rec.passed, stateful,
+                             functions.get(f"{kind}.backward", "DenseLayer.backward"
+                                           if single else "MLP.backward or DenseLayer.backward"),
+                             functions.get(f"{kind}.forward", "DenseLayer.forward"
+                                           if single else "MLP.forward or DenseLayer.forward"))
+        verdicts.setdefault(verdict, []).append(rec.path)
     lines = []
-    for verdict, items in verdicts.items():
-        paths = ", ".join(p.removeprefix(f"{part.label}: ") for p, _ in items)
-        example = next((r for _, r in items if not r.passed), None)
-        detail = ("" if example is None or info.get("hide")
-                  else f"\n    e.g. {shown(example, False)}")
-        lines.append(f"finite differences of your own forward ({part.label}: {paths}): "
-                     f"{verdict}{detail}")
+    for verdict, paths in verdicts.items():
+        n = len(paths)
+        rounds = getattr(part.case, "rounds", ())
+        where = part.label + (f", round {k}" if len(rounds) > 1 else "")
+        lines.append(f"finite differences of your own forward ({where}, {n} wrong "
+                     f"gradient{'s' if n > 1 else ''}): {verdict}")
     return lines
 
 
-def fd_verdict(forward_ok: bool, consistent: bool, later_round: bool) -> str:
+def fd_verdict(forward_ok: bool, consistent: bool, stateful: bool = False,
+               backward: str = "backward", forward: str = "forward") -> str:
+    """Forward or backward, from finite differences of the student's own forward (taken on a
+    fresh object); ``stateful``: the failing round alone on a fresh object was right."""
+    if stateful and not forward_ok:
+        return (f"your FORWARD is at fault ({forward}), through state kept between rounds: on "
+                "a fresh object these gradients are right, and here your forward's output "
+                "differs from the reference")
+    if stateful:
+        return (f"your BACKWARD is at fault ({backward}), through state kept between rounds: "
+                "on a fresh object these gradients are right")
     if forward_ok and not consistent:
-        return ("your BACKWARD is at fault: your forward matches the reference, but these "
-                "gradients disagree with finite differences of your own forward")
+        return (f"your BACKWARD is at fault ({backward}): your forward matches the reference, "
+                "but these gradients disagree with finite differences of your own forward")
     if not forward_ok and consistent:
-        return ("your FORWARD is at fault: these gradients agree with finite differences of your "
-                "own forward, but your forward computes a different function than the reference")
+        return (f"your FORWARD is at fault ({forward}): these gradients agree with finite "
+                "differences of your own forward, but your forward computes a different "
+                "function than the reference")
     if not forward_ok:
-        return ("both are wrong: your forward differs from the reference, and these gradients "
-                "also disagree with finite differences of your own forward")
-    if later_round:
-        return ("on a fresh model your backward agrees with finite differences of your forward: "
-                "the error comes from state kept between rounds (cached values)")
-    return ("these gradients agree with finite differences of your own forward on a fresh model "
-            "but not here: they depend on state (cached values)")
+        return (f"both are wrong: your forward ({forward}) differs from the reference, and "
+                f"these gradients ({backward}) also disagree with finite differences of your "
+                "own forward")
+    return ("these gradients agree with finite differences of your own forward on a fresh "
+            "object but not here: they depend on state kept between calls")

@@ -800,6 +800,8 @@ def _read_channel(fd: int, proc: subprocess.Popen[bytes], limits: Limits, watch:
     size = 0
     hard = time.monotonic() + wall_s + 10
     exited_at: float | None = None
+    poller = select.poll()  # not select.select: a busy batch may hold descriptors past 1023
+    poller.register(fd, select.POLLIN)
     try:
         while True:
             now = time.monotonic()
@@ -811,7 +813,7 @@ def _read_channel(fd: int, proc: subprocess.Popen[bytes], limits: Limits, watch:
                 deadline = watch.deadline()
                 if deadline is not None and deadline < limit:
                     limit = deadline
-            ready, _, _ = select.select([fd], [], [], max(0.0, min(limit - now, 0.25)))
+            ready = poller.poll(1000 * max(0.0, min(limit - now, 0.25)))
             if not ready:
                 now = time.monotonic()
                 if now >= hard or (exited_at is not None and now >= exited_at + 2.0):

@@ -9,11 +9,13 @@ from verify.compare import GradientRecord
 
 from . import diagnosis as dg
 from .cases import TestCase
-from .checking import Check, shown
+from .checking import Check, resolve, shown
+from .explain import Finding
 from .rubric import Rubric
 from .text import cut_json
 
-__all__ = ["TEST_OUTPUT_BYTES", "GradeReport", "TestResult", "checks_header", "score_test"]
+__all__ = ["MAX_CHARS", "MAX_LINES", "TEST_OUTPUT_BYTES", "GradeReport", "TestResult",
+           "checks_header", "compose", "score_test"]
 
 TEST_OUTPUT_BYTES = 32 << 10
 """The most one test's feedback takes in a results document (JSON-escaped bytes); longer
@@ -79,10 +81,26 @@ def checks_header(passed: int, total: int, unrun: int) -> str:
     return text
 
 
-def score_test(test: TestCase, c: Check, extra: list[str], rubric: Rubric) -> TestResult:
+MAX_LINES = 40
+"""At most this many lines of feedback per test (about: a line saying what was left out is
+added)."""
+MAX_CHARS = 4000
+"""At most this many characters of feedback per test (about)."""
+
+_LONG_LINE_NOTE = 120
+"""Room kept for the note that says a long line was cut (and the least of such a line shown)."""
+
+
+def score_test(test: TestCase, c: Check, extra: list[str], rubric: Rubric,
+               findings: list[tuple[str, Finding]] | None = None) -> TestResult:
+    """Points and feedback for one test. ``extra``: lines from outside the test's own checks
+    (finite differences of the student's forward, what the hidden child printed); ``findings``:
+    causes found after checking (state kept between rounds)."""
     max_score = float(rubric.points.get(test.id, 0.0))
     hide = c.hide
-    lines: list[str] = []
+    if c.choices:  # not resolved across the submission (a test scored alone): within it
+        resolve([c])
+    head: list[str] = []
     if c.fraction is not None:
         fraction = c.fraction
         passed = fraction == 1.0
@@ -91,14 +109,118 @@ def score_test(test: TestCase, c: Check, extra: list[str], rubric: Rubric) -> Te
         good = sum(r.passed for r in c.scored)
         fraction = good / total if total else 0.0
         passed = total > 0 and good == total
-        lines.append(checks_header(good, total, c.unrun))
-    lines += c.lines
-    lines += [shown(r, hide) for r in c.scored if not r.passed and (r.size or r.note)]
-    diagnoses = list(dict.fromkeys(c.settle()))
-    lines += dg.explain(diagnoses)
-    lines += extra
-    output = cut_json("\n".join(lines), TEST_OUTPUT_BYTES,
+        head.append(checks_header(good, total, c.unrun))
+    all_findings = list(c.findings) + list(findings or [])
+    explained = {f.kind for _, f in all_findings}
+    catalogue = [d for d in dict.fromkeys(c.settle()) if d not in
+                 {f.tag() for _, f in c.findings}]
+    causes = dg.explain([d for d in catalogue if d.split("@")[0] not in explained])
+    causes += cause_lines(all_findings, hide)
+    known = [] if passed else known_lines(c, all_findings)
+    numbers = list(c.numbers) + [shown(r, hide) for r in c.scored
+                                 if not r.passed and (r.size or r.note)]
+    errors = error_lines(c.errors)
+    sections = [head, causes, known, extra, c.lines, errors, numbers]
+    diagnoses = list(dict.fromkeys(catalogue + [f.tag() for _, f in all_findings]))
+    output = cut_json(compose(sections), TEST_OUTPUT_BYTES,
                       f"the feedback of one test is limited to {TEST_OUTPUT_BYTES >> 10} KiB")
     return TestResult(test.id, test.name, round(max_score * fraction, 4), max_score, passed,
                       output, rubric.visibility_of(test.id),
                       diagnoses=diagnoses, records=list(c.scored))
+
+
+def cause_lines(findings: list[tuple[str, Finding]], hide: bool) -> list[str]:
+    """``likely cause (function, in layers[0], layers[1]): ...`` and its evidence, one cause
+    per name, in the order found; the evidence of the first place it was found, and how many
+    more places it explains."""
+    by_name: dict[str, list[tuple[str, Finding]]] = {}
+    for where, f in findings:
+        by_name.setdefault(f.name, []).append((where, f))
+    lines = []
+    for items in by_name.values():
+        first_where, first = items[0]
+        layers = sorted({f.layer for _, f in items if f.layer is not None})
+        place = first.function + (f", in {', '.join(f'layers[{j}]' for j in layers)}"
+                                  if layers else "")
+        lines.append(f"likely cause ({place}): {first.cause}")
+        evidence = first.evidence_hidden if hide else first.evidence
+        if not evidence.startswith(first_where):
+            evidence = f"{first_where}: {evidence}"
+        places = list(dict.fromkeys(w for w, _ in items))
+        more = f" (the same in {len(places) - 1} more place{'s' if len(places) > 2 else ''} " \
+               f"of this test)" if len(places) > 1 else ""
+        lines.append(f"    evidence: {evidence}{more}")
+    return lines
+
+
+def known_lines(c: Check, findings: list[tuple[str, Finding]]) -> list[str]:
+    """What is known of the wrong checks no cause explains, per part: which gradients, which
+    rounds, where the error starts, forward or backward. No cause is given."""
+    by_part: dict[str, tuple[list[int], list[str], list[str]]] = {}
+    for part, k, known in c.known:
+        rounds, paths, facts = by_part.setdefault(part.label, ([], [], []))
+        rounds.append(k)
+        paths += [p for p in known.paths if p not in paths]
+        facts += [f for f in known.facts if f not in facts]
+    lines = []
+    for label, (rounds, paths, facts) in by_part.items():
+        multi = len(rounds) > 1 or rounds != [0]
+        when = f" (round{'s' if len(rounds) > 1 else ''} {', '.join(map(str, rounds))})" \
+            if multi else ""
+        what = ", ".join(_PATHS.get(p, p.replace(".weights", ".d_weights")
+                                    .replace(".biases", ".d_biases")) for p in paths)
+        text = f"not explained by any of the hypotheses tested{when}: {label}: {what}"
+        if facts:
+            text += "; " + "; ".join(facts)
+        lines.append(text)
+    return lines
+
+
+_PATHS = {"weights": "d_weights", "biases": "d_biases", "inputs": "the input gradient",
+          "output": "the output", "prediction": "the prediction",
+          "d_x": "the gradient MLP.backward returned", "value": "the value"}
+
+
+def error_lines(errors: list[tuple[str, list[str]]]) -> list[str]:
+    """Each part's error; an error the same as an earlier part's is not repeated."""
+    lines: list[str] = []
+    seen: dict[tuple[str, ...], str] = {}
+    for label, block in errors:
+        body = tuple(line.removeprefix(label) for line in block)
+        if body in seen:
+            lines.append(f"{label}: the same error as {seen[body]}")
+            continue
+        seen[body] = label
+        lines += block
+    return lines
+
+
+def compose(sections: list[list[str]], max_lines: int = MAX_LINES,
+            max_chars: int = MAX_CHARS) -> str:
+    """The sections' lines in order, each line once, within about ``max_lines`` lines and
+    ``max_chars`` characters: what does not fit is cut from the end, saying how much. A line
+    too long for the room left (an exception message of megabytes) is cut, not left out, where
+    enough room is left to show something of it."""
+    out: list[str] = []
+    seen: set[str] = set()
+    chars = 0
+    left = 0
+    for section in sections:
+        for line in section:
+            if line in seen and not line[:1].isspace():  # indented: a traceback's own lines
+                continue
+            seen.add(line)
+            if not left and len(out) < max_lines and chars + len(line) + 1 > max_chars:
+                room = max_chars - chars - _LONG_LINE_NOTE
+                if room >= _LONG_LINE_NOTE:
+                    line = (f"{line[:room]} ... [cut here: {len(line) - room} more characters "
+                            f"not shown; the feedback of one test is limited to about "
+                            f"{max_chars} characters]")
+            if left or len(out) >= max_lines or chars + len(line) + 1 > max_chars:
+                left += 1
+                continue
+            out.append(line)
+            chars += len(line) + 1
+    if left:
+        out.append(f"... ({left} more line{'s' if left > 1 else ''} not shown)")
+    return "\n".join(out)

@@ -63,6 +63,25 @@ def _tolerance(text: str) -> float:
     return value
 
 
+def _entries(text: str) -> int | float:
+    from verify.sampling import validate_entries
+
+    try:
+        value: int | float = int(text)
+    except ValueError:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+    try:
+        entries = validate_entries(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a count >= 1 or a fraction in (0, 1], got {text!r}") from None
+    assert entries is not None
+    return entries
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -92,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
             f"  {PROG}                                   # the default suite, all methods\n"
             f"  {PROG} --cases lesson-example --methods central\n"
             f"  {PROG} --out build/report                # + gradient-report.md/.json/.html\n"
-            f"  {PROG} --plot --out reports              # the committed example, with plots\n"
+            f"  {PROG} --plot --out reports              # the committed example report + plots\n"
             f"  {PROG} --fuzz 50                         # + 50 hypothesis-generated networks\n"
             f"  {PROG} --model mynet:make --junit out.xml  # your model, JUnit XML for CI\n"
             f"  {PROG} --format json | jq .passed\n"
@@ -127,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rtol", type=_tolerance, default=None,
         help="relative tolerance for every row (default: TOLERANCES' per dtype and method)",
+    )
+    parser.add_argument(
+        "--entries", type=_entries, default=None, metavar="K|F",
+        help="check a seeded sample of each gradient instead of every entry: K entries (an "
+        "integer >= 1) or a fraction F in (0, 1] per tensor, biases in full, drawn from "
+        "--seed; applies to central, forward and complex_step, and every sampled row says "
+        "how much was checked (default: every entry)",
     )
     parser.add_argument(
         "--fuzz", type=_non_negative_int, default=0, metavar="N",
@@ -189,6 +215,7 @@ def environment(args: argparse.Namespace, methods: Sequence[str]) -> dict[str, A
         "tolerance_override": None if args.atol is None and args.rtol is None
         else {"atol": args.atol, "rtol": args.rtol},
         "model": getattr(args, "model", None),
+        **({"entries": args.entries} if getattr(args, "entries", None) is not None else {}),
     }
 
 
@@ -223,13 +250,14 @@ def run_report(args: argparse.Namespace, *, command: str) -> Report:
             report.methods = tuple(check.method for check in result.checks)
         for variant in variants:
             report.results.append(
-                run_variant(variant, methods, seed=args.seed, tolerance=tolerance, on_done=done)
+                run_variant(variant, methods, seed=args.seed, tolerance=tolerance, on_done=done,
+                            entries=args.entries)
             )
         if args.fuzz:
             from .runner import run_fuzz
 
             report.fuzz = run_fuzz(args.fuzz, methods, seed=args.seed, dtype=args.dtype,
-                                   tolerance=tolerance, on_done=done)
+                                   tolerance=tolerance, on_done=done, entries=args.entries)
         if args.plot:
             from .plots import plot_filename, plot_sweep, sweep_steps
 
@@ -349,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if report.passed else 1
 
 
-_NUMERIC_OPTIONS = ("--atol", "--rtol", "--seed", "--fuzz")
+_NUMERIC_OPTIONS = ("--atol", "--rtol", "--seed", "--fuzz", "--entries")
 
 
 def _join_negative_numbers(argv: list[str]) -> list[str]:

@@ -10,7 +10,8 @@ JSON layout (``"schema": "verify-report/1"``), for pipelines:
   ``loss``, ``fuzz`` (bool), and the fields of :meth:`GradientRecord.to_dict` (``path``,
   ``layer``, ``activation``, ``parameter``, ``shape``, ``method``, ``dtype``,
   ``max_abs_error``, ``max_rel_error``, ``worst_index``, ``analytic``, ``reference``,
-  ``tolerance: {atol, rtol}``, ``mismatched``, ``size``, ``kinks``, ``passed``, ``note``).
+  ``tolerance: {atol, rtol}``, ``mismatched``, ``size``, ``kinks``, ``passed``, ``note``,
+  ``checked``: null, or how many of the ``size`` entries a sampled check compared).
   Non-finite numbers are the strings ``"inf"`` / ``"nan"``;
 * ``summary``: per method and dtype over the suite: ``rows``, ``failed``, ``kinks``,
   ``max_abs_error`` / ``max_abs_at``, ``max_rel_error`` / ``max_rel_at``, ``seconds``;
@@ -98,13 +99,20 @@ def _layer(row: GradientRecord) -> str:
     return f"{row.layer} {row.activation}" if row.layer >= 0 else "-"
 
 
+def _result(row: GradientRecord) -> str:
+    verdict = "ok" if row.passed else "FAIL"
+    if row.sampled:  # a seeded sample (--entries): say how much of the gradient was checked
+        verdict += f" (checked {row.checked:,} of {row.size:,})"
+    return verdict
+
+
 def table_rows(results: Sequence[CaseResult]) -> list[list[str]]:
     """The main table's cells (all strings), one list per row, columns as :data:`ROW_HEADERS`."""
     return [
         [
             result.label, _layer(row), row.parameter or "-", row.method, _shape(row.shape),
             _num(row.max_abs_error), _num(row.max_rel_error), _index(row.worst_index),
-            str(row.kinks), _tolerance(row), "ok" if row.passed else "FAIL",
+            str(row.kinks), _tolerance(row), _result(row),
         ]
         for result in results
         for row in result.rows
@@ -159,9 +167,16 @@ def verdict(report: Report, *, timed: bool = True) -> str:
     n_cases = len(report.results)
     head = "PASS" if report.passed else "FAIL"
     fuzz = f" + {len(report.fuzz)} fuzz networks" if report.fuzz or report.fuzz_requested else ""
+    sampled = [row for row in rows if row.sampled]
+    sample = ""
+    if sampled:  # never a plain PASS for what was not all checked
+        checked = sum(row.checked or 0 for row in sampled)
+        total = sum(row.size for row in sampled)
+        sample = (f"; {len(sampled)} rows checked on a seeded sample only: {checked:,} of "
+                  f"{total:,} of their entries")
     return (
         f"{head}: {len(rows) - failed} / {len(rows)} rows pass ({n_cases} cases{fuzz}, "
-        f"methods {', '.join(report.methods)}, seed {report.seed}"
+        f"methods {', '.join(report.methods)}, seed {report.seed}{sample}"
         + (f"; {report.seconds:.1f} s)" if timed else ")")
     )
 
@@ -187,7 +202,8 @@ def _legend() -> list[tuple[str, str]]:
          "checked against the one-sided derivatives instead"),
         ("tolerance", "an entry passes when |analytic - reference| <= atol + rtol*|reference| "
          "(verify.compare.TOLERANCES, or --atol/--rtol)"),
-        ("result", "ok when every entry passes, FAIL otherwise"),
+        ("result", "ok when every entry passes, FAIL otherwise; with --entries, a seeded "
+         "sample of each gradient is checked and the result says how much: ok (checked k of n)"),
     ]
 
 
@@ -422,7 +438,7 @@ def render_json(report: Report, *, plot_links: dict[str, str] | None = None) -> 
 CSV_FIELDS = (
     "case", "loss", "fuzz", "path", "layer", "activation", "parameter", "method", "dtype",
     "shape", "max_abs_error", "max_rel_error", "worst_index", "analytic", "reference", "atol",
-    "rtol", "mismatched", "size", "kinks", "passed", "note",
+    "rtol", "mismatched", "size", "kinks", "passed", "note", "checked",
 )
 
 

@@ -24,6 +24,7 @@ from .suite import DTYPES, LOSS_NOTES, Problem, Variant, describe_network, loss_
 
 __all__ = [
     "DEFAULT_METHODS",
+    "SAMPLED_METHODS",
     "CaseResult",
     "MethodSummary",
     "Report",
@@ -40,6 +41,9 @@ __all__ = [
 
 DEFAULT_METHODS = ("central", "complex_step", "directional", "autograd")
 """What the report runs unless ``--methods`` says otherwise (``forward`` is opt-in)."""
+
+SAMPLED_METHODS = ("central", "forward", "complex_step")
+"""The methods ``--entries`` applies to: those that check entry by entry."""
 
 
 @dataclass
@@ -181,24 +185,27 @@ def check_problem(
     tolerance: tuple[float | None, float | None] = (None, None),
     on_done: Callable[[str], None] | None = None,
     skipped: dict[str, str] | None = None,
+    entries: int | float | None = None,
 ) -> tuple[list[GradientCheck], dict[str, float]]:
     """Run ``verify.check_gradients`` once per method; a check that raises becomes a failed row.
 
     ``skipped``: when given, a method that does not apply to the problem
     (:class:`verify.methods.NotApplicable`) is left out and recorded there with the reason,
-    instead of becoming a failed row.
-    """
+    instead of becoming a failed row. ``entries``: the per-entry methods (central, forward,
+    complex_step) check a seeded sample of each gradient (``check_gradients(entries=...)``);
+    the others are unaffected."""
     from verify import check_gradients
     from verify.methods import NotApplicable
 
     checks, seconds = [], {}
     for method in methods:
         tol = _tolerance(tolerance, problem.dtype, method)
+        sample = entries if method in SAMPLED_METHODS else None
         start = time.perf_counter()
         try:
             check = check_gradients(
                 problem.model, problem.x, problem.y, method=method, loss=problem.loss,
-                tolerance=tol, seed=seed,
+                tolerance=tol, seed=seed, entries=sample,
             )
         except NotApplicable as error:
             if skipped is None:
@@ -235,8 +242,10 @@ def run_variant(
     seed: int,
     tolerance: tuple[float | None, float | None] = (None, None),
     on_done: Callable[[str], None] | None = None,
+    entries: int | float | None = None,
 ) -> CaseResult:
-    """Build one variant of a case and check it with every method."""
+    """Build one variant of a case and check it with every method (``entries``: see
+    :func:`check_problem`)."""
     problem = variant.build(seed)
     note = ""
     if len(variant.case.losses) > 1:
@@ -246,7 +255,8 @@ def run_variant(
             f"{ratio:.6g}x the exact one (n_outputs = {problem.y.shape[1]})."
         )
     checks, seconds = check_problem(
-        problem, methods, label=variant.label, seed=seed, tolerance=tolerance, on_done=on_done
+        problem, methods, label=variant.label, seed=seed, tolerance=tolerance, on_done=on_done,
+        entries=entries,
     )
     return CaseResult(
         label=variant.label, case=variant.case.name, description=variant.case.description,
@@ -295,6 +305,7 @@ def run_fuzz(
     dtype: str | None = None,
     tolerance: tuple[float | None, float | None] = (None, None),
     on_done: Callable[[str], None] | None = None,
+    entries: int | float | None = None,
 ) -> list[CaseResult]:
     """Check ``n`` hypothesis-generated networks (exact loss) with every method."""
     results = []
@@ -305,7 +316,7 @@ def run_fuzz(
         problem = Problem(model, x, y, "exact", dt, describe_network(model, x))
         label = f"fuzz-{i:0{width}d}"
         checks, seconds = check_problem(problem, methods, label=label, seed=seed,
-                                        tolerance=tolerance, on_done=on_done)
+                                        tolerance=tolerance, on_done=on_done, entries=entries)
         results.append(CaseResult(
             label=label, case="fuzz", description=repr(spec), network=problem.network,
             loss="exact", dtype=dt, checks=checks, seconds=seconds, fuzz=True,

@@ -1,3 +1,4 @@
+// EXPECT: bias_averaged
 // Lesson 4 style, with one bug.
 // BUG: the bias gradient is averaged over the batch instead of summed.
 const math = require('mathjs');

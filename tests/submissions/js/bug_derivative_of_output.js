@@ -1,3 +1,4 @@
+// EXPECT: activation_derivative_of_output
 // Lesson 4 style, with one bug.
 // BUG: the activation derivative is evaluated at the layer's output instead of its pre-activation z.
 const math = require('mathjs');

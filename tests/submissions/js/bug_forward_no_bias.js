@@ -1,3 +1,4 @@
+// EXPECT: forward_no_bias
 // Lesson 4 style, with one bug.
 // BUG: forward forgets the biases (backward is right for the forward it should have).
 const math = require('mathjs');

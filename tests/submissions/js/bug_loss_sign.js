@@ -1,3 +1,4 @@
+// EXPECT: wrong_sign
 // Lesson 4 style, with one bug.
 // BUG: mseDerivative has the wrong sign (yTrue - yPred).
 const math = require('mathjs');

@@ -1,3 +1,4 @@
+// EXPECT: missing_activation_derivative
 // Lesson 4 style, with one bug.
 // BUG: the activation derivative is left out of the backward pass (dZ = dOutputs).
 const math = require('mathjs');

@@ -1,3 +1,4 @@
+// EXPECT: missing_batch_division
 // Lesson 4 style, with one bug.
 // BUG: mseDerivative does not divide by the batch size.
 const math = require('mathjs');

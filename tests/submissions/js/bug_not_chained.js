@@ -1,3 +1,4 @@
+// EXPECT: not_chained
 // Lesson 4 style, with one bug.
 // BUG: MLP.backward hands every layer the loss gradient instead of chaining the returned gradients.
 const math = require('mathjs');

@@ -1,3 +1,4 @@
+// EXPECT: reversed_order
 // Lesson 4 style, with one bug.
 // BUG: MLP.backward walks the layers from the first to the last.
 const math = require('mathjs');

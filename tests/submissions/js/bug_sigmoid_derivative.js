@@ -1,3 +1,4 @@
+// EXPECT: derivative_missing_factor
 // Lesson 4 style, with one bug.
 // BUG: the sigmoid derivative is s instead of s * (1 - s).
 const math = require('mathjs');

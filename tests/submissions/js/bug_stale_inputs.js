@@ -1,3 +1,4 @@
+// EXPECT: stale_inputs
 // Lesson 4 style, with one bug.
 // BUG: the inputs are cached on the first forward call only, so later rounds use stale inputs.
 const math = require('mathjs');

@@ -1,3 +1,4 @@
+// EXPECT: transposed_d_weights
 // Lesson 4 style, with one bug.
 // BUG: the weight gradient is transposed (dZ^T x instead of x^T dZ).
 const math = require('mathjs');

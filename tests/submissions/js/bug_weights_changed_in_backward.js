@@ -1,3 +1,4 @@
+// EXPECT: weights_changed
 // Lesson 4 style, with one bug.
 // BUG: backward takes an SGD step on the weights before computing the input gradient.
 const math = require('mathjs');

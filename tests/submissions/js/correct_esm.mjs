@@ -1,3 +1,4 @@
+// EXPECT: correct
 // An ES module with named exports; math.js imported by name; bias gradient via math.sum over
 // dimension 0 (size [nNeurons], which the contract accepts); the exact-loss convention
 // (dividing by every element), which the grader accepts without deducting.

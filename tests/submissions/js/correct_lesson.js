@@ -1,3 +1,4 @@
+// EXPECT: correct
 // Lesson 4 style: math.js matrices throughout, activations as small objects.
 const math = require('mathjs');
 

@@ -1,3 +1,4 @@
+// EXPECT: correct
 // Plain arrays and loops: converts the math.js inputs with toArray() and returns nested
 // arrays (rows as Float64Array for the gradients), no math.js calls in the maths.
 const act = {

@@ -1,6 +1,7 @@
 """Buggy: every layer gets the loss gradient.
 
 EXPECT: not_chained
+ALSO: mlp_return (it also returns the loss gradient it was given)
 """
 import numpy as np
 

@@ -1,5 +1,8 @@
 """Correct: activation objects, einsum for the weight gradient, Python loops for the bias sum,
-an MLP that keeps its layers in a private list, and lists (not arrays) returned from mse_derivative."""
+an MLP that keeps its layers in a private list, and lists (not arrays) returned from mse_derivative.
+
+EXPECT: correct
+"""
 import math
 
 import numpy as np
@@ -29,9 +32,17 @@ class Relu(Activation):
         return 1.0 * (z > 0)
 
 
+def _sigmoid(v):
+    # math.exp raises OverflowError above 709.78: never give it more than 0
+    if v >= 0:
+        return 1 / (1 + math.exp(-v))
+    e = math.exp(v)
+    return e / (1 + e)
+
+
 class Sigmoid(Activation):
     def f(self, z):
-        return np.vectorize(lambda v: 1 / (1 + math.exp(-v)))(z)
+        return np.vectorize(_sigmoid)(z)
 
     def df(self, z):
         s = self.f(z)

@@ -1,4 +1,7 @@
-"""Correct: computes in float32 with np.matmul and a stable sigmoid; dWeights/dBiases spelling."""
+"""Correct: computes in float32 with np.matmul and a stable sigmoid; dWeights/dBiases spelling.
+
+EXPECT: correct
+"""
 import numpy as np
 
 

@@ -1,5 +1,8 @@
 """Correct: the lesson's structure, with the lesson's camelCase names and loss convention;
-MLP.backward returns nothing, as in the lesson (the input gradient is then not scored)."""
+MLP.backward returns nothing, as in the lesson (the input gradient is then not scored).
+
+EXPECT: correct
+"""
 import numpy as np
 
 

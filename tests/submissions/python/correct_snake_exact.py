@@ -1,4 +1,7 @@
-"""Correct: snake_case names, the exact loss convention (divide by y.size), bias gradient (n,)."""
+"""Correct: snake_case names, the exact loss convention (divide by y.size), bias gradient (n,).
+
+EXPECT: correct
+"""
 import numpy as np
 
 

@@ -35,6 +35,7 @@ if _PYLIB:
 import numpy as np  # noqa: E402
 
 _asarray = np.asarray
+_array_equal = np.array_equal
 _ndarray = np.ndarray
 _float64 = np.float64
 _tolist = np.ndarray.tolist
@@ -45,6 +46,7 @@ _format_exception = traceback.format_exception
 _write = os.write
 _exit = os._exit
 _THIS_FILE = os.path.abspath(__file__)
+_NUMPY_DIR = os.path.dirname(os.path.abspath(getattr(np, "__file__", "") or "")) + os.sep
 _MAX_ELEMENTS = 1_000_000
 _MAX_TRACEBACK = 8192
 
@@ -139,6 +141,32 @@ def _matrix_out(value, field, expected, allow_none=False):
             f"{tuple(arr.shape)}"
         )
     return [[_num_out(v) for v in row] for row in _tolist(arr)]
+
+
+def _try_matrix_out(value, field, expected):
+    """As :func:`_matrix_out`, but None for something that is not a matrix (a field the parent
+    only uses for diagnosis must not cost the task)."""
+    try:
+        return _matrix_out(value, field, expected, allow_none=True)
+    except BadResult:
+        return None
+
+
+def _same(now, before):
+    """Whether an array the runner handed to the submission still holds what it held."""
+    try:
+        return bool(now.shape == before.shape and _array_equal(now, before, equal_nan=True))
+    except BaseException:  # noqa: BLE001 - the submission may have replaced its type
+        return False
+
+
+def _with_mutated(value, pairs):
+    """``value`` with ``mutated``: the names of the caller's arrays the submission changed in
+    place, when there are any (PROTOCOL.md)."""
+    names = [name for name, now, before in pairs if now is not None and not _same(now, before)]
+    if names:
+        value["mutated"] = names
+    return value
 
 
 def _scalar_out(value, field):
@@ -243,11 +271,19 @@ def _op_layer(module, task):
     out = []
     for i, rnd in enumerate(task["rounds"]):
         x = _matrix_in(rnd["inputs"])
+        x0 = x.copy()
         batch = x.shape[0]
         res = {"output": _matrix_out(layer.forward(x), f"round {i}: forward(inputs)",
                                      f"({batch}, {n_out})")}
+        res["weights_forward"] = _try_matrix_out(getattr(layer, "weights", None),
+                                                 f"round {i}: weights", f"({n_in}, {n_out})")
+        res["biases_forward"] = _try_matrix_out(getattr(layer, "biases", None),
+                                                f"round {i}: biases", f"(1, {n_out})")
+        d = d0 = None
         if rnd.get("d_outputs") is not None:
-            d_in = layer.backward(_matrix_in(rnd["d_outputs"]))
+            d = _matrix_in(rnd["d_outputs"])
+            d0 = d.copy()
+            d_in = layer.backward(d)
             res["d_inputs"] = _matrix_out(d_in, f"round {i}: backward(d_outputs)'s return value",
                                           f"({batch}, {n_in})")
             res["d_weights"] = _grad(layer, "d_weights", f"round {i}: d_weights",
@@ -259,7 +295,7 @@ def _op_layer(module, task):
                                            f"round {i}: weights", f"({n_in}, {n_out})")
         res["biases_after"] = _matrix_out(getattr(layer, "biases", None),
                                           f"round {i}: biases", f"(1, {n_out})")
-        out.append(res)
+        out.append(_with_mutated(res, (("inputs", x, x0), ("d_outputs", d, d0))))
     return {"rounds": out}
 
 
@@ -285,14 +321,21 @@ def _op_mlp(module, task):
     n_in = int(task["layers"][0]["n_inputs"])
     for i, rnd in enumerate(task["rounds"]):
         x = _matrix_in(rnd["x"])
+        x0 = x.copy()
         batch = x.shape[0]
         res = {"prediction": _matrix_out(model.forward(x), f"round {i}: forward(x)",
                                          f"({batch}, {n_out})")}
+        after_forward = [(_try_matrix_out(getattr(layer, "weights", None), "weights", ""),
+                          _try_matrix_out(getattr(layer, "biases", None), "biases", ""))
+                         for layer in layers]
         backward = rnd.get("d_loss") is not None
+        d = d0 = None
         if backward:
+            d = _matrix_in(rnd["d_loss"])
+            d0 = d.copy()
             # None is allowed: the lesson's MLP.backward returns nothing (the parent then
             # does not score the input gradient).
-            res["d_x"] = _matrix_out(model.backward(_matrix_in(rnd["d_loss"])),
+            res["d_x"] = _matrix_out(model.backward(d),
                                      f"round {i}: backward(d_loss)'s return value",
                                      f"({batch}, {n_in})", allow_none=True)
         else:
@@ -312,6 +355,7 @@ def _op_mlp(module, task):
                                            f"({spec['n_inputs']}, {spec['n_neurons']})")
                 entry["d_biases"] = _grad(source, "d_biases", f"round {i}: layers[{j}].d_biases",
                                           f"(1, {spec['n_neurons']})")
+            entry["weights_forward"], entry["biases_forward"] = after_forward[j]
             entry["weights_after"] = _matrix_out(
                 getattr(layer, "weights", None), f"round {i}: layers[{j}].weights",
                 f"({spec['n_inputs']}, {spec['n_neurons']})")
@@ -320,21 +364,24 @@ def _op_mlp(module, task):
                 f"(1, {spec['n_neurons']})")
             per_layer.append(entry)
         res["layers"] = per_layer
-        out.append(res)
+        out.append(_with_mutated(res, (("x", x, x0), ("d_loss", d, d0))))
     return {"rounds": out}
 
 
 def _op_mse(module, task):
     f = _require(module, "mse")
-    return {"value": _scalar_out(f(_matrix_in(task["y_true"]), _matrix_in(task["y_pred"])),
-                                 "mse(y_true, y_pred)")}
+    yt, yp = _matrix_in(task["y_true"]), _matrix_in(task["y_pred"])
+    yt0, yp0 = yt.copy(), yp.copy()
+    return _with_mutated({"value": _scalar_out(f(yt, yp), "mse(y_true, y_pred)")},
+                         (("y_true", yt, yt0), ("y_pred", yp, yp0)))
 
 
 def _op_mse_derivative(module, task):
     f = _require(module, "mse_derivative")
-    yt = _matrix_in(task["y_true"])
-    return {"value": _matrix_out(f(yt, _matrix_in(task["y_pred"])),
-                                 "mse_derivative(y_true, y_pred)", str(tuple(yt.shape)))}
+    yt, yp = _matrix_in(task["y_true"]), _matrix_in(task["y_pred"])
+    yt0, yp0 = yt.copy(), yp.copy()
+    value = _matrix_out(f(yt, yp), "mse_derivative(y_true, y_pred)", str(tuple(yt0.shape)))
+    return _with_mutated({"value": value}, (("y_true", yt, yt0), ("y_pred", yp, yp0)))
 
 
 def _number_in(value, field):
@@ -506,12 +553,19 @@ _OPS = {
 def _error(exc, prefix=""):
     try:
         lines = _format_exception(type(exc), exc, exc.__traceback__)
-        # Drop the runner's own frames: the student needs their code's lines.
-        kept, skip = [], False
+        # Drop the runner's own frames: the student needs their code's lines. A run of numpy's
+        # internal frames becomes one line.
+        kept, skip, in_numpy = [], False, False
         for line in lines:
             if line.lstrip().startswith("File ") and _THIS_FILE in line:
                 skip = True
                 continue
+            if line.lstrip().startswith("File ") and _NUMPY_DIR and _NUMPY_DIR in line:
+                if not in_numpy:
+                    kept.append("  (numpy's internal frames)\n")
+                in_numpy = True
+                continue
+            in_numpy = False
             if skip and line.startswith("    ") and not line.lstrip().startswith("File "):
                 skip = False
                 continue
@@ -596,6 +650,10 @@ def main():
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)  # input() in the submission sees EOF, not the request
     try:
+        # numpy's floating-point warnings are not the student's output: a correct sigmoid
+        # 1 / (1 + np.exp(-z)) warns of an overflow at z = -800 and still gives 0. The grader
+        # judges the numbers (NaN and inf included) and explains overflows from them.
+        np.seterr(all="ignore")
         module = _load(sys.argv[1])
         load_error = None
     except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt at import too

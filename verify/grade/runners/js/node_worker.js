@@ -89,12 +89,29 @@ function describeThrown(value) {
   }
 }
 
+const MATHJS_FRAME = /[\\/](node_modules[\\/]mathjs|mathjs_shim)[\\/]/;
+
 function trimStack(stack) {
-  // The student needs their code's frames, not the runner's or Node's internals.
-  const lines = stack.split('\n').filter((line) =>
-    !(line.trimStart().startsWith('at ') &&
-      (line.includes(THIS_FILE) || line.includes('node:internal') || line.includes('(node:'))));
-  let text = lines.join('\n');
+  // The student needs their code's frames, not the runner's, Node's or math.js's internals: a
+  // run of minified math.js frames becomes one line naming the math.js function called.
+  const kept = [];
+  let mathRun = null;
+  for (const line of stack.split('\n')) {
+    const frame = line.trimStart().startsWith('at ');
+    if (frame && MATHJS_FRAME.test(line)) {
+      const called = /^\s*at (?:Object\.)?([A-Za-z_$][\w$]*) \(/.exec(line);
+      mathRun = { name: called ? called[1] : (mathRun && mathRun.name) };
+      continue;
+    }
+    if (mathRun !== null) {
+      kept.push(`    at math.js${mathRun.name && mathRun.name.length > 2 ? ` (math.${mathRun.name})` : ''}`);
+      mathRun = null;
+    }
+    if (frame && (line.includes(THIS_FILE) || line.includes('node:internal') || line.includes('(node:'))) continue;
+    kept.push(line);
+  }
+  if (mathRun !== null) kept.push(`    at math.js${mathRun.name && mathRun.name.length > 2 ? ` (math.${mathRun.name})` : ''}`);
+  let text = kept.join('\n');
   if (text.length > MAX_TRACEBACK) {
     text = text.slice(0, MAX_TRACEBACK / 2) + '\n...\n' + text.slice(-MAX_TRACEBACK / 2);
   }
@@ -284,6 +301,42 @@ function newLayer(mod, spec) {
   return layer;
 }
 
+function tryMatrixOut(value, field, expected) {
+  // As matrixOut, but null for something that is not a matrix: a field the parent only uses
+  // for diagnosis must not cost the task.
+  try {
+    return matrixOut(value, field, expected, true);
+  } catch (err) {
+    return null;
+  }
+}
+
+function sameNumbers(rows, original) {
+  // Whether a matrix the runner handed to the submission still holds the request's numbers.
+  if (rows === null || rows.length !== original.length) return false;
+  for (let i = 0; i < rows.length; i++) {
+    if (rows[i].length !== original[i].length) return false;
+    for (let j = 0; j < rows[i].length; j++) {
+      const a = rows[i][j];
+      const b = numOut(numIn(original[i][j]));
+      if (a !== b) return false;
+    }
+  }
+  return true;
+}
+
+function withMutated(value, pairs) {
+  // `value` with `mutated`: the names of the caller's matrices the submission changed in place,
+  // when there are any (PROTOCOL.md).
+  const names = [];
+  for (const [name, arg, original] of pairs) {
+    if (arg === null || arg === undefined) continue;
+    if (!sameNumbers(tryMatrixOut(arg, name, ''), original)) names.push(name);
+  }
+  if (names.length) value.mutated = names;
+  return value;
+}
+
 function size(rows, cols) {
   return `[${rows}, ${cols}]`;
 }
@@ -349,9 +402,14 @@ function opLayer(mod, task) {
   for (let i = 0; i < task.rounds.length; i++) {
     const rnd = task.rounds[i];
     const batch = rnd.inputs.length;
-    const res = { output: matrixOut(layer.forward(matrixIn(rnd.inputs)), `round ${i}: forward(inputs)`, size(batch, nOut)) };
+    const x = matrixIn(rnd.inputs);
+    const res = { output: matrixOut(layer.forward(x), `round ${i}: forward(inputs)`, size(batch, nOut)) };
+    res.weights_forward = tryMatrixOut(layer.weights, `round ${i}: weights`, size(nIn, nOut));
+    res.biases_forward = tryMatrixOut(layer.biases, `round ${i}: biases`, size(1, nOut));
+    let d = null;
     if (rnd.d_outputs !== null && rnd.d_outputs !== undefined) {
-      const dIn = layer.backward(matrixIn(rnd.d_outputs));
+      d = matrixIn(rnd.d_outputs);
+      const dIn = layer.backward(d);
       res.d_inputs = matrixOut(dIn, `round ${i}: backward(dOutputs)'s return value`, size(batch, nIn));
       res.d_weights = gradOut(layer, 'd_weights', `round ${i}: layer`, size(nIn, nOut));
       res.d_biases = gradOut(layer, 'd_biases', `round ${i}: layer`, size(1, nOut));
@@ -362,7 +420,7 @@ function opLayer(mod, task) {
     }
     res.weights_after = matrixOut(layer.weights, `round ${i}: weights`, size(nIn, nOut));
     res.biases_after = matrixOut(layer.biases, `round ${i}: biases`, size(1, nOut));
-    rounds.push(res);
+    rounds.push(withMutated(res, [['inputs', x, rnd.inputs], ['d_outputs', d, rnd.d_outputs]]));
   }
   return { rounds };
 }
@@ -393,10 +451,13 @@ function opMlp(mod, task) {
   for (let i = 0; i < task.rounds.length; i++) {
     const rnd = task.rounds[i];
     const batch = rnd.x.length;
-    const res = { prediction: matrixOut(model.forward(matrixIn(rnd.x)), `round ${i}: forward(x)`, size(batch, nOut)) };
+    const x = matrixIn(rnd.x);
+    const res = { prediction: matrixOut(model.forward(x), `round ${i}: forward(x)`, size(batch, nOut)) };
+    const afterForward = layers.map((layer) => [tryMatrixOut(layer.weights, 'weights', ''), tryMatrixOut(layer.biases, 'biases', '')]);
     const backward = rnd.d_loss !== null && rnd.d_loss !== undefined;
+    const d = backward ? matrixIn(rnd.d_loss) : null;
     res.d_x = backward
-      ? matrixOut(model.backward(matrixIn(rnd.d_loss)), `round ${i}: backward(dLoss)'s return value`, size(batch, nIn))
+      ? matrixOut(model.backward(d), `round ${i}: backward(dLoss)'s return value`, size(batch, nIn))
       : null;
     res.layers = layers.map((layer, j) => {
       const spec = task.layers[j];
@@ -409,25 +470,31 @@ function opMlp(mod, task) {
         entry.d_weights = gradOut(source, 'd_weights', `round ${i}: layers[${j}]`, size(spec.n_inputs, spec.n_neurons));
         entry.d_biases = gradOut(source, 'd_biases', `round ${i}: layers[${j}]`, size(1, spec.n_neurons));
       }
+      [entry.weights_forward, entry.biases_forward] = afterForward[j];
       entry.weights_after = matrixOut(layer.weights, `round ${i}: layers[${j}].weights`, size(spec.n_inputs, spec.n_neurons));
       entry.biases_after = matrixOut(layer.biases, `round ${i}: layers[${j}].biases`, size(1, spec.n_neurons));
       return entry;
     });
-    rounds.push(res);
+    rounds.push(withMutated(res, [['x', x, rnd.x], ['d_loss', d, rnd.d_loss]]));
   }
   return { rounds };
 }
 
 function opMse(mod, task) {
   const f = requireName(mod, 'mse');
-  return { value: scalarOut(f(matrixIn(task.y_true), matrixIn(task.y_pred)), 'mse(yTrue, yPred)') };
+  const yt = matrixIn(task.y_true);
+  const yp = matrixIn(task.y_pred);
+  return withMutated({ value: scalarOut(f(yt, yp), 'mse(yTrue, yPred)') }, [['y_true', yt, task.y_true], ['y_pred', yp, task.y_pred]]);
 }
 
 function opMseDerivative(mod, task) {
   const f = requireName(mod, 'mse_derivative');
   const rows = task.y_true.length;
   const cols = rows ? task.y_true[0].length : 0;
-  return { value: matrixOut(f(matrixIn(task.y_true), matrixIn(task.y_pred)), 'mseDerivative(yTrue, yPred)', size(rows, cols)) };
+  const yt = matrixIn(task.y_true);
+  const yp = matrixIn(task.y_pred);
+  const value = matrixOut(f(yt, yp), 'mseDerivative(yTrue, yPred)', size(rows, cols));
+  return withMutated({ value }, [['y_true', yt, task.y_true], ['y_pred', yp, task.y_pred]]);
 }
 
 function numberIn(value, field) {
