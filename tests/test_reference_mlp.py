@@ -1,4 +1,5 @@
-"""The reference MLP: activations, layer and network backward, losses, dtypes, training, bad input."""
+"""The reference MLP: activations, layer and network backward, losses, dtypes, training, bad
+input."""
 
 from __future__ import annotations
 
@@ -412,7 +413,8 @@ def test_backward_before_forward() -> None:
 
 
 @pytest.mark.parametrize(
-    "shape", [(4, 1), (2, 2), (4,), (1, 2)], ids=["too-narrow", "wrong-batch", "1-D", "broadcastable"]
+    "shape", [(4, 1), (2, 2), (4,), (1, 2)],
+    ids=["too-narrow", "wrong-batch", "1-D", "broadcastable"]
 )
 def test_upstream_gradient_of_wrong_shape_is_rejected(shape: tuple) -> None:
     layer = DenseLayer(3, 2)
@@ -440,7 +442,8 @@ def test_non_finite_values_are_rejected(bad: float) -> None:
 def test_loss_never_broadcasts() -> None:
     with pytest.raises(ValueError, match=r"y_true has shape \(4,\)|must be 2-D"):
         mse(np.ones(4), np.ones((4, 1)))
-    with pytest.raises(ValueError, match=r"y_true has shape \(4, 2\) but y_pred has shape \(4, 1\)"):
+    with pytest.raises(ValueError,
+                       match=r"y_true has shape \(4, 2\) but y_pred has shape \(4, 1\)"):
         mse_derivative(np.ones((4, 2)), np.ones((4, 1)))
 
 
@@ -489,7 +492,7 @@ def test_walkthrough_rejects_bad_sizes(capsys: pytest.CaptureFixture[str]) -> No
     assert "--seed: expected a non-negative integer, got -1" in capsys.readouterr().err
 
 
-# --- review regressions ----------------------------------------------------------------------------
+# --- review regressions --------------------------------------------------------------------------
 
 
 def test_integer_parameters_do_not_truncate_the_inputs() -> None:
@@ -540,7 +543,8 @@ def test_astype_keeps_each_layers_class_and_activation() -> None:
     assert type(cast.layers[0]) is Marked and cast.layers[0].dtype == np.float32
     assert cast.layers[0].activation is model.layers[0].activation
     assert cast.layers[0].inputs is None and cast.layers[0].d_weights is None
-    np.testing.assert_array_equal(cast.layers[1].weights, model.layers[1].weights.astype(np.float32))
+    np.testing.assert_array_equal(cast.layers[1].weights,
+                                  model.layers[1].weights.astype(np.float32))
     assert model.layers[0].weights.dtype == np.float64  # the original is untouched
 
 
