@@ -7,7 +7,19 @@ concepts, with the lesson's camelCase spellings kept as aliases (``addLayer``, `
 
 from .activations import ACTIVATIONS, Activation, get_activation
 from .layers import DenseLayer, dense_backward, dense_forward, layer_backward
-from .losses import LOSSES, Loss, get_loss, mse, mse_derivative, mse_lesson, mseDerivative
+from .losses import (
+    LOSSES,
+    Loss,
+    cross_entropy,
+    cross_entropy_derivative,
+    get_loss,
+    mse,
+    mse_derivative,
+    mse_lesson,
+    mseDerivative,
+    one_hot,
+    softmax,
+)
 from .network import MLP, PARAMETER_NAMES
 from .optim import SGD, train
 
@@ -20,6 +32,8 @@ __all__ = [
     "Activation",
     "DenseLayer",
     "Loss",
+    "cross_entropy",
+    "cross_entropy_derivative",
     "dense_backward",
     "dense_forward",
     "get_activation",
@@ -29,6 +43,8 @@ __all__ = [
     "mseDerivative",
     "mse_derivative",
     "mse_lesson",
+    "one_hot",
+    "softmax",
     "train",
 ]
 

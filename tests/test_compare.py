@@ -67,17 +67,31 @@ def test_table_has_a_row_per_dtype_and_method_with_the_documented_numbers() -> N
                   "autograd": (1e-12, 1e-10)}
     for method, (atol, rtol) in documented.items():
         for dtype in ("float64", "complex128"):  # complex128 networks are checked like float64
-            assert TOLERANCES[(dtype, method)] == Tolerance(atol, rtol, REFERENCE_NAMES[method])
-        assert TOLERANCES[("float32", method)] == Tolerance(1e-5, 1e-4, REFERENCE_NAMES[method])
+            assert TOLERANCES[(dtype, method)] == Tolerance(atol, rtol, REFERENCE_NAMES[method],
+                                                            relative_atol=True)
+        assert TOLERANCES[("float32", method)] == Tolerance(1e-5, 1e-4, REFERENCE_NAMES[method],
+                                                            relative_atol=True)
 
 
 def test_central_tolerance_fails_small_relative_errors_of_ordinary_gradients() -> None:
-    # The module docstring's claim: a 1% error in a gradient of size 1e-3 fails, and so does
-    # a 0.01% error from a gradient of about 1.01e-3 up.
+    # The module docstring's claim, in a row whose largest gradient is S = 1: a 1% error in an
+    # entry above 1.0001e-5 S fails, and so does a 0.01% error above about 1.01e-3 S.
     tol = tolerance_for("float64", "central")
-    for g, rel in ((1e-3, 1e-2), (1.02e-3, 1e-4), (1.0, 1e-4)):
-        assert not record([[g * (1 + rel)]], [[g]], tol).passed, (g, rel)
-    assert record([[1e-3 * (1 + 1e-4)]], [[1e-3]], tol).passed  # 1e-7: below 1e-7 + 1e-9
+    for g, rel in ((1.001e-5, 1e-2), (1.02e-3, 1e-4), (1.0, 1e-4), (1e-3, 1e-2)):
+        assert not record([[g * (1 + rel), 1.0]], [[g, 1.0]], tol).passed, (g, rel)
+    assert record([[0.99e-5 * 1.01, 1.0]], [[0.99e-5, 1.0]], tol).passed
+    assert record([[1e-3 * (1 + 1e-4), 1.0]], [[1e-3, 1.0]], tol).passed  # 1e-7 <= 1e-7 + 1e-9
+
+
+def test_the_tables_atol_follows_the_size_of_the_gradients() -> None:
+    tol = tolerance_for("float64", "central")
+    assert str(tol) == "1e-07*max|numerical| + 1e-06*|numerical|"
+    ref = np.array([[2e-9, -1e-9]])
+    assert not record(-ref, ref, tol).passed  # a sign flip of tiny gradients: no vacuous pass
+    assert record(ref * (1 + 1e-8), ref, tol).passed
+    np.testing.assert_allclose(tol.allowed(ref), 1e-7 * 2e-9 + 1e-6 * np.abs(ref))
+    # A tolerance given as an (atol, rtol) pair is absolute, as written.
+    assert record(-ref, ref, Tolerance(1e-7, 1e-6)).passed
 
 
 def test_tolerance_for_takes_a_dtype_or_its_name_and_names_what_is_valid() -> None:
@@ -186,7 +200,8 @@ def test_a_note_only_record_says_just_the_note() -> None:
 def test_to_dict_is_json_ready() -> None:
     d = record(np.zeros((3, 4)), np.zeros((4, 3))).to_dict()
     assert d["shape"] == [4, 3] and d["worst_index"] == [] and d["max_abs_error"] == "inf"
-    assert d["tolerance"] == {"atol": 1e-5, "rtol": 1e-7}
+    assert d["tolerance"] == {"atol": 1e-5, "rtol": 1e-7, "relative_atol": False}
+    assert d["status"] == "mismatch"
     json.dumps(d, allow_nan=False)
 
 
@@ -220,3 +235,58 @@ def test_failing_check_lists_the_failures_then_the_root_causes() -> None:
     assert check.message().splitlines()[-1] == "note: nothing in the model"
     d = check.to_dict()
     assert d["passed"] is False and d["rows"] == [bad.to_dict()] and d["root_causes"] == []
+
+
+# --- allowances, estimated errors and verdicts ------------------------------------------------
+
+
+def test_an_allowance_is_added_per_entry_and_shown() -> None:
+    tol = tolerance_for("float32", "central")
+    ref = np.array([[1.0, 0.5]])
+    got = ref + np.array([[0.0, 3e-3]])
+    assert not record(got, ref, tol).passed
+    rec = record(got, ref, tol, allowance=np.array([[0.0, 4e-3]]))
+    assert rec.passed and rec.verdict == "match" and rec.allowance == pytest.approx(4e-3)
+    assert "+ 0.004)" in rec.message()
+
+
+def test_an_entry_within_its_estimated_error_is_unresolved_not_a_mismatch() -> None:
+    tol = tolerance_for("float64", "central")
+    ref = np.array([[1.0, 0.5, 0.25]])
+    got = ref + np.array([[0.0, 2e-4, 1e-2]])
+    error = np.array([[0.0, 1e-4, 1e-4]])  # 2e-4 is within 3 x 1e-4; 1e-2 is not
+    rec = record(got, ref, tol, error=error)
+    assert (rec.mismatched, rec.unresolved, rec.verdict) == (1, 1, "mismatch")
+    rec = record(got[:, :2], ref[:, :2], tol, error=error[:, :2])
+    assert (rec.mismatched, rec.unresolved, rec.verdict) == (0, 1, "match")
+    assert rec.resolution == pytest.approx(3e-4 + 1e-7 + 0.5e-6, rel=1e-6)
+
+
+def test_a_row_that_cannot_tell_right_from_wrong_is_inconclusive_never_a_match() -> None:
+    tol = tolerance_for("float64", "central")
+    ref = np.array([[1e-9, -2e-9]])
+    rec = record(-ref, ref, tol, error=np.array([[2e-9, 2e-9]]))  # the method's own error
+    assert rec.verdict == "inconclusive" and not rec.passed and rec.mismatched == 0
+    assert rec.resolution > 1 and rec.message().startswith(
+        "layers[1].weights: inconclusive, 2 entries; largest allowance")
+    # Exactly equal gradients are a match, whatever the allowance.
+    assert record(ref, ref, tol, allowance=np.array([[1.0, 1.0]])).verdict == "match"
+    # A caller's absolute tolerance is taken as given: never inconclusive.
+    assert record(ref * 1.5, ref, Tolerance(1e-3, 0.0)).verdict == "match"
+    check = GradientCheck("central", [rec, record(ref, ref, tol)])
+    assert check.inconclusive == [rec] and not check.passed
+    assert check.message().splitlines()[0] == (
+        "central: 1 / 2 gradients inconclusive (the check could not tell right from wrong), "
+        "none mismatched")
+
+
+def test_error_mode_messages_give_the_relative_error_next_to_the_absolute_one() -> None:
+    rec = record(*three_mismatches())
+    assert rec.message(errors=True) == (
+        "layers[1].weights: 3 / 12 mismatched; worst at (2, 0): analytic 0.4123, "
+        "numerical 0.4082 (abs error 0.0041, rel error 0.0099; allowed 1e-05 + 1e-07*|numerical|)"
+    )
+    check = GradientCheck("central", [rec], findings=["layers[0].backward changed its argument"])
+    assert check.message(errors=True).splitlines()[1] == f"  {rec.message(errors=True)}"
+    assert check.message().splitlines()[-1] == "note: layers[0].backward changed its argument"
+    assert check.to_dict()["findings"] == ["layers[0].backward changed its argument"]

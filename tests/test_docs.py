@@ -92,3 +92,15 @@ def test_every_relative_link_resolves() -> None:
             if not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(REPO)}: {target}")
     assert not broken, broken
+
+
+def test_readmes_own_backprop_example_is_a_users_model() -> None:
+    """Issue 12: the quick example for "check my own backprop" checks a duck-typed model of the
+    reader's own (a custom activation, a layer without a bias), not the reference network."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Check my own backprop", 1)[1].split("\n## ", 1)[0]
+    code = next(m.group(2) for m in BLOCK.finditer(section) if m.group(1) == "python")
+    assert "reference_mlp" not in code
+    assert "def forward" in code and "def backward" in code
+    assert "bias=False" in code and "class Swish" in code
+    assert "check_gradients(model, x, y)" in code

@@ -58,7 +58,7 @@ def test_loss_scale_probe() -> None:
         loss_scale(cubic, (4, 3))
 
 
-@pytest.mark.parametrize("convention", list(LOSSES))
+@pytest.mark.parametrize("convention", ["exact", "lesson"])
 def test_squared_error_is_each_conventions_loss_and_derivative(convention: str) -> None:
     rng = np.random.default_rng(1)
     y, t = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
@@ -91,6 +91,8 @@ def test_loss_value_works_on_torch_tensors() -> None:
 @pytest.mark.parametrize("convention", list(LOSSES))
 def test_backprop_equals_the_models_own_backward(convention: str) -> None:
     model, x, y = problem(sizes=(4, 5, 6, 3), acts=("relu", "tanh", "linear"))
+    if convention == "cross_entropy":
+        y = np.eye(3)[np.random.default_rng(5).integers(0, 3, x.shape[0])]
     net = reference_net(model, x, y, convention)
     grads = net.backprop()
     work = model.copy()

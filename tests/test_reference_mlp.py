@@ -1,4 +1,5 @@
-"""The reference MLP: activations, layer and network backward, losses, dtypes, training, bad input."""
+"""The reference MLP: activations, layer and network backward, losses, dtypes, training, bad
+input."""
 
 from __future__ import annotations
 
@@ -13,12 +14,16 @@ from reference_mlp import (
     MLP,
     SGD,
     DenseLayer,
+    cross_entropy,
+    cross_entropy_derivative,
     get_activation,
     layer_backward,
     mse,
     mse_derivative,
     mse_lesson,
     mseDerivative,
+    one_hot,
+    softmax,
     train,
 )
 from reference_mlp.walkthrough import main as walkthrough_main
@@ -185,6 +190,8 @@ def _central_loss_gradient(value, y_true: np.ndarray, y_pred: np.ndarray) -> np.
 def test_loss_pair_is_self_consistent(convention: str, n_outputs: int) -> None:
     rng = np.random.default_rng(0)
     y_true, y_pred = rng.normal(size=(2, 5, n_outputs))
+    if convention == "cross_entropy":  # class targets: one-hot rows
+        y_true = np.eye(n_outputs)[rng.integers(0, n_outputs, 5)]
     loss = LOSSES[convention]
     numerical = _central_loss_gradient(loss.value, y_true, y_pred)
     np.testing.assert_allclose(loss.derivative(y_true, y_pred), numerical, rtol=1e-7, atol=1e-10)
@@ -209,6 +216,62 @@ def test_lesson_convention_divides_by_batch_only() -> None:
         mseDerivative(y_true[:, :1], y_pred[:, :1], convention="lesson"),
         mse_derivative(y_true[:, :1], y_pred[:, :1]),
     )
+
+
+def test_cross_entropy_takes_one_hot_rows_or_integer_labels_alike() -> None:
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(6, 4))
+    labels = np.array([0, 3, 1, 1, 2, 0])
+    onehot = np.eye(4)[labels]
+    for targets in (labels, labels.reshape(-1, 1), labels.astype(float), onehot):
+        assert cross_entropy(targets, logits) == pytest.approx(cross_entropy(onehot, logits),
+                                                               rel=1e-15)
+        np.testing.assert_array_equal(cross_entropy_derivative(targets, logits),
+                                      cross_entropy_derivative(onehot, logits))
+    # The textbook definition, written independently: -mean log softmax of the true class.
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert cross_entropy(labels, logits) == pytest.approx(-np.mean(np.log(p[np.arange(6), labels])),
+                                                          rel=1e-13)
+    np.testing.assert_allclose(cross_entropy_derivative(labels, logits), (p - onehot) / 6,
+                               rtol=1e-13)
+    np.testing.assert_allclose(softmax(logits), p, rtol=1e-14)
+
+
+def test_cross_entropy_is_stable_for_huge_logits() -> None:
+    logits = np.array([[1e4, 0.0, -1e4], [-2e4, -2e4 + 1.0, -2e4]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = cross_entropy([0, 1], logits)
+        grad = cross_entropy_derivative([0, 1], logits)
+    # row 0: the right class wins by 1e4, loss 0; row 1: log(1 + 2e^-1) = 1 - log(e) + ...
+    expected = (0.0 + (np.log(np.exp(-1.0) * 2 + 1.0))) / 2
+    assert value == pytest.approx(expected, rel=1e-14)
+    assert np.all(np.isfinite(grad)) and abs(grad.sum()) < 1e-15
+
+
+def test_cross_entropy_targets_are_validated() -> None:
+    logits = np.zeros((3, 4))
+    with pytest.raises(ValueError, match=r"class label 4, outside 0 \.\. 3"):
+        cross_entropy([0, 1, 4], logits)
+    with pytest.raises(ValueError, match="non-integral"):
+        cross_entropy([0.5, 1, 2], logits)
+    with pytest.raises(ValueError, match=r"y_true has shape \(3, 2\)"):
+        cross_entropy(np.zeros((3, 2)), logits)
+    with pytest.raises(ValueError, match="3 rows but y_pred has 2"):
+        cross_entropy([0, 1, 2], logits[:2])
+    with pytest.raises(ValueError, match="negative"):
+        cross_entropy(-np.eye(4)[:3], logits)
+    assert one_hot([2], 3).tolist() == [[0.0, 0.0, 1.0]]
+
+
+def test_training_with_cross_entropy_lowers_the_loss() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(60, 2))
+    labels = (x[:, 0] + x[:, 1] > 0).astype(int)
+    model = MLP.build([2, 8, 2], ["tanh", "linear"], seed=0)
+    history = train(model, x, np.eye(2)[labels], loss="cross_entropy", epochs=30,
+                    learning_rate=0.5, seed=0)
+    assert history[-1] < 0.5 * history[0]
 
 
 def test_unknown_loss_convention() -> None:
@@ -350,7 +413,8 @@ def test_backward_before_forward() -> None:
 
 
 @pytest.mark.parametrize(
-    "shape", [(4, 1), (2, 2), (4,), (1, 2)], ids=["too-narrow", "wrong-batch", "1-D", "broadcastable"]
+    "shape", [(4, 1), (2, 2), (4,), (1, 2)],
+    ids=["too-narrow", "wrong-batch", "1-D", "broadcastable"]
 )
 def test_upstream_gradient_of_wrong_shape_is_rejected(shape: tuple) -> None:
     layer = DenseLayer(3, 2)
@@ -378,7 +442,8 @@ def test_non_finite_values_are_rejected(bad: float) -> None:
 def test_loss_never_broadcasts() -> None:
     with pytest.raises(ValueError, match=r"y_true has shape \(4,\)|must be 2-D"):
         mse(np.ones(4), np.ones((4, 1)))
-    with pytest.raises(ValueError, match=r"y_true has shape \(4, 2\) but y_pred has shape \(4, 1\)"):
+    with pytest.raises(ValueError,
+                       match=r"y_true has shape \(4, 2\) but y_pred has shape \(4, 1\)"):
         mse_derivative(np.ones((4, 2)), np.ones((4, 1)))
 
 
@@ -427,7 +492,7 @@ def test_walkthrough_rejects_bad_sizes(capsys: pytest.CaptureFixture[str]) -> No
     assert "--seed: expected a non-negative integer, got -1" in capsys.readouterr().err
 
 
-# --- review regressions ----------------------------------------------------------------------------
+# --- review regressions --------------------------------------------------------------------------
 
 
 def test_integer_parameters_do_not_truncate_the_inputs() -> None:
@@ -478,7 +543,8 @@ def test_astype_keeps_each_layers_class_and_activation() -> None:
     assert type(cast.layers[0]) is Marked and cast.layers[0].dtype == np.float32
     assert cast.layers[0].activation is model.layers[0].activation
     assert cast.layers[0].inputs is None and cast.layers[0].d_weights is None
-    np.testing.assert_array_equal(cast.layers[1].weights, model.layers[1].weights.astype(np.float32))
+    np.testing.assert_array_equal(cast.layers[1].weights,
+                                  model.layers[1].weights.astype(np.float32))
     assert model.layers[0].weights.dtype == np.float64  # the original is untouched
 
 

@@ -32,6 +32,7 @@ ROW_SCHEMA: dict[str, type | tuple[type, ...]] = {
     "max_abs_error": (*NUMBER, str), "max_rel_error": (*NUMBER, str), "worst_index": list,
     "analytic": (*NUMBER, str), "reference": (*NUMBER, str), "tolerance": dict,
     "mismatched": int, "size": int, "kinks": int, "passed": bool, "note": str,
+    "status": str, "allowance": NUMBER, "unresolved": int, "resolution": (*NUMBER, str),
     "checked": (int, type(None)),
 }
 TOP_SCHEMA: dict[str, type | tuple[type, ...]] = {
@@ -61,7 +62,7 @@ def assert_report_schema(doc: dict) -> None:
     for i, row in enumerate(doc["rows"]):
         assert_schema(row, ROW_SCHEMA, f"rows[{i}]")
         assert all(isinstance(n, int) for n in row["shape"] + row["worst_index"])
-        assert set(row["tolerance"]) == {"atol", "rtol"}
+        assert set(row["tolerance"]) == {"atol", "rtol", "relative_atol"}
         for key in ("max_abs_error", "max_rel_error"):
             assert isinstance(row[key], float) or row[key] in ("inf", "nan"), (i, key)
     for i, summary in enumerate(doc["summary"]):
@@ -246,7 +247,7 @@ def test_dtype_option_runs_every_case_in_that_dtype(capsys):
     doc = json.loads(out)
     assert code == 0 and {row["dtype"] for row in doc["rows"]} == {"float32"}
     assert {row["case"] for row in doc["rows"]} == {"float32-vs-float64", "width-1"}
-    assert doc["rows"][0]["tolerance"] == {"atol": 1e-5, "rtol": 1e-4}
+    assert doc["rows"][0]["tolerance"] == {"atol": 1e-5, "rtol": 1e-4, "relative_atol": True}
 
 
 def test_plot_writes_a_png_per_case_embedded_in_the_html(capsys, tmp_path):

@@ -128,7 +128,7 @@ def test_text_reports_pass_and_failure_at_the_end():
 def test_table_rows_have_every_column_and_format_numbers_fixed():
     rows = table_rows(synthetic_report().results)
     assert len(rows) == 24 and all(len(row) == len(ROW_HEADERS) for row in rows)
-    by = {(r[0], r[1], r[2], r[3]): dict(zip(ROW_HEADERS, r)) for r in rows}
+    by = {(r[0], r[1], r[2], r[3]): dict(zip(ROW_HEADERS, r, strict=True)) for r in rows}
     w = by[("lesson-example", "0 relu", "weights", "central")]
     assert w["shape"] == "2x3"
     assert w["max abs err"] == f"{2.0**-30:.2e}" == "9.31e-10"
@@ -176,7 +176,7 @@ def test_json_structure(tmp_path):
                 "method", "dtype", "max_abs_error", "max_rel_error", "worst_index", "analytic",
                 "reference", "tolerance", "mismatched", "size", "kinks", "passed", "note"):
         assert key in row, key
-    assert row["tolerance"] == {"atol": 1e-7, "rtol": 1e-6}
+    assert row["tolerance"] == {"atol": 1e-7, "rtol": 1e-6, "relative_atol": False}
     assert [f["path"] for f in doc["failures"]] == ["layers[1].weights"]
     assert doc["fuzz"]["requested"] == 1 and doc["fuzz"]["networks"][0]["label"] == "fuzz-0"
     assert {s["method"] for s in doc["summary"]} == {"central", "autograd"}

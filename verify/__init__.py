@@ -1,15 +1,18 @@
-"""verify: checks every gradient of the reference MLP three ways, exactly and fast.
+"""verify: checks every gradient of a backprop implementation, exactly and fast.
 
 ``check_gradients`` / ``assert_gradients_close`` compare the analytic gradients of a
-:class:`reference_mlp.MLP` with finite differences (central, forward, complex step, directional)
-or a PyTorch twin (``method="autograd"``; torch is imported only then). ``verify.strategies``
-holds public hypothesis strategies for networks and data.
+:class:`reference_mlp.MLP`, or of any model that follows :mod:`verify.protocol`, with finite
+differences (central, forward, complex step, directional) or, for reference layers, a PyTorch
+twin (``method="autograd"``; torch is imported only then). ``check_function`` checks the
+gradient of any scalar function of NumPy arrays. ``verify.strategies`` holds public hypothesis
+strategies for networks and data.
 """
 
 from typing import Any
 
 from .check import assert_gradients_close, check_gradients
 from .compare import TOLERANCES, GradientCheck, GradientRecord, Tolerance, tolerance_for
+from .function import check_function
 
 __all__ = [
     "TOLERANCES",
@@ -17,6 +20,7 @@ __all__ = [
     "GradientRecord",
     "Tolerance",
     "assert_gradients_close",
+    "check_function",
     "check_gradients",
     "strategies",
     "tolerance_for",

@@ -5,7 +5,8 @@ finite-difference check never pays its import time.
 
 The twin is built from the float64 reference (:func:`verify.reference.reference_net`): the
 model's weights and data rounded to the model's dtype, then converted exactly to the twin's dtype
-(float64 by default). Each activation is the torch function with the same value *and* the same
+(float64 by default), and the loss too (squared error, or softmax cross-entropy by
+``torch.logsumexp``). Each activation is the torch function with the same value *and* the same
 convention at a kink (``relu'(0) = 0``, ``leaky_relu'(0) = negative_slope``). ``softplus`` is
 ``logaddexp(z, 0)``, exact everywhere (``torch.nn.functional.softplus`` switches to the identity
 above a threshold, whose derivative 1 differs from ``sigmoid(z)`` by up to 2e-9).
@@ -85,14 +86,14 @@ def autograd_gradients(net: ReferenceNet, *, dtype: Any = None) -> dict[tuple[in
     Ws = [torch.tensor(W, dtype=tdt, requires_grad=True) for W in net.weights]
     bs = [torch.tensor(b, dtype=tdt, requires_grad=True) for b in net.biases]
     a = torch.tensor(net.x, dtype=tdt, requires_grad=True)
-    t = torch.tensor(net.t, dtype=tdt)
+    t = torch.tensor(np.asarray(net.t, dtype=np.float64), dtype=tdt)
     inputs = []
     for W, b, fn in zip(Ws, bs, fns, strict=True):
         if a.grad_fn is not None:
             a.retain_grad()
         inputs.append(a)
         a = fn(a @ W + b)
-    loss = net.squared_error.value(a, t)
+    loss = net.loss_function.torch_value(a, t)
     loss.backward()
     out: dict[tuple[int, str], Array] = {}
     for i, (W, b, x) in enumerate(zip(Ws, bs, inputs, strict=True)):

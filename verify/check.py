@@ -1,12 +1,20 @@
-"""``check_gradients`` and ``assert_gradients_close``: every gradient of an MLP, one record each.
+"""``check_gradients`` and ``assert_gradients_close``: every gradient of a model, one record each.
 
-The analytic gradients are what the model's own ``forward``/``backward`` produce (run on a copy,
-so the caller's model is left untouched); the reference values come from the checking method of
-:data:`verify.methods.CHECK_METHODS`: the reference forward math on the same parameters
-(:mod:`verify.reference`, :mod:`verify.finite_diff`, :mod:`verify.directional`) or a torch twin
-(:mod:`verify.autograd`). Rows, in layer order: ``layers[i].weights``, ``layers[i].biases``,
-``layers[i].inputs`` (the gradient with respect to the layer's input). When a row fails,
-:func:`local_root_causes` checks the loss derivative and each layer's backward on its own.
+The analytic gradients are what the model's own ``forward``/``backward`` produce, run on a copy
+(so the caller's model is left untouched) with every layer's calls recorded
+(:func:`verify.protocol.run_model`): the gradient checked for ``layers[i].inputs`` is the value
+``layers[i].backward`` *returned*, the one the network passes on. The reference values come from
+the checking method of :data:`verify.methods.CHECK_METHODS` for a model built from reference
+layers (:func:`verify.protocol.uses_reference`: the float64 reference network,
+:mod:`verify.reference`, :mod:`verify.finite_diff`, :mod:`verify.directional`, or a torch twin,
+:mod:`verify.autograd`), and from finite differences of the model's own forward for any other
+model that follows :mod:`verify.protocol` (:mod:`verify.user_model`). Rows, in layer order:
+``layers[i].weights``, ``layers[i].biases``, ``layers[i].inputs`` (the gradient with respect
+to the layer's input), for the parameters each layer has.
+
+When a row fails, the loss derivative and each layer's backward are checked on their own
+(:func:`local_root_causes`), and the recorded walk is examined (:mod:`verify.findings`): a root
+cause is named only when a check of it fails; otherwise the check says what is known.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from reference_mlp import MLP, Loss, get_loss
+from reference_mlp import MLP, Loss
 from reference_mlp.validation import as_matrix
 
 from .compare import (
@@ -32,11 +40,23 @@ from .compare import (
     GradientRecord,
     Tolerance,
     compare,
+    exceeds,
     tolerance_for,
 )
+from .findings import missing_notes, observations, overflow, walk_evidence
 from .finite_diff import DEFAULT_STEPS, STENCILS, numerical_gradient
-from .methods import CHECK_METHODS, CheckContext
+from .losses import LossSpec, check_loss, prepare_targets, resolve_loss
+from .methods import CHECK_METHODS, CheckContext, NotApplicable
+from .protocol import (
+    ModelRun,
+    gradient_of,
+    layers_of,
+    run_model,
+    stored_input_gradient,
+    uses_reference,
+)
 from .reference import KINDS, LayerGradients, ReferenceNet, model_dtype, reference_net
+from .rounding import local_rounding_bounds, rounding_bounds, unit_roundoff
 from .sampling import fresh_seed, plan_budget, sample_plan, validate_entries
 from .structured import DEFAULT_MAX_MEMORY
 from .threads import single_threaded_blas
@@ -45,23 +65,23 @@ __all__ = ["analytic_gradients", "assert_gradients_close", "check_gradients", "l
 
 Array = NDArray[Any]
 
+NO_CAUSE_IN_MODEL = (
+    "no root cause in the model: its gradients equal the reference backprop (float64) to within "
+    "rounding; the checking method or the tolerance is what failed"
+)
+UNKNOWN_CAUSE = (
+    "root cause unknown: the loss derivative and every layer's own backward pass their checks "
+    "alone{walk}, yet the end-to-end gradients differ from the reference backprop; none of "
+    "these is to blame, and the checker names no other cause"
+)
+
+
 def _validate(
-    model: Any, x: Any, y: Any, method: Any, tolerance: Any, step: Any, chunk_size: Any,
-    max_memory: Any, dtype: Any, seed: Any = None,
-) -> tuple[Array, Array, Tolerance | None]:
-    if not isinstance(model, MLP):
-        raise TypeError(f"model must be a reference_mlp.MLP, got {type(model).__name__}")
-    if not model.layers:
-        raise ValueError("model has no layers: add at least one DenseLayer")
+    method: Any, tolerance: Any, step: Any, chunk_size: Any, max_memory: Any, dtype: Any,
+    seed: Any = None,
+) -> Tolerance | None:
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    xs = as_matrix(x, "x", columns=model.sizes[0])
-    ys = as_matrix(y, "y", columns=model.sizes[-1])
-    if xs.shape[0] != ys.shape[0]:
-        raise ValueError(
-            f"x has {xs.shape[0]} rows but y has {ys.shape[0]}: expected one target row per "
-            f"example, y of shape ({xs.shape[0]}, {model.sizes[-1]})"
-        )
     tol: Tolerance | None
     if tolerance is None or isinstance(tolerance, Tolerance):
         tol = tolerance
@@ -94,7 +114,7 @@ def _validate(
             f"dtype selects the torch twin's dtype and only applies to method 'autograd', "
             f"not {method!r}"
         )
-    return xs, ys, tol
+    return tol
 
 
 def _validate_kinds(kinds: Any) -> tuple[str, ...]:
@@ -114,30 +134,26 @@ def _validate_kinds(kinds: Any) -> tuple[str, ...]:
 
 
 def analytic_gradients(
-    model: MLP, x: Array, y: Array, loss: Loss
+    model: Any, x: Array, y: Array, loss: LossSpec
 ) -> tuple[dict[tuple[int, str], Array | None], Array]:
     """Run the model's own forward and backward on a copy.
 
-    -> ({(layer, kind): gradient or None if backward did not set it}, prediction)
+    -> ({(layer, kind): gradient or None if backward did not produce it}, prediction); the
+    ``inputs`` gradient is what ``backward`` returned (see :func:`verify.protocol.run_model`).
     """
-    work = model.copy()
-    pred = work.forward(x)
-    work.backward(loss.derivative(y, pred))
-    out: dict[tuple[int, str], Array | None] = {}
-    for i, layer in enumerate(work.layers):
-        for kind in KINDS:
-            g = getattr(layer, f"d_{kind}", None)
-            out[(i, kind)] = None if g is None else np.asarray(g)
-    return out, np.asarray(pred)
+    loss_obj = resolve_loss(loss)
+    y_arr = np.asarray(y)
+    run = run_model(model, np.asarray(x), lambda pred: loss_obj.derivative(y_arr, pred))
+    return run.analytic, run.prediction
 
 
 def check_gradients(
-    model: MLP,
+    model: Any,
     x: Any,
     y: Any,
     *,
     method: str = "central",
-    loss: str | Loss = "exact",
+    loss: LossSpec = "exact",
     tolerance: Tolerance | tuple[float, float] | None = None,
     step: float | None = None,
     seed: int | None = None,
@@ -151,20 +167,25 @@ def check_gradients(
 ) -> GradientCheck:
     """Check every gradient of ``model`` on ``(x, y)``; one record per layer and parameter.
 
-    x: (batch, n_in), y: (batch, n_out). ``method``: ``"central"`` (default), ``"forward"``,
-    ``"complex_step"``, ``"directional"`` (a screen along one seeded Gaussian direction per
-    row; not a proof) or ``"autograd"`` (a torch twin). ``loss``: a convention name
-    (``"exact"``, ``"lesson"``) or a :class:`reference_mlp.Loss` whose value is a scaled sum of
-    squares. ``tolerance``: overrides the :data:`verify.compare.TOLERANCES` row.
-    ``step``: the relative step r (each entry's step is ``r * max(1, |theta|)``).
-    ``seed`` (a non-negative integer): the directional method's directions (drawn and
-    recorded when None).
-    ``dtype``: the torch twin's dtype (autograd only; float64 by default). ``localize``: when
-    something fails, check each layer's backward alone, fed the true upstream gradient, and
-    list the wrong ones in ``root_causes``. ``chunk_size`` (perturbations per chunk) and
-    ``max_memory`` (bytes of temporaries) bound the memory of the finite differences.
-    ``kinds``: which gradients get rows, any of ``"weights"``, ``"biases"``, ``"inputs"``
-    (all by default; ``("weights", "biases")`` checks the parameters only, as gradcheck does).
+    ``model``: a :class:`reference_mlp.MLP`, or any model that follows
+    :mod:`verify.protocol` (a sequence of layers with ``forward(x)`` and ``backward(d_out) ->
+    d_in``, parameters ``weights``/``W`` and ``biases``/``b``). x: (batch, n_in); y: the
+    targets, (batch, n_out) (for ``"cross_entropy"`` one-hot rows or integer labels (batch,)).
+    ``method``: ``"central"`` (default), ``"forward"``, ``"complex_step"``, ``"directional"``
+    (a screen along one seeded Gaussian direction per row; not a proof) or ``"autograd"`` (a
+    torch twin; reference layers only). ``loss``: a name (``"exact"``, ``"lesson"``,
+    ``"cross_entropy"``), a :class:`reference_mlp.Loss` or a pair of callables ``(value,
+    derivative)`` called as ``f(y_true, y_pred)``: the model's backward is fed the derivative,
+    and checked against the value (:mod:`verify.losses`).
+    ``tolerance``: overrides the :data:`verify.compare.TOLERANCES` row (an ``(atol, rtol)``
+    pair is absolute and taken as given). ``step``: the relative step r (each entry's step is
+    ``r * max(1, |theta|)``). ``seed`` (a non-negative integer): the directional method's
+    directions (drawn and recorded when None). ``dtype``: the torch twin's dtype (autograd
+    only; float64 by default). ``localize``: when something fails, check the loss derivative
+    and each layer's backward alone, fed the true upstream gradient, and list what is wrong in
+    ``root_causes``. ``chunk_size`` (perturbations per chunk) and ``max_memory`` (bytes of
+    temporaries) bound the memory of the structured finite differences. ``kinds``: which
+    gradients get rows, any of ``"weights"``, ``"biases"``, ``"inputs"`` (all by default).
     ``entries``: check only a seeded random sample per tensor, ``k`` entries (an int >= 1) or a
     fraction in (0, 1] (biases always in full; every row and column represented where k
     allows; ``seed`` chooses it, drawn and recorded when None); the records, messages and
@@ -172,41 +193,119 @@ def check_gradients(
     (:mod:`verify.sampling`). ``budget_s`` (seconds > 0): the checker predicts the full
     check's time and runs it when it fits, else a sample, and says which in
     ``info["budget"]``. Both apply to ``central``, ``forward`` and ``complex_step`` only.
-    Raises ``ValueError`` (``TypeError``) for invalid arguments, see the checker's docs.
+
+    Raises ``TypeError`` for a model that does not follow the protocol, ``ValueError`` for bad
+    data or options (each message names what was wrong and what was expected).
     """
     t0 = time.perf_counter()
-    xs, ys, tol_override = _validate(model, x, y, method, tolerance, step, chunk_size,
-                                     max_memory, dtype, seed)
+    layers = layers_of(model)
+    tol_override = _validate(method, tolerance, step, chunk_size, max_memory, dtype, seed)
     kinds = _validate_kinds(kinds)
+    loss_obj = resolve_loss(loss)
     entries, budget_s = _validate_sampling(method, entries, budget_s)
+    reference = uses_reference(model)
+    if not reference and method == "autograd":
+        raise NotApplicable(
+            "method 'autograd' needs a model built from reference layers (a reference_mlp.MLP "
+            "of DenseLayers with the reference's forward): the torch twin mirrors those; for "
+            "your own model use central, forward, complex_step or directional"
+        )
+    n_in = getattr(layers[0], "n_inputs", None) if reference else None
+    xs = as_matrix(x, "x", columns=n_in)
     # The matrix products here are small: a multi-threaded BLAS spends more time synchronising
     # (and, on a busy machine, waiting for cores) than multiplying.
     with single_threaded_blas():
-        check = _check(model, xs, ys, method, loss, tol_override, step, seed, dtype, localize,
-                       chunk_size, max_memory, kinds, entries=entries, budget_s=budget_s,
-                       started=t0)
+        if reference:
+            check = _check_reference(model, xs, y, method, loss_obj, tol_override, step, seed,
+                                     dtype, localize, chunk_size, max_memory, kinds,
+                                     entries=entries, budget_s=budget_s, started=t0)
+        else:
+            if entries is not None or budget_s is not None:
+                raise NotApplicable("entries and budget_s (sampled checks) apply to models built "
+                                    "from reference layers; your own model is checked in full")
+            from .user_model import check_user_model
+
+            check = check_user_model(model, xs, y, method=method, loss=loss_obj,
+                                     tolerance=tol_override, step=step, seed=seed,
+                                     localize=localize, kinds=kinds)
     check.info["seconds"] = time.perf_counter() - t0
     return check
 
 
-def _check(
-    model: MLP, xs: Array, ys: Array, method: str, loss: str | Loss,
+def _unchecked(method: str, shapes: list[tuple[int, str, str, tuple[int, ...]]], why: str,
+               tolerance: Tolerance, dtype: str) -> list[GradientRecord]:
+    """Rows that could not be checked at all: inconclusive, saying why."""
+    return [
+        GradientRecord(
+            path=f"layers[{layer}].{kind}", layer=layer, activation=act, parameter=kind,
+            shape=shape, method=method, dtype=dtype, max_abs_error=math.nan,
+            max_rel_error=math.nan, worst_index=(), analytic=math.nan, reference=math.nan,
+            tolerance=tolerance, mismatched=0, size=int(np.prod(shape)), kinks=0, passed=False,
+            note=why, status="inconclusive", resolution=math.inf,
+        )
+        for layer, kind, act, shape in shapes
+    ]
+
+
+def _check_reference(
+    model: MLP, xs: Array, y: Any, method: str, loss_obj: Loss,
     tol_override: Tolerance | None, step: float | None, seed: int | None, dtype: Any,
     localize: bool, chunk_size: int | None, max_memory: int | None,
     kinds: tuple[str, ...] = KINDS, *, entries: int | float | None = None,
     budget_s: float | None = None, started: float | None = None,
 ) -> GradientCheck:
-    """Run the method of :data:`verify.methods.CHECK_METHODS` on validated arguments, then
-    look for root causes when something failed."""
-    loss_obj = get_loss(loss)
+    """A model built from reference layers, checked against the float64 reference network:
+    the method of :data:`verify.methods.CHECK_METHODS` on validated arguments, then root
+    causes when something failed."""
+    batch, n_out = xs.shape[0], model.sizes[-1]
+    prepare_targets(check_loss(loss_obj, batch, n_out), y, batch, n_out)  # raises on bad y
+    y_arr = np.asarray(y)
     mdt = model_dtype(model)
-    analytic, pred = analytic_gradients(model, xs, ys, loss_obj)
-    net = reference_net(model, xs, ys, loss_obj)
+    net = reference_net(model, xs, y_arr, loss_obj)
+    if method == "complex_step" and not net.loss_function.complex_ok:
+        raise NotApplicable(
+            f"complex_step needs a complex-analytic loss ('exact', 'lesson', 'cross_entropy' or "
+            f"one whose value the checker recognises); loss {loss_obj.name!r} is a value "
+            f"function: use central, forward or directional"
+        )
+    run = run_model(model, xs, lambda pred: loss_obj.derivative(y_arr, pred))
+    info: dict[str, Any] = {
+        "method": method,
+        "dtype": mdt.name,
+        "loss": loss_obj.name,
+        "n_parameters": int(model.n_parameters),
+        "batch": int(batch),
+        "sizes": list(model.sizes),
+        "reference_dtype": "float64",
+        "reference": "the float64 reference network",
+        "kinds": list(kinds),
+    }
+    values = {f"layers[{i}] pre-activation": z for i, z in enumerate(net.zs)}
+    values["prediction"] = net.y
+    model_values = {"the prediction": run.prediction,
+                    **{f"layers[{i}].{k}": g for (i, k), g in run.analytic.items()}}
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss_value = net.loss()
+    why, fatal = overflow(values, loss_value, model_values, mdt)
+    if fatal:
+        tol = tol_override or tolerance_for(mdt, method)
+        shapes = [(i, k, layer.activation.name, (1,) if method == "directional" else
+                   net.parameter(i, k).shape)
+                  for i, layer in enumerate(model.layers) for k in kinds]
+        info.update({"step": None, "kinks": 0, "diagnosis": why})
+        return GradientCheck(method=method, rows=_unchecked(method, shapes, why, tol, mdt.name),
+                             info=info)
+    scale_aware = tol_override is None or tol_override.relative_atol
+    allowances = None
+    if scale_aware:
+        mine, ref = rounding_bounds(net, mdt), rounding_bounds(net, np.float64)
+        allowances = {key: mine[key] + ref[key] for key in mine}
     ctx = CheckContext(
-        model=model, net=net, analytic=analytic, kinds=kinds, dtype=mdt,
+        model=model, net=net, analytic=run.analytic, kinds=kinds, dtype=mdt,
         tolerance=tol_override, step=step, seed=None if seed is None else int(seed),
         twin_dtype=dtype, chunk_size=chunk_size,
         max_memory=DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory),
+        allowances=allowances, missing=missing_notes(run),
     )
     sampling: dict[str, Any] = {}
     if entries is not None or budget_s is not None:
@@ -215,31 +314,35 @@ def _check(
     result = CHECK_METHODS[method].run(ctx)
     if sampling.get("seed") is not None:
         result.seed = sampling["seed"]
-    info: dict[str, Any] = {
-        "method": method,
-        "dtype": mdt.name,
-        "loss": loss_obj.name,
-        "n_parameters": int(model.n_parameters),
-        "batch": int(xs.shape[0]),
-        "sizes": list(model.sizes),
-        "reference_dtype": "float64",
-        "kinds": list(kinds),
-        **result.info,
-        **sampling,
-    }
-    check = GradientCheck(method=method, rows=result.rows, seed=result.seed, info=info)
+    info.update(result.info)
+    info.update(sampling)
+    check = GradientCheck(method=method, rows=result.rows, seed=result.seed, info=info,
+                          findings=observations(run))
     if entries is not None or budget_s is not None:
         checked, total = check.entries
         info["entries"] = {"checked": checked, "total": total, "sampled": checked < total}
+    if why:  # the model's own dtype overflowed: say so, blame nothing else
+        check.findings.append(why)
     if localize and not check.passed:
-        check.root_causes = local_root_causes(model, net, ys, loss_obj, pred, result.rows,
-                                              analytic)
-        if not check.root_causes:
-            check.info["diagnosis"] = (
-                "no root cause in the model: its gradients equal the reference backprop "
-                "(float64); the checking method or the tolerance is what failed"
-            )
+        if why:
+            check.info["diagnosis"] = why
+        else:
+            check.root_causes = local_root_causes(model, net, y_arr, loss_obj, run.prediction,
+                                                  result.rows, run.analytic, run=run,
+                                                  scale_aware=scale_aware)
+            if not check.root_causes:
+                check.info["diagnosis"] = _no_cause(run, net, allowances, mdt)
     return check
+
+
+def _no_cause(run: ModelRun, net: ReferenceNet, allowances: dict[tuple[int, str], Array] | None,
+              mdt: np.dtype) -> str:
+    tol = tolerance_for(mdt, "autograd")
+    if _matches_reference_backprop(run.analytic, net.backprop(), tol, allowances):
+        return NO_CAUSE_IN_MODEL
+    walk = (", and the network called each layer once, last first, passing each the gradient "
+            "the layer after it returned" if run.trace.walk == "model" else "")
+    return UNKNOWN_CAUSE.format(walk=walk)
 
 
 def _validate_sampling(method: str, entries: Any, budget_s: Any
@@ -289,23 +392,37 @@ def local_root_causes(
     model: MLP, net: ReferenceNet, y: Array, loss: Loss, pred: Array,
     rows: list[GradientRecord] | None = None,
     analytic: dict[tuple[int, str], Array | None] | None = None,
+    *,
+    run: ModelRun | None = None,
+    scale_aware: bool = True,
 ) -> list[GradientRecord]:
     """Check the loss derivative and each layer's backward on its own; return what fails.
 
     Each layer gets the true input and the true upstream gradient (reference backprop in
     float64), so a layer that is only wrong end to end because a later layer fed it a wrong
-    gradient passes here. When the loss and every layer pass alone but the end-to-end check
-    failed, the network's chaining of the layers is the root cause.
+    gradient passes here; its ``inputs`` are what its ``backward`` returns. The tolerance is
+    the autograd row with, per entry, the rounding bound of one layer in the model's dtype
+    (:func:`verify.rounding.local_rounding_bounds`). ``network.backward`` is named only on
+    evidence from the recorded walk (``run``; :func:`verify.findings.walk_evidence`).
     """
     mdt = model_dtype(model)
     tol = tolerance_for(mdt, "autograd").with_reference_name("reference")
+    if not scale_aware:
+        tol = Tolerance(tol.atol, tol.rtol, "reference")
     per = net.backprop()
+    local: dict[tuple[int, str], Array] = {}
+    if scale_aware:
+        mine, ref = local_rounding_bounds(net, per, mdt), local_rounding_bounds(net, per,
+                                                                                 np.float64)
+        local = {key: mine[key] + ref[key] for key in mine}
     causes: list[GradientRecord] = []
     pred64 = np.real(pred).astype(np.float64)
-    true_dy = net.squared_error.gradient(pred64, net.t)
-    d_loss = np.asarray(loss.derivative(y.astype(pred.dtype), pred))
+    true_dy = net.loss_function.gradient(pred64, net.t)
+    d_loss = np.asarray(loss.derivative(y, pred))
+    u = unit_roundoff(mdt)
     rec = compare(d_loss, true_dy, path="loss", layer=-1, activation="", parameter="predictions",
                   method="reference", tolerance=tol, dtype=mdt.name,
+                  allowance=16 * u * np.abs(true_dy) if scale_aware else None,
                   note=f"derivative of loss {loss.name!r} w.r.t. the predictions")
     if not rec.passed:
         causes.append(rec)
@@ -313,7 +430,7 @@ def local_root_causes(
         own = copy.deepcopy(layer)
         try:
             own.forward(net.acts[i].astype(mdt))
-            own.backward(per[i].upstream.astype(mdt))
+            returned = own.backward(per[i].upstream.astype(mdt))
         except Exception as exc:  # noqa: BLE001 - a broken backward is itself the finding
             dW = per[i].weights
             causes.append(dataclasses.replace(
@@ -324,28 +441,39 @@ def local_root_causes(
             continue
         for kind in KINDS:
             true = getattr(per[i], kind)
-            got = getattr(own, f"d_{kind}", None)
-            got = np.full(true.shape, np.nan) if got is None else np.asarray(got)
+            note = "layer-local: own backward fed the true upstream gradient"
+            got: Array | None
+            if kind == "inputs":
+                got = None if returned is None else np.asarray(returned)
+                stored = stored_input_gradient(own)
+                if got is None:
+                    note = ("layer-local: backward returned None; it must return the gradient "
+                            "with respect to its input")
+                elif stored is not None and stored.shape == true.shape and not np.array_equal(
+                        stored, got):
+                    ok = not exceeds(stored, true, tol, allowance=local.get((i, kind))).any()
+                    note += ("; its stored d_inputs is right: what it returns is not" if ok
+                             else "; its stored d_inputs differs from what it returns")
+            else:
+                got = gradient_of(own, kind)
+            if got is None:
+                rec = compare(np.full(true.shape, np.nan), true, path=f"layers[{i}].{kind}",
+                              layer=i, activation=layer.activation.name, parameter=kind,
+                              method="reference", tolerance=tol, dtype=mdt.name, note=note)
+                causes.append(dataclasses.replace(rec, status="missing"))
+                continue
             rec = compare(got, true, path=f"layers[{i}].{kind}", layer=i,
                           activation=layer.activation.name, parameter=kind, method="reference",
-                          tolerance=tol, dtype=mdt.name,
-                          note="layer-local: own backward fed the true upstream gradient")
-            if not rec.passed:
+                          tolerance=tol, dtype=mdt.name, allowance=local.get((i, kind)),
+                          note=note)
+            if rec.verdict == "mismatch":
                 causes.append(rec)
     failing = [row for row in (rows or []) if not row.passed]
-    if not causes and failing and analytic is not None and _matches_reference_backprop(
-        analytic, per, tol
-    ):
-        # The model's end-to-end gradients are the reference backprop's: nothing in the model
-        # is wrong, the method or the tolerance is what failed (e.g. an impossible tolerance).
-        return causes
-    if not causes and failing:
-        first = failing[0]
+    evidence = walk_evidence(run) if run is not None else []
+    if evidence and failing:
         causes.append(dataclasses.replace(
-            first, path="network.backward",
-            note="the loss derivative and every layer's own backward are right given the true "
-                 "upstream gradient, so the network's backward does not chain them correctly "
-                 "(layers not chained, or walked in the wrong order)"))
+            failing[0], path="network.backward", status="mismatch",
+            note="; ".join(evidence)))
     return causes
 
 
@@ -353,6 +481,7 @@ def _matches_reference_backprop(
     analytic: dict[tuple[int, str], Array | None],
     per: list[LayerGradients],
     tol: Tolerance,
+    allowances: dict[tuple[int, str], Array] | None = None,
 ) -> bool:
     """Whether every end-to-end analytic gradient equals the float64 reference backprop's."""
     for i, grads in enumerate(per):
@@ -361,17 +490,21 @@ def _matches_reference_backprop(
             got = analytic.get((i, kind))
             if got is None or got.shape != true.shape:
                 return False
-            if not np.all(np.abs(np.real(got) - true) <= tol.allowed(true)):
+            allowance = None if allowances is None else allowances.get((i, kind))
+            if exceeds(got, true, tol, allowance=allowance).any():
                 return False
     return True
 
 
-def assert_gradients_close(model: MLP, x: Any, y: Any, **kwargs: Any) -> GradientCheck:
-    """:func:`check_gradients`, raising ``AssertionError`` with its message when any row fails.
+def assert_gradients_close(model: Any, x: Any, y: Any, **kwargs: Any) -> GradientCheck:
+    """:func:`check_gradients`, raising ``AssertionError`` with its message when any row fails
+    (the worst entry of each failing row with its absolute and relative error).
 
-    Returns the :class:`GradientCheck` when every gradient matches.
+    Returns the :class:`GradientCheck` when every gradient matches. Under pytest its own frames
+    are hidden from the traceback (``__tracebackhide__``): the failure points at the caller.
     """
+    __tracebackhide__ = True
     check = check_gradients(model, x, y, **kwargs)
     if not check.passed:
-        raise AssertionError(check.message())
+        raise AssertionError(check.message(errors=True))
     return check

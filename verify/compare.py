@@ -6,29 +6,50 @@ Compute first, assert second: every comparison returns a :class:`GradientRecord`
 Tolerances
 ----------
 One table, :data:`TOLERANCES`, per dtype and method. An entry passes when
-``|analytic - reference| <= atol + rtol * |reference|`` (as in ``torch.testing``).
+``|analytic - reference| <= atol * S + rtol * |reference| + allowance`` (as in
+``torch.testing``, with the absolute part scaled): ``S`` is the row's largest ``|reference|``,
+so the comparison follows the size of the gradients (gradients of 1e-9 are compared at the
+1e-16 level, not passed by an absolute 1e-7), and ``allowance`` is, per entry, what the numbers
+themselves cannot resolve: the rounding error of the analytic gradient in its dtype and of the
+reference's own float64 evaluation (:mod:`verify.rounding`, from the magnitude of what was
+summed), plus, where a difference quotient was refined, :data:`ERROR_FACTOR` times the refined
+value's estimated error. A tolerance the caller gives as an ``(atol, rtol)`` pair is absolute
+and taken as given: nothing is added to it, and no row is called inconclusive.
 
 Why these numbers (``eps`` is the dtype's machine epsilon, ``h`` the step):
 
 * ``central``: truncation error ``~ h**2 |f'''| / 6`` and round-off ``~ eps |f| / h``; the step
   ``h ~ eps**(1/3)`` (scaled to the parameter) balances them at ``~ eps**(2/3)`` relative:
-  about ``4e-11`` in float64. We allow ``1e-7 + 1e-6 |ref|``: four orders of margin for
-  curvature and loss scale, yet a 1% error in a gradient of size 1e-3 or more still fails
-  (and a 0.01% error from a gradient of about 1.01e-3 up).
+  about ``4e-11`` in float64. We allow ``1e-7 S + 1e-6 |ref|``: three orders of margin for
+  curvature and loss scale, yet a 1% error in any entry above 1.0001e-5 S still fails (a
+  0.01% error above about 1.01e-3 S), before allowances. An entry that fails is first refined
+  (:func:`verify.finite_diff.refine_entries`: the complex step where the network allows it,
+  else Richardson extrapolation over two smaller steps) and fails only if it still differs.
 * ``forward``: error ``~ h |f''| / 2 + eps |f| / h``, balanced at ``h ~ sqrt(eps)``, error
-  ``~ sqrt(eps) ~ 1.5e-8``: tolerance ``1e-5 + 1e-4 |ref|``.
+  ``~ sqrt(eps) ~ 1.5e-8``: tolerance ``1e-5 S + 1e-4 |ref|``; refined like central.
 * ``complex_step``: no subtraction, so no cancellation: ``h = 1e-200`` gives the derivative to
-  round-off, ``~ eps`` relative. Tolerance ``1e-12 + 1e-9 |ref|``, loose only for the
+  round-off, ``~ eps`` relative. Tolerance ``1e-12 S + 1e-9 |ref|``, loose only for the
   round-off of the analytic backward itself (sums over the batch).
-* ``directional``: a central difference along one direction, compared with the analytic
-  directional derivative: as ``central``.
+* ``directional``: a central difference along one direction against the analytic ``g . v``;
+  the row has one entry, so ``S = |ref|`` and the tolerance is ``1.1e-6 |ref|``, plus the
+  difference's own error, estimated from the same difference at half the step
+  (:mod:`verify.directional`), and the rounding of ``g`` projected on ``v``.
 * ``autograd``: two analytic computations in the same dtype differ only by round-off in a
-  different summation order: ``1e-12 + 1e-10 |ref|`` in float64.
+  different summation order: ``1e-12 S + 1e-10 |ref|`` in float64.
 
 float32 networks are checked against a float64 evaluation of the same float32 weights (so
 the finite difference itself is not the limit); what is left is the float32 round-off of the
-analytic backward, ``~ 1e-7`` relative per operation, accumulated: ``1e-5 + 1e-4 |ref|``.
-complex128 networks are checked like float64.
+analytic backward, which the allowance bounds per entry from the magnitude of what was summed,
+on top of ``1e-5 S + 1e-4 |ref|``. complex128 networks are checked like float64.
+
+Verdicts
+--------
+A row is a ``"match"`` when every entry passes and the check could tell right from wrong: its
+largest allowance is below :data:`INCONCLUSIVE_FRACTION` of ``S``. It is ``"inconclusive"``
+(never a match) when its entries agree only within an allowance that large: the gradients are
+too small next to what the method and the dtype resolve. ``"mismatch"``: an entry differs by
+more than its allowance and its estimated error. ``"missing"``: ``backward`` did not produce
+the gradient.
 """
 
 from __future__ import annotations
@@ -43,6 +64,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
+    "ERROR_FACTOR",
+    "INCONCLUSIVE_FRACTION",
     "METHODS",
     "PARAMETERS",
     "REFERENCE_NAMES",
@@ -50,8 +73,11 @@ __all__ = [
     "GradientCheck",
     "GradientRecord",
     "Tolerance",
+    "STATUSES",
     "compare",
+    "exceeds",
     "format_value",
+    "row_scale",
     "tolerance_for",
 ]
 
@@ -71,14 +97,42 @@ REFERENCE_NAMES: dict[str, str] = {
 }
 """What the value an analytic gradient is compared with is called in messages, per method."""
 
+STATUSES = ("match", "mismatch", "inconclusive", "missing")
+"""A row's verdict (:attr:`GradientRecord.verdict`); see the module docstring."""
+
+ERROR_FACTOR = 3.0
+"""An entry whose reference value comes with an estimated error ``e`` (a refined difference
+quotient, a directional derivative) is not a mismatch while its difference is within
+``ERROR_FACTOR * e`` beyond its tolerance: error estimates from step halving are rough."""
+
+INCONCLUSIVE_FRACTION = 0.1
+"""A row whose entries agree only within an allowance of this fraction of its largest
+``|reference|`` or more is inconclusive, not a match (scale-aware tolerances only)."""
+
+
+def row_scale(reference: ArrayLike, mask: ArrayLike | None = None) -> float:
+    """``S``: the largest finite ``|reference|`` (over the entries not masked out), 0 if none."""
+    r = np.abs(np.real(np.asarray(reference))).astype(np.float64)
+    keep = np.isfinite(r)
+    if mask is not None:
+        keep &= ~np.broadcast_to(np.asarray(mask, dtype=bool), r.shape)
+    return float(r[keep].max()) if keep.any() else 0.0
+
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Entry passes when ``|analytic - reference| <= atol + rtol * |reference|``."""
+    """Entry passes when ``|analytic - reference| <= atol + rtol * |reference|``.
+
+    With ``relative_atol`` (the table's tolerances) ``atol`` is a fraction of the row's scale
+    ``S`` (its largest ``|reference|``, :func:`row_scale`): ``atol * S + rtol * |reference|``,
+    and the checks add their per-entry allowances (see the module docstring). Without it (a
+    tolerance the caller gives) ``atol`` is absolute and nothing is added.
+    """
 
     atol: float
     rtol: float
     reference_name: str = "numerical"
+    relative_atol: bool = False
 
     def __post_init__(self) -> None:
         for name in ("atol", "rtol"):
@@ -88,19 +142,29 @@ class Tolerance:
             ):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
-    def allowed(self, reference: ArrayLike) -> NDArray[np.float64]:
-        """The allowed absolute error at each entry of ``reference``."""
-        return self.atol + self.rtol * np.abs(np.asarray(reference, dtype=np.float64))
+    def allowed(self, reference: ArrayLike, scale: float | None = None) -> NDArray[np.float64]:
+        """The allowed absolute error at each entry of ``reference`` (``scale``: the row's
+        ``S`` for a relative atol, default :func:`row_scale` of ``reference``)."""
+        r = np.abs(np.real(np.asarray(reference))).astype(np.float64)
+        atol = self.atol
+        if self.relative_atol:
+            atol *= row_scale(r) if scale is None else scale
+        return atol + self.rtol * r
 
     def with_reference_name(self, name: str) -> Tolerance:
-        return Tolerance(self.atol, self.rtol, name)
+        return Tolerance(self.atol, self.rtol, name, self.relative_atol)
+
+    def absolute(self) -> Tolerance:
+        """The same numbers with ``atol`` absolute (as the table's were before it scaled)."""
+        return Tolerance(self.atol, self.rtol, self.reference_name, relative_atol=False)
 
     def __str__(self) -> str:
-        return f"{self.atol:g} + {self.rtol:g}*|{self.reference_name}|"
+        scale = f"*max|{self.reference_name}|" if self.relative_atol else ""
+        return f"{self.atol:g}{scale} + {self.rtol:g}*|{self.reference_name}|"
 
 
 def _tol(atol: float, rtol: float, method: str) -> Tolerance:
-    return Tolerance(atol, rtol, REFERENCE_NAMES[method])
+    return Tolerance(atol, rtol, REFERENCE_NAMES[method], relative_atol=True)
 
 
 _FLOAT64 = {
@@ -144,7 +208,14 @@ def format_value(value: float, other: float | None = None) -> str:
 
 @dataclass(frozen=True)
 class GradientRecord:
-    """One gradient (a layer's ``weights``, ``biases`` or ``inputs``) checked by one method."""
+    """One gradient (a layer's ``weights``, ``biases`` or ``inputs``) checked by one method.
+
+    ``status`` is the verdict (:data:`STATUSES`; empty in records made elsewhere, where
+    :attr:`verdict` derives it from ``passed``); ``allowance`` the allowance added to the
+    tolerance at the worst entry (rounding, and the refined value's error); ``unresolved`` how
+    many entries agree only within their estimated error; ``resolution`` the largest allowed
+    error of the row as a fraction of its largest ``|reference|`` (scale-aware tolerances).
+    """
 
     path: str
     layer: int
@@ -164,23 +235,37 @@ class GradientRecord:
     kinks: int
     passed: bool
     note: str = ""
+    status: str = ""
+    allowance: float = 0.0
+    unresolved: int = 0
+    resolution: float = 0.0
     checked: int | None = None
     """How many of the ``size`` entries were compared: None for all of them; a count for a
     sampled check (:mod:`verify.sampling`), whose verdict covers those entries only."""
+
+    @property
+    def verdict(self) -> str:
+        """``"match"``, ``"mismatch"``, ``"inconclusive"`` or ``"missing"``."""
+        return self.status or ("match" if self.passed else "mismatch")
 
     @property
     def sampled(self) -> bool:
         """Whether only some entries were compared (``checked < size``)."""
         return self.checked is not None and self.checked < self.size
 
-    def message(self, *, value_name: str = "analytic") -> str:
+    def message(self, *, errors: bool = False, value_name: str = "analytic") -> str:
         """One line naming the place, the count, the worst index, both values and the tolerance.
 
-        ``value_name`` is what the checked value is called (the grader says ``your value``)."""
+        ``errors``: a failing row also gives the worst entry's absolute and relative error.
+        ``value_name`` is what the checked value is called (the grader says ``your value``).
+        """
         if self.note and self.size == 0:
             return f"{self.path}: {self.note}"
         if self.sampled:
             return self._sampled_message()
+        if self.verdict == "missing" or (self.verdict == "inconclusive"
+                                         and not math.isfinite(self.reference)):
+            return f"{self.path}: {self.verdict} ({self.size} entries): {self.note}"
         ref = self.tolerance.reference_name
         where = f"at {self.worst_index}" if self.worst_index else ""
         values = (
@@ -189,15 +274,29 @@ class GradientRecord:
         )
         kinks = f"; {self.kinks} at a kink" if self.kinks else ""
         note = f"; {self.note}" if self.note else ""
+        allowed = f"allowed {self.tolerance}"
+        if self.allowance > 0:
+            allowed += f" + {self.allowance:.2g}"
         if self.passed:
             head = (
                 f"{self.path}: ok, {self.size} entries, max abs error "
                 f"{self.max_abs_error:.3g} {where}"
             )
-            return f"{head} ({values}; allowed {self.tolerance}){kinks}{note}"
+            return f"{head} ({values}; {allowed}){kinks}{note}"
+        if errors and math.isfinite(self.analytic) and math.isfinite(self.reference):
+            abs_err = abs(self.analytic - self.reference)
+            scale = max(abs(self.analytic), abs(self.reference))
+            rel = abs_err / scale if scale > 0 else 0.0
+            allowed = f"abs error {abs_err:.2g}, rel error {rel:.2g}; {allowed}"
+        if self.verdict == "inconclusive":
+            return (
+                f"{self.path}: inconclusive, {self.size} entries; largest allowance "
+                f"{self.resolution:.2g} of the largest |{ref}|; worst {where}: {values} "
+                f"({allowed}){kinks}{note}"
+            )
         return (
             f"{self.path}: {self.mismatched} / {self.size} mismatched; worst {where}: {values} "
-            f"(allowed {self.tolerance}){kinks}{note}"
+            f"({allowed}){kinks}{note}"
         )
 
     def _sampled_message(self) -> str:
@@ -228,11 +327,28 @@ class GradientRecord:
         d = asdict(self)
         d["shape"] = list(self.shape)
         d["worst_index"] = list(self.worst_index)
-        d["tolerance"] = {"atol": self.tolerance.atol, "rtol": self.tolerance.rtol}
-        for key in ("max_abs_error", "max_rel_error", "analytic", "reference"):
+        d["tolerance"] = {"atol": self.tolerance.atol, "rtol": self.tolerance.rtol,
+                          "relative_atol": self.tolerance.relative_atol}
+        d["status"] = self.verdict
+        for key in ("max_abs_error", "max_rel_error", "analytic", "reference", "resolution"):
             value = d[key]
             d[key] = value if math.isfinite(value) else str(value)
         return d
+
+
+def exceeds(
+    analytic: ArrayLike, reference: ArrayLike, tolerance: Tolerance, *,
+    allowance: ArrayLike | None = None, scale: float | None = None,
+) -> NDArray[np.bool_]:
+    """Where ``|analytic - reference|`` exceeds ``tolerance`` (plus ``allowance``): a boolean
+    array of the reference's shape (non-finite differences exceed)."""
+    a = np.real(np.asarray(analytic)).astype(np.float64)
+    r = np.real(np.asarray(reference)).astype(np.float64)
+    allowed = tolerance.allowed(r, scale)
+    if allowance is not None:
+        allowed = allowed + np.asarray(allowance, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return ~(np.abs(a - r) <= allowed)
 
 
 def compare(
@@ -249,6 +365,9 @@ def compare(
     kink_mask: ArrayLike | None = None,
     kink_bounds: tuple[ArrayLike, ArrayLike] | None = None,
     note: str = "",
+    allowance: ArrayLike | None = None,
+    error: ArrayLike | None = None,
+    scale: float | None = None,
     checked: ArrayLike | None = None,
 ) -> GradientRecord:
     """Compare an analytic gradient with a reference one, entry by entry, into a record.
@@ -260,6 +379,13 @@ def compare(
     straddles a kink): the entry passes when the analytic value lies between the one-sided
     derivatives ``kink_bounds = (left, right)`` (in either order), up to the tolerance. Its error
     is the distance from that interval.
+
+    ``allowance`` (per entry, absolute) is added to what the tolerance allows (rounding, see
+    :mod:`verify.rounding`); ``error`` (per entry) is the reference's estimated error: an entry
+    beyond its tolerance but within :data:`ERROR_FACTOR` times its error is *unresolved*, not a
+    mismatch. ``scale``: the row's ``S`` (default: :func:`row_scale` over the entries not at a
+    kink). With a scale-aware tolerance (``relative_atol``) a row whose largest allowed error
+    is :data:`INCONCLUSIVE_FRACTION` of ``S`` or more is ``"inconclusive"``, not a match.
 
     Non-finite analytic values and a shape that differs from the reference's are mismatches.
     """
@@ -273,7 +399,7 @@ def compare(
             max_rel_error=math.inf, worst_index=(), analytic=math.nan, reference=math.nan,
             tolerance=tolerance, mismatched=int(r.size), size=int(r.size), kinks=0, passed=False,
             note=f"shape {tuple(a.shape)} does not match the expected {tuple(r.shape)}"
-            + (f"; {note}" if note else ""),
+            + (f"; {note}" if note else ""), status="mismatch",
         )
     if checked is not None:
         return _compare_sample(a, r, np.asarray(checked, dtype=np.intp), path=path, layer=layer,
@@ -282,6 +408,7 @@ def compare(
                                kink_bounds=kink_bounds, note=note)
     a = np.real(a).astype(np.float64, copy=False)  # read only: no copy of a float64 array
     r = np.real(r).astype(np.float64, copy=False)
+    mask = np.zeros(r.shape, dtype=bool)
     with np.errstate(invalid="ignore", over="ignore"):
         err = np.abs(a - r)
         err[~np.isfinite(err)] = np.inf
@@ -300,14 +427,30 @@ def compare(
                 outside = np.maximum(lo - am, am - hi).clip(min=0.0)
                 outside[~np.isfinite(am)] = np.inf
                 err[mask] = outside
-        allowed = tolerance.allowed(r)
-        bad = ~(err <= allowed)
-        scale = np.maximum(np.abs(a), np.abs(r))
-        rel = np.divide(err, scale, out=np.zeros_like(err), where=scale > 0)
-        rel[(scale == 0) & (err > 0)] = np.inf
+        S = row_scale(r, mask) if scale is None else float(scale)
+        extra = np.zeros(r.shape)
+        if allowance is not None:
+            extra = extra + np.broadcast_to(np.asarray(allowance, dtype=np.float64), r.shape)
+        allowed = tolerance.allowed(r, S) + extra
+        beyond = ~(err <= allowed)
+        unresolved = np.zeros(r.shape, dtype=bool)
+        slack = np.zeros(r.shape)
+        if error is not None:
+            slack = ERROR_FACTOR * np.broadcast_to(np.asarray(error, dtype=np.float64), r.shape)
+            slack = np.where(np.isfinite(slack), slack, np.inf)
+            unresolved = beyond & (err <= allowed + slack)
+        bad = beyond & ~unresolved
+        scale_ = np.maximum(np.abs(a), np.abs(r))
+        rel = np.divide(err, scale_, out=np.zeros_like(err), where=scale_ > 0)
+        rel[(scale_ == 0) & (err > 0)] = np.inf
         # Worst = the entry furthest beyond what it is allowed (most informative in a failure).
         ratio = np.divide(err, allowed, out=np.full_like(err, np.inf), where=allowed > 0)
         ratio[(allowed == 0) & (err == 0)] = 0.0
+        # What the row cannot resolve: its largest allowed error (plus the estimated errors of
+        # the entries that needed them), as a fraction of S.
+        reach = np.where(mask, 0.0, allowed + np.where(unresolved, slack, 0.0))
+        top = float(reach.max()) if r.size else 0.0
+    resolution = top / S if S > 0 else (0.0 if top == 0 else math.inf)
     if r.size:
         ratio[np.isnan(ratio)] = np.inf
         flat = int(np.argmax(ratio))
@@ -315,15 +458,23 @@ def compare(
         max_abs = float(err.max())
         max_rel = float(rel.max())
         a_w, r_w = float(a[worst]), float(r[worst])
+        extra_w = float(extra[worst] + (slack[worst] if unresolved[worst] else 0.0))
     else:
-        worst, max_abs, max_rel, a_w, r_w = (), 0.0, 0.0, math.nan, math.nan
+        worst, max_abs, max_rel, a_w, r_w, extra_w = (), 0.0, 0.0, math.nan, math.nan, 0.0
     mismatched = int(bad.sum())
+    if mismatched:
+        status = "mismatch"
+    elif tolerance.relative_atol and resolution >= INCONCLUSIVE_FRACTION and max_abs > 0:
+        status = "inconclusive"
+    else:
+        status = "match"
     return GradientRecord(
         path=path, layer=layer, activation=activation, parameter=parameter,
         shape=tuple(int(s) for s in r.shape), method=method, dtype=dt, max_abs_error=max_abs,
         max_rel_error=max_rel, worst_index=worst, analytic=a_w, reference=r_w,
         tolerance=tolerance, mismatched=mismatched, size=int(r.size), kinks=n_kinks,
-        passed=mismatched == 0, note=note,
+        passed=status == "match", note=note, status=status, allowance=extra_w,
+        unresolved=int(unresolved.sum()), resolution=resolution,
     )
 
 
@@ -351,9 +502,12 @@ def _compare_sample(a: NDArray[Any], r: NDArray[Any], idx: NDArray[np.intp], *,
 class GradientCheck:
     """The result of checking a model: one record per layer and parameter, plus context.
 
-    ``root_causes`` holds the records of the layer-local checks (each layer's backward fed the
-    true upstream gradient) that failed: the layers whose own backward is wrong, as opposed to
-    layers that are only wrong because a later layer sent them a wrong gradient.
+    ``root_causes`` holds the records of the checks that isolate a cause and failed: the
+    layer-local checks (each layer's backward fed the true upstream gradient), the loss
+    derivative, and ``network.backward`` when the walk itself was seen to call the layers out of
+    order or to hand a layer something other than what the layer after it returned. ``findings``
+    are facts the check observed that are not gradient mismatches (a layer that changed its
+    argument in place, a stored ``d_inputs`` that differs from what ``backward`` returned).
     """
 
     method: str
@@ -361,6 +515,7 @@ class GradientCheck:
     seed: int | None = None
     root_causes: list[GradientRecord] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    findings: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -369,6 +524,11 @@ class GradientCheck:
     @property
     def failures(self) -> list[GradientRecord]:
         return [row for row in self.rows if not row.passed]
+
+    @property
+    def inconclusive(self) -> list[GradientRecord]:
+        """The rows that could not tell right from wrong (none of them a match)."""
+        return [row for row in self.rows if row.verdict == "inconclusive"]
 
     def __iter__(self) -> Iterator[GradientRecord]:
         return iter(self.rows)
@@ -393,8 +553,11 @@ class GradientCheck:
         return (sum(row.size if row.checked is None else row.checked for row in self.rows),
                 sum(row.size for row in self.rows))
 
-    def message(self) -> str:
-        """Every failing row's message, then the root cause; or a one-line pass summary."""
+    def message(self, *, errors: bool = False) -> str:
+        """Every failing row's message, then the root cause; or a one-line pass summary.
+        Findings follow as ``note:`` lines. ``errors``: each failing row also gives its worst
+        entry's absolute and relative error."""
+        notes = [f"note: {text}" for text in self.findings]
         if self.passed:
             worst = max(self.rows, key=lambda row: row.max_abs_error, default=None)
             tail = f"; largest abs error {worst.max_abs_error:.3g} in {worst.path}" if worst else ""
@@ -402,22 +565,40 @@ class GradientCheck:
             if self.sampled:
                 checked, total = self.entries
                 seed = f", seed {self.seed}" if self.seed is not None else ""
-                return (f"{self.method}: {len(self.rows)} gradients, no mismatch in a seeded "
-                        f"sample: checked {checked:,} of {total:,} entries{seed}; "
-                        f"{total - checked:,} entries not checked{tail}{budget}")
-            return f"{self.method}: all {len(self.rows)} gradients match{tail}{budget}"
-        lines = [f"{self.method}: {len(self.failures)} / {len(self.rows)} gradients mismatched"]
+                return "\n".join(
+                    [f"{self.method}: {len(self.rows)} gradients, no mismatch in a seeded "
+                     f"sample: checked {checked:,} of {total:,} entries{seed}; "
+                     f"{total - checked:,} entries not checked{tail}{budget}"] + notes)
+            return "\n".join([f"{self.method}: all {len(self.rows)} gradients match{tail}{budget}"]
+                             + notes)
+        counts = {v: sum(row.verdict == v for row in self.rows)
+                  for v in ("mismatch", "missing", "inconclusive")}
+        n = len(self.rows)
+        if counts["mismatch"] or not (counts["missing"] or counts["inconclusive"]):
+            head = f"{self.method}: {counts['mismatch']} / {n} gradients mismatched"
+        elif counts["missing"]:
+            head = f"{self.method}: {counts['missing']} / {n} gradients missing"
+            counts["missing"] = 0
+        else:
+            head = (f"{self.method}: {counts['inconclusive']} / {n} gradients inconclusive (the "
+                    f"check could not tell right from wrong), none mismatched")
+            counts["inconclusive"] = 0
+        for verdict in ("missing", "inconclusive"):
+            if counts[verdict]:
+                head += f", {counts[verdict]} {verdict}"
         if self.sampled:
             checked, total = self.entries
-            lines[0] += f" (a seeded sample was checked: {checked:,} of {total:,} entries)"
-        lines[0] += self._budget_note()
-        lines += [f"  {row.message()}" for row in self.failures]
+            head += f" (a seeded sample was checked: {checked:,} of {total:,} entries)"
+        head += self._budget_note()
+        lines = [head]
+        lines += [f"  {row.message(errors=errors)}" for row in self.failures]
         if self.root_causes:
             lines.append("root cause (layer-local check, true upstream gradient):")
-            lines += [f"  {row.message()}" for row in self.root_causes]
-        elif self.info.get("diagnosis"):
+            lines += [f"  {row.message(errors=errors)}" for row in self.root_causes]
+        elif self.info.get("diagnosis") and any(
+                row.note != self.info["diagnosis"] for row in self.failures):
             lines.append(f"note: {self.info['diagnosis']}")
-        return "\n".join(lines)
+        return "\n".join(lines + notes)
 
     def _budget_note(self) -> str:
         """What a time budget chose (``info["budget"]``, see :func:`verify.check_gradients`)."""
@@ -434,6 +615,6 @@ class GradientCheck:
             "seed": self.seed,
             "rows": [row.to_dict() for row in self.rows],
             "root_causes": [row.to_dict() for row in self.root_causes],
+            "findings": list(self.findings),
             "info": dict(self.info),
         }
-

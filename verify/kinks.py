@@ -16,10 +16,11 @@ at most 1/16 of the previous one and at most half the exact kink distance, down 
 ``STEP_FLOOR * max(1, |theta|)``, at most :data:`MAX_REFINE` times. Once a stencil is clear of
 every kink its quotient is a true derivative estimate again (on relu's linear pieces even an
 exact one, up to round-off); its round-off, which grows as the step shrinks, is estimated by
-repeating the quotient at half the step, and the analytic value passes within two such errors
-of it. Only a kink closer than the smallest step (a pre-activation at exactly 0, say) is left.
-There the loss is not differentiable and the analytic value is a convention (``relu'(0) = 0``);
-the complex step, whose branch follows ``Re(z)``, differentiates exactly the piece that
+repeating the quotient at half the step (and is at least the round-off of the outputs the loss
+change is computed from, :func:`change_roundoff`), and the analytic value passes within two such
+errors of it. Only a kink closer than the smallest step (a pre-activation at exactly 0, say) is
+left. There the loss is not differentiable and the analytic value is a convention (``relu'(0) =
+0``); the complex step, whose branch follows ``Re(z)``, differentiates exactly the piece that
 convention selects, so it is the reference there (:func:`complex_safe`; for activations it
 cannot go through, the analytic value must lie between the one-sided derivatives). Several
 pre-activations crossing at once in opposite directions (so that neither one-sided quotient is
@@ -38,7 +39,8 @@ from reference_mlp.activations import LeakyReLU, ReLU
 
 from .reference import ReferenceNet
 
-__all__ = ["MAX_REFINE", "SCREEN_BYTES", "STEP_FLOOR", "complex_safe", "crossings", "flips",
+__all__ = ["MAX_REFINE", "SCREEN_BYTES", "STEP_FLOOR", "change_roundoff", "complex_safe",
+           "crossings", "flips",
            "kink_distance"]
 
 Array = NDArray[Any]
@@ -138,3 +140,14 @@ def complex_safe(net: ReferenceNet, layer: int) -> bool:
     leaky_relu (the reference branches on Re(z), so Im carries the piece's derivative)."""
     return all(act.smooth or type(act) in (ReLU, LeakyReLU)
                for act in net.activations[layer:])
+
+
+def change_roundoff(net: ReferenceNet) -> float:
+    """A floor on the round-off of a loss change: ``4 (L + 1) u sum |y * dL/dy|`` (u the unit
+    roundoff of float64, L the number of layers). A perturbed prediction ``y'`` is recomputed
+    through up to L layers, each rounding it by about ``u |y|``, and the change is read from
+    ``y' - y``; divided by a step it bounds a difference quotient's round-off from below, where
+    two quotients at neighbouring steps may agree by chance."""
+    g = net.loss_function.gradient(net.y, net.t)
+    u = float(np.finfo(np.float64).eps) / 2
+    return 4 * (net.n_layers + 1) * u * float(np.sum(np.abs(net.y) * np.abs(g)))

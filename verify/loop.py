@@ -62,7 +62,7 @@ def central_loop(
                         a = net.activations[m].forward(
                             dense_forward(a, net.weights[m], net.biases[m]))
                 y = _forward_from(net, layer, a, **{"W" if kind == "weights" else "b": p})
-            values.append(float(net.squared_error.value(y, net.t)))
+            values.append(float(np.real(net.loss_function.value(y, net.t))))
         out[k] = (values[0] - values[1]) / (2 * h)
     return out.reshape(theta.shape)
 

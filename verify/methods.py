@@ -29,13 +29,22 @@ from reference_mlp import MLP
 from reference_mlp.activations import Activation
 
 from .compare import GradientRecord, Tolerance, compare, tolerance_for
-from .directional import directional_derivatives
-from .finite_diff import DEFAULT_STEPS, FiniteDifference, numerical_gradient
+from .directional import directional_derivatives, refine_directional
+from .finite_diff import (
+    DEFAULT_STEPS,
+    FiniteDifference,
+    Refined,
+    numerical_gradient,
+    refine_entries,
+)
+from .generic import refine_failing
 from .reference import KINDS, ReferenceNet
+from .rounding import gamma, rounding_bounds, unit_roundoff
 from .structured import DEFAULT_MAX_MEMORY
 
 __all__ = [
     "CHECK_METHODS",
+    "NotApplicable",
     "AutogradMethod",
     "CheckContext",
     "CheckMethod",
@@ -55,6 +64,12 @@ _NOTE_COMPLEX_INVALID = (
 )
 
 
+class NotApplicable(ValueError):
+    """A checking method that does not apply to this model, loss or function (autograd on a
+    model not built from reference layers, the complex step through code that does not compute
+    in complex): the message says why and what applies instead."""
+
+
 @dataclass(frozen=True)
 class CheckContext:
     """What every method checks, validated by :func:`verify.check_gradients`.
@@ -64,6 +79,10 @@ class CheckContext:
     caller's override of the :data:`verify.compare.TOLERANCES` row, or None; ``step``: the
     relative step; ``seed``: the directional seed; ``twin_dtype``: the torch twin's dtype;
     ``chunk_size`` and ``max_memory`` (bytes) bound the finite differences' temporaries.
+    ``allowances``: per ``(layer, kind)``, how far a correct analytic gradient may be from the
+    exact one by rounding alone (:mod:`verify.rounding`), added to scale-aware tolerances;
+    ``missing``: per ``(layer, kind)``, why the gradient is missing (``backward`` returned
+    None, ...), for the row's note.
     ``sample``: per ``(layer, kind)``, the flat indices a sampled check compares (None: all;
     :mod:`verify.sampling`); None when every entry is checked.
     """
@@ -79,6 +98,15 @@ class CheckContext:
     twin_dtype: Any = None
     chunk_size: int | None = None
     max_memory: int = DEFAULT_MAX_MEMORY
+    allowances: dict[tuple[int, str], Array] | None = None
+    missing: dict[tuple[int, str], str] = field(default_factory=dict)
+
+    def allowance(self, layer: int, kind: str, tolerance: Tolerance) -> Array | None:
+        """The rounding allowance of ``(layer, kind)`` under a scale-aware ``tolerance`` (a
+        caller's absolute tolerance is taken as given: None)."""
+        if not tolerance.relative_atol or self.allowances is None:
+            return None
+        return self.allowances.get((layer, kind))
     sample: dict[tuple[int, str], Array | None] | None = None
 
     def indices(self, layer: int, kind: str) -> Array | None:
@@ -105,10 +133,12 @@ class CheckContext:
         path = f"layers[{layer}].{kind}"
         act = self.model.layers[layer].activation.name
         if analytic is None:
-            return compare(np.full(np.shape(reference), np.nan), reference, path=path,
-                           layer=layer, activation=act, parameter=kind, method=method,
-                           tolerance=tolerance, dtype=self.dtype.name,
-                           note=f"layers[{layer}].d_{kind} was not set by backward()")
+            why = self.missing.get((layer, kind),
+                                   f"layers[{layer}].d_{kind} was not set by backward()")
+            rec = compare(np.full(np.shape(reference), np.nan), reference, path=path,
+                          layer=layer, activation=act, parameter=kind, method=method,
+                          tolerance=tolerance, dtype=self.dtype.name, note=why)
+            return dataclasses.replace(rec, status="missing")
         return compare(analytic, reference, path=path, layer=layer, activation=act,
                        parameter=kind, method=method, tolerance=tolerance,
                        dtype=self.dtype.name, **kw)
@@ -186,10 +216,33 @@ class FiniteDifferenceMethod:
                 kink_note += (f", {fd.at_kink} on the kink itself (checked against the "
                               f"complex step, which follows relu'(0) = 0)")
         indices = ctx.indices(layer, kind)
-        if indices is not None:
+        if indices is not None:  # a sampled check: compared as given, on its sample
             kw["checked"] = indices
-        rec = ctx.record(layer, kind, fd.estimate, method=self.name, tolerance=tol, **kw)
-        return dataclasses.replace(rec, kinks=fd.kinks, note=_join(rec.note, note, kink_note))
+            rec = ctx.record(layer, kind, fd.estimate, method=self.name, tolerance=tol, **kw)
+            return dataclasses.replace(rec, kinks=fd.kinks, note=_join(rec.note, note, kink_note))
+        allowance = ctx.allowance(layer, kind, tol)
+        estimate, error, refined_note = self._refine(ctx, layer, kind, fd, tol, allowance)
+        rec = ctx.record(layer, kind, estimate, method=self.name, tolerance=tol,
+                         allowance=allowance, error=error, **kw)
+        return dataclasses.replace(rec, kinks=fd.kinks,
+                                   note=_join(rec.note, note, kink_note, refined_note))
+
+    def _refine(self, ctx: CheckContext, layer: int, kind: str, fd: FiniteDifference,
+                tol: Tolerance, allowance: Array | None) -> tuple[Array, Array | None, str]:
+        """Refine the entries that fail (not at a kink) before they are called wrong: better
+        estimates and their estimated errors (:func:`verify.finite_diff.refine_entries`).
+        Only under a scale-aware tolerance; a caller's tolerance is taken as given."""
+        a = ctx.analytic[(layer, kind)]
+        est = fd.estimate
+        if not tol.relative_atol or a is None or np.shape(a) != est.shape \
+                or self.name == "complex_step":
+            return est, None, ""
+
+        def refine_at(idx: Array) -> Refined:
+            return refine_entries(ctx.net, layer, kind, idx, chunk_size=ctx.chunk_size,
+                                  max_memory=ctx.max_memory)
+
+        return refine_failing(a, est, tol, allowance, refine_at, kink_mask=fd.kink_mask)
 
 
 @dataclass(frozen=True)
@@ -226,14 +279,37 @@ class DirectionalMethod:
                     kw = {"kink_mask": np.ones(1, dtype=bool),
                           "kink_bounds": (np.array([dd.left]), np.array([dd.right]))}
                 terms = np.real(a).astype(np.float64) * vs[kind]
-                # A sum of n terms carries round-off in proportion to sum |terms|, not to
-                # |sum|: the row's atol is raised by rtol * sum |g_i v_i|.
-                row_tol = Tolerance(tol.atol + tol.rtol * float(np.abs(terms).sum()), tol.rtol,
-                                    tol.reference_name)
+                allowance, error, scale = None, None, None
+                if tol.relative_atol:
+                    # The projection g . v is summed in float64 (its rounding: gamma(n) times
+                    # the sum of |terms|); the gradient's own rounding projects on v (the
+                    # allowances are LAMBDA standard deviations of independent errors); the
+                    # difference quotient's error is estimated from half the step. The row's
+                    # scale is the larger of |reference| and the root-sum-square of the terms
+                    # (the typical size of g . v over random directions).
+                    bound = ctx.allowance(layer, kind, tol)
+                    allowance = gamma(terms.size, unit_roundoff(np.float64)) * float(
+                        np.abs(terms).sum())
+                    if bound is not None:
+                        allowance += float(np.sqrt(np.sum((bound * vs[kind]) ** 2)))
+                    error = np.array([dd.error])
+                    scale = max(abs(dd.derivative), float(np.sqrt(np.sum(terms**2))))
                 rec = ctx.compare(layer, kind, np.array([np.sum(terms)]),
                                   np.array([dd.derivative]), method=self.name,
-                                  tolerance=row_tol, **kw)
-                rows.append(dataclasses.replace(rec, kinks=dd.kinks, note=_join(rec.note, note)))
+                                  tolerance=tol, allowance=allowance, error=error, scale=scale,
+                                  **kw)
+                refined = ""
+                if tol.relative_atol and not dd.kink and rec.verdict != "match" \
+                        and np.isfinite(rec.analytic):
+                    # Refine before calling it wrong (or inconclusive), as central does.
+                    better, err, how = refine_directional(net, layer, kind, vs[kind])
+                    rec = ctx.compare(layer, kind, np.array([np.sum(terms)]), np.array([better]),
+                                      method=self.name, tolerance=tol, allowance=allowance,
+                                      error=np.array([err]),
+                                      scale=max(abs(better), float(np.sqrt(np.sum(terms**2)))))
+                    refined = f"refined by {how}"
+                rows.append(dataclasses.replace(rec, kinks=dd.kinks,
+                                                note=_join(rec.note, note, refined)))
         return MethodResult(rows, {"step": r, "kinks": n_kinks, "seed": seed}, seed=seed)
 
 
@@ -252,8 +328,17 @@ class AutogradMethod:
         worst_dtype = "float32" if "float32" in (ctx.dtype.name, twin) else "float64"
         tol = ctx.tolerance_for(self.name, worst_dtype)
         grads = autograd_gradients(ctx.net, dtype=tdt)
-        rows = [ctx.record(layer, kind, grads[(layer, kind)], method=self.name, tolerance=tol)
-                for layer in range(ctx.net.n_layers) for kind in ctx.kinds]
+        # The twin rounds too, in its own dtype, and computes sigmoid' and tanh' from their
+        # outputs (absolute error ~u however small the derivative: saturated units).
+        twin_bounds = rounding_bounds(ctx.net, np.dtype(twin), cancelling=True)
+        rows = []
+        for layer in range(ctx.net.n_layers):
+            for kind in ctx.kinds:
+                allowance = ctx.allowance(layer, kind, tol)
+                if allowance is not None:
+                    allowance = allowance + twin_bounds[(layer, kind)]
+                rows.append(ctx.record(layer, kind, grads[(layer, kind)], method=self.name,
+                                       tolerance=tol, allowance=allowance))
         return MethodResult(rows, {"step": None, "kinks": 0, "twin_dtype": twin})
 
 

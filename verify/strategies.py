@@ -21,6 +21,7 @@ are drawn like any other activation (the checker's kink handling is what keeps t
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ class NetworkSpec:
     dtype: str = "float64"
     batch: int = 4
     seed: int = 0
+    x_scale: float = 1.0
+    x_offset: float = 0.0
 
     @property
     def n_layers(self) -> int:
@@ -63,9 +66,14 @@ class NetworkSpec:
         return model
 
     def data(self) -> tuple[Array, Array]:
-        """x: (batch, sizes[0]) and y: (batch, sizes[-1]), standard normal, in ``dtype``."""
+        """x: (batch, sizes[0]), ``x_offset + x_scale * N(0, 1)`` (standard normal by default;
+        e.g. offset 128, scale 64 for unscaled pixel-like features), and y: (batch, sizes[-1]),
+        standard normal, in ``dtype``."""
         rng = np.random.default_rng([self.seed, 2])
-        x = rng.standard_normal((self.batch, self.sizes[0])).astype(self.dtype)
+        x = rng.standard_normal((self.batch, self.sizes[0]))
+        if self.x_scale != 1.0 or self.x_offset != 0.0:
+            x = self.x_offset + self.x_scale * x
+        x = x.astype(self.dtype)
         y = rng.standard_normal((self.batch, self.sizes[-1])).astype(self.dtype)
         return x, y
 
@@ -126,6 +134,19 @@ def _check_dtypes(dtypes: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _check_floats(name: str, values: Any, *, positive: bool) -> tuple[float, ...]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+        raise InvalidArgument(f"{name}={values!r} must be a non-empty sequence of numbers")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(
+                float(v)) or (positive and v <= 0):
+            need = "finite numbers > 0" if positive else "finite numbers"
+            raise InvalidArgument(f"{name} contains {v!r}; expected {need}")
+        out.append(float(v))
+    return tuple(out)
+
+
 def network_specs(
     *,
     min_layers: int = 1,
@@ -136,15 +157,21 @@ def network_specs(
     dtypes: Sequence[Any] = (np.float64,),
     min_batch: int = 1,
     max_batch: int = 8,
+    x_scales: Sequence[float] = (1.0,),
+    x_offsets: Sequence[float] = (0.0,),
 ) -> st.SearchStrategy[NetworkSpec]:
     """Network specs: ``min_layers..max_layers`` dense layers of widths ``min_width..max_width``
     (input and output widths included), one activation per layer drawn from ``activations``,
-    a dtype from ``dtypes`` and a batch of ``min_batch..max_batch`` examples."""
+    a dtype from ``dtypes``, a batch of ``min_batch..max_batch`` examples, and inputs
+    ``x_offset + x_scale * N(0, 1)`` with the scale and offset drawn from ``x_scales`` and
+    ``x_offsets`` (standard normal by default)."""
     lo_l, hi_l = _check_range("min_layers", min_layers, "max_layers", max_layers, 1)
     lo_w, hi_w = _check_range("min_width", min_width, "max_width", max_width, 1)
     lo_b, hi_b = _check_range("min_batch", min_batch, "max_batch", max_batch, 1)
     acts = _check_activations(activations)
     dts = _check_dtypes(dtypes)
+    scales = _check_floats("x_scales", x_scales, positive=True)
+    offsets = _check_floats("x_offsets", x_offsets, positive=False)
 
     @st.composite
     def specs(draw: st.DrawFn) -> NetworkSpec:
@@ -153,13 +180,20 @@ def network_specs(
         sizes = tuple(draw(st.lists(widths, min_size=n_layers + 1, max_size=n_layers + 1)))
         names = st.sampled_from(acts)
         layer_acts = tuple(draw(st.lists(names, min_size=n_layers, max_size=n_layers)))
-        return NetworkSpec(
+        spec = NetworkSpec(
             sizes=sizes,
             activations=layer_acts,
             dtype=draw(st.sampled_from(dts)),
             batch=draw(st.integers(lo_b, hi_b)),
             seed=draw(st.integers(0, 2**32 - 1)),
         )
+        # Drawn only when there is a choice: the default draws stay those of before.
+        scale = draw(st.sampled_from(scales)) if len(scales) > 1 else scales[0]
+        offset = draw(st.sampled_from(offsets)) if len(offsets) > 1 else offsets[0]
+        if (scale, offset) != (1.0, 0.0):
+            spec = NetworkSpec(spec.sizes, spec.activations, spec.dtype, spec.batch, spec.seed,
+                               x_scale=scale, x_offset=offset)
+        return spec
 
     return specs()
 

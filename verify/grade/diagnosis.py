@@ -46,7 +46,8 @@ __all__ = [
 
 Array = NDArray[np.float64]
 
-GRADE_TOLERANCE: Tolerance = tolerance_for(np.float32, "autograd").with_reference_name("expected")
+GRADE_TOLERANCE: Tolerance = (tolerance_for(np.float32, "autograd").absolute()
+                               .with_reference_name("expected"))
 """Students' numbers against the reference: ``1e-5 + 1e-4 |expected|``, loose enough for a
 submission that computes in float32 or sums in another order, while every catalogued bug is an
 error of 1% or (far) more."""

@@ -37,7 +37,7 @@ from .text import safe_text
 
 __all__ = ["FD_MAX_PARAMETERS", "FD_TOLERANCE", "fd_plan", "fd_verdict", "own_forward_lines"]
 
-FD_TOLERANCE: Tolerance = tolerance_for(np.float64, "forward")
+FD_TOLERANCE: Tolerance = tolerance_for(np.float64, "forward").absolute()
 FD_MAX_PARAMETERS = 120
 """Parts with more parameters and inputs than this are not differentiated (too many tasks)."""
 

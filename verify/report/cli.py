@@ -1,8 +1,11 @@
 """``python -m verify report``: run the suite, print the table, write the report files.
 
 Exit status: 0 when every check passes, 1 when any fails (the failing rows are repeated at the
-end), 2 for a usage error (a bad option or value, an unwritable ``--out``). Files are written
-only with ``--out DIR``, so the default run leaves the working tree as it found it.
+end), 2 for a usage error (a bad option or value, an unwritable ``--out``, a ``--model`` that
+cannot be loaded). Files are written only with ``--out DIR`` (and ``--junit FILE``), so the
+default run leaves the working tree as it found it. ``--model MODULE:FACTORY`` reports on a
+user's model and data instead of the suite. Under GitHub Actions (``GITHUB_ACTIONS=true``) a
+failing report also prints one ``::error`` annotation per failing row, on stderr.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 
 from verify.compare import METHODS
 
-from .runner import DEFAULT_METHODS, Report, run_variant
+from .runner import DEFAULT_METHODS, Report, run_model_case, run_variant
 from .suite import CASES, DTYPES, get_cases
 
 __all__ = ["build_parser", "main", "run_report", "write_report"]
@@ -110,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
             f"  {PROG} --out build/report                # + gradient-report.md/.json/.html\n"
             f"  {PROG} --plot --out reports              # the committed example report + plots\n"
             f"  {PROG} --fuzz 50                         # + 50 hypothesis-generated networks\n"
+            f"  {PROG} --model mynet:make --junit out.xml  # your model, JUnit XML for CI\n"
             f"  {PROG} --format json | jq .passed\n"
             f"  {PROG} --list-cases"
         ),
@@ -174,6 +178,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="print only, even with --out (--plot still writes its PNGs there)",
     )
     parser.add_argument(
+        "--model", default=None, metavar="MODULE:FACTORY",
+        help="report on your own model and data instead of the suite: FACTORY() returns "
+        "(model, x, y) or (model, x, y, loss); MODULE is importable or a path to a .py file. "
+        "Methods that do not apply to it are left out (unless named by --methods)",
+    )
+    parser.add_argument(
+        "--junit", type=Path, default=None, metavar="FILE",
+        help="also write the report as JUnit XML to FILE (one test case per row)",
+    )
+    parser.add_argument(
         "--list-cases", action="store_true", help="list the cases with their descriptions and exit"
     )
     return parser
@@ -200,6 +214,7 @@ def environment(args: argparse.Namespace, methods: Sequence[str]) -> dict[str, A
         "methods": list(methods),
         "tolerance_override": None if args.atol is None and args.rtol is None
         else {"atol": args.atol, "rtol": args.rtol},
+        "model": getattr(args, "model", None),
         **({"entries": args.entries} if getattr(args, "entries", None) is not None else {}),
     }
 
@@ -212,8 +227,9 @@ def _progress(total: int) -> Any:
 
 
 def run_report(args: argparse.Namespace, *, command: str) -> Report:
-    """Run the selected cases (and --fuzz, --plot) into a :class:`Report`."""
-    cases = get_cases(args.cases)
+    """Run the selected cases (or ``--model``; and --fuzz, --plot) into a :class:`Report`."""
+    model = getattr(args, "model", None)
+    cases = [] if model else get_cases(args.cases)
     methods = tuple(args.methods or DEFAULT_METHODS)
     variants = [variant for case in cases for variant in case.variants(args.dtype)]
     tolerance = (args.atol, args.rtol)
@@ -227,6 +243,11 @@ def run_report(args: argparse.Namespace, *, command: str) -> Report:
             bar.set_description(desc, refresh=False)
             bar.update()
 
+        if model:
+            result = run_model_case(model, methods, seed=args.seed, explicit=bool(args.methods),
+                                    tolerance=tolerance, on_done=done)
+            report.results.append(result)
+            report.methods = tuple(check.method for check in result.checks)
         for variant in variants:
             report.results.append(
                 run_variant(variant, methods, seed=args.seed, tolerance=tolerance, on_done=done,
@@ -298,6 +319,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: argument --plot: needs --out DIR (where the PNGs go)",
               file=sys.stderr)
         return 2
+    if args.model is not None:
+        clash = [name for name, value in (("--cases", args.cases), ("--dtype", args.dtype),
+                                          ("--plot", args.plot)) if value]
+        if clash:
+            print(f"{PROG}: error: argument --model: reports on your model alone; not with "
+                  f"{', '.join(clash)}", file=sys.stderr)
+            return 2
+        from .runner import load_factory
+
+        try:
+            load_factory(args.model)
+        except ValueError as error:
+            print(f"{PROG}: error: argument --model: {error}", file=sys.stderr)
+            return 2
     if args.out is not None and (args.plot or not args.no_write):
         problem = _unwritable(args.out)
         if problem:
@@ -306,8 +341,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .render import render
 
     command = " ".join([PROG, *map(shlex.quote, argv)])
-    report = run_report(args, command=command)
+    try:
+        report = run_report(args, command=command)
+    except (TypeError, ValueError) as error:  # a --model factory or model the check refuses
+        if args.model is None:
+            raise
+        print(f"{PROG}: error: argument --model: {error}", file=sys.stderr)
+        return 2
     written = [] if args.no_write or args.out is None else write_report(report, args.out)
+    if args.junit is not None:
+        from .ci import write_junit
+
+        written.append(write_junit(report, args.junit))
     try:
         sys.stdout.write(render(report, args.format))
         sys.stdout.flush()
@@ -324,6 +369,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in failure_lines(report):
             print(f"  {line}", file=sys.stderr)
         print(verdict(report), file=sys.stderr)
+    if os.environ.get("GITHUB_ACTIONS") == "true" and not report.passed:
+        from .ci import github_annotations
+
+        for line in github_annotations(report):  # the runner reads workflow commands on stderr
+            print(line, file=sys.stderr)
     return 0 if report.passed else 1
 
 

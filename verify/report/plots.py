@@ -1,9 +1,10 @@
 """Error versus step size: the round-off / truncation V of central differences, per layer.
 
-For each case, the central-difference check runs over a grid of relative steps ``r``
-(``h = r * max(1, |theta|)``), and the largest absolute error of each layer's ``weights``,
-``biases`` and ``inputs`` is plotted against ``r`` on log-log axes, one panel per parameter and
-one line per layer. Large steps show the truncation error (slope 2 for a smooth network),
+For each case, the central-difference check runs over a grid of relative steps ``r`` (``h = r *
+max(1, |theta|)``), with a tolerance given as an absolute pair so that the raw difference quotients
+are kept (no entry is refined), and the largest absolute error of each layer's ``weights``,
+``biases`` and ``inputs`` is plotted against ``r`` on log-log axes, one panel per parameter and one
+line per layer. Large steps show the truncation error (slope 2 for a smooth network),
 small ones the round-off (slope -1); the dashed line marks the step the checker chose by
 itself. A piecewise-linear network (relu, linear) has no curvature, so only the round-off arm
 shows, and an error of exactly 0 is left out (log axes).
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from verify.compare import PARAMETERS, GradientCheck
+from verify.compare import PARAMETERS, GradientCheck, Tolerance
 
 from .suite import Problem
 
@@ -55,7 +56,7 @@ def sweep_steps(
     def run(step: float | None) -> GradientCheck:
         return check_gradients(
             problem.model, problem.x, problem.y, method="central", loss=problem.loss,
-            step=step, seed=seed, localize=False,
+            step=step, seed=seed, localize=False, tolerance=Tolerance(0.0, 0.0),
         )
 
     errors: dict[str, list[float]] = {}

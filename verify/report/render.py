@@ -266,7 +266,7 @@ def render_markdown(report: Report, *, plot_links: dict[str, str] | None = None)
     ]
     notes = _notes(report)
     if notes:
-        out += ["", "### Loss conventions", ""] + [f"- {note}" for note in notes]
+        out += ["", "### Notes", ""] + [f"- {note}" for note in notes]
     out += ["", "## Summary per method", "", "The worst row of the suite per method and dtype.",
             "", _md_table(_summary_rows(report.summary(), timed=False), SUMMARY_HEADERS[:-1])]
     if report.fuzz or report.fuzz_requested:
@@ -348,7 +348,7 @@ def render_html(report: Report, *, embed_plots: bool = True,
     ]
     notes = _notes(report)
     if notes:
-        out += ["<h3>Loss conventions</h3>", "<ul>"]
+        out += ["<h3>Notes</h3>", "<ul>"]
         out += [f"<li>{esc(note)}</li>" for note in notes] + ["</ul>"]
     out += ["<h2>Summary per method</h2>",
             _html_table(_summary_rows(report.summary(), timed=False), SUMMARY_HEADERS[:-1])]

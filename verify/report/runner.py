@@ -31,7 +31,10 @@ __all__ = [
     "check_problem",
     "error_check",
     "fuzz_specs",
+    "load_factory",
+    "model_problem",
     "run_fuzz",
+    "run_model_case",
     "run_variant",
     "summarize",
 ]
@@ -181,13 +184,18 @@ def check_problem(
     seed: int,
     tolerance: tuple[float | None, float | None] = (None, None),
     on_done: Callable[[str], None] | None = None,
+    skipped: dict[str, str] | None = None,
     entries: int | float | None = None,
 ) -> tuple[list[GradientCheck], dict[str, float]]:
     """Run ``verify.check_gradients`` once per method; a check that raises becomes a failed row.
 
-    ``entries``: the per-entry methods (central, forward, complex_step) check a seeded sample
-    of each gradient (``check_gradients(entries=...)``); the others are unaffected."""
+    ``skipped``: when given, a method that does not apply to the problem
+    (:class:`verify.methods.NotApplicable`) is left out and recorded there with the reason,
+    instead of becoming a failed row. ``entries``: the per-entry methods (central, forward,
+    complex_step) check a seeded sample of each gradient (``check_gradients(entries=...)``);
+    the others are unaffected."""
     from verify import check_gradients
+    from verify.methods import NotApplicable
 
     checks, seconds = [], {}
     for method in methods:
@@ -199,6 +207,12 @@ def check_problem(
                 problem.model, problem.x, problem.y, method=method, loss=problem.loss,
                 tolerance=tol, seed=seed, entries=sample,
             )
+        except NotApplicable as error:
+            if skipped is None:
+                check = error_check(method, label, error)
+            else:
+                skipped[method] = str(error)
+                continue
         except Exception as error:  # noqa: BLE001 - reported as a failing row, not swallowed
             check = error_check(method, label, error)
         seconds[method] = time.perf_counter() - start
@@ -308,3 +322,94 @@ def run_fuzz(
             loss="exact", dtype=dt, checks=checks, seconds=seconds, fuzz=True,
         ))
     return results
+
+
+def load_factory(spec: str) -> tuple[str, Callable[[], Any]]:
+    """``MODULE:FACTORY`` (an importable module, or a ``.py`` file) -> (label, factory).
+
+    Raises ``ValueError`` naming what is wrong: no colon, a module that cannot be imported (the
+    import error is given), no such attribute, or one that is not callable.
+    """
+    import importlib
+    import importlib.util
+    import sys
+
+    where, sep, attr = spec.rpartition(":")
+    if not sep or not where or not attr:
+        raise ValueError(f"expected MODULE:FACTORY (e.g. mymodels:make or path/to/net.py:make), "
+                         f"got {spec!r}")
+    try:
+        if where.endswith(".py") or "/" in where:
+            path = Path(where)
+            spec_obj = importlib.util.spec_from_file_location(path.stem, path)
+            if spec_obj is None or spec_obj.loader is None or not path.is_file():
+                raise ImportError(f"no Python file {where!r}")
+            module = importlib.util.module_from_spec(spec_obj)
+            sys.modules.setdefault(path.stem, module)
+            spec_obj.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+    except Exception as error:  # noqa: BLE001 - any import failure is the user's to see
+        raise ValueError(f"cannot import {where!r}: {type(error).__name__}: {error}") from None
+    factory: Any = module
+    for part in attr.split("."):
+        factory = getattr(factory, part, None)
+    if factory is None:
+        raise ValueError(f"{where!r} has no attribute {attr!r}")
+    if not callable(factory):
+        raise ValueError(f"{spec!r} is not callable: FACTORY() must return (model, x, y) or "
+                         f"(model, x, y, loss)")
+    return attr, factory
+
+
+def model_problem(factory: Callable[[], Any], label: str) -> Problem:
+    """Call ``factory()`` -> ``(model, x, y)`` or ``(model, x, y, loss)`` (a tuple, list or dict
+    with those keys) and make it a :class:`Problem`. Raises ``ValueError`` for anything else."""
+    try:
+        made = factory()
+    except Exception as error:  # noqa: BLE001 - the user's factory: say what it raised
+        raise ValueError(f"{label}() raised {type(error).__name__}: {error}") from error
+    if isinstance(made, dict):
+        made = tuple(made[k] for k in ("model", "x", "y", "loss") if k in made)
+    if not isinstance(made, (tuple, list)) or len(made) not in (3, 4):
+        raise ValueError(f"{label}() must return (model, x, y) or (model, x, y, loss), got "
+                         f"{type(made).__name__}")
+    model, x, y, *rest = made
+    loss = rest[0] if rest else "exact"
+    from verify.protocol import PARAMETER_NAMES, layers_of
+
+    arrays = [getattr(layer, name, None) for layer in layers_of(model)
+              for names in PARAMETER_NAMES.values() for name in names]
+    dtype = "float32" if any(isinstance(a, np.ndarray) and a.dtype == np.float32
+                             for a in arrays) else "float64"
+    return Problem(model, np.asarray(x), y, loss, dtype, describe_network(model, np.asarray(x)))
+
+
+def run_model_case(
+    spec: str,
+    methods: Sequence[str],
+    *,
+    seed: int,
+    explicit: bool,
+    tolerance: tuple[float | None, float | None] = (None, None),
+    on_done: Callable[[str], None] | None = None,
+) -> CaseResult:
+    """Report on a user's model: ``spec`` is ``MODULE:FACTORY`` (:func:`load_factory`).
+
+    With the default methods (``explicit`` False) a method that does not apply (autograd on a
+    model not built from reference layers, the complex step through code that does not compute
+    in complex) is left out, and the case's note says why; named with ``--methods`` it is a
+    failed row instead.
+    """
+    label, factory = load_factory(spec)
+    problem = model_problem(factory, label)
+    skipped: dict[str, str] = {}
+    checks, seconds = check_problem(problem, methods, label=label, seed=seed,
+                                    tolerance=tolerance, on_done=on_done,
+                                    skipped=None if explicit else skipped)
+    loss = problem.loss if isinstance(problem.loss, str) else getattr(problem.loss, "name",
+                                                                      "custom")
+    note = "; ".join(f"{method} skipped: {why}" for method, why in skipped.items())
+    return CaseResult(label=label, case="model", description=spec, network=problem.network,
+                      loss=str(loss), dtype=problem.dtype, checks=checks, seconds=seconds,
+                      note=note)

@@ -52,10 +52,10 @@ LOSS_NOTES: dict[str, str] = {
 class Problem:
     """What one check runs on. ``x: (batch, n_in)``, ``y: (batch, n_out)``."""
 
-    model: MLP
+    model: Any
     x: Array
-    y: Array
-    loss: str
+    y: Any
+    loss: Any
     dtype: str
     network: str
 
@@ -101,11 +101,17 @@ class Case:
         return out
 
 
-def describe_network(model: MLP, x: Array) -> str:
-    """``"3 -> 4 relu -> 1 linear, batch 4"``."""
-    parts = [str(model.sizes[0])]
-    parts += [f"{layer.n_neurons} {layer.activation.name}" for layer in model.layers]
-    return f"{' -> '.join(parts)}, batch {x.shape[0]}"
+def describe_network(model: Any, x: Array) -> str:
+    """``"3 -> 4 relu -> 1 linear, batch 4"``; for any other model (:mod:`verify.protocol`)
+    its layers' classes, ``"4 -> Dense -> Swish -> Dense, batch 7"``."""
+    if isinstance(model, MLP) and all(isinstance(layer, DenseLayer) for layer in model.layers):
+        parts = [str(model.sizes[0])]
+        parts += [f"{layer.n_neurons} {layer.activation.name}" for layer in model.layers]
+    else:
+        from verify.protocol import describe_layer, layers_of
+
+        parts = [str(np.shape(x)[1])] + [describe_layer(layer) for layer in layers_of(model)]
+    return f"{' -> '.join(parts)}, batch {np.shape(x)[0]}"
 
 
 def _data(

@@ -1,0 +1,189 @@
+"""How far a correct backward pass may be from the exact gradient: rounding bounds per entry.
+
+A correct float32 backward differs from the float64 reference by its own rounding, and that
+rounding scales with the magnitude of what was *summed*, not with the result: ``dW = x.T @ dz``
+on raw pixel values (0-255) sums terms of about 100 whose total may be 1e3 times smaller. A
+constant relative tolerance therefore fails correct float32 models. This module estimates the
+rounding per entry by probabilistic running error analysis (Higham & Mary, SIAM J. Sci. Comput.
+41(5), A2815, 2019; Ipsen & Zhou, SIAM J. Matrix Anal. Appl. 41(4), 2020): rounding errors are
+modelled as independent, of mean zero and at most ``u`` (the unit roundoff) each, so
+
+* an n-term inner product ``sum_k a_k b_k`` computed in floating point has an error of standard
+  deviation at most ``u * sqrt(n / 3) * sum_k |a_k b_k|`` (each of its n roundings moves a
+  partial sum no larger than ``sum |a_k b_k|``; :func:`sigma_inner`);
+* errors already present propagate through a linear map as independent errors do: the standard
+  deviation of ``sum_k c_k e_k`` is ``sqrt(sum_k c_k**2 sigma_k**2)``;
+* a nonlinear step is evaluated at ``z +- LAMBDA * sigma`` (which also covers a pre-activation
+  that rounding may push across a relu kink).
+
+Carried through the forward pass, the loss gradient and the backward pass of the reference
+network, this gives a standard deviation per entry; the allowance is :data:`LAMBDA` (6) of them
+(a Gaussian exceeds 6 standard deviations with probability 2e-9). First order: products of two
+error terms are neglected.
+
+Measured on a float32 784-16-10 network on raw pixels (tanh, sigmoid, relu; seeds 0-4) and on
+deep float32 linear networks, the actual error of every entry (float32 backward against the
+float64 reference) stayed below its allowance, except entries below 1e-40 (underflow; the
+tolerance's ``atol * S`` covers them).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from reference_mlp.activations import Activation
+from reference_mlp.losses import softmax as _softmax
+
+from .losses import SoftmaxCrossEntropy, SquaredError
+from .reference import KINDS, LayerGradients, ReferenceNet
+
+__all__ = ["CANCELLING_DERIVATIVES", "LAMBDA", "local_rounding_bounds", "rounding_bounds",
+           "sigma_inner", "unit_roundoff"]
+
+Array = NDArray[Any]
+
+LAMBDA = 6.0
+"""How many standard deviations of the modelled rounding error the allowance is."""
+
+
+def unit_roundoff(dtype: Any) -> float:
+    """``u``, half the machine epsilon of ``dtype``'s real type (6e-8 float32, 1.1e-16 float64)."""
+    real = np.real(np.zeros((), dtype=np.dtype(dtype))).dtype
+    return float(np.finfo(real).eps) / 2
+
+
+def gamma(n: int, u: float) -> float:
+    """``LAMBDA * sqrt(n / 3) * u``: the relative rounding of an n-term sum, at LAMBDA standard
+    deviations (for a sum of n terms held in float64, as a check's own projections are)."""
+    return LAMBDA * math.sqrt(max(n, 1) / 3) * u
+
+
+def sigma_inner(n: int, magnitude: Array, u: float) -> Array:
+    """The standard deviation of the rounding of n-term inner products whose terms' absolute
+    values sum to ``magnitude``: ``u * sqrt(n / 3) * magnitude``."""
+    return u * math.sqrt(max(n, 1) / 3) * magnitude
+
+
+def _rss(sigma: Array, weights: Array) -> Array:
+    """The standard deviation of ``e @ weights`` for independent errors ``e`` of standard
+    deviation ``sigma``: ``sqrt(sigma**2 @ weights**2)``."""
+    return np.sqrt((sigma * sigma) @ (weights * weights))
+
+
+def _spread(f: Any, z: Array, sigma: Array) -> Array:
+    """How far ``f`` moves when its argument is off by ``sigma``: at least ``|f'(z)| sigma``
+    (first order), measured at ``z +- LAMBDA * sigma`` (so that a jump within reach counts)."""
+    base = f(z)
+    far = LAMBDA * sigma
+    return np.maximum(np.abs(f(z + far) - base), np.abs(f(z - far) - base)) / LAMBDA
+
+
+def _forward(net: ReferenceNet, u: float) -> tuple[list[Array], list[Array]]:
+    """Standard deviations of the forward pass's errors: (of each layer's input a_l, incl. the
+    prediction; of each pre-activation z_l)."""
+    das, dzs = [np.zeros_like(net.x)], []
+    for layer in range(net.n_layers):
+        W, b, act = net.weights[layer], net.biases[layer], net.activations[layer]
+        x, z = net.acts[layer], net.zs[layer]
+        dz = sigma_inner(W.shape[0] + 1, np.abs(x) @ np.abs(W) + np.abs(b), u) + _rss(das[-1], W)
+        dzs.append(dz)
+        das.append(u * np.abs(net.acts[layer + 1]) + _spread(act.forward, z, dz))
+    return das, dzs
+
+
+def _loss_gradient(net: ReferenceNet, dy: Array, u: float) -> tuple[Array, Array]:
+    """The loss gradient at the prediction and the standard deviation of its error given the
+    prediction's ``dy``."""
+    loss = net.loss_function
+    y, t = net.y, net.t
+    g = loss.gradient(y, t)
+    if isinstance(loss, SquaredError):
+        dg = 2 * loss.scale * (dy + 2 * u * np.abs(y - t)) + u * np.abs(g)
+    elif isinstance(loss, SoftmaxCrossEntropy):
+        p = _softmax(y)
+        s = np.abs(t).sum(axis=-1, keepdims=True)
+        dp = p * (dy + np.sqrt((p * p * dy * dy).sum(axis=-1, keepdims=True))) + 8 * u * p
+        dg = loss.scale * s * dp + 2 * u * np.abs(g)
+    else:  # a value function: its derivative's own error is unknown; a few roundings
+        dg = 8 * u * np.abs(g)
+    return g, dg
+
+
+CANCELLING_DERIVATIVES = {"sigmoid": 1.0, "tanh": 2.0}
+"""Activations whose derivative PyTorch computes from the output with a cancellation
+(``s * (1 - s)``, ``1 - t**2``): its absolute error is about this many ``u``, however small the
+derivative (the reference's own formulas, ``e / (1 + e)**2``, are accurate relative to it)."""
+
+
+def _layer(x: Array, dx: Array, z: Array, dz_fwd: Array, W: Array, act: Activation, g: Array,
+           dg: Array, u: float, cancelling: bool = False) -> dict[str, Array]:
+    """Standard deviations of the errors of one dense layer's backward, ``dz = g * f'(z)``,
+    ``dW = x.T @ dz``, ``db = sum dz``, ``dx = dz @ W.T``, given those of its input ``dx``, of
+    its pre-activation ``dz_fwd`` and of its upstream gradient ``dg`` (``cancelling``: ``f'`` is
+    computed as in :data:`CANCELLING_DERIVATIVES`)."""
+    fp = act.derivative(z)
+    dfp = 4 * u * np.abs(fp) + _spread(act.derivative, z, dz_fwd)
+    if cancelling:
+        dfp = dfp + CANCELLING_DERIVATIVES.get(act.name, 0.0) * u
+    dzv = g * fp
+    ddz = np.sqrt((dg * fp) ** 2 + (g * dfp) ** 2) + u * np.abs(dzv)
+    batch, n_out = z.shape
+    adz = np.abs(dzv)
+    return {
+        "weights": sigma_inner(batch, np.abs(x).T @ adz, u)
+        + np.sqrt((x * x).T @ (ddz * ddz) + (dx * dx).T @ (dzv * dzv)),
+        "biases": sigma_inner(batch, adz.sum(axis=0, keepdims=True), u)
+        + np.sqrt((ddz * ddz).sum(axis=0, keepdims=True)),
+        "inputs": sigma_inner(n_out, adz @ np.abs(W).T, u) + _rss(ddz, W.T),
+    }
+
+
+def _floor(dtype: Any) -> float:
+    real = np.real(np.zeros((), dtype=np.dtype(dtype))).dtype
+    return 4 * float(np.finfo(real).tiny)
+
+
+def rounding_bounds(net: ReferenceNet, dtype: Any, *, cancelling: bool = False
+                    ) -> dict[tuple[int, str], Array]:
+    """Per ``(layer, kind)``, how far a correct backward pass computed in ``dtype`` (forward
+    and backward, on the net's weights and data) may be from the exact gradient: :data:`LAMBDA`
+    standard deviations of its modelled rounding error, arrays of the gradients' shapes.
+    ``cancelling``: the backward computes the derivatives of
+    :data:`CANCELLING_DERIVATIVES` from the outputs, as PyTorch does (the autograd twin)."""
+    u = unit_roundoff(dtype)
+    das, dzs = _forward(net, u)
+    g, dg = _loss_gradient(net, das[-1], u)
+    out: dict[tuple[int, str], Array] = {}
+    floor = _floor(dtype)
+    for layer in reversed(range(net.n_layers)):
+        sig = _layer(net.acts[layer], das[layer], net.zs[layer], dzs[layer],
+                     net.weights[layer], net.activations[layer], g, dg, u, cancelling)
+        for kind in KINDS:
+            out[(layer, kind)] = LAMBDA * sig[kind] + floor
+        g = (g * net.activations[layer].derivative(net.zs[layer])) @ net.weights[layer].T
+        dg = sig["inputs"]
+    return out
+
+
+def local_rounding_bounds(net: ReferenceNet, per: list[LayerGradients], dtype: Any
+                          ) -> dict[tuple[int, str], Array]:
+    """As :func:`rounding_bounds` for each layer alone, fed the reference's input and upstream
+    gradient rounded to ``dtype`` (the layer-local check of :mod:`verify.check`)."""
+    u = unit_roundoff(dtype)
+    cast = u if np.dtype(dtype) == np.float32 else 0.0  # float64 data: no cast
+    out: dict[tuple[int, str], Array] = {}
+    floor = _floor(dtype)
+    for layer in range(net.n_layers):
+        W, b, act = net.weights[layer], net.biases[layer], net.activations[layer]
+        x, z = net.acts[layer], net.zs[layer]
+        dx = cast * np.abs(x)
+        dz = sigma_inner(W.shape[0] + 1, np.abs(x) @ np.abs(W) + np.abs(b), u) + _rss(dx, W)
+        g = per[layer].upstream
+        sig = _layer(x, dx, z, dz, W, act, g, cast * np.abs(g), u)
+        for kind in KINDS:
+            out[(layer, kind)] = LAMBDA * sig[kind] + floor
+    return out
