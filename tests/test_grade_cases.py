@@ -21,7 +21,7 @@ def _relu_margins(seed: int) -> list[float]:
             if isinstance(case, (LayerCase, NetCase)):
                 layers = (case.layer,) if isinstance(case, LayerCase) else case.layers
                 for x, _ in case.rounds:
-                    for z, spec in zip(forward_layers(layers, x)[1], layers):
+                    for z, spec in zip(forward_layers(layers, x)[1], layers, strict=True):
                         if spec.activation == "relu":
                             out.append(float(np.min(np.abs(z))))
     return out

@@ -57,7 +57,8 @@ def _grade(name: str, tmp_path: Path, *, mode: str = SANDBOX, limits: Limits = L
     out = tmp_path / "results.json"
     write_results(results_dict(report), out)
     data = json.loads(out.read_text())  # always valid JSON
-    assert set(data) >= {"score", "output", "tests", "extra_data"} and "execution_time" in data["extra_data"]
+    assert set(data) >= {"score", "output", "tests", "extra_data"}
+    assert "execution_time" in data["extra_data"]
     assert len(data["tests"]) == len(report.tests) == len(DEFAULT_POINTS)
     assert report.language == "js"
     assert not _survivors(unique), f"a process of {name} survived the grading"
@@ -326,7 +327,8 @@ def test_the_grader_and_the_reference_are_unreadable(mode: str, tmp_path: Path) 
     repo = Path(__file__).resolve().parents[1]
     aimed = tmp_path / "src" / "hostile_read_grader.js"
     aimed.parent.mkdir()
-    aimed.write_text((CORPUS / "hostile_read_grader.js").read_text().replace("/work/main", str(repo)))
+    source = (CORPUS / "hostile_read_grader.js").read_text()
+    aimed.write_text(source.replace("/work/main", str(repo)))
     assert str(repo / "reference_mlp" / "layers.py") in aimed.read_text()
     report, data = _grade("hostile_read_grader.js", tmp_path, mode=mode, limits=HOSTILE,
                           fd_check=False, source=aimed)
@@ -495,7 +497,7 @@ def test_runner_restarts_after_a_crash_and_keeps_earlier_results(tmp_path: Path)
     assert results["c"].get("value") == {"value": 1}, results  # a fresh worker: count restarted
 
 
-# ------------------------------------------------------------------------------ one child per JS file
+# -------------------------------------------------------------------------- one child per JS file
 
 
 def _spy_children(monkeypatch: pytest.MonkeyPatch, rewrite=None) -> list[list[str]]:  # noqa: ANN001

@@ -29,7 +29,7 @@ def test_case_builds_reproducibly_in_each_dtype(name):
         b = case.build(seed=7, dtype=dtype)
         assert a.x.dtype == np.dtype(dtype) and a.model.layers[0].weights.dtype == np.dtype(dtype)
         assert a.x.shape[1] == a.model.sizes[0] and a.y.shape == (a.x.shape[0], a.model.sizes[-1])
-        for la, lb in zip(a.model.layers, b.model.layers):
+        for la, lb in zip(a.model.layers, b.model.layers, strict=True):
             np.testing.assert_array_equal(la.weights, lb.weights)
             np.testing.assert_array_equal(la.biases, lb.biases)
         np.testing.assert_array_equal(a.x, b.x)

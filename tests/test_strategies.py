@@ -40,7 +40,7 @@ def test_spec_is_reproducible() -> None:
     (m1, x1, y1), (m2, x2, y2) = spec.problem(), spec.problem()
     np.testing.assert_array_equal(x1, x2)
     np.testing.assert_array_equal(y1, y2)
-    for (_, a), (_, b) in zip(m1.named_parameters(), m2.named_parameters()):
+    for (_, a), (_, b) in zip(m1.named_parameters(), m2.named_parameters(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert np.any(m1.layers[0].biases != 0)  # biases are exercised, not all zero
     assert "NetworkSpec(sizes=(3, 4, 2)" in repr(spec)
