@@ -145,11 +145,13 @@ class Tolerance:
     def allowed(self, reference: ArrayLike, scale: float | None = None) -> NDArray[np.float64]:
         """The allowed absolute error at each entry of ``reference`` (``scale``: the row's
         ``S`` for a relative atol, default :func:`row_scale` of ``reference``)."""
-        r = np.abs(np.real(np.asarray(reference))).astype(np.float64)
+        r = np.abs(np.real(np.asarray(reference))).astype(np.float64, copy=False)
         atol = self.atol
         if self.relative_atol:
             atol *= row_scale(r) if scale is None else scale
-        return atol + self.rtol * r
+        r *= self.rtol  # in place: r is this function's own array (np.abs made it)
+        r += atol
+        return r
 
     def with_reference_name(self, name: str) -> Tolerance:
         return Tolerance(self.atol, self.rtol, name, self.relative_atol)
@@ -342,13 +344,20 @@ def exceeds(
 ) -> NDArray[np.bool_]:
     """Where ``|analytic - reference|`` exceeds ``tolerance`` (plus ``allowance``): a boolean
     array of the reference's shape (non-finite differences exceed)."""
-    a = np.real(np.asarray(analytic)).astype(np.float64)
-    r = np.real(np.asarray(reference)).astype(np.float64)
+    # No copies of float64 inputs, and the temporaries reused: the arrays can be large.
+    a = np.real(np.asarray(analytic)).astype(np.float64, copy=False)
+    r = np.real(np.asarray(reference)).astype(np.float64, copy=False)
     allowed = tolerance.allowed(r, scale)
     if allowance is not None:
-        allowed = allowed + np.asarray(allowance, dtype=np.float64)
+        extra = np.asarray(allowance, dtype=np.float64)
+        if np.broadcast_shapes(allowed.shape, extra.shape) == allowed.shape:
+            allowed += extra
+        else:
+            allowed = allowed + extra
     with np.errstate(invalid="ignore", over="ignore"):
-        return ~(np.abs(a - r) <= allowed)
+        diff = a - r
+        np.abs(diff, out=diff)
+        return ~(diff <= allowed)
 
 
 def compare(
@@ -428,37 +437,51 @@ def compare(
                 outside[~np.isfinite(am)] = np.inf
                 err[mask] = outside
         S = row_scale(r, mask) if scale is None else float(scale)
-        extra = np.zeros(r.shape)
-        if allowance is not None:
-            extra = extra + np.broadcast_to(np.asarray(allowance, dtype=np.float64), r.shape)
-        allowed = tolerance.allowed(r, S) + extra
+        # Few arrays of the gradient's size at a time, updated in place: on a large layer
+        # (3072 x 1024) each is 25 MB, and this runs once per tensor and method.
+        extra = (None if allowance is None
+                 else np.broadcast_to(np.asarray(allowance, dtype=np.float64), r.shape))
+        allowed = tolerance.allowed(r, S)
+        if extra is not None:
+            allowed += extra
         beyond = ~(err <= allowed)
         unresolved = np.zeros(r.shape, dtype=bool)
-        slack = np.zeros(r.shape)
+        slack = None
         if error is not None:
             slack = ERROR_FACTOR * np.broadcast_to(np.asarray(error, dtype=np.float64), r.shape)
             slack = np.where(np.isfinite(slack), slack, np.inf)
             unresolved = beyond & (err <= allowed + slack)
         bad = beyond & ~unresolved
-        scale_ = np.maximum(np.abs(a), np.abs(r))
-        rel = np.divide(err, scale_, out=np.zeros_like(err), where=scale_ > 0)
-        rel[(scale_ == 0) & (err > 0)] = np.inf
+        del beyond
+        rel = np.abs(a)
+        np.maximum(rel, np.abs(r), out=rel)  # max(|a|, |r|), then err over it
+        positive, zero = rel > 0, rel == 0
+        np.divide(err, rel, out=rel, where=positive)
+        rel[~positive] = 0.0
+        rel[zero & (err > 0)] = np.inf
+        max_rel = float(rel.max()) if r.size else 0.0
+        del rel, positive, zero
         # Worst = the entry furthest beyond what it is allowed (most informative in a failure).
         ratio = np.divide(err, allowed, out=np.full_like(err, np.inf), where=allowed > 0)
         ratio[(allowed == 0) & (err == 0)] = 0.0
         # What the row cannot resolve: its largest allowed error (plus the estimated errors of
         # the entries that needed them), as a fraction of S.
-        reach = np.where(mask, 0.0, allowed + np.where(unresolved, slack, 0.0))
-        top = float(reach.max()) if r.size else 0.0
+        if not r.size:
+            top = 0.0
+        elif slack is None and not mask.any():
+            top = float(allowed.max())
+        else:
+            more = 0.0 if slack is None else np.where(unresolved, slack, 0.0)
+            top = float(np.where(mask, 0.0, allowed + more).max())
     resolution = top / S if S > 0 else (0.0 if top == 0 else math.inf)
     if r.size:
         ratio[np.isnan(ratio)] = np.inf
         flat = int(np.argmax(ratio))
         worst = tuple(int(i) for i in np.unravel_index(flat, r.shape))
         max_abs = float(err.max())
-        max_rel = float(rel.max())
         a_w, r_w = float(a[worst]), float(r[worst])
-        extra_w = float(extra[worst] + (slack[worst] if unresolved[worst] else 0.0))
+        extra_w = float((0.0 if extra is None else extra[worst])
+                        + (slack[worst] if slack is not None and unresolved[worst] else 0.0))
     else:
         worst, max_abs, max_rel, a_w, r_w, extra_w = (), 0.0, 0.0, math.nan, math.nan, 0.0
     mismatched = int(bad.sum())

@@ -201,25 +201,39 @@ def refine_failing(analytic: Array, estimate: Array, tolerance: Tolerance,
     scale ``S`` follows the refined values, so an entry that passed only against a spoiled
     ``S`` is refined in a further round (at most ``rounds``). -> (estimate, error or None when
     nothing was refined, a note)."""
-    est = np.array(estimate, dtype=np.float64, copy=True)
+    # Copied (and error, done allocated) only once an entry is refined: most rows pass, and a
+    # large layer's arrays are tens of MB each.
+    est = np.asarray(estimate, dtype=np.float64)
     mask = np.zeros(est.shape, dtype=bool) if kink_mask is None else np.asarray(kink_mask)
-    finite = np.isfinite(np.real(np.asarray(analytic, dtype=np.complex128)))
-    error = np.zeros(est.shape)
-    done = np.zeros(est.shape, dtype=bool)
+    given = np.asarray(analytic)
+    if given.dtype.kind not in "biufc":  # e.g. an object array: numbers as complex
+        given = np.asarray(analytic, dtype=np.complex128)
+    finite = np.isfinite(np.real(given))
+    del given
+    error: Array | None = None
+    done: Array | None = None
     how = ""
     for _ in range(rounds):
         bad = exceeds(analytic, est, tolerance, allowance=allowance,
-                      scale=row_scale(est, mask)) & ~mask & finite & ~done
+                      scale=row_scale(est, mask))
+        bad &= ~mask
+        bad &= finite
+        if done is not None:
+            bad &= ~done
         if not bad.any():
             break
+        if error is None or done is None:
+            est = np.array(est, copy=True)
+            error = np.zeros(est.shape)
+            done = np.zeros(est.shape, dtype=bool)
         idx = np.flatnonzero(bad)
         refined = refine_at(idx)
         est.reshape(-1)[idx] = refined.estimate
         error.reshape(-1)[idx] = refined.error
         done.reshape(-1)[idx] = True
         how = refined.how
-    n = int(done.sum())
-    if not n:
+    n = 0 if done is None else int(done.sum())
+    if not n or error is None:
         return est, None, ""
     return est, error, f"{n} entr{'y' if n == 1 else 'ies'} refined by {how}"
 
