@@ -453,3 +453,44 @@ def test_a_loss_given_as_a_pair_of_callables() -> None:
                           ("autograd", "torch twin cannot differentiate")):
         with pytest.raises(ValueError, match=match):
             check_gradients(model, x, y, loss=(log_cosh, log_cosh_derivative), method=method)
+
+
+class _IntDense:
+    """A user's dense layer (W, b, dW, db), its backward right or off by a factor."""
+
+    def __init__(self, n_in: int, n_out: int, seed: int, factor: float = 1.0) -> None:
+        rng = np.random.default_rng(seed)
+        self.W, self.b, self.factor = rng.normal(size=(n_in, n_out)), np.zeros((1, n_out)), factor
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W + self.b
+
+    def backward(self, d):
+        self.dW = self.factor * (self.x.T @ d)
+        self.db = d.sum(axis=0, keepdims=True)
+        return d @ self.W.T
+
+
+class _IntTanh:
+    def forward(self, x):
+        self.a = np.tanh(x)
+        return self.a
+
+    def backward(self, d):
+        return d * (1 - self.a**2)
+
+
+@pytest.mark.parametrize("factor, passed", [(1.0, True), (1.5, False)], ids=["correct", "dW-x1.5"])
+def test_integer_inputs_are_checked_as_real_numbers(factor: float, passed: bool) -> None:
+    """XOR's 0/1 table as an integer array: every row used to come out 'inconclusive' (an
+    allowance of the integers' 'rounding'), for a correct and for a wrong gradient alike."""
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    y = np.array([[0.0], [1.0], [1.0], [0.0]])
+    model = [_IntDense(2, 3, 0), _IntTanh(), _IntDense(3, 1, 1, factor)]
+    check = check_gradients(model, x, y)
+    assert check.passed is passed, check.message()
+    statuses = {r.path: r.status for r in check.rows}
+    assert "inconclusive" not in statuses.values(), check.message()
+    if not passed:
+        assert statuses["layers[2].weights"] == "mismatch"

@@ -169,7 +169,8 @@ def check_gradients(
 
     ``model``: a :class:`reference_mlp.MLP`, or any model that follows
     :mod:`verify.protocol` (a sequence of layers with ``forward(x)`` and ``backward(d_out) ->
-    d_in``, parameters ``weights``/``W`` and ``biases``/``b``). x: (batch, n_in); y: the
+    d_in``, parameters ``weights``/``W`` and ``biases``/``b``). x: (batch, n_in), real
+    (integer or boolean x, such as XOR's 0/1 table, is taken as float64); y: the
     targets, (batch, n_out) (for ``"cross_entropy"`` one-hot rows or integer labels (batch,)).
     ``method``: ``"central"`` (default), ``"forward"``, ``"complex_step"``, ``"directional"``
     (a screen along one seeded Gaussian direction per row; not a proof) or ``"autograd"`` (a
@@ -212,6 +213,8 @@ def check_gradients(
         )
     n_in = getattr(layers[0], "n_inputs", None) if reference else None
     xs = as_matrix(x, "x", columns=n_in)
+    if xs.dtype.kind in "biu":  # XOR-style 0/1 data: difference steps need real inputs
+        xs = xs.astype(np.float64)
     # The matrix products here are small: a multi-threaded BLAS spends more time synchronising
     # (and, on a busy machine, waiting for cores) than multiplying.
     with single_threaded_blas():
