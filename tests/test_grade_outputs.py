@@ -146,6 +146,11 @@ def test_plain_output_is_one_json_line_with_the_points(
     assert line["points"] == gs["score"] and line["max_points"] == 108
     assert line["score"] == pytest.approx(gs["score"] / 108, abs=1e-6) and line["graded"]
     assert line["tests"]["api"] == gs["tests"][0]["score"]
+    # The test shown after the due date counts in the points but is not itemised.
+    hidden = [t for t in gs["tests"] if t["visibility"] != "visible"]
+    assert hidden and all(t["name"] not in line["tests"] for t in hidden)
+    assert "hidden_network" not in line["tests"] and line["hidden"] == len(hidden)
+    assert line["hidden_max_points"] == sum(t["max_score"] for t in hidden)
     other = tmp_path / "mlp.rb"
     other.write_text("puts 1")
     assert main([str(other), "--format", "plain"]) == 3
