@@ -320,3 +320,29 @@ def test_batch_progress_bar_only_on_a_terminal(tmp_path: Path, monkeypatch: pyte
     assert main([str(folder), "--jobs", "1", "--seed", "3"]) == 0
     drawn = "1/1 [" in fake.getvalue() and "submission" in fake.getvalue()
     assert drawn == terminal
+
+
+@pytest.mark.parametrize("options, needle", [
+    (["--csv", "grades.csv"], "--csv applies to a folder"),
+    (["--results-dir", "out"], "--results-dir applies to a folder"),
+    (["--csv", "g.csv", "--shard", "1/2"], "--csv, --shard apply to a folder"),
+], ids=["csv", "results-dir", "csv+shard"])
+def test_batch_options_for_one_file_are_usage_errors(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str],
+        needle: str) -> None:
+    """They used to be ignored with exit 0: no CSV, no folder, and nothing said why."""
+    sub = tmp_path / "mlp.py"
+    sub.write_text("import numpy as np\n")
+    opts = [str(tmp_path / o) if not o.startswith("-") and "/" not in o else o for o in options]
+    assert main([str(sub), *opts]) == 2
+    assert needle in capsys.readouterr().err
+    assert not any((tmp_path / name).exists() for name in ("grades.csv", "g.csv", "out"))
+
+
+def test_results_for_a_folder_is_a_usage_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "course").mkdir()
+    (tmp_path / "course" / "alice.py").write_text("import numpy as np\n")
+    assert main([str(tmp_path / "course"), "--results", str(tmp_path / "r.json")]) == 2
+    assert "use --results-dir DIR" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()

@@ -247,6 +247,27 @@ def _safe_streams() -> None:
             pass
 
 
+def _unused_options(args: argparse.Namespace, batch: bool) -> str:
+    """Why an option given does not apply to what is graded ('' when all apply): an option
+    silently ignored would leave its user waiting for a file that never comes."""
+    if args.prairielearn:
+        return ""  # checked with its own message
+    if batch:
+        if args.results:
+            return (f"--results is for one submission; {args.path} is a folder: use "
+                    f"--results-dir DIR (one results file per student) and --csv FILE")
+        return ""
+    given = [flag for flag, value in (("--csv", args.csv), ("--results-dir", args.results_dir),
+                                      ("--resume", args.resume), ("--shard", args.shard))
+             if value]
+    if given:
+        what = "--gradescope DIR" if args.gradescope else (args.path or "one submission")
+        verb = "applies" if len(given) == 1 else "apply"
+        return (f"{', '.join(given)} {verb} to a folder of submissions (a batch), not to "
+                f"{what}: give a folder, or use --results FILE for one submission")
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     _safe_streams()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -284,6 +305,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m verify grade: {exc}", file=sys.stderr)
         return 2
     batch = bool(args.path) and not args.gradescope and Path(args.path).is_dir()
+    unused = _unused_options(args, batch)
+    if unused:
+        print(f"python -m verify grade: {unused}", file=sys.stderr)
+        return 2
     try:
         missing = check_isolation(mode, batch=batch, unsafe=args.unsafe_sandbox)
     except SandboxRefused as exc:
