@@ -346,3 +346,21 @@ def test_results_for_a_folder_is_a_usage_error(
     assert main([str(tmp_path / "course"), "--results", str(tmp_path / "r.json")]) == 2
     assert "use --results-dir DIR" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_a_file_no_runner_takes_names_every_extension_and_no_seed_source(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Notebooks were missing from the list, and the summary said the seed was 'given'."""
+    other = tmp_path / "passwd"
+    other.write_text("root:x:0:0\n")
+    assert main([str(other)]) == 3
+    out = capsys.readouterr()
+    assert "expected a file ending in .ipynb, .js, .mjs, .py" in out.out + out.err
+    assert "(given)" not in out.out
+
+
+def test_a_prairielearn_root_that_does_not_exist_is_a_usage_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "grade-typo"
+    assert main(["--prairielearn", str(root)]) == 2
+    assert "no such folder" in capsys.readouterr().err and not root.exists()

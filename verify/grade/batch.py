@@ -238,7 +238,8 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
         if name in subs:
             warnings.append(f"{name}: NOT GRADED: {why}")
             finish(name, not_graded_report(subs[name].entry, seed or 0, str(sandbox or "auto"),
-                                           "unknown", rubric, why, time.monotonic(), spec))
+                                           "unknown", rubric, why, time.monotonic(), spec,
+                                           "given" if seed is not None else "none"))
 
     runnable: dict[str, Submission] = {}
     unavailable: dict[str, tuple[str, list[str]]] = {}
@@ -293,7 +294,8 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
                 finish(name, not_graded_report(subs[name].entry, seed or 0,
                                                str(sandbox or "auto"), "unknown", rubric,
                                                f"internal grader error: {exc}",
-                                               time.monotonic(), spec))
+                                               time.monotonic(), spec,
+                                               "given" if seed is not None else "none"))
             if bar is not None:
                 bar.update(1)
     if bar is not None:

@@ -483,6 +483,11 @@ def _prairielearn(args: argparse.Namespace, mode: str, limits: Limits, secret: b
     from .prairielearn_job import ConfigError, config_error_results, read_job, run_job
 
     root = Path(args.prairielearn)
+    if not root.is_dir():  # a mistyped root: nothing to grade, and nowhere PrairieLearn reads
+        print(f"python -m verify grade: --prairielearn {root}: no such folder "
+              f"(expected PrairieLearn's job folder, /grade, holding student/ and data/)",
+              file=sys.stderr)
+        return 2
     try:
         job = read_job(root, entry=args.entry, assignment=args.assignment, rubric=args.rubric)
     except ConfigError as exc:

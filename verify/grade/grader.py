@@ -38,7 +38,7 @@ from .sandbox import SandboxMode, _safe_name, check_isolation, resolve_mode
 from .schedule import Run, run_tasks
 from .scoring import GradeReport, TestResult, score_test
 from .seeding import derive_seed
-from .submission import NOTEBOOK, Submission, runner_of
+from .submission import NOTEBOOK, Submission, candidate_extensions, runner_of
 from .text import safe_text, truncate
 
 __all__ = ["GradeReport", "TestResult", "grade_submission", "not_graded_report"]
@@ -55,8 +55,10 @@ def _hidden(test: TestCase, rubric: Rubric) -> bool:
 
 def not_graded_report(path: Path, seed: int, mode: str, language: str, rubric: Rubric,
                       reason: str, start: float,
-                      assignment: Assignment | str | None = None) -> GradeReport:
-    """A report for a submission the grader could not grade at all (``graded=False``)."""
+                      assignment: Assignment | str | None = None,
+                      seed_source: str = "none") -> GradeReport:
+    """A report for a submission the grader could not grade at all (``graded=False``);
+    ``seed_source`` as in :class:`GradeReport` ("none": no seed was derived or given)."""
     reason = safe_text(reason)
     spec = load_assignment(assignment)
     tests = [TestResult(t.id, t.name, 0.0, rubric.points.get(t.id, 0.0), False,
@@ -64,7 +66,7 @@ def not_graded_report(path: Path, seed: int, mode: str, language: str, rubric: R
              for t in spec.tests]
     return GradeReport(safe_text(path), seed, mode, language, tests, time.monotonic() - start,
                        notes=[f"the submission could not be graded: {reason}"], graded=False,
-                       assignment=spec.name)
+                       assignment=spec.name, seed_source=seed_source)
 
 
 def _matching_rubric(rubric: Rubric | None, spec: Assignment) -> Rubric:
@@ -116,8 +118,9 @@ def grade_submission(
     try:
         runner = runner_of(path)
         reason = runner.unavailable_reason()
-    except ValueError as exc:
-        reason = str(exc)
+    except ValueError:
+        reason = (f"no runner for {safe_text(path.name)!r}: expected a file ending in "
+                  f"{', '.join(candidate_extensions())}")
     for file in sub.files:
         if reason is None and file.is_symlink():
             # A submission (a cloned repository, an archive) may hold a link to a file of the
@@ -150,7 +153,8 @@ def grade_submission(
             reason = str(exc)
     if reason is not None or runner is None:
         return not_graded_report(path, int(seed), mode, runner.name if runner else "unknown",
-                                 rubric, str(reason), start, spec)
+                                 rubric, str(reason), start, spec,
+                                 seed_source if contents or seed_source == "given" else "none")
     if converted is None:
         return _grade(sub, path, None, runner, int(seed), seed_source, spec, rubric, limits, mode,
                       fd_check, start, unsafe_sandbox)
