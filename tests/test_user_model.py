@@ -312,3 +312,87 @@ def test_a_float32_row_that_only_float32_breaks_is_inconclusive_never_a_match() 
     assert rec.verdict == "inconclusive" and not rec.passed and PRECISION_NOTE in rec.note
     # Wrong in float64 too: the code is wrong, and stays a mismatch.
     assert _precision_only(wrong32, compare(np.array([1.0, 2.0, 3.3]), ref, **kw)) is wrong32
+
+
+# --- a relu fed exactly 0 by a saturated unit ---------------------------------------------------
+#
+# Found by hypothesis (test_properties.test_no_false_alarm_on_users_models): an unscaled input of
+# -3000 saturates every swish unit of its row to exactly 0 (``z * sigmoid(z)``, sigmoid 0), so the
+# next dense layer (no bias) feeds the relu exactly 0, a kink. There the model's own forward has
+# no derivative: the user's relu'(0) = 0 is as right as any value between the one-sided
+# derivatives, and the central difference (their mean) or the layer-local reference's convention
+# is no more right. Neither a row nor a root cause may call it a mismatch; a wrong gradient
+# away from the kink still is one.
+
+
+class ReLU:
+    def forward(self, z):
+        self.on = z > 0
+        return z * self.on
+
+    def backward(self, d_out):
+        return d_out * self.on
+
+
+class KinkNet:
+    """Dense(1->3, no bias) -> Swish -> Dense(3->3, no bias) -> ReLU -> Dense(3->2), with
+    explicit weights; ``wrong``: the row whose gradient is 5% too large (or None)."""
+
+    def __init__(self, wrong: str | None = None):
+        d0, d2, d4 = Dense.__new__(Dense), Dense.__new__(Dense), Dense.__new__(Dense)
+        d0.W = np.array([[0.5, 0.8, 1.1]])
+        d2.W = np.array([[0.3, -0.7, 0.9], [1.2, 0.4, -0.5], [-0.6, 0.8, 0.2]])
+        d4.W = np.array([[0.7, -0.4], [-0.3, 0.9], [0.5, 0.6]])
+        d4.b = np.array([[0.1, -0.2]])
+        self.layers = [d0, Swish(), d2, ReLU(), d4]
+        if wrong is not None:
+            self.layers[int(wrong[7])] = _wrong_weights(self.layers[int(wrong[7])])
+
+
+def _wrong_weights(layer: Dense) -> Dense:
+    def backward(self, d_out):
+        d_in = Dense.backward(self, d_out)
+        self.dW = 1.05 * self.dW
+        return d_in
+
+    layer.__class__ = type("WrongDense", (Dense,), {"backward": backward})
+    return layer
+
+
+# Row 0: every swish saturates to exactly 0. Row 1: an ordinary input, or one so large that the
+# round-off floor of a loss change (which grows with the prediction) once hid the kink's jump.
+KINK_XS = {"other-row-small": np.array([[-3000.0], [2.0]]),
+           "other-row-huge": np.array([[-3000.0], [3000.0]])}
+KINK_Y = np.array([[0.3, -0.5], [1.0, 0.2]])
+
+
+@pytest.mark.parametrize("x", list(KINK_XS.values()), ids=list(KINK_XS))
+def test_the_kink_model_feeds_its_relu_exactly_zero(x) -> None:
+    a = x
+    with np.errstate(all="ignore"):
+        for layer in KinkNet().layers[:3]:
+            a = layer.forward(a)
+    assert np.all(a[0] == 0) and np.all(a[1] != 0)
+
+
+@pytest.mark.parametrize("method", ["central", "forward", "directional"])
+@pytest.mark.parametrize("x", list(KINK_XS.values()), ids=list(KINK_XS))
+@pytest.mark.parametrize("wrong", [None, "layers[2].weights", "layers[4].weights"],
+                         ids=["correct", "wrong-dW-before-relu", "wrong-dW-after-relu"])
+def test_a_relu_fed_exactly_zero_by_a_saturated_unit(wrong: str | None, x, method: str) -> None:
+    with np.errstate(all="ignore"):
+        check = check_gradients(KinkNet(wrong), x, KINK_Y, method=method, seed=3)
+    rows = {r.path: r.verdict for r in check.rows}
+    if wrong is None:
+        assert "mismatch" not in rows.values(), check.message()
+        assert not any(r.verdict == "mismatch" for r in check.root_causes), check.message()
+        assert check.root_causes == [], check.message()
+        if method != "directional":  # the kink is met, and the message says why
+            # relu'(0) = 0 is the left derivative: a valid choice; the input gradient below it
+            # moves three relus off 0 at once, so no one-sided derivative matches it.
+            assert rows["layers[3].inputs"] == "match", check.message()
+            assert rows["layers[2].inputs"] == "inconclusive", check.message()
+            assert "sit at a kink of the code's own forward" in check.message()
+    else:
+        assert rows[wrong] == "mismatch", check.message()
+        assert [r.path for r in check.root_causes] == [wrong], check.message()

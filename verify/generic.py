@@ -128,20 +128,44 @@ def kinks_at(f: Scalar, theta: Array, idx: Array, *, noise: float = 0.0
     curvature's difference would shrink 16 times, a kink further than ``h / 16`` away would not
     be seen at the smaller step), and by more than 16 times their round-off.
     -> (is a kink (P,), left (P,), right (P,)), the quotients at the smaller step; there the
-    loss has no derivative and an analytic value between them is a valid one-sided choice."""
+    loss has no derivative and an analytic value between them is a valid one-sided choice.
+
+    ``noise`` is a floor on the round-off, not a bound: a large prediction (a raw pixel through
+    a wide layer) makes it large beside the jump of a relu fed exactly 0 at the smaller step,
+    though the quotients themselves agree to many digits. So a jump is also accepted when it
+    is 16 times the noise at the larger step and 16 times the measured disagreement of each
+    one-sided quotient between the two steps (its round-off, seen; a kink at exactly ``t``
+    leaves each side's quotient unchanged, a curvature or noise changes it)."""
     h = _steps(theta, idx, DEFAULT_STEPS["central"])
     kink = np.zeros(idx.size, dtype=bool)
     left, right = np.zeros(idx.size), np.zeros(idx.size)
     for q, (k, hk) in enumerate(zip(idx, h, strict=True)):
-        jumps = []
+        sides = []
         for s in (hk, hk / KINK_SHRINK):
             with np.errstate(all="ignore"):
                 r = float(np.real(f(_at(theta, k, s)))) / s
                 lft = -float(np.real(f(_at(theta, k, -s)))) / s
-            jumps.append(abs(r - lft))
-        kink[q] = bool(jumps[1] > 0.5 * jumps[0]
-                       and jumps[1] > 16 * noise / s + 1e-8 * max(abs(r), abs(lft)))
+            sides.append((r, lft))
+        (r0, l0), (r, lft) = sides
+        j0, j1 = abs(r0 - l0), abs(r - lft)
+        rel = 1e-8 * max(abs(r), abs(lft))
+        spread = max(abs(r - r0), abs(lft - l0))
+        kink[q] = bool(j1 > 0.5 * j0
+                       and (j1 > 16 * noise / s + rel
+                            or (j0 > 16 * noise / hk + rel and j1 > 16 * spread + rel)))
         left[q], right[q] = lft, r
+        if not kink[q]:
+            # A kink beside a strong curvature (a direction that also moves a huge prediction):
+            # the jump r - l = (f(s) + f(-s)) / s is J + c s + O(s**3) for a kink J and a
+            # curvature c. Extrapolated to s = 0 the curvature goes, and a smooth function's
+            # jump with it; a kink's stays. Accepted when it is over 32 times the round-off of
+            # the smaller step's jump (2 noise / s) and a quarter of that jump, of its sign.
+            d0, d1 = r0 - l0, r - lft
+            jx = (KINK_SHRINK * d1 - d0) / (KINK_SHRINK - 1)
+            if abs(jx) > 0.25 * abs(d1) and jx * d1 > 0 and abs(jx) > 32 * 2 * noise / s + rel:
+                kink[q] = True
+                right[q] = (KINK_SHRINK * r - r0) / (KINK_SHRINK - 1)
+                left[q] = (KINK_SHRINK * lft - l0) / (KINK_SHRINK - 1)
     return kink, left, right
 
 

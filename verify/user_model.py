@@ -443,8 +443,13 @@ def _directional_row(f: Any, theta: Array, v: Array, a: Array | None, tol: Toler
         rec = compare(analytic, reference, tolerance=tol, allowance=allowance, error=error,
                       scale=scale, note=note, **common)
         if rec.verdict == "mismatch":  # at a kink along v? (a relu at exactly 0)
-            kink, left, right = kinks_at(lambda s: f(theta + s[0] * v), np.zeros(1),
+            # Steps along v scaled as an entry's own (``h max(1, |t|)``): against the round-off
+            # floor of a large prediction, a kink's jump is seen at the steps the quotients
+            # themselves take, not only at those of an entry of size 1.
+            size = max(1.0, float(np.max(np.abs(theta)))) if theta.size else 1.0
+            kink, left, right = kinks_at(lambda s: f(theta + (s[0] * size) * v), np.zeros(1),
                                          np.array([0]), noise=noise)
+            left, right = left / size, right / size
             if kink[0]:
                 rec = kinks_only(compare(analytic, reference, tolerance=tol,
                                          allowance=allowance, error=error, scale=scale,
@@ -481,6 +486,19 @@ def _layer_vjp(layer: Any, a: Array, upstream: Array, kind: str) -> tuple[Any, A
 
     theta = a if name is None else np.asarray(getattr(target, name))
     return f, theta
+
+
+def _vjp_noise(layer: Any, a: Array, upstream: Array) -> float:
+    """A floor on the round-off of a value of :func:`_layer_vjp`'s ``f``: the sum of
+    ``upstream * forward`` and its base value, about ``4 u sum |upstream * forward|``."""
+    try:
+        with np.errstate(all="ignore"):
+            out = np.asarray(FloatCopy([layer]).layers[0].forward(a))
+            total = float(np.sum(np.abs(np.real(upstream)) * np.abs(np.real(out))))
+    except Exception:  # noqa: BLE001 - a forward that fails here fails in the check itself
+        return 0.0
+    u = float(np.finfo(np.float64).eps) / 2
+    return 4 * u * total if math.isfinite(total) else 0.0
 
 
 def _local_grads(layer: Any, returned: Any) -> dict[str, Array | None]:
@@ -567,12 +585,19 @@ def _root_causes(run: ModelRun, ev: _Evaluator, model: Any, loss: Loss, y: Array
                 continue
             got = np.asarray(got)
             error = None
+            kink_mask, bounds = None, None
             if got.shape == ref.shape:
                 ref, error, _ = refine_failing(got, ref, tol, local.get(kind),
                                                _refiner(f, theta, complex_ok=complex_ok))
+                # A layer fed exactly its kink (a relu's 0, from a saturated unit before it):
+                # the reference's convention there is no more right than the layer's own.
+                kink_mask, bounds = failing_kinks(f, theta, got, ref, tol, local.get(kind),
+                                                  noise=_vjp_noise(layer, a, upstream))
             rec = compare(got, ref, path=path, layer=i, activation=describe_layer(layer),
                           parameter=kind, method="reference", tolerance=tol, dtype=mdt.name,
-                          allowance=local.get(kind), error=error, note=note)
+                          allowance=local.get(kind), error=error, note=note,
+                          kink_mask=kink_mask, kink_bounds=bounds)
+            rec = kinks_only(rec, got, ref, tol, local.get(kind), kink_mask)
             if rec.verdict == "mismatch":
                 causes.append(rec)
         if next_upstream is not None:
