@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .protocol import GRADIENT_NAMES, ModelRun, stored_input_gradient
+from .protocol import (
+    GRADIENT_NAMES,
+    PARAMETER_NAMES,
+    STORED_INPUT_GRADIENT_NAMES,
+    ModelRun,
+    parameter_name,
+    stored_input_gradient,
+)
 
 __all__ = ["OVERFLOW_AT", "missing_notes", "observations", "overflow", "walk_evidence"]
 
@@ -87,9 +94,38 @@ def missing_notes(run: ModelRun) -> dict[tuple[int, str], str]:
     return notes
 
 
+def _unchecked_arrays(layer: Any, batch: int) -> list[str]:
+    """Arrays (or dicts of arrays) ``layer`` holds whose first axis is not the batch: likely
+    parameters under names the protocol does not know (a cache of the forward has the batch
+    first). Named with their shapes."""
+    known = {*PARAMETER_NAMES["weights"], *PARAMETER_NAMES["biases"],
+             *GRADIENT_NAMES["weights"], *GRADIENT_NAMES["biases"], *STORED_INPUT_GRADIENT_NAMES}
+    found = []
+    for name, value in sorted(vars(layer).items()) if hasattr(layer, "__dict__") else ():
+        if name in known or name.startswith("__"):
+            continue
+        if isinstance(value, np.ndarray) and value.ndim >= 1 and value.dtype.kind in "fc":
+            if value.shape[0] != batch:
+                found.append(f"{name} {tuple(value.shape)}")
+        elif isinstance(value, dict) and any(isinstance(v, np.ndarray) for v in value.values()):
+            found.append(f"{name} (a dict of arrays)")
+    return found
+
+
 def observations(run: ModelRun) -> list[str]:
     """Facts from the recording that are not gradient mismatches, one sentence each."""
     out = []
+    batch = int(np.shape(run.prediction)[0]) if np.ndim(run.prediction) else -1
+    for i, layer in enumerate(run.layers):
+        if parameter_name(layer, "weights") or parameter_name(layer, "biases"):
+            continue
+        arrays = _unchecked_arrays(layer, batch)
+        if arrays:
+            out.append(
+                f"layers[{i}] has no parameters under the names checked (weights/W, "
+                f"biases/b) but holds {', '.join(arrays[:6])}: only its input gradient was "
+                f"checked; if these are parameters, name them (and their gradients dW/db) as "
+                f"verify/protocol.py says to have them checked")
     calls = run.trace.calls
     for i in sorted(calls):
         call = calls[i]
