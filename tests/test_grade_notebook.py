@@ -170,3 +170,19 @@ def test_a_notebook_may_import_helper_modules_beside_it(tmp_path: Path) -> None:
     assert [h.name for h in found.helpers] == ["losses.py"]
     report = grade_submission(found, seed=2, sandbox="rlimits", fd_check=False)
     assert report.score == report.max_score == 108, [t.output for t in report.tests if not t.passed]
+
+
+@pytest.mark.parametrize("call", ["display(x)", "get_ipython().run_line_magic('time', 'y = 1')"],
+                         ids=["display", "get_ipython"])
+def test_ipython_builtins_a_notebook_has_without_importing_them_run(
+        call: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A correct notebook that showed a value with display() failed at load (NameError) and
+    scored 0; errors are still located in the notebook's own cells."""
+    conv = convert_notebook(_nb("x = 41 + 1", call, "raise ValueError('here')"))
+    assert any("does nothing" in n for n in conv.notes)
+    with pytest.raises(ValueError, match="here") as info:
+        exec(compile(conv.source, "mlp.py", "exec"), {})
+    line = info.traceback[-1].lineno + 1  # pytest's line numbers are 0-based
+    assert conv.locate(line) == (4, 1)  # cell 4 (after the markdown cell), its first line
+    if call.startswith("display"):
+        assert capsys.readouterr().out == "42\n"

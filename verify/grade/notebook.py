@@ -162,6 +162,15 @@ def convert_notebook(data: bytes, name: str = "notebook.ipynb") -> Converted:
     return _convert_cells(cells, name)
 
 
+_IPYTHON_SHIM = (
+    "display = lambda *objs, **kwargs: print(*objs); get_ipython = lambda: type("
+    "'NoIPython', (), {'__getattr__': lambda self, name: (lambda *args, **kwargs: None)})()"
+)
+"""One line before the first cell where the notebook calls IPython's ``display`` or
+``get_ipython``, which a notebook has without importing them: a correct notebook that shows a
+result with ``display`` used to fail at load with a NameError and score 0."""
+
+
 def _convert_cells(cells: list[Any], name: str) -> Converted:
     out: list[str] = []
     where: list[tuple[int, int]] = []
@@ -198,6 +207,11 @@ def _convert_cells(cells: list[Any], name: str) -> Converted:
                 state = _in_string(line, state)
             out.append(line)
             where.append((number, index))
+    body = "\n".join(out)
+    shims = [n for n in ("display", "get_ipython") if re.search(rf"\b{n}\s*\(", body)]
+    if shims and not body.lstrip().startswith("from __future__"):  # those must come first
+        out.insert(0, _IPYTHON_SHIM)
+        where.insert(0, (0, 0))
     notes = [f"{name}: graded from its {code} code cell{'s' if code != 1 else ''}, run in order "
              f"as one Python file (cells are numbered from the top, markdown included; "
              f"{other} markdown or raw cell{'s' if other != 1 else ''} ignored)"]
@@ -207,6 +221,10 @@ def _convert_cells(cells: list[Any], name: str) -> Converted:
         notes.append(f"{name}: {len(ignored)} line{'s' if len(ignored) != 1 else ''} of IPython "
                      f"syntax (magics, shell escapes, help) not run, as a plain Python file "
                      f"cannot run them: {shown}{more}")
+    if shims and out and out[0] == _IPYTHON_SHIM:
+        notes.append(f"{name}: {' and '.join(n + '()' for n in shims)} of IPython run as in a "
+                     f"plain Python file: display() prints its arguments, get_ipython() "
+                     f"does nothing")
     if skipped:
         notes.append(f"{name}: cells whose cell magic runs something other than Python were not "
                      f"run: {'; '.join(skipped[:_NOTES_LISTED])}"
