@@ -136,6 +136,8 @@ def test_shape_mismatch_and_non_finite_values_are_mismatches() -> None:
     assert not rec.passed and rec.mismatched == rec.size == 12 and rec.shape == (4, 3)
     assert rec.max_abs_error == math.inf and rec.worst_index == ()
     assert rec.note == "shape (3, 4) does not match the expected (4, 3); extra"
+    # No entry was compared: no 'worst : analytic nan, numerical nan' in the message.
+    assert rec.message() == f"{rec.path}: 12 / 12 mismatched: {rec.note}"
     rec = record([[np.nan, 1.0, np.inf]], [[0.0, 1.0, 0.0]])
     assert rec.mismatched == 2 and rec.max_abs_error == math.inf
 

@@ -268,6 +268,9 @@ class GradientRecord:
         if self.verdict == "missing" or (self.verdict == "inconclusive"
                                          and not math.isfinite(self.reference)):
             return f"{self.path}: {self.verdict} ({self.size} entries): {self.note}"
+        if not self.worst_index and self.size and self.note and math.isnan(self.analytic) \
+                and math.isnan(self.reference):  # nothing compared entry by entry (a shape)
+            return f"{self.path}: {self.mismatched} / {self.size} mismatched: {self.note}"
         ref = self.tolerance.reference_name
         where = f"at {self.worst_index}" if self.worst_index else ""
         values = (
