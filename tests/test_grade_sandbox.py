@@ -13,7 +13,9 @@ import pytest
 
 from verify.grade.limits import Limits
 from verify.grade.runners import RUNNER_DIR, Mount, Runner, runner_for, supported_extensions
+from verify.grade.runners.python import PythonRunner
 from verify.grade.sandbox import (
+    SandboxError,
     available_modes,
     bwrap_unavailable_reason,
     resolve_mode,
@@ -351,3 +353,46 @@ def test_forged_results_in_a_valid_response_are_checked_not_trusted(tmp_path: Pa
     report = grade_submission(sub, seed=1, sandbox="rlimits", limits=FAST)
     assert report.score == 0
     assert "malformed result" in "\n".join(t.output for t in report.tests)
+
+
+class _BrokenNumpyRunner(PythonRunner):
+    """The Python runner with a numpy that cannot be imported (a runtime copied without its
+    shared libraries, as happened to a venv under a mode-700 folder)."""
+
+    def __init__(self, numpy_dir: Path) -> None:
+        self._broken = numpy_dir
+
+    @property
+    def _numpy_dir(self) -> Path:  # type: ignore[override]
+        return self._broken
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_broken_runtime_is_the_graders_fault_not_a_zero(mode: str, tmp_path: Path) -> None:
+    """Every student got 0 ('the process exited with status 1') when the runner's numpy could
+    not load its OpenBLAS: the grader must say its own runtime is broken instead."""
+    fake = tmp_path / "site" / "numpy"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('libscipy_openblas64_.so: cannot open')\n")
+    for p in (tmp_path, tmp_path / "site", fake, fake / "__init__.py"):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    with pytest.raises(SandboxError, match="runtime is broken.*libscipy_openblas64_"):
+        run_child(_BrokenNumpyRunner(fake), CORRECT, {"protocol": 1, "tasks": []}, limits=FAST,
+                  mode=mode)
+
+
+def test_runtime_copies_of_one_folder_stay_side_by_side(tmp_path: Path) -> None:
+    """numpy's extension modules find the wheel's OpenBLAS at ../../numpy.libs of their own
+    location: copied into different folders (a venv under a mode-700 folder, as root), numpy
+    could not be imported by any child and every student scored 0."""
+    from verify.grade.isolation import runtime_copy
+
+    site = tmp_path / "private" / "site-packages"
+    (site / "numpy" / "_core").mkdir(parents=True)
+    (site / "numpy" / "_core" / "ext.so").write_text("x")
+    (site / "numpy.libs").mkdir()
+    (site / "numpy.libs" / "libopenblas.so").write_text("y")
+    numpy, libs = runtime_copy(site / "numpy"), runtime_copy(site / "numpy.libs")
+    assert numpy.parent == libs.parent and libs.name == "numpy.libs"
+    assert (numpy / "_core" / ".." / ".." / "numpy.libs" / "libopenblas.so").read_text() == "y"
+    assert runtime_copy(site / "numpy") == numpy  # made once

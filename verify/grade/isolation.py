@@ -93,6 +93,8 @@ def reachable(path: str | os.PathLike[str]) -> bool:
 _copies: dict[str, Path] = {}
 _copies_lock = threading.Lock()
 _runtime_root: list[Path] = []
+_parents: dict[str, Path] = {}
+"""The folder each source folder's copies go to (so that siblings stay siblings)."""
 
 _EMPTIED = {"site-packages", "dist-packages"}
 """Folders kept empty in a copy: an interpreter's own packages are not the child's business
@@ -127,14 +129,20 @@ def _link_or_copy(src: str, dst: str) -> None:
 
 def runtime_copy(source: str | os.PathLike[str]) -> Path:
     """A copy of ``source`` (a file or a folder) that any uid can read, made once per grader
-    process; the same path on later calls. OSError if it cannot be made."""
+    process; the same path on later calls. Sources in one folder are copied side by side into
+    one folder, so relative paths between them still hold (numpy's extension modules find the
+    wheel's OpenBLAS in ``../../numpy.libs`` of their own location). OSError if it cannot be
+    made."""
     real = os.path.realpath(source)
     with _copies_lock:
         if real in _copies:
             return _copies[real]
         root = _root()
-        dest = root / f"{len(_copies):03d}" / (os.path.basename(real) or "root")
-        dest.parent.mkdir(mode=0o755)
+        parent = os.path.dirname(real)
+        if parent not in _parents:
+            _parents[parent] = root / f"{len(_parents):03d}"
+            _parents[parent].mkdir(mode=0o755)
+        dest = _parents[parent] / (os.path.basename(real) or "root")
         if os.path.isdir(real):
             for dirpath, dirnames, filenames in os.walk(real):
                 rel = Path(dirpath).relative_to(real)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -83,6 +84,12 @@ _SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")
 class SandboxRefused(RuntimeError):
     """The sandbox cannot be made safe for untrusted code on this machine: the message says
     what is missing and what to do (raised before any child starts)."""
+
+
+RUNTIME_BROKEN_EXIT = 86
+"""python_runner.py's exit status when numpy cannot be imported before the student's code runs
+(``RUNTIME_BROKEN`` there: the runner is a standalone script and cannot import this)."""
+_RUNTIME_BROKEN_LINE = re.compile(r"verify-grade runner: numpy cannot be imported[^\n]*")
 
 
 class SandboxError(RuntimeError):
@@ -754,6 +761,11 @@ def _launch(setup: _Setup, request: dict[str, Any], limits: Limits, mode: Sandbo
     readers[0].join(timeout=5)
     if status.get("setup_error"):
         raise SandboxError(f"the sandbox could not be set up: {status['setup_error']}")
+    broken = _RUNTIME_BROKEN_LINE.search(output_sink.get("data", b"").decode("utf-8", "replace"))
+    if status.get("exit_code") == RUNTIME_BROKEN_EXIT and not channel.data \
+            and not channel.events and broken:
+        raise SandboxError(f"the runner's runtime is broken in the sandbox ({broken.group(0)}); "
+                           f"fix the grading machine: no submission can be graded here")
     outcome = _outcome(channel, status, output_sink, limits, mode, time.monotonic() - start,
                        setup.uid)
     if setup.child_cwd != _SANDBOX_CWD:  # the same feedback in every mode and run

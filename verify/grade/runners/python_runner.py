@@ -32,7 +32,17 @@ _PYLIB = os.environ.get("VERIFY_PYLIB")
 if _PYLIB:
     sys.path.insert(0, _PYLIB)
 
-import numpy as np  # noqa: E402
+RUNTIME_BROKEN = 86
+"""Exit status when this runner's own runtime fails (numpy cannot be imported) before any
+student code runs: a fault of the grading machine, which the grader reports as such
+(verify/grade/sandbox.py), never a score of 0 for the student."""
+try:
+    import numpy as np  # noqa: E402
+except BaseException as _exc:  # noqa: BLE001 - any failure of the runtime, before the student
+    sys.stderr.write(f"verify-grade runner: numpy cannot be imported in the sandbox: "
+                     f"{type(_exc).__name__}: {_exc}\n")
+    sys.stderr.flush()
+    os._exit(RUNTIME_BROKEN)
 
 _asarray = np.asarray
 _array_equal = np.array_equal
