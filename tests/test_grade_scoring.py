@@ -68,3 +68,20 @@ def test_a_fault_in_the_grader_is_never_blamed_on_the_student(
     monkeypatch.setattr(diagnosis, "reference_layer", broken)
     with pytest.raises(ZeroDivisionError, match="a bug in the grader"):
         grade_submission(CORPUS / "correct_snake_exact.py", seed=1)
+
+
+def test_a_cause_names_the_layers_of_the_place_its_evidence_comes_from() -> None:
+    """One cause found in two networks of a test (the last layer of each): the line said 'in
+    layers[1], layers[2]' although each network had only one such layer wrong."""
+    from verify.grade.explain import Finding
+    from verify.grade.scoring import cause_lines
+
+    def found(layer: int) -> Finding:
+        return Finding("no_derivative", "DenseLayer.backward", "missing activation derivative",
+                       f"dz = d_outputs reproduces your layers[{layer}].d_weights", "(hidden)",
+                       (f"layers[{layer}].weights",), layer=layer)
+
+    lines = cause_lines([("MLP 3-3-3-3", found(2)), ("MLP 4-5-2", found(1))], hide=False)
+    assert lines[0] == ("likely cause (DenseLayer.backward, in layers[2]): missing activation "
+                        "derivative")
+    assert lines[1].endswith("(the same in 1 more place of this test)")

@@ -134,15 +134,17 @@ def score_test(test: TestCase, c: Check, extra: list[str], rubric: Rubric,
 
 def cause_lines(findings: list[tuple[str, Finding]], hide: bool) -> list[str]:
     """``likely cause (function, in layers[0], layers[1]): ...`` and its evidence, one cause
-    per name, in the order found; the evidence of the first place it was found, and how many
-    more places it explains."""
+    per name, in the order found; the evidence of the first place it was found (the layers
+    named are that place's), and how many more places it explains."""
     by_name: dict[str, list[tuple[str, Finding]]] = {}
     for where, f in findings:
         by_name.setdefault(f.name, []).append((where, f))
     lines = []
     for items in by_name.values():
         first_where, first = items[0]
-        layers = sorted({f.layer for _, f in items if f.layer is not None})
+        # The layers of the place whose evidence is shown: another place of the test may be
+        # another network, whose layers[1] is not this one's.
+        layers = sorted({f.layer for w, f in items if w == first_where and f.layer is not None})
         place = first.function + (f", in {', '.join(f'layers[{j}]' for j in layers)}"
                                   if layers else "")
         lines.append(f"likely cause ({place}): {first.cause}")
