@@ -402,14 +402,9 @@ def compare(
     r = np.asarray(reference)
     dt = str(np.dtype(dtype).name) if dtype is not None else a.dtype.name
     if a.shape != r.shape:
-        return GradientRecord(
-            path=path, layer=layer, activation=activation, parameter=parameter,
-            shape=tuple(r.shape), method=method, dtype=dt, max_abs_error=math.inf,
-            max_rel_error=math.inf, worst_index=(), analytic=math.nan, reference=math.nan,
-            tolerance=tolerance, mismatched=int(r.size), size=int(r.size), kinks=0, passed=False,
-            note=f"shape {tuple(a.shape)} does not match the expected {tuple(r.shape)}"
-            + (f"; {note}" if note else ""), status="mismatch",
-        )
+        return _shape_mismatch(a, r, path=path, layer=layer, activation=activation,
+                               parameter=parameter, method=method, dt=dt, tolerance=tolerance,
+                               note=note)
     if checked is not None:
         return _compare_sample(a, r, np.asarray(checked, dtype=np.intp), path=path, layer=layer,
                                activation=activation, parameter=parameter, method=method,
@@ -417,73 +412,17 @@ def compare(
                                kink_bounds=kink_bounds, note=note)
     a = np.real(a).astype(np.float64, copy=False)  # read only: no copy of a float64 array
     r = np.real(r).astype(np.float64, copy=False)
-    mask = np.zeros(r.shape, dtype=bool)
     with np.errstate(invalid="ignore", over="ignore"):
-        err = np.abs(a - r)
-        err[~np.isfinite(err)] = np.inf
-        n_kinks = 0
-        if kink_mask is not None:
-            mask = np.broadcast_to(np.asarray(kink_mask, dtype=bool), r.shape)
-            n_kinks = int(mask.sum())
-            if n_kinks:
-                if kink_bounds is None:
-                    raise ValueError("kink_mask needs kink_bounds (the one-sided derivatives)")
-                # Only the entries at a kink: a large tensor has few of them.
-                left = np.real(np.broadcast_to(kink_bounds[0], r.shape)[mask]).astype(np.float64)
-                right = np.real(np.broadcast_to(kink_bounds[1], r.shape)[mask]).astype(np.float64)
-                lo, hi = np.minimum(left, right), np.maximum(left, right)
-                am = a[mask]
-                outside = np.maximum(lo - am, am - hi).clip(min=0.0)
-                outside[~np.isfinite(am)] = np.inf
-                err[mask] = outside
+        err, mask, n_kinks = _entry_errors(a, r, kink_mask, kink_bounds)
         S = row_scale(r, mask) if scale is None else float(scale)
-        # Few arrays of the gradient's size at a time, updated in place: on a large layer
-        # (3072 x 1024) each is 25 MB, and this runs once per tensor and method.
-        extra = (None if allowance is None
-                 else np.broadcast_to(np.asarray(allowance, dtype=np.float64), r.shape))
-        allowed = tolerance.allowed(r, S)
-        if extra is not None:
-            allowed += extra
-        beyond = ~(err <= allowed)
-        unresolved = np.zeros(r.shape, dtype=bool)
-        slack = None
-        if error is not None:
-            slack = ERROR_FACTOR * np.broadcast_to(np.asarray(error, dtype=np.float64), r.shape)
-            slack = np.where(np.isfinite(slack), slack, np.inf)
-            unresolved = beyond & (err <= allowed + slack)
-        bad = beyond & ~unresolved
-        del beyond
-        rel = np.abs(a)
-        np.maximum(rel, np.abs(r), out=rel)  # max(|a|, |r|), then err over it
-        positive, zero = rel > 0, rel == 0
-        np.divide(err, rel, out=rel, where=positive)
-        rel[~positive] = 0.0
-        rel[zero & (err > 0)] = np.inf
-        max_rel = float(rel.max()) if r.size else 0.0
-        del rel, positive, zero
+        extra, allowed, slack, unresolved, bad = _allowed(r, err, S, tolerance, allowance, error)
+        max_rel = _max_relative(a, r, err)
         # Worst = the entry furthest beyond what it is allowed (most informative in a failure).
         ratio = np.divide(err, allowed, out=np.full_like(err, np.inf), where=allowed > 0)
         ratio[(allowed == 0) & (err == 0)] = 0.0
-        # What the row cannot resolve: its largest allowed error (plus the estimated errors of
-        # the entries that needed them), as a fraction of S.
-        if not r.size:
-            top = 0.0
-        elif slack is None and not mask.any():
-            top = float(allowed.max())
-        else:
-            more = 0.0 if slack is None else np.where(unresolved, slack, 0.0)
-            top = float(np.where(mask, 0.0, allowed + more).max())
+        top = _unresolvable(r, allowed, slack, unresolved, mask)
     resolution = top / S if S > 0 else (0.0 if top == 0 else math.inf)
-    if r.size:
-        ratio[np.isnan(ratio)] = np.inf
-        flat = int(np.argmax(ratio))
-        worst = tuple(int(i) for i in np.unravel_index(flat, r.shape))
-        max_abs = float(err.max())
-        a_w, r_w = float(a[worst]), float(r[worst])
-        extra_w = float((0.0 if extra is None else extra[worst])
-                        + (slack[worst] if slack is not None and unresolved[worst] else 0.0))
-    else:
-        worst, max_abs, max_rel, a_w, r_w, extra_w = (), 0.0, 0.0, math.nan, math.nan, 0.0
+    worst, max_abs, a_w, r_w, extra_w = _worst(a, r, err, ratio, extra, slack, unresolved)
     mismatched = int(bad.sum())
     if mismatched:
         status = "mismatch"
@@ -500,6 +439,113 @@ def compare(
         unresolved=int(unresolved.sum()), resolution=resolution,
     )
 
+
+def _shape_mismatch(a: NDArray[Any], r: NDArray[Any], *, path: str, layer: int,
+                    activation: str, parameter: str, method: str, dt: str,
+                    tolerance: Tolerance, note: str) -> GradientRecord:
+    """The record of an analytic gradient whose shape is not the reference's."""
+    return GradientRecord(
+        path=path, layer=layer, activation=activation, parameter=parameter,
+        shape=tuple(r.shape), method=method, dtype=dt, max_abs_error=math.inf,
+        max_rel_error=math.inf, worst_index=(), analytic=math.nan, reference=math.nan,
+        tolerance=tolerance, mismatched=int(r.size), size=int(r.size), kinks=0, passed=False,
+        note=f"shape {tuple(a.shape)} does not match the expected {tuple(r.shape)}"
+        + (f"; {note}" if note else ""), status="mismatch",
+    )
+
+
+def _entry_errors(a: NDArray[np.float64], r: NDArray[np.float64],
+                  kink_mask: ArrayLike | None,
+                  kink_bounds: tuple[ArrayLike, ArrayLike] | None
+                  ) -> tuple[NDArray[np.float64], NDArray[np.bool_], int]:
+    """Each entry's error (inf where not finite; at a kink, the distance from the one-sided
+    derivatives' interval), the kink mask and how many entries it has."""
+    mask = np.zeros(r.shape, dtype=bool)
+    err = np.abs(a - r)
+    err[~np.isfinite(err)] = np.inf
+    n_kinks = 0
+    if kink_mask is not None:
+        mask = np.broadcast_to(np.asarray(kink_mask, dtype=bool), r.shape)
+        n_kinks = int(mask.sum())
+        if n_kinks:
+            if kink_bounds is None:
+                raise ValueError("kink_mask needs kink_bounds (the one-sided derivatives)")
+            # Only the entries at a kink: a large tensor has few of them.
+            left = np.real(np.broadcast_to(kink_bounds[0], r.shape)[mask]).astype(np.float64)
+            right = np.real(np.broadcast_to(kink_bounds[1], r.shape)[mask]).astype(np.float64)
+            lo, hi = np.minimum(left, right), np.maximum(left, right)
+            am = a[mask]
+            outside = np.maximum(lo - am, am - hi).clip(min=0.0)
+            outside[~np.isfinite(am)] = np.inf
+            err[mask] = outside
+    return err, mask, n_kinks
+
+
+def _allowed(r: NDArray[np.float64], err: NDArray[np.float64], S: float, tolerance: Tolerance,
+             allowance: ArrayLike | None, error: ArrayLike | None
+             ) -> tuple[NDArray[np.float64] | None, NDArray[np.float64],
+                        NDArray[np.float64] | None, NDArray[np.bool_], NDArray[np.bool_]]:
+    """(the allowance per entry or None, what each entry is allowed, the slack its estimated
+    error gives or None, the unresolved entries, the mismatched ones)."""
+    # Few arrays of the gradient's size at a time, updated in place: on a large layer
+    # (3072 x 1024) each is 25 MB, and this runs once per tensor and method.
+    extra = (None if allowance is None
+             else np.broadcast_to(np.asarray(allowance, dtype=np.float64), r.shape))
+    allowed = tolerance.allowed(r, S)
+    if extra is not None:
+        allowed += extra
+    beyond = ~(err <= allowed)
+    unresolved = np.zeros(r.shape, dtype=bool)
+    slack = None
+    if error is not None:
+        slack = ERROR_FACTOR * np.broadcast_to(np.asarray(error, dtype=np.float64), r.shape)
+        slack = np.where(np.isfinite(slack), slack, np.inf)
+        unresolved = beyond & (err <= allowed + slack)
+    bad = beyond & ~unresolved
+    return extra, allowed, slack, unresolved, bad
+
+
+def _max_relative(a: NDArray[np.float64], r: NDArray[np.float64],
+                  err: NDArray[np.float64]) -> float:
+    """The largest relative error, err / max(|a|, |r|) (inf where that is 0 but err is not)."""
+    rel = np.abs(a)
+    np.maximum(rel, np.abs(r), out=rel)  # max(|a|, |r|), then err over it
+    positive, zero = rel > 0, rel == 0
+    np.divide(err, rel, out=rel, where=positive)
+    rel[~positive] = 0.0
+    rel[zero & (err > 0)] = np.inf
+    return float(rel.max()) if r.size else 0.0
+
+
+def _unresolvable(r: NDArray[np.float64], allowed: NDArray[np.float64],
+                  slack: NDArray[np.float64] | None, unresolved: NDArray[np.bool_],
+                  mask: NDArray[np.bool_]) -> float:
+    """What the row cannot resolve: its largest allowed error (plus the estimated errors of
+    the entries that needed them), before it is divided by S."""
+    if not r.size:
+        return 0.0
+    if slack is None and not mask.any():
+        return float(allowed.max())
+    more = 0.0 if slack is None else np.where(unresolved, slack, 0.0)
+    return float(np.where(mask, 0.0, allowed + more).max())
+
+
+def _worst(a: NDArray[np.float64], r: NDArray[np.float64], err: NDArray[np.float64],
+           ratio: NDArray[np.float64], extra: NDArray[np.float64] | None,
+           slack: NDArray[np.float64] | None, unresolved: NDArray[np.bool_]
+           ) -> tuple[tuple[int, ...], float, float, float, float]:
+    """(the worst entry's index, the largest absolute error, the worst entry's analytic and
+    reference values, what was allowed beyond the tolerance there)."""
+    if not r.size:
+        return (), 0.0, math.nan, math.nan, 0.0
+    ratio[np.isnan(ratio)] = np.inf
+    flat = int(np.argmax(ratio))
+    worst = tuple(int(i) for i in np.unravel_index(flat, r.shape))
+    max_abs = float(err.max())
+    a_w, r_w = float(a[worst]), float(r[worst])
+    extra_w = float((0.0 if extra is None else extra[worst])
+                    + (slack[worst] if slack is not None and unresolved[worst] else 0.0))
+    return worst, max_abs, a_w, r_w, extra_w
 
 def _compare_sample(a: NDArray[Any], r: NDArray[Any], idx: NDArray[np.intp], *,
                     kink_mask: ArrayLike | None,
