@@ -260,21 +260,7 @@ def check_user_model(
     y_arr = np.asarray(y)
     run = run_model(model, x, lambda pred: loss.derivative(y_arr, pred))
     pred = run.prediction
-    if pred.ndim != 2 or pred.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"the model's output has shape {pred.shape}: expected (batch, n_out) with batch "
-            f"{x.shape[0]} (the last layer's output is the prediction)"
-        )
-    batch, n_out = pred.shape
-    closs = check_loss(loss, batch, n_out)
-    t = prepare_targets(closs, y, batch, n_out)
-    t64 = t.astype(np.float64) if t.dtype.kind in "fiub" else t
-    if method == "complex_step" and not closs.complex_ok:
-        raise NotApplicable(
-            f"complex_step needs a complex-analytic loss ('exact', 'lesson', 'cross_entropy' or "
-            f"one whose value the checker recognises); loss {loss.name!r} is a value "
-            f"function: use central, forward or directional"
-        )
+    batch, closs, t64 = _loss_and_targets(loss, y, pred, x, method)
     layers = run.layers
     params = [getattr(layer, parameter_name(layer, k) or "", None)
               for layer in layers for k in ("weights", "biases")]
@@ -296,30 +282,13 @@ def check_user_model(
     }
     rows_spec = [(i, k) for i, layer in enumerate(layers) for k in layer_kinds(layer)
                  if k in kinds]
-    values = {f"layers[{i}] input": a for i, a in enumerate(ev.inputs)}
-    values["prediction"] = ev.y
-    with np.errstate(over="ignore", invalid="ignore"):
-        loss_value = float(np.real(closs.value(ev.y, t64)))
-    model_values = {"the prediction": pred,
-                    **{f"layers[{i}].{k}": g for (i, k), g in run.analytic.items()}}
-    why, fatal = overflow(values, loss_value, model_values, mdt)
+    why, fatal = _overflow(ev, pred, run, closs, t64, mdt)
     tol = tolerance or tolerance_for(mdt, method)
     if fatal:
-        from .check import _unchecked
-
-        shapes = [(i, k, describe_layer(layers[i]),
-                   (1,) if method == "directional" else ev.theta(i, k).shape)
-                  for i, k in rows_spec]
-        info.update({"step": None, "kinks": 0, "diagnosis": why})
-        return GradientCheck(method, _unchecked(method, shapes, why, tol, mdt.name), info=info)
+        return _unchecked_check(method, layers, rows_spec, ev, why, tol, mdt, info)
     scale_aware = tol.relative_atol
-    allowances: dict[Any, Array] = {}
-    if scale_aware:
-        allowances = measured_rounding(
-            _perturbed_run(model, x, lambda p: loss.derivative(y_arr, p)), run.analytic, mdt)
-        floors = _floors(run, ev, RESOLUTION_FACTOR * unit_roundoff(mdt)
-                         * _network_scale(run.analytic, closs, ev.y, t64))
-        allowances = {k: v + floors.get(k, 0.0) for k, v in allowances.items()}
+    allowances: dict[Any, Array] = (
+        _allowances(model, x, loss, y_arr, run, ev, closs, t64, mdt) if scale_aware else {})
     as64: dict[tuple[int, str], Array] = {}
     if scale_aware and mdt == np.float32:
         as64 = _float64_gradients(model, x, lambda p: loss.derivative(y_arr, p))
@@ -346,31 +315,12 @@ def check_user_model(
                                          noise=ev.noise(i), complex_ok=not complex_why,
                                          float64=as64.get((i, kind))))
             continue
-        r = None if step is None else float(step)
-        est = difference_quotients(f, theta, method, r=r)
-        if a is None:
-            rec = compare(np.full(theta.shape, np.nan), est, tolerance=tol,
-                          note=notes.get((i, kind), "not produced by backward"), **common)
-            rows.append(dataclasses.replace(rec, status="missing"))
-            continue
-        allowance = allowances.get((i, kind)) if scale_aware else None
-        error, note = None, ""
-        if scale_aware and np.shape(a) == est.shape and method != "complex_step":
-            est, error, note = refine_failing(
-                np.asarray(a), est, tol, allowance,
-                _refiner(f, theta, complex_ok=not complex_why, noise=ev.noise(i)))
-        kink_mask, bounds = None, None
-        if scale_aware and np.shape(a) == est.shape and method in ("central", "forward"):
-            kink_mask, bounds = failing_kinks(f, theta, np.asarray(a), est, tol, allowance,
-                                              noise=ev.noise(i))
-            n_kinks += 0 if kink_mask is None else int(kink_mask.sum())
-        rec = compare(np.asarray(a), est, tolerance=tol, allowance=allowance, error=error,
-                      note=note, kink_mask=kink_mask, kink_bounds=bounds, **common)
-        rec = kinks_only(rec, np.asarray(a), est, tol, allowance, kink_mask)
-        a64 = as64.get((i, kind))
-        if rec.verdict == "mismatch" and a64 is not None and a64.shape == est.shape:
-            rec = _precision_only(rec, compare(a64, est, tolerance=tol, allowance=allowance,
-                                               error=error, note=note, **common))
+        rec, kinks = _quotient_row(f, theta, a, method, tol, step,
+                                   notes.get((i, kind), "not produced by backward"),
+                                   allowances.get((i, kind)) if scale_aware else None,
+                                   scale_aware, not complex_why, ev.noise(i),
+                                   as64.get((i, kind)), common)
+        n_kinks += kinks
         rows.append(rec)
     info.update({"step": step, "kinks": n_kinks})
     if method == "directional":
@@ -379,21 +329,117 @@ def check_user_model(
     if why:
         check.findings.append(why)
     if localize and not check.passed:
-        if why:
-            check.info["diagnosis"] = why
-        else:
-            check.root_causes = _root_causes(run, ev, model, loss, y_arr, closs, t64, mdt, rows,
-                                             complex_ok=not complex_why)
-            if not check.root_causes and any(r.verdict in ("mismatch", "missing")
-                                             for r in rows):
-                walk = (", and the network called each layer once, last first, passing each the "
-                        "gradient the layer after it returned" if run.trace.walk == "model"
-                        else "")
-                check.info["diagnosis"] = (
-                    "root cause unknown: the loss derivative and every layer's own backward "
-                    f"pass their checks alone{walk}; none of these is to blame, and the checker "
-                    "names no other cause")
+        _diagnose(check, why, run, ev, model, loss, y_arr, closs, t64, mdt, rows,
+                  complex_ok=not complex_why)
     return check
+
+
+def _loss_and_targets(loss: Loss, y: Any, pred: Array, x: Array,
+                      method: str) -> tuple[int, Any, Any]:
+    """The batch, the loss checked for the prediction's shape, and the targets (float64 where
+    numeric)."""
+    if pred.ndim != 2 or pred.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"the model's output has shape {pred.shape}: expected (batch, n_out) with batch "
+            f"{x.shape[0]} (the last layer's output is the prediction)"
+        )
+    batch, n_out = pred.shape
+    closs = check_loss(loss, batch, n_out)
+    t = prepare_targets(closs, y, batch, n_out)
+    t64 = t.astype(np.float64) if t.dtype.kind in "fiub" else t
+    if method == "complex_step" and not closs.complex_ok:
+        raise NotApplicable(
+            f"complex_step needs a complex-analytic loss ('exact', 'lesson', 'cross_entropy' or "
+            f"one whose value the checker recognises); loss {loss.name!r} is a value "
+            f"function: use central, forward or directional"
+        )
+    return batch, closs, t64
+
+
+def _overflow(ev: _Evaluator, pred: Array, run: Any, closs: Any, t64: Any,
+              mdt: np.dtype[Any]) -> tuple[str, bool]:
+    """:func:`overflow` on the model's values: what overflowed, and whether that is fatal."""
+    values = {f"layers[{i}] input": a for i, a in enumerate(ev.inputs)}
+    values["prediction"] = ev.y
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss_value = float(np.real(closs.value(ev.y, t64)))
+    model_values = {"the prediction": pred,
+                    **{f"layers[{i}].{k}": g for (i, k), g in run.analytic.items()}}
+    return overflow(values, loss_value, model_values, mdt)
+
+
+def _unchecked_check(method: str, layers: list[Any], rows_spec: list[tuple[int, str]],
+                     ev: _Evaluator, why: Any, tol: Tolerance, mdt: np.dtype[Any],
+                     info: dict[str, Any]) -> GradientCheck:
+    """The check of a model whose values overflow fatally: every row unchecked, and why."""
+    from .check import _unchecked
+
+    shapes = [(i, k, describe_layer(layers[i]),
+               (1,) if method == "directional" else ev.theta(i, k).shape)
+              for i, k in rows_spec]
+    info.update({"step": None, "kinks": 0, "diagnosis": why})
+    return GradientCheck(method, _unchecked(method, shapes, why, tol, mdt.name), info=info)
+
+
+def _allowances(model: Any, x: Array, loss: Loss, y_arr: Any, run: Any, ev: _Evaluator,
+                closs: Any, t64: Any, mdt: np.dtype[Any]) -> dict[Any, Array]:
+    """The gradients' measured rounding, plus the floor of what the network can resolve."""
+    allowances = measured_rounding(
+        _perturbed_run(model, x, lambda p: loss.derivative(y_arr, p)), run.analytic, mdt)
+    floors = _floors(run, ev, RESOLUTION_FACTOR * unit_roundoff(mdt)
+                     * _network_scale(run.analytic, closs, ev.y, t64))
+    return {k: v + floors.get(k, 0.0) for k, v in allowances.items()}
+
+
+def _quotient_row(f: Any, theta: Array, a: Any, method: str, tol: Tolerance,
+                  step: float | None, missing_note: str, allowance: Array | None,
+                  scale_aware: bool, complex_ok: bool, noise: float, a64: Array | None,
+                  common: dict[str, Any]) -> tuple[GradientRecord, int]:
+    """One parameter's row by difference quotients, and how many entries are at a kink."""
+    n_kinks = 0
+    r = None if step is None else float(step)
+    est = difference_quotients(f, theta, method, r=r)
+    if a is None:
+        rec = compare(np.full(theta.shape, np.nan), est, tolerance=tol,
+                      note=missing_note, **common)
+        return dataclasses.replace(rec, status="missing"), 0
+    error, note = None, ""
+    if scale_aware and np.shape(a) == est.shape and method != "complex_step":
+        est, error, note = refine_failing(
+            np.asarray(a), est, tol, allowance,
+            _refiner(f, theta, complex_ok=complex_ok, noise=noise))
+    kink_mask, bounds = None, None
+    if scale_aware and np.shape(a) == est.shape and method in ("central", "forward"):
+        kink_mask, bounds = failing_kinks(f, theta, np.asarray(a), est, tol, allowance,
+                                          noise=noise)
+        n_kinks += 0 if kink_mask is None else int(kink_mask.sum())
+    rec = compare(np.asarray(a), est, tolerance=tol, allowance=allowance, error=error,
+                  note=note, kink_mask=kink_mask, kink_bounds=bounds, **common)
+    rec = kinks_only(rec, np.asarray(a), est, tol, allowance, kink_mask)
+    if rec.verdict == "mismatch" and a64 is not None and a64.shape == est.shape:
+        rec = _precision_only(rec, compare(a64, est, tolerance=tol, allowance=allowance,
+                                           error=error, note=note, **common))
+    return rec, n_kinks
+
+
+def _diagnose(check: GradientCheck, why: str | None, run: Any, ev: _Evaluator, model: Any,
+              loss: Loss, y_arr: Any, closs: Any, t64: Any, mdt: np.dtype[Any],
+              rows: list[GradientRecord], *, complex_ok: bool) -> None:
+    """A failing check's diagnosis: the overflow, the root causes, or that none is known."""
+    if why:
+        check.info["diagnosis"] = why
+    else:
+        check.root_causes = _root_causes(run, ev, model, loss, y_arr, closs, t64, mdt, rows,
+                                         complex_ok=complex_ok)
+        if not check.root_causes and any(r.verdict in ("mismatch", "missing")
+                                         for r in rows):
+            walk = (", and the network called each layer once, last first, passing each the "
+                    "gradient the layer after it returned" if run.trace.walk == "model"
+                    else "")
+            check.info["diagnosis"] = (
+                "root cause unknown: the loss derivative and every layer's own backward "
+                f"pass their checks alone{walk}; none of these is to blame, and the checker "
+                "names no other cause")
 
 
 def _refiner(f: Any, theta: Array, *, complex_ok: bool, noise: float = 0.0
