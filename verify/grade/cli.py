@@ -57,6 +57,8 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The options of ``python -m verify grade``. Long because it lists every option with its
+    help text, one after the other; split, the options would only be harder to find."""
     p = argparse.ArgumentParser(
         prog="python -m verify grade",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -250,36 +252,15 @@ def _safe_streams() -> None:
 def main(argv: list[str] | None = None) -> int:
     _safe_streams()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "bundle":
-        from .bundle import main as bundle_main
-
-        return bundle_main(argv[1:])
-    if argv and argv[0] == "bench":
-        from .benchmark import main as bench_main
-
-        return bench_main(argv[1:])
-    if argv and argv[0] == "assignments":
-        return _assignments(argv[1:])
-    if argv and argv[0] == "rescore":
-        return _rescore(argv[1:])
+    sub = _subcommand(argv)
+    if sub is not None:
+        return sub
     parser = _parser()
     args = parser.parse_args(argv)
     if args.sandbox_info:
         return _sandbox_info(args.sandbox, args.unsafe_sandbox)
     try:
-        mode = resolve_mode(args.sandbox)
-        assignment = load_assignment(args.assignment)
-        rubric = load_rubric(args.rubric, assignment)
-        limits = Limits(wall_s=args.wall_limit, load_s=args.load_limit, task_s=args.task_limit,
-                        cpu_s=args.cpu_limit, memory_mb=args.memory_limit)
-        secret = load_secret(args.secret_file)
-        if args.jobs < 1:
-            raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
-        if args.seed is not None and args.seed < 0:
-            raise ValueError(f"--seed must be an integer >= 0, got {args.seed}")
-        shard = parse_shard(args.shard) if args.shard is not None else None
-        if args.resume and not args.results_dir:
-            raise ValueError("--resume needs --results-dir (where the earlier results are)")
+        mode, assignment, rubric, limits, secret, shard = _settings(args)
     except (ValueError, RuntimeError) as exc:
         print(f"python -m verify grade: {exc}", file=sys.stderr)
         return 2
@@ -287,45 +268,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         missing = check_isolation(mode, batch=batch, unsafe=args.unsafe_sandbox)
     except SandboxRefused as exc:
-        print(f"python -m verify grade: {exc}", file=sys.stderr)
-        if args.prairielearn:  # PrairieLearn reads a results.json: not gradable, saying why
-            from .outputs import prairielearn, write_results
-
-            write_results(prairielearn.error_results(
-                "the grading machine cannot run submissions safely; please contact the course "
-                "staff"), Path(args.prairielearn) / "results" / "results.json")
-        if args.results:
-            from .outputs import output_for, write_results
-
-            write_results(output_for(args.format or "gradescope").error_results(
-                "the grading machine cannot run submissions safely; please contact the course "
-                "staff"), args.results)
-        return 2
+        return _refused(args, exc)
     for m in missing:
         print(f"python -m verify grade: WARNING (--unsafe-sandbox): missing {m}", file=sys.stderr)
 
-    from .grader import grade_submission
     from .outputs import output_for, write_results
-    from .text import safe_text
 
     if args.prairielearn:
-        clash = [flag for flag, given in (("a submission PATH", args.path),
-                                          ("--gradescope", args.gradescope),
-                                          ("--results", args.results),
-                                          ("--results-dir", args.results_dir),
-                                          ("--format " + str(args.format),
-                                           args.format not in (None, "prairielearn")))
-                 if given]
-        if clash:
-            print(f"python -m verify grade: --prairielearn grades ROOT/student and writes "
-                  f"ROOT/results/results.json; it cannot be combined with {', '.join(clash)}",
-                  file=sys.stderr)
-            return 2
-        return _prairielearn(args, mode, limits, secret)
+        return _prairielearn_alone(args, mode, limits, secret)
     if args.format is None:
         args.format = "gradescope"
     output = output_for(args.format)
-    error_results, results_dict = output.error_results, output.results_dict
+    error_results = output.error_results
     submission = None
     if args.gradescope:
         from .submission import find_submission
@@ -355,8 +309,93 @@ def main(argv: list[str] | None = None) -> int:
             write_results(error_results(f"{path.name} was not found"), args.results)
         _plain_error(args, f"{path.name} was not found")
         return 2
+    return _grade_one(args, submission or path, mode, rubric, limits, secret, assignment,
+                      output)
+
+
+def _subcommand(argv: list[str]) -> int | None:
+    """``bundle``, ``bench``, ``assignments``, ``rescore``: their exit status; else None."""
+    if argv and argv[0] == "bundle":
+        from .bundle import main as bundle_main
+
+        return bundle_main(argv[1:])
+    if argv and argv[0] == "bench":
+        from .benchmark import main as bench_main
+
+        return bench_main(argv[1:])
+    if argv and argv[0] == "assignments":
+        return _assignments(argv[1:])
+    if argv and argv[0] == "rescore":
+        return _rescore(argv[1:])
+    return None
+
+
+def _settings(args: argparse.Namespace
+              ) -> tuple[SandboxMode, Any, Any, Limits, bytes, tuple[int, int] | None]:
+    """The options checked: (mode, assignment, rubric, limits, secret, shard); ValueError or
+    RuntimeError saying what is wrong."""
+    mode = resolve_mode(args.sandbox)
+    assignment = load_assignment(args.assignment)
+    rubric = load_rubric(args.rubric, assignment)
+    limits = Limits(wall_s=args.wall_limit, load_s=args.load_limit, task_s=args.task_limit,
+                    cpu_s=args.cpu_limit, memory_mb=args.memory_limit)
+    secret = load_secret(args.secret_file)
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.seed is not None and args.seed < 0:
+        raise ValueError(f"--seed must be an integer >= 0, got {args.seed}")
+    shard = parse_shard(args.shard) if args.shard is not None else None
+    if args.resume and not args.results_dir:
+        raise ValueError("--resume needs --results-dir (where the earlier results are)")
+    return mode, assignment, rubric, limits, secret, shard
+
+
+def _refused(args: argparse.Namespace, exc: SandboxRefused) -> int:
+    """The sandbox cannot isolate here: say so, and leave the results file a platform reads."""
+    print(f"python -m verify grade: {exc}", file=sys.stderr)
+    if args.prairielearn:  # PrairieLearn reads a results.json: not gradable, saying why
+        from .outputs import prairielearn, write_results
+
+        write_results(prairielearn.error_results(
+            "the grading machine cannot run submissions safely; please contact the course "
+            "staff"), Path(args.prairielearn) / "results" / "results.json")
+    if args.results:
+        from .outputs import output_for, write_results
+
+        write_results(output_for(args.format or "gradescope").error_results(
+            "the grading machine cannot run submissions safely; please contact the course "
+            "staff"), args.results)
+    return 2
+
+
+def _prairielearn_alone(args: argparse.Namespace, mode: SandboxMode, limits: Limits,
+                        secret: bytes) -> int:
+    """``--prairielearn``, refused with the options it cannot be combined with."""
+    clash = [flag for flag, given in (("a submission PATH", args.path),
+                                      ("--gradescope", args.gradescope),
+                                      ("--results", args.results),
+                                      ("--results-dir", args.results_dir),
+                                      ("--format " + str(args.format),
+                                       args.format not in (None, "prairielearn")))
+             if given]
+    if clash:
+        print(f"python -m verify grade: --prairielearn grades ROOT/student and writes "
+              f"ROOT/results/results.json; it cannot be combined with {', '.join(clash)}",
+              file=sys.stderr)
+        return 2
+    return _prairielearn(args, mode, limits, secret)
+
+
+def _grade_one(args: argparse.Namespace, target: Any, mode: SandboxMode, rubric: Any,
+               limits: Limits, secret: bytes, assignment: Any, output: Any) -> int:
+    """Grade one submission; write, print and return what the options ask for."""
+    from .grader import grade_submission
+    from .outputs import write_results
+    from .text import safe_text
+
+    error_results, results_dict = output.error_results, output.results_dict
     try:
-        report = grade_submission(submission or path, seed=args.seed, secret=secret, rubric=rubric,
+        report = grade_submission(target, seed=args.seed, secret=secret, rubric=rubric,
                                   limits=limits, sandbox=mode, fd_check=not args.no_fd,
                                   assignment=assignment, unsafe_sandbox=args.unsafe_sandbox)
     except Exception as exc:  # a grader bug: still leave a valid results.json behind
