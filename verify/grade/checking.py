@@ -12,6 +12,9 @@ Lessons 2 and 5's parts (gradient descent, SGD, shuffling, training) are checked
 
 Only :class:`~.decode.MalformedResult` (untrusted data of the wrong shape) is caught here;
 anything else is a fault in the grader and propagates.
+
+One module (~590 lines, a little over the project's ~500) on purpose: the API, layer, network
+and loss checks share the :class:`Check` record and its glue to the explanation engine.
 """
 
 from __future__ import annotations
