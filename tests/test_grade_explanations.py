@@ -1,4 +1,4 @@
-"""The explanation engine (verify/grade/explain.py) on the corpus: lesson 4's files
+"""The explanation engine (verify/grade/explain/) on the corpus: lesson 4's files
 (tests/submissions/{python,js}) and bugs the catalogue of verify/bugs.py does not list
 (tests/submissions/diagnosis/{python,js}), each graded once (module fixture).
 

@@ -15,11 +15,12 @@ to the layer's input), for the parameters each layer has.
 When a row fails, the loss derivative and each layer's backward are checked on their own
 (:func:`local_root_causes`), and the recorded walk is examined (:mod:`verify.findings`): a root
 cause is named only when a check of it fails; otherwise the check says what is known.
+
+The checks on their own, and what is said when none fails, are in :mod:`verify.root_causes`.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import numbers
@@ -39,41 +40,24 @@ from .compare import (
     GradientCheck,
     GradientRecord,
     Tolerance,
-    compare,
-    exceeds,
     tolerance_for,
 )
-from .findings import missing_notes, observations, overflow, walk_evidence
+from .findings import missing_notes, observations, overflow
 from .finite_diff import DEFAULT_STEPS, STENCILS, numerical_gradient
 from .losses import LossSpec, check_loss, prepare_targets, resolve_loss
 from .methods import CHECK_METHODS, CheckContext, NotApplicable
-from .protocol import (
-    ModelRun,
-    gradient_of,
-    layers_of,
-    run_model,
-    stored_input_gradient,
-    uses_reference,
-)
-from .reference import KINDS, LayerGradients, ReferenceNet, model_dtype, reference_net
-from .rounding import local_rounding_bounds, rounding_bounds, unit_roundoff
+from .protocol import ModelRun, layers_of, run_model, uses_reference
+from .reference import KINDS, ReferenceNet, model_dtype, reference_net
+from .root_causes import _no_cause, local_root_causes
+from .rounding import rounding_bounds
 from .sampling import fresh_seed, plan_budget, sample_plan, validate_entries
 from .structured import DEFAULT_MAX_MEMORY
 from .threads import single_threaded_blas
 
 __all__ = ["analytic_gradients", "assert_gradients_close", "check_gradients", "local_root_causes"]
 
-Array = NDArray[Any]
 
-NO_CAUSE_IN_MODEL = (
-    "no root cause in the model: its gradients equal the reference backprop (float64) to within "
-    "rounding; the checking method or the tolerance is what failed"
-)
-UNKNOWN_CAUSE = (
-    "root cause unknown: the loss derivative and every layer's own backward pass their checks "
-    "alone{walk}, yet the end-to-end gradients differ from the reference backprop; none of "
-    "these is to blame, and the checker names no other cause"
-)
+Array = NDArray[Any]
 
 
 def _validate(
@@ -223,16 +207,26 @@ def check_gradients(
                                      dtype, localize, chunk_size, max_memory, kinds,
                                      entries=entries, budget_s=budget_s, started=t0)
         else:
-            if entries is not None or budget_s is not None:
-                raise NotApplicable("entries and budget_s (sampled checks) apply to models built "
-                                    "from reference layers; your own model is checked in full")
-            from .user_model import check_user_model
-
-            check = check_user_model(model, xs, y, method=method, loss=loss_obj,
-                                     tolerance=tol_override, step=step, seed=seed,
-                                     localize=localize, kinds=kinds)
+            check = _check_own(model, xs, y, method, loss_obj, tol_override, step, seed,
+                               localize, kinds, sampled=entries is not None or budget_s is not None)
     check.info["seconds"] = time.perf_counter() - t0
     return check
+
+
+def _check_own(model: Any, xs: Array, y: Any, method: str, loss_obj: Loss,
+               tol_override: Tolerance | None, step: float | None, seed: int | None,
+               localize: bool, kinds: tuple[str, ...], *, sampled: bool) -> GradientCheck:
+    """A model of the user's own (not reference layers), checked in full by
+    :func:`verify.user_model.check_user_model` (``sampled``: a sample was asked for, which
+    applies to reference layers only)."""
+    if sampled:
+        raise NotApplicable("entries and budget_s (sampled checks) apply to models built "
+                            "from reference layers; your own model is checked in full")
+    from .user_model import check_user_model
+
+    return check_user_model(model, xs, y, method=method, loss=loss_obj,
+                            tolerance=tol_override, step=step, seed=seed,
+                            localize=localize, kinds=kinds)
 
 
 def _unchecked(method: str, shapes: list[tuple[int, str, str, tuple[int, ...]]], why: str,
@@ -283,31 +277,11 @@ def _check_reference(
         "reference": "the float64 reference network",
         "kinds": list(kinds),
     }
-    values = {f"layers[{i}] pre-activation": z for i, z in enumerate(net.zs)}
-    values["prediction"] = net.y
-    model_values = {"the prediction": run.prediction,
-                    **{f"layers[{i}].{k}": g for (i, k), g in run.analytic.items()}}
-    with np.errstate(over="ignore", invalid="ignore"):
-        loss_value = net.loss()
-    why, fatal = overflow(values, loss_value, model_values, mdt)
+    why, fatal = _overflow(net, run, mdt)
     if fatal:
-        tol = tol_override or tolerance_for(mdt, method)
-        shapes = [(i, k, layer.activation.name, (1,) if method == "directional" else
-                   net.parameter(i, k).shape)
-                  for i, layer in enumerate(model.layers) for k in kinds]
-        info.update({"step": None, "kinks": 0, "diagnosis": why})
-        return GradientCheck(method=method, rows=_unchecked(method, shapes, why, tol, mdt.name),
-                             info=info)
+        return _all_unchecked(model, net, method, kinds, why, tol_override, mdt, info)
     scale_aware = tol_override is None or tol_override.relative_atol
-    allowances = None
-    if scale_aware:
-        allowances = rounding_bounds(net, mdt)
-        if mdt == np.float64:  # the model's rounding and the reference's are the same bound
-            for bound in allowances.values():
-                bound *= 2
-        else:
-            for key, bound in rounding_bounds(net, np.float64).items():
-                allowances[key] += bound
+    allowances = _reference_allowances(net, mdt) if scale_aware else None
     ctx = CheckContext(
         model=model, net=net, analytic=run.analytic, kinds=kinds, dtype=mdt,
         tolerance=tol_override, step=step, seed=None if seed is None else int(seed),
@@ -343,14 +317,40 @@ def _check_reference(
     return check
 
 
-def _no_cause(run: ModelRun, net: ReferenceNet, allowances: dict[tuple[int, str], Array] | None,
-              mdt: np.dtype) -> str:
-    tol = tolerance_for(mdt, "autograd")
-    if _matches_reference_backprop(run.analytic, net.backprop(), tol, allowances):
-        return NO_CAUSE_IN_MODEL
-    walk = (", and the network called each layer once, last first, passing each the gradient "
-            "the layer after it returned" if run.trace.walk == "model" else "")
-    return UNKNOWN_CAUSE.format(walk=walk)
+def _overflow(net: ReferenceNet, run: ModelRun, mdt: np.dtype) -> tuple[str, bool]:
+    """:func:`verify.findings.overflow` on the reference's and the model's values."""
+    values = {f"layers[{i}] pre-activation": z for i, z in enumerate(net.zs)}
+    values["prediction"] = net.y
+    model_values = {"the prediction": run.prediction,
+                    **{f"layers[{i}].{k}": g for (i, k), g in run.analytic.items()}}
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss_value = net.loss()
+    return overflow(values, loss_value, model_values, mdt)
+
+
+def _all_unchecked(model: MLP, net: ReferenceNet, method: str, kinds: tuple[str, ...],
+                   why: str, tol_override: Tolerance | None, mdt: np.dtype,
+                   info: dict[str, Any]) -> GradientCheck:
+    """The check when the values overflow fatally: every row unchecked, saying why."""
+    tol = tol_override or tolerance_for(mdt, method)
+    shapes = [(i, k, layer.activation.name, (1,) if method == "directional" else
+               net.parameter(i, k).shape)
+              for i, layer in enumerate(model.layers) for k in kinds]
+    info.update({"step": None, "kinks": 0, "diagnosis": why})
+    return GradientCheck(method=method, rows=_unchecked(method, shapes, why, tol, mdt.name),
+                         info=info)
+
+
+def _reference_allowances(net: ReferenceNet, mdt: np.dtype) -> dict[tuple[int, str], Array]:
+    """Per entry, the rounding bounds of the model (in its dtype) and of the reference."""
+    allowances = rounding_bounds(net, mdt)
+    if mdt == np.float64:  # the model's rounding and the reference's are the same bound
+        for bound in allowances.values():
+            bound *= 2
+    else:
+        for key, bound in rounding_bounds(net, np.float64).items():
+            allowances[key] += bound
+    return allowances
 
 
 def _validate_sampling(method: str, entries: Any, budget_s: Any
@@ -394,114 +394,6 @@ def _plan_sample(ctx: CheckContext, method: str, entries: int | float | None,
     sample = sample_plan(ctx.net, ctx.kinds, entries, seed)
     sampling["sample"] = {"entries": entries, "seed": seed}
     return dataclasses.replace(ctx, sample=sample), sampling
-
-
-def local_root_causes(
-    model: MLP, net: ReferenceNet, y: Array, loss: Loss, pred: Array,
-    rows: list[GradientRecord] | None = None,
-    analytic: dict[tuple[int, str], Array | None] | None = None,
-    *,
-    run: ModelRun | None = None,
-    scale_aware: bool = True,
-) -> list[GradientRecord]:
-    """Check the loss derivative and each layer's backward on its own; return what fails.
-
-    Each layer gets the true input and the true upstream gradient (reference backprop in
-    float64), so a layer that is only wrong end to end because a later layer fed it a wrong
-    gradient passes here; its ``inputs`` are what its ``backward`` returns. The tolerance is
-    the autograd row with, per entry, the rounding bound of one layer in the model's dtype
-    (:func:`verify.rounding.local_rounding_bounds`). ``network.backward`` is named only on
-    evidence from the recorded walk (``run``; :func:`verify.findings.walk_evidence`).
-    """
-    mdt = model_dtype(model)
-    tol = tolerance_for(mdt, "autograd").with_reference_name("reference")
-    if not scale_aware:
-        tol = Tolerance(tol.atol, tol.rtol, "reference")
-    per = net.backprop()
-    local: dict[tuple[int, str], Array] = {}
-    if scale_aware:
-        mine, ref = local_rounding_bounds(net, per, mdt), local_rounding_bounds(net, per,
-                                                                                 np.float64)
-        local = {key: mine[key] + ref[key] for key in mine}
-    causes: list[GradientRecord] = []
-    pred64 = np.real(pred).astype(np.float64)
-    true_dy = net.loss_function.gradient(pred64, net.t)
-    d_loss = np.asarray(loss.derivative(y, pred))
-    u = unit_roundoff(mdt)
-    rec = compare(d_loss, true_dy, path="loss", layer=-1, activation="", parameter="predictions",
-                  method="reference", tolerance=tol, dtype=mdt.name,
-                  allowance=16 * u * np.abs(true_dy) if scale_aware else None,
-                  note=f"derivative of loss {loss.name!r} w.r.t. the predictions")
-    if not rec.passed:
-        causes.append(rec)
-    for i, layer in enumerate(model.layers):
-        own = copy.deepcopy(layer)
-        try:
-            own.forward(net.acts[i].astype(mdt))
-            returned = own.backward(per[i].upstream.astype(mdt))
-        except Exception as exc:  # noqa: BLE001 - a broken backward is itself the finding
-            dW = per[i].weights
-            causes.append(dataclasses.replace(
-                compare(np.full(dW.shape, np.nan), dW, path=f"layers[{i}].backward", layer=i,
-                        activation=layer.activation.name, parameter="weights",
-                        method="reference", tolerance=tol, dtype=mdt.name),
-                note=f"backward raised {type(exc).__name__}: {exc}"))
-            continue
-        for kind in KINDS:
-            true = getattr(per[i], kind)
-            note = "layer-local: own backward fed the true upstream gradient"
-            got: Array | None
-            if kind == "inputs":
-                got = None if returned is None else np.asarray(returned)
-                stored = stored_input_gradient(own)
-                if got is None:
-                    note = ("layer-local: backward returned None; it must return the gradient "
-                            "with respect to its input")
-                elif stored is not None and stored.shape == true.shape and not np.array_equal(
-                        stored, got):
-                    ok = not exceeds(stored, true, tol, allowance=local.get((i, kind))).any()
-                    note += ("; its stored d_inputs is right: what it returns is not" if ok
-                             else "; its stored d_inputs differs from what it returns")
-            else:
-                got = gradient_of(own, kind)
-            if got is None:
-                rec = compare(np.full(true.shape, np.nan), true, path=f"layers[{i}].{kind}",
-                              layer=i, activation=layer.activation.name, parameter=kind,
-                              method="reference", tolerance=tol, dtype=mdt.name, note=note)
-                causes.append(dataclasses.replace(rec, status="missing"))
-                continue
-            rec = compare(got, true, path=f"layers[{i}].{kind}", layer=i,
-                          activation=layer.activation.name, parameter=kind, method="reference",
-                          tolerance=tol, dtype=mdt.name, allowance=local.get((i, kind)),
-                          note=note)
-            if rec.verdict == "mismatch":
-                causes.append(rec)
-    failing = [row for row in (rows or []) if not row.passed]
-    evidence = walk_evidence(run) if run is not None else []
-    if evidence and failing:
-        causes.append(dataclasses.replace(
-            failing[0], path="network.backward", status="mismatch",
-            note="; ".join(evidence)))
-    return causes
-
-
-def _matches_reference_backprop(
-    analytic: dict[tuple[int, str], Array | None],
-    per: list[LayerGradients],
-    tol: Tolerance,
-    allowances: dict[tuple[int, str], Array] | None = None,
-) -> bool:
-    """Whether every end-to-end analytic gradient equals the float64 reference backprop's."""
-    for i, grads in enumerate(per):
-        for kind in KINDS:
-            true = getattr(grads, kind)
-            got = analytic.get((i, kind))
-            if got is None or got.shape != true.shape:
-                return False
-            allowance = None if allowances is None else allowances.get((i, kind))
-            if exceeds(got, true, tol, allowance=allowance).any():
-                return False
-    return True
 
 
 def assert_gradients_close(model: Any, x: Any, y: Any, **kwargs: Any) -> GradientCheck:

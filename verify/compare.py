@@ -50,18 +50,34 @@ largest allowance is below :data:`INCONCLUSIVE_FRACTION` of ``S``. It is ``"inco
 too small next to what the method and the dtype resolve. ``"mismatch"``: an entry differs by
 more than its allowance and its estimated error. ``"missing"``: ``backward`` did not produce
 the gradient.
+
+The tolerances themselves (:class:`Tolerance`, :data:`TOLERANCES`, :func:`tolerance_for`,
+:func:`row_scale`, the methods and their references) are in :mod:`verify.tolerance`, and
+re-exported here. What stays (~600 lines, over the project's ~500) is one piece on purpose: the
+comparison and the two records it fills, :class:`GradientRecord` and :class:`GradientCheck`,
+whose fields and verdicts are defined by what :func:`compare` measures.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from .tolerance import (
+    ERROR_FACTOR,
+    INCONCLUSIVE_FRACTION,
+    METHODS,
+    REFERENCE_NAMES,
+    TOLERANCES,
+    Tolerance,
+    row_scale,
+    tolerance_for,
+)
 
 __all__ = [
     "ERROR_FACTOR",
@@ -81,122 +97,13 @@ __all__ = [
     "tolerance_for",
 ]
 
-METHODS = ("central", "forward", "complex_step", "directional", "autograd")
-"""Every way a gradient can be checked."""
 
 PARAMETERS = ("weights", "biases", "inputs")
 """What each layer's rows are about: its two parameters and the gradient w.r.t. its input."""
 
-REFERENCE_NAMES: dict[str, str] = {
-    "central": "numerical",
-    "forward": "numerical",
-    "complex_step": "complex-step",
-    "directional": "numerical",
-    "autograd": "autograd",
-    "reference": "reference",
-}
-"""What the value an analytic gradient is compared with is called in messages, per method."""
 
 STATUSES = ("match", "mismatch", "inconclusive", "missing")
 """A row's verdict (:attr:`GradientRecord.verdict`); see the module docstring."""
-
-ERROR_FACTOR = 3.0
-"""An entry whose reference value comes with an estimated error ``e`` (a refined difference
-quotient, a directional derivative) is not a mismatch while its difference is within
-``ERROR_FACTOR * e`` beyond its tolerance: error estimates from step halving are rough."""
-
-INCONCLUSIVE_FRACTION = 0.1
-"""A row whose entries agree only within an allowance of this fraction of its largest
-``|reference|`` or more is inconclusive, not a match (scale-aware tolerances only)."""
-
-
-def row_scale(reference: ArrayLike, mask: ArrayLike | None = None) -> float:
-    """``S``: the largest finite ``|reference|`` (over the entries not masked out), 0 if none."""
-    r = np.abs(np.real(np.asarray(reference))).astype(np.float64)
-    keep = np.isfinite(r)
-    if mask is not None:
-        keep &= ~np.broadcast_to(np.asarray(mask, dtype=bool), r.shape)
-    return float(r[keep].max()) if keep.any() else 0.0
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """Entry passes when ``|analytic - reference| <= atol + rtol * |reference|``.
-
-    With ``relative_atol`` (the table's tolerances) ``atol`` is a fraction of the row's scale
-    ``S`` (its largest ``|reference|``, :func:`row_scale`): ``atol * S + rtol * |reference|``,
-    and the checks add their per-entry allowances (see the module docstring). Without it (a
-    tolerance the caller gives) ``atol`` is absolute and nothing is added.
-    """
-
-    atol: float
-    rtol: float
-    reference_name: str = "numerical"
-    relative_atol: bool = False
-
-    def __post_init__(self) -> None:
-        for name in ("atol", "rtol"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not (
-                isinstance(value, numbers.Real) and math.isfinite(value) and float(value) >= 0
-            ):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-
-    def allowed(self, reference: ArrayLike, scale: float | None = None) -> NDArray[np.float64]:
-        """The allowed absolute error at each entry of ``reference`` (``scale``: the row's
-        ``S`` for a relative atol, default :func:`row_scale` of ``reference``)."""
-        r = np.abs(np.real(np.asarray(reference))).astype(np.float64, copy=False)
-        atol = self.atol
-        if self.relative_atol:
-            atol *= row_scale(r) if scale is None else scale
-        r *= self.rtol  # in place: r is this function's own array (np.abs made it)
-        r += atol
-        return r
-
-    def with_reference_name(self, name: str) -> Tolerance:
-        return Tolerance(self.atol, self.rtol, name, self.relative_atol)
-
-    def absolute(self) -> Tolerance:
-        """The same numbers with ``atol`` absolute (as the table's were before it scaled)."""
-        return Tolerance(self.atol, self.rtol, self.reference_name, relative_atol=False)
-
-    def __str__(self) -> str:
-        scale = f"*max|{self.reference_name}|" if self.relative_atol else ""
-        return f"{self.atol:g}{scale} + {self.rtol:g}*|{self.reference_name}|"
-
-
-def _tol(atol: float, rtol: float, method: str) -> Tolerance:
-    return Tolerance(atol, rtol, REFERENCE_NAMES[method], relative_atol=True)
-
-
-_FLOAT64 = {
-    "central": _tol(1e-7, 1e-6, "central"),
-    "forward": _tol(1e-5, 1e-4, "forward"),
-    "complex_step": _tol(1e-12, 1e-9, "complex_step"),
-    "directional": _tol(1e-7, 1e-6, "directional"),
-    "autograd": _tol(1e-12, 1e-10, "autograd"),
-}
-_FLOAT32 = {method: _tol(1e-5, 1e-4, method) for method in METHODS}
-
-TOLERANCES: dict[tuple[str, str], Tolerance] = {
-    **{("float64", m): t for m, t in _FLOAT64.items()},
-    **{("complex128", m): t for m, t in _FLOAT64.items()},
-    **{("float32", m): t for m, t in _FLOAT32.items()},
-}
-"""The tolerance table, keyed by ``(dtype name, method)``. See the module docstring for why."""
-
-
-def tolerance_for(dtype: Any, method: str) -> Tolerance:
-    """Look up the tolerance for ``dtype`` (a numpy dtype or its name) and ``method``."""
-    name = np.dtype(dtype).name
-    try:
-        return TOLERANCES[(name, method)]
-    except KeyError:
-        dtypes = sorted({d for d, _ in TOLERANCES})
-        raise ValueError(
-            f"no tolerance for dtype {name!r} and method {method!r}; "
-            f"expected a dtype in {dtypes} and a method in {list(METHODS)}"
-        ) from None
 
 
 def format_value(value: float, other: float | None = None) -> str:
@@ -405,14 +312,9 @@ def compare(
     r = np.asarray(reference)
     dt = str(np.dtype(dtype).name) if dtype is not None else a.dtype.name
     if a.shape != r.shape:
-        return GradientRecord(
-            path=path, layer=layer, activation=activation, parameter=parameter,
-            shape=tuple(r.shape), method=method, dtype=dt, max_abs_error=math.inf,
-            max_rel_error=math.inf, worst_index=(), analytic=math.nan, reference=math.nan,
-            tolerance=tolerance, mismatched=int(r.size), size=int(r.size), kinks=0, passed=False,
-            note=f"shape {tuple(a.shape)} does not match the expected {tuple(r.shape)}"
-            + (f"; {note}" if note else ""), status="mismatch",
-        )
+        return _shape_mismatch(a, r, path=path, layer=layer, activation=activation,
+                               parameter=parameter, method=method, dt=dt, tolerance=tolerance,
+                               note=note)
     if checked is not None:
         return _compare_sample(a, r, np.asarray(checked, dtype=np.intp), path=path, layer=layer,
                                activation=activation, parameter=parameter, method=method,
@@ -420,73 +322,17 @@ def compare(
                                kink_bounds=kink_bounds, note=note)
     a = np.real(a).astype(np.float64, copy=False)  # read only: no copy of a float64 array
     r = np.real(r).astype(np.float64, copy=False)
-    mask = np.zeros(r.shape, dtype=bool)
     with np.errstate(invalid="ignore", over="ignore"):
-        err = np.abs(a - r)
-        err[~np.isfinite(err)] = np.inf
-        n_kinks = 0
-        if kink_mask is not None:
-            mask = np.broadcast_to(np.asarray(kink_mask, dtype=bool), r.shape)
-            n_kinks = int(mask.sum())
-            if n_kinks:
-                if kink_bounds is None:
-                    raise ValueError("kink_mask needs kink_bounds (the one-sided derivatives)")
-                # Only the entries at a kink: a large tensor has few of them.
-                left = np.real(np.broadcast_to(kink_bounds[0], r.shape)[mask]).astype(np.float64)
-                right = np.real(np.broadcast_to(kink_bounds[1], r.shape)[mask]).astype(np.float64)
-                lo, hi = np.minimum(left, right), np.maximum(left, right)
-                am = a[mask]
-                outside = np.maximum(lo - am, am - hi).clip(min=0.0)
-                outside[~np.isfinite(am)] = np.inf
-                err[mask] = outside
+        err, mask, n_kinks = _entry_errors(a, r, kink_mask, kink_bounds)
         S = row_scale(r, mask) if scale is None else float(scale)
-        # Few arrays of the gradient's size at a time, updated in place: on a large layer
-        # (3072 x 1024) each is 25 MB, and this runs once per tensor and method.
-        extra = (None if allowance is None
-                 else np.broadcast_to(np.asarray(allowance, dtype=np.float64), r.shape))
-        allowed = tolerance.allowed(r, S)
-        if extra is not None:
-            allowed += extra
-        beyond = ~(err <= allowed)
-        unresolved = np.zeros(r.shape, dtype=bool)
-        slack = None
-        if error is not None:
-            slack = ERROR_FACTOR * np.broadcast_to(np.asarray(error, dtype=np.float64), r.shape)
-            slack = np.where(np.isfinite(slack), slack, np.inf)
-            unresolved = beyond & (err <= allowed + slack)
-        bad = beyond & ~unresolved
-        del beyond
-        rel = np.abs(a)
-        np.maximum(rel, np.abs(r), out=rel)  # max(|a|, |r|), then err over it
-        positive, zero = rel > 0, rel == 0
-        np.divide(err, rel, out=rel, where=positive)
-        rel[~positive] = 0.0
-        rel[zero & (err > 0)] = np.inf
-        max_rel = float(rel.max()) if r.size else 0.0
-        del rel, positive, zero
+        extra, allowed, slack, unresolved, bad = _allowed(r, err, S, tolerance, allowance, error)
+        max_rel = _max_relative(a, r, err)
         # Worst = the entry furthest beyond what it is allowed (most informative in a failure).
         ratio = np.divide(err, allowed, out=np.full_like(err, np.inf), where=allowed > 0)
         ratio[(allowed == 0) & (err == 0)] = 0.0
-        # What the row cannot resolve: its largest allowed error (plus the estimated errors of
-        # the entries that needed them), as a fraction of S.
-        if not r.size:
-            top = 0.0
-        elif slack is None and not mask.any():
-            top = float(allowed.max())
-        else:
-            more = 0.0 if slack is None else np.where(unresolved, slack, 0.0)
-            top = float(np.where(mask, 0.0, allowed + more).max())
+        top = _unresolvable(r, allowed, slack, unresolved, mask)
     resolution = top / S if S > 0 else (0.0 if top == 0 else math.inf)
-    if r.size:
-        ratio[np.isnan(ratio)] = np.inf
-        flat = int(np.argmax(ratio))
-        worst = tuple(int(i) for i in np.unravel_index(flat, r.shape))
-        max_abs = float(err.max())
-        a_w, r_w = float(a[worst]), float(r[worst])
-        extra_w = float((0.0 if extra is None else extra[worst])
-                        + (slack[worst] if slack is not None and unresolved[worst] else 0.0))
-    else:
-        worst, max_abs, max_rel, a_w, r_w, extra_w = (), 0.0, 0.0, math.nan, math.nan, 0.0
+    worst, max_abs, a_w, r_w, extra_w = _worst(a, r, err, ratio, extra, slack, unresolved)
     mismatched = int(bad.sum())
     if mismatched:
         status = "mismatch"
@@ -502,6 +348,114 @@ def compare(
         passed=status == "match", note=note, status=status, allowance=extra_w,
         unresolved=int(unresolved.sum()), resolution=resolution,
     )
+
+
+def _shape_mismatch(a: NDArray[Any], r: NDArray[Any], *, path: str, layer: int,
+                    activation: str, parameter: str, method: str, dt: str,
+                    tolerance: Tolerance, note: str) -> GradientRecord:
+    """The record of an analytic gradient whose shape is not the reference's."""
+    return GradientRecord(
+        path=path, layer=layer, activation=activation, parameter=parameter,
+        shape=tuple(r.shape), method=method, dtype=dt, max_abs_error=math.inf,
+        max_rel_error=math.inf, worst_index=(), analytic=math.nan, reference=math.nan,
+        tolerance=tolerance, mismatched=int(r.size), size=int(r.size), kinks=0, passed=False,
+        note=f"shape {tuple(a.shape)} does not match the expected {tuple(r.shape)}"
+        + (f"; {note}" if note else ""), status="mismatch",
+    )
+
+
+def _entry_errors(a: NDArray[np.float64], r: NDArray[np.float64],
+                  kink_mask: ArrayLike | None,
+                  kink_bounds: tuple[ArrayLike, ArrayLike] | None
+                  ) -> tuple[NDArray[np.float64], NDArray[np.bool_], int]:
+    """Each entry's error (inf where not finite; at a kink, the distance from the one-sided
+    derivatives' interval), the kink mask and how many entries it has."""
+    mask = np.zeros(r.shape, dtype=bool)
+    err = np.abs(a - r)
+    err[~np.isfinite(err)] = np.inf
+    n_kinks = 0
+    if kink_mask is not None:
+        mask = np.broadcast_to(np.asarray(kink_mask, dtype=bool), r.shape)
+        n_kinks = int(mask.sum())
+        if n_kinks:
+            if kink_bounds is None:
+                raise ValueError("kink_mask needs kink_bounds (the one-sided derivatives)")
+            # Only the entries at a kink: a large tensor has few of them.
+            left = np.real(np.broadcast_to(kink_bounds[0], r.shape)[mask]).astype(np.float64)
+            right = np.real(np.broadcast_to(kink_bounds[1], r.shape)[mask]).astype(np.float64)
+            lo, hi = np.minimum(left, right), np.maximum(left, right)
+            am = a[mask]
+            outside = np.maximum(lo - am, am - hi).clip(min=0.0)
+            outside[~np.isfinite(am)] = np.inf
+            err[mask] = outside
+    return err, mask, n_kinks
+
+
+def _allowed(r: NDArray[np.float64], err: NDArray[np.float64], S: float, tolerance: Tolerance,
+             allowance: ArrayLike | None, error: ArrayLike | None
+             ) -> tuple[NDArray[np.float64] | None, NDArray[np.float64],
+                        NDArray[np.float64] | None, NDArray[np.bool_], NDArray[np.bool_]]:
+    """(the allowance per entry or None, what each entry is allowed, the slack its estimated
+    error gives or None, the unresolved entries, the mismatched ones)."""
+    # Few arrays of the gradient's size at a time, updated in place: on a large layer
+    # (3072 x 1024) each is 25 MB, and this runs once per tensor and method.
+    extra = (None if allowance is None
+             else np.broadcast_to(np.asarray(allowance, dtype=np.float64), r.shape))
+    allowed = tolerance.allowed(r, S)
+    if extra is not None:
+        allowed += extra
+    beyond = ~(err <= allowed)
+    unresolved = np.zeros(r.shape, dtype=bool)
+    slack = None
+    if error is not None:
+        slack = ERROR_FACTOR * np.broadcast_to(np.asarray(error, dtype=np.float64), r.shape)
+        slack = np.where(np.isfinite(slack), slack, np.inf)
+        unresolved = beyond & (err <= allowed + slack)
+    bad = beyond & ~unresolved
+    return extra, allowed, slack, unresolved, bad
+
+
+def _max_relative(a: NDArray[np.float64], r: NDArray[np.float64],
+                  err: NDArray[np.float64]) -> float:
+    """The largest relative error, err / max(|a|, |r|) (inf where that is 0 but err is not)."""
+    rel = np.abs(a)
+    np.maximum(rel, np.abs(r), out=rel)  # max(|a|, |r|), then err over it
+    positive, zero = rel > 0, rel == 0
+    np.divide(err, rel, out=rel, where=positive)
+    rel[~positive] = 0.0
+    rel[zero & (err > 0)] = np.inf
+    return float(rel.max()) if r.size else 0.0
+
+
+def _unresolvable(r: NDArray[np.float64], allowed: NDArray[np.float64],
+                  slack: NDArray[np.float64] | None, unresolved: NDArray[np.bool_],
+                  mask: NDArray[np.bool_]) -> float:
+    """What the row cannot resolve: its largest allowed error (plus the estimated errors of
+    the entries that needed them), before it is divided by S."""
+    if not r.size:
+        return 0.0
+    if slack is None and not mask.any():
+        return float(allowed.max())
+    more = 0.0 if slack is None else np.where(unresolved, slack, 0.0)
+    return float(np.where(mask, 0.0, allowed + more).max())
+
+
+def _worst(a: NDArray[np.float64], r: NDArray[np.float64], err: NDArray[np.float64],
+           ratio: NDArray[np.float64], extra: NDArray[np.float64] | None,
+           slack: NDArray[np.float64] | None, unresolved: NDArray[np.bool_]
+           ) -> tuple[tuple[int, ...], float, float, float, float]:
+    """(the worst entry's index, the largest absolute error, the worst entry's analytic and
+    reference values, what was allowed beyond the tolerance there)."""
+    if not r.size:
+        return (), 0.0, math.nan, math.nan, 0.0
+    ratio[np.isnan(ratio)] = np.inf
+    flat = int(np.argmax(ratio))
+    worst = tuple(int(i) for i in np.unravel_index(flat, r.shape))
+    max_abs = float(err.max())
+    a_w, r_w = float(a[worst]), float(r[worst])
+    extra_w = float((0.0 if extra is None else extra[worst])
+                    + (slack[worst] if slack is not None and unresolved[worst] else 0.0))
+    return worst, max_abs, a_w, r_w, extra_w
 
 
 def _compare_sample(a: NDArray[Any], r: NDArray[Any], idx: NDArray[np.intp], *,

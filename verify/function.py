@@ -121,6 +121,57 @@ def check_function(
     unknown method, a gradient count that does not match, or bad options.
     """
     t0 = time.perf_counter()
+    xs, dtype, tol = _options(inputs, method, tolerance, step, seed)
+    analytic = _gradients(grad, xs)
+    x64 = [x.astype(np.float64) for x in xs]
+    f0 = _scalar(f(*x64), "f")
+    noise = 8 * unit_roundoff(np.float64) * abs(f0)  # the round-off of f(x') - f(x)
+    change = _changes(f, x64, f0)
+    rng = np.random.default_rng(20240612)
+    complex_why = {i: complex_probe(change(i), x64[i], rng) for i in range(len(xs))}
+    if method == "complex_step" and any(complex_why.values()):
+        i, why = next((i, w) for i, w in complex_why.items() if w)
+        raise NotApplicable(f"complex_step does not apply to f (inputs[{i}]): {why}; use central, "
+                         f"forward or directional")
+    allowances = _allowances(grad, analytic, xs, tol, dtype)
+    seed_used = None
+    if method == "directional":
+        from .methods import _fresh_seed
+
+        seed_used = _fresh_seed() if seed is None else int(seed)
+    dir_rng = np.random.default_rng(seed_used)
+    rows: list[GradientRecord] = []
+    n_kinks = 0
+    for i, x in enumerate(x64):
+        g, a = change(i), analytic[i]
+        common: dict[str, Any] = {"path": f"inputs[{i}]", "layer": -1, "activation": "",
+                                  "parameter": f"inputs[{i}]", "method": method,
+                                  "dtype": dtype.name}
+        if method == "directional":
+            rows.append(_directional_row(g, x, a, dir_rng.standard_normal(x.shape), tol, step,
+                                         noise, seed_used, allowances.get(i),
+                                         not complex_why[i], common))
+            continue
+        rec, kinks = _quotient_row(g, x, a, method, tol, step, noise, allowances.get(i),
+                                   not complex_why[i], common)
+        n_kinks += kinks
+        rows.append(rec)
+    info: dict[str, Any] = {
+        "method": method, "dtype": dtype.name, "loss": None,
+        "n_parameters": int(sum(x.size for x in xs)), "step": step, "kinks": n_kinks,
+        "reference": "finite differences of f", "reference_dtype": "float64",
+        "complex_step": "applies" if not any(complex_why.values()) else "does not apply",
+        "seconds": time.perf_counter() - t0,
+    }
+    if seed_used is not None:
+        info["seed"] = seed_used
+    return GradientCheck(method, rows, seed=seed_used, info=info)
+
+
+def _options(inputs: Sequence[Any] | Array, method: str,
+             tolerance: Tolerance | tuple[float, float] | None, step: float | None,
+             seed: int | None) -> tuple[list[Array], np.dtype[Any], Tolerance]:
+    """:func:`check_function`'s arguments checked: the inputs, their dtype, the tolerance."""
     if method == "autograd":
         raise NotApplicable("method 'autograd' needs a reference model (a torch twin); for a "
                             f"function use one of {', '.join(FUNCTION_METHODS)}")
@@ -145,11 +196,12 @@ def check_function(
     else:
         raise TypeError(f"tolerance must be a Tolerance or an (atol, rtol) tuple, got "
                         f"{tolerance!r}")
-    analytic = _gradients(grad, xs)
-    x64 = [x.astype(np.float64) for x in xs]
-    f0 = _scalar(f(*x64), "f")
-    noise = 8 * unit_roundoff(np.float64) * abs(f0)  # the round-off of f(x') - f(x)
+    return xs, dtype, tol
 
+
+def _changes(f: Callable[..., Any], x64: list[Array],
+             f0: float) -> Callable[[int], Callable[[Array], Any]]:
+    """``change(i)``: f's change from ``f0`` as a function of input i alone."""
     def change(i: int) -> Callable[[Array], Any]:
         def g(theta: Array) -> Any:
             args = [theta if k == i else x for k, x in enumerate(x64)]
@@ -159,12 +211,13 @@ def check_function(
                 value.reshape(())) - f0
         return g
 
-    rng = np.random.default_rng(20240612)
-    complex_why = {i: complex_probe(change(i), x64[i], rng) for i in range(len(xs))}
-    if method == "complex_step" and any(complex_why.values()):
-        i, why = next((i, w) for i, w in complex_why.items() if w)
-        raise NotApplicable(f"complex_step does not apply to f (inputs[{i}]): {why}; use central, "
-                         f"forward or directional")
+    return change
+
+
+def _allowances(grad: Callable[..., Sequence[Any]] | Sequence[Any], analytic: list[Array | None],
+                xs: list[Array], tol: Tolerance, dtype: np.dtype[Any]) -> dict[Any, Array]:
+    """The gradients' measured rounding per input (a callable ``grad``, a scale-aware
+    tolerance), else none."""
     allowances: dict[Any, Array] = {}
     if tol.relative_atol and callable(grad):
         base = {i: g for i, g in enumerate(analytic)}
@@ -174,75 +227,61 @@ def check_function(
             return dict(enumerate(_gradients(grad, moved)))
 
         allowances = measured_rounding(recompute, base, dtype)
-    seed_used = None
-    if method == "directional":
-        from .methods import _fresh_seed
+    return allowances
 
-        seed_used = _fresh_seed() if seed is None else int(seed)
-    dir_rng = np.random.default_rng(seed_used)
-    rows: list[GradientRecord] = []
+
+def _directional_row(g: Callable[[Array], Any], x: Array, a: Array | None, v: Array,
+                     tol: Tolerance, step: float | None, noise: float, seed_used: int | None,
+                     measured: Array | None, complex_ok: bool,
+                     common: dict[str, Any]) -> GradientRecord:
+    """One input's row by a directional derivative along ``v``."""
+    deriv, err = directional(g, x, v, r=step, noise=noise)
+    note = f"directional derivative along a Gaussian direction (seed {seed_used})"
+    if a is None or a.shape != x.shape:
+        rec = compare(np.array([np.nan]), np.array([deriv]), tolerance=tol,
+                      note=f"grad gave {None if a is None else a.shape}, expected "
+                           f"shape {x.shape}", **common)
+        return dataclasses.replace(rec, status="missing" if a is None else "mismatch")
+    terms = np.real(a).astype(np.float64) * v
+    allowance, error, scale = None, None, None
+    if tol.relative_atol:
+        allowance = gamma(terms.size, unit_roundoff(np.float64)) * float(
+            np.abs(terms).sum())
+        if measured is not None:
+            allowance += float(np.sqrt(np.sum((measured * v) ** 2)))
+        error = np.array([err])
+        scale = max(abs(deriv), float(np.sqrt(np.sum(terms**2))))
+    rec = compare(np.array([np.sum(terms)]), np.array([deriv]), tolerance=tol,
+                  allowance=allowance, error=error, scale=scale, note=note, **common)
+    if tol.relative_atol and rec.verdict != "match" and np.isfinite(rec.analytic):
+        better = refine_directional(g, x, v, complex_ok=complex_ok, noise=noise)
+        rec = compare(np.array([np.sum(terms)]), better.estimate, tolerance=tol,
+                      allowance=allowance, error=better.error,
+                      scale=max(abs(float(better.estimate[0])),
+                                float(np.sqrt(np.sum(terms**2)))),
+                      note=f"{note}; refined by {better.how}", **common)
+    return rec
+
+
+def _quotient_row(g: Callable[[Array], Any], x: Array, a: Array | None, method: str,
+                  tol: Tolerance, step: float | None, noise: float, measured: Array | None,
+                  complex_ok: bool, common: dict[str, Any]) -> tuple[GradientRecord, int]:
+    """One input's row by difference quotients, and how many of its entries are at a kink."""
+    est = difference_quotients(g, x, method, r=step)
+    if a is None:
+        rec = compare(np.full(x.shape, np.nan), est, tolerance=tol,
+                      note="grad gave None for this input", **common)
+        return dataclasses.replace(rec, status="missing"), 0
+    bound = measured if tol.relative_atol else None
+    error, note = None, ""
+    if tol.relative_atol and a.shape == est.shape and method != "complex_step":
+        est, error, note = refine_failing(
+            a, est, tol, bound, _refiner(g, x, complex_ok=complex_ok, noise=noise))
+    kink_mask, bounds = None, None
     n_kinks = 0
-    for i, x in enumerate(x64):
-        g, a = change(i), analytic[i]
-        common: dict[str, Any] = {"path": f"inputs[{i}]", "layer": -1, "activation": "",
-                                  "parameter": f"inputs[{i}]", "method": method,
-                                  "dtype": dtype.name}
-        if method == "directional":
-            v = dir_rng.standard_normal(x.shape)
-            deriv, err = directional(g, x, v, r=step, noise=noise)
-            note = f"directional derivative along a Gaussian direction (seed {seed_used})"
-            if a is None or a.shape != x.shape:
-                rec = compare(np.array([np.nan]), np.array([deriv]), tolerance=tol,
-                              note=f"grad gave {None if a is None else a.shape}, expected "
-                                   f"shape {x.shape}", **common)
-                rows.append(dataclasses.replace(rec, status="missing" if a is None
-                                                else "mismatch"))
-                continue
-            terms = np.real(a).astype(np.float64) * v
-            allowance, error, scale = None, None, None
-            if tol.relative_atol:
-                allowance = gamma(terms.size, unit_roundoff(np.float64)) * float(
-                    np.abs(terms).sum())
-                if i in allowances:
-                    allowance += float(np.sqrt(np.sum((allowances[i] * v) ** 2)))
-                error = np.array([err])
-                scale = max(abs(deriv), float(np.sqrt(np.sum(terms**2))))
-            rec = compare(np.array([np.sum(terms)]), np.array([deriv]), tolerance=tol,
-                          allowance=allowance, error=error, scale=scale, note=note, **common)
-            if tol.relative_atol and rec.verdict != "match" and np.isfinite(rec.analytic):
-                better = refine_directional(g, x, v, complex_ok=not complex_why[i], noise=noise)
-                rec = compare(np.array([np.sum(terms)]), better.estimate, tolerance=tol,
-                              allowance=allowance, error=better.error,
-                              scale=max(abs(float(better.estimate[0])),
-                                        float(np.sqrt(np.sum(terms**2)))),
-                              note=f"{note}; refined by {better.how}", **common)
-            rows.append(rec)
-            continue
-        est = difference_quotients(g, x, method, r=step)
-        if a is None:
-            rec = compare(np.full(x.shape, np.nan), est, tolerance=tol,
-                          note="grad gave None for this input", **common)
-            rows.append(dataclasses.replace(rec, status="missing"))
-            continue
-        bound = allowances.get(i) if tol.relative_atol else None
-        error, note = None, ""
-        if tol.relative_atol and a.shape == est.shape and method != "complex_step":
-            est, error, note = refine_failing(
-                a, est, tol, bound, _refiner(g, x, complex_ok=not complex_why[i], noise=noise))
-        kink_mask, bounds = None, None
-        if tol.relative_atol and a.shape == est.shape and method in ("central", "forward"):
-            kink_mask, bounds = failing_kinks(g, x, a, est, tol, bound, noise=noise)
-            n_kinks += 0 if kink_mask is None else int(kink_mask.sum())
-        rec = compare(a, est, tolerance=tol, allowance=bound, error=error, note=note,
-                      kink_mask=kink_mask, kink_bounds=bounds, **common)
-        rows.append(kinks_only(rec, a, est, tol, bound, kink_mask))
-    info: dict[str, Any] = {
-        "method": method, "dtype": dtype.name, "loss": None,
-        "n_parameters": int(sum(x.size for x in xs)), "step": step, "kinks": n_kinks,
-        "reference": "finite differences of f", "reference_dtype": "float64",
-        "complex_step": "applies" if not any(complex_why.values()) else "does not apply",
-        "seconds": time.perf_counter() - t0,
-    }
-    if seed_used is not None:
-        info["seed"] = seed_used
-    return GradientCheck(method, rows, seed=seed_used, info=info)
+    if tol.relative_atol and a.shape == est.shape and method in ("central", "forward"):
+        kink_mask, bounds = failing_kinks(g, x, a, est, tol, bound, noise=noise)
+        n_kinks += 0 if kink_mask is None else int(kink_mask.sum())
+    rec = compare(a, est, tolerance=tol, allowance=bound, error=error, note=note,
+                  kink_mask=kink_mask, kink_bounds=bounds, **common)
+    return kinks_only(rec, a, est, tol, bound, kink_mask), n_kinks

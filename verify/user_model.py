@@ -15,6 +15,8 @@ gradient (the difference quotients of the loss with respect to the next layer's 
 compared with difference quotients of the *layer's own* forward, contracted with that upstream
 gradient; the loss derivative is compared with the loss's exact gradient; ``network.backward``
 (when the model has its own) only on evidence from the recorded walk.
+
+Those root causes are computed in :mod:`verify.user_model_causes`.
 """
 
 from __future__ import annotations
@@ -30,14 +32,8 @@ from numpy.typing import NDArray
 
 from reference_mlp import Loss
 
-from .compare import (
-    GradientCheck,
-    GradientRecord,
-    Tolerance,
-    compare,
-    tolerance_for,
-)
-from .findings import missing_notes, observations, overflow, walk_evidence
+from .compare import GradientCheck, GradientRecord, Tolerance, compare, tolerance_for
+from .findings import missing_notes, observations, overflow
 from .finite_diff import Refined
 from .generic import (
     FloatCopy,
@@ -55,18 +51,12 @@ from .generic import (
 )
 from .losses import CheckLoss, ValueLoss, check_loss, prepare_targets
 from .methods import NotApplicable
-from .protocol import (
-    ModelRun,
-    describe_layer,
-    gradient_of,
-    layer_kinds,
-    parameter_name,
-    run_model,
-)
+from .protocol import ModelRun, describe_layer, layer_kinds, parameter_name, run_model
 from .reference import KINDS
 from .rounding import gamma, unit_roundoff
 
 __all__ = ["check_user_model"]
+
 
 Array = NDArray[Any]
 
@@ -260,21 +250,7 @@ def check_user_model(
     y_arr = np.asarray(y)
     run = run_model(model, x, lambda pred: loss.derivative(y_arr, pred))
     pred = run.prediction
-    if pred.ndim != 2 or pred.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"the model's output has shape {pred.shape}: expected (batch, n_out) with batch "
-            f"{x.shape[0]} (the last layer's output is the prediction)"
-        )
-    batch, n_out = pred.shape
-    closs = check_loss(loss, batch, n_out)
-    t = prepare_targets(closs, y, batch, n_out)
-    t64 = t.astype(np.float64) if t.dtype.kind in "fiub" else t
-    if method == "complex_step" and not closs.complex_ok:
-        raise NotApplicable(
-            f"complex_step needs a complex-analytic loss ('exact', 'lesson', 'cross_entropy' or "
-            f"one whose value the checker recognises); loss {loss.name!r} is a value "
-            f"function: use central, forward or directional"
-        )
+    batch, closs, t64 = _loss_and_targets(loss, y, pred, x, method)
     layers = run.layers
     params = [getattr(layer, parameter_name(layer, k) or "", None)
               for layer in layers for k in ("weights", "biases")]
@@ -296,30 +272,13 @@ def check_user_model(
     }
     rows_spec = [(i, k) for i, layer in enumerate(layers) for k in layer_kinds(layer)
                  if k in kinds]
-    values = {f"layers[{i}] input": a for i, a in enumerate(ev.inputs)}
-    values["prediction"] = ev.y
-    with np.errstate(over="ignore", invalid="ignore"):
-        loss_value = float(np.real(closs.value(ev.y, t64)))
-    model_values = {"the prediction": pred,
-                    **{f"layers[{i}].{k}": g for (i, k), g in run.analytic.items()}}
-    why, fatal = overflow(values, loss_value, model_values, mdt)
+    why, fatal = _overflow(ev, pred, run, closs, t64, mdt)
     tol = tolerance or tolerance_for(mdt, method)
     if fatal:
-        from .check import _unchecked
-
-        shapes = [(i, k, describe_layer(layers[i]),
-                   (1,) if method == "directional" else ev.theta(i, k).shape)
-                  for i, k in rows_spec]
-        info.update({"step": None, "kinks": 0, "diagnosis": why})
-        return GradientCheck(method, _unchecked(method, shapes, why, tol, mdt.name), info=info)
+        return _unchecked_check(method, layers, rows_spec, ev, why, tol, mdt, info)
     scale_aware = tol.relative_atol
-    allowances: dict[Any, Array] = {}
-    if scale_aware:
-        allowances = measured_rounding(
-            _perturbed_run(model, x, lambda p: loss.derivative(y_arr, p)), run.analytic, mdt)
-        floors = _floors(run, ev, RESOLUTION_FACTOR * unit_roundoff(mdt)
-                         * _network_scale(run.analytic, closs, ev.y, t64))
-        allowances = {k: v + floors.get(k, 0.0) for k, v in allowances.items()}
+    allowances: dict[Any, Array] = (
+        _allowances(model, x, loss, y_arr, run, ev, closs, t64, mdt) if scale_aware else {})
     as64: dict[tuple[int, str], Array] = {}
     if scale_aware and mdt == np.float32:
         as64 = _float64_gradients(model, x, lambda p: loss.derivative(y_arr, p))
@@ -346,31 +305,12 @@ def check_user_model(
                                          noise=ev.noise(i), complex_ok=not complex_why,
                                          float64=as64.get((i, kind))))
             continue
-        r = None if step is None else float(step)
-        est = difference_quotients(f, theta, method, r=r)
-        if a is None:
-            rec = compare(np.full(theta.shape, np.nan), est, tolerance=tol,
-                          note=notes.get((i, kind), "not produced by backward"), **common)
-            rows.append(dataclasses.replace(rec, status="missing"))
-            continue
-        allowance = allowances.get((i, kind)) if scale_aware else None
-        error, note = None, ""
-        if scale_aware and np.shape(a) == est.shape and method != "complex_step":
-            est, error, note = refine_failing(
-                np.asarray(a), est, tol, allowance,
-                _refiner(f, theta, complex_ok=not complex_why, noise=ev.noise(i)))
-        kink_mask, bounds = None, None
-        if scale_aware and np.shape(a) == est.shape and method in ("central", "forward"):
-            kink_mask, bounds = failing_kinks(f, theta, np.asarray(a), est, tol, allowance,
-                                              noise=ev.noise(i))
-            n_kinks += 0 if kink_mask is None else int(kink_mask.sum())
-        rec = compare(np.asarray(a), est, tolerance=tol, allowance=allowance, error=error,
-                      note=note, kink_mask=kink_mask, kink_bounds=bounds, **common)
-        rec = kinks_only(rec, np.asarray(a), est, tol, allowance, kink_mask)
-        a64 = as64.get((i, kind))
-        if rec.verdict == "mismatch" and a64 is not None and a64.shape == est.shape:
-            rec = _precision_only(rec, compare(a64, est, tolerance=tol, allowance=allowance,
-                                               error=error, note=note, **common))
+        rec, kinks = _quotient_row(f, theta, a, method, tol, step,
+                                   notes.get((i, kind), "not produced by backward"),
+                                   allowances.get((i, kind)) if scale_aware else None,
+                                   scale_aware, not complex_why, ev.noise(i),
+                                   as64.get((i, kind)), common)
+        n_kinks += kinks
         rows.append(rec)
     info.update({"step": step, "kinks": n_kinks})
     if method == "directional":
@@ -379,21 +319,119 @@ def check_user_model(
     if why:
         check.findings.append(why)
     if localize and not check.passed:
-        if why:
-            check.info["diagnosis"] = why
-        else:
-            check.root_causes = _root_causes(run, ev, model, loss, y_arr, closs, t64, mdt, rows,
-                                             complex_ok=not complex_why)
-            if not check.root_causes and any(r.verdict in ("mismatch", "missing")
-                                             for r in rows):
-                walk = (", and the network called each layer once, last first, passing each the "
-                        "gradient the layer after it returned" if run.trace.walk == "model"
-                        else "")
-                check.info["diagnosis"] = (
-                    "root cause unknown: the loss derivative and every layer's own backward "
-                    f"pass their checks alone{walk}; none of these is to blame, and the checker "
-                    "names no other cause")
+        _diagnose(check, why, run, ev, model, loss, y_arr, closs, t64, mdt, rows,
+                  complex_ok=not complex_why)
     return check
+
+
+def _loss_and_targets(loss: Loss, y: Any, pred: Array, x: Array,
+                      method: str) -> tuple[int, Any, Any]:
+    """The batch, the loss checked for the prediction's shape, and the targets (float64 where
+    numeric)."""
+    if pred.ndim != 2 or pred.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"the model's output has shape {pred.shape}: expected (batch, n_out) with batch "
+            f"{x.shape[0]} (the last layer's output is the prediction)"
+        )
+    batch, n_out = pred.shape
+    closs = check_loss(loss, batch, n_out)
+    t = prepare_targets(closs, y, batch, n_out)
+    t64 = t.astype(np.float64) if t.dtype.kind in "fiub" else t
+    if method == "complex_step" and not closs.complex_ok:
+        raise NotApplicable(
+            f"complex_step needs a complex-analytic loss ('exact', 'lesson', 'cross_entropy' or "
+            f"one whose value the checker recognises); loss {loss.name!r} is a value "
+            f"function: use central, forward or directional"
+        )
+    return batch, closs, t64
+
+
+def _overflow(ev: _Evaluator, pred: Array, run: Any, closs: Any, t64: Any,
+              mdt: np.dtype[Any]) -> tuple[str, bool]:
+    """:func:`overflow` on the model's values: what overflowed, and whether that is fatal."""
+    values = {f"layers[{i}] input": a for i, a in enumerate(ev.inputs)}
+    values["prediction"] = ev.y
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss_value = float(np.real(closs.value(ev.y, t64)))
+    model_values = {"the prediction": pred,
+                    **{f"layers[{i}].{k}": g for (i, k), g in run.analytic.items()}}
+    return overflow(values, loss_value, model_values, mdt)
+
+
+def _unchecked_check(method: str, layers: list[Any], rows_spec: list[tuple[int, str]],
+                     ev: _Evaluator, why: Any, tol: Tolerance, mdt: np.dtype[Any],
+                     info: dict[str, Any]) -> GradientCheck:
+    """The check of a model whose values overflow fatally: every row unchecked, and why."""
+    from .check import _unchecked
+
+    shapes = [(i, k, describe_layer(layers[i]),
+               (1,) if method == "directional" else ev.theta(i, k).shape)
+              for i, k in rows_spec]
+    info.update({"step": None, "kinks": 0, "diagnosis": why})
+    return GradientCheck(method, _unchecked(method, shapes, why, tol, mdt.name), info=info)
+
+
+def _allowances(model: Any, x: Array, loss: Loss, y_arr: Any, run: Any, ev: _Evaluator,
+                closs: Any, t64: Any, mdt: np.dtype[Any]) -> dict[Any, Array]:
+    """The gradients' measured rounding, plus the floor of what the network can resolve."""
+    allowances = measured_rounding(
+        _perturbed_run(model, x, lambda p: loss.derivative(y_arr, p)), run.analytic, mdt)
+    floors = _floors(run, ev, RESOLUTION_FACTOR * unit_roundoff(mdt)
+                     * _network_scale(run.analytic, closs, ev.y, t64))
+    return {k: v + floors.get(k, 0.0) for k, v in allowances.items()}
+
+
+def _quotient_row(f: Any, theta: Array, a: Any, method: str, tol: Tolerance,
+                  step: float | None, missing_note: str, allowance: Array | None,
+                  scale_aware: bool, complex_ok: bool, noise: float, a64: Array | None,
+                  common: dict[str, Any]) -> tuple[GradientRecord, int]:
+    """One parameter's row by difference quotients, and how many entries are at a kink."""
+    n_kinks = 0
+    r = None if step is None else float(step)
+    est = difference_quotients(f, theta, method, r=r)
+    if a is None:
+        rec = compare(np.full(theta.shape, np.nan), est, tolerance=tol,
+                      note=missing_note, **common)
+        return dataclasses.replace(rec, status="missing"), 0
+    error, note = None, ""
+    if scale_aware and np.shape(a) == est.shape and method != "complex_step":
+        est, error, note = refine_failing(
+            np.asarray(a), est, tol, allowance,
+            _refiner(f, theta, complex_ok=complex_ok, noise=noise))
+    kink_mask, bounds = None, None
+    if scale_aware and np.shape(a) == est.shape and method in ("central", "forward"):
+        kink_mask, bounds = failing_kinks(f, theta, np.asarray(a), est, tol, allowance,
+                                          noise=noise)
+        n_kinks += 0 if kink_mask is None else int(kink_mask.sum())
+    rec = compare(np.asarray(a), est, tolerance=tol, allowance=allowance, error=error,
+                  note=note, kink_mask=kink_mask, kink_bounds=bounds, **common)
+    rec = kinks_only(rec, np.asarray(a), est, tol, allowance, kink_mask)
+    if rec.verdict == "mismatch" and a64 is not None and a64.shape == est.shape:
+        rec = _precision_only(rec, compare(a64, est, tolerance=tol, allowance=allowance,
+                                           error=error, note=note, **common))
+    return rec, n_kinks
+
+
+def _diagnose(check: GradientCheck, why: str | None, run: Any, ev: _Evaluator, model: Any,
+              loss: Loss, y_arr: Any, closs: Any, t64: Any, mdt: np.dtype[Any],
+              rows: list[GradientRecord], *, complex_ok: bool) -> None:
+    """A failing check's diagnosis: the overflow, the root causes, or that none is known."""
+    from .user_model_causes import _root_causes
+
+    if why:
+        check.info["diagnosis"] = why
+    else:
+        check.root_causes = _root_causes(run, ev, model, loss, y_arr, closs, t64, mdt, rows,
+                                         complex_ok=complex_ok)
+        if not check.root_causes and any(r.verdict in ("mismatch", "missing")
+                                         for r in rows):
+            walk = (", and the network called each layer once, last first, passing each the "
+                    "gradient the layer after it returned" if run.trace.walk == "model"
+                    else "")
+            check.info["diagnosis"] = (
+                "root cause unknown: the loss derivative and every layer's own backward "
+                f"pass their checks alone{walk}; none of these is to blame, and the checker "
+                "names no other cause")
 
 
 def _refiner(f: Any, theta: Array, *, complex_ok: bool, noise: float = 0.0
@@ -462,150 +500,3 @@ def _directional_row(f: Any, theta: Array, v: Array, a: Array | None, tol: Toler
                                                allowance=allowance, error=error, scale=scale,
                                                note=note, **common))
     return rec
-
-
-def _layer_vjp(layer: Any, a: Array, upstream: Array, kind: str) -> tuple[Any, Array]:
-    """``f(theta') = sum(upstream * layer.forward(...))`` minus its value at theta, on a float64
-    copy of ``layer``: the scalar whose gradient a layer's backward computes, given upstream."""
-    work = FloatCopy([layer])
-    target = work.layers[0]
-    name = None if kind == "inputs" else parameter_name(target, kind)
-    base = float(np.real(np.sum(upstream * np.asarray(target.forward(a)))))
-
-    def f(theta: Array) -> Any:
-        if name is None:
-            out = target.forward(theta)
-        else:
-            saved = getattr(target, name)
-            setattr(target, name, theta)
-            try:
-                out = target.forward(a)
-            finally:
-                setattr(target, name, saved)
-        return np.sum(upstream * np.asarray(out)) - base
-
-    theta = a if name is None else np.asarray(getattr(target, name))
-    return f, theta
-
-
-def _vjp_noise(layer: Any, a: Array, upstream: Array) -> float:
-    """A floor on the round-off of a value of :func:`_layer_vjp`'s ``f``: the sum of
-    ``upstream * forward`` and its base value, about ``4 u sum |upstream * forward|``."""
-    try:
-        with np.errstate(all="ignore"):
-            out = np.asarray(FloatCopy([layer]).layers[0].forward(a))
-            total = float(np.sum(np.abs(np.real(upstream)) * np.abs(np.real(out))))
-    except Exception:  # noqa: BLE001 - a forward that fails here fails in the check itself
-        return 0.0
-    u = float(np.finfo(np.float64).eps) / 2
-    return 4 * u * total if math.isfinite(total) else 0.0
-
-
-def _local_grads(layer: Any, returned: Any) -> dict[str, Array | None]:
-    out: dict[str, Array | None] = {k: gradient_of(layer, k) for k in ("weights", "biases")}
-    out["inputs"] = None if returned is None else np.asarray(returned)
-    return out
-
-
-def _local_run(layer: Any, a: Array, upstream: Array, mdt: np.dtype) -> Any:
-    """``recompute`` for :func:`verify.generic.measured_rounding` of one layer alone."""
-
-    def recompute(rng: np.random.Generator, rel: float) -> dict[str, Array | None]:
-        moved = copy.deepcopy(layer)
-        for kind in ("weights", "biases"):
-            name = parameter_name(moved, kind)
-            if name is not None:
-                p = getattr(moved, name)
-                setattr(moved, name, (p * (1 + rel * rng.uniform(-1, 1, p.shape))).astype(p.dtype))
-        am = (a * (1 + rel * rng.uniform(-1, 1, a.shape))).astype(mdt)
-        um = (upstream * (1 + rel * rng.uniform(-1, 1, upstream.shape))).astype(mdt)
-        moved.forward(am)
-        return _local_grads(moved, moved.backward(um))
-
-    return recompute
-
-
-def _root_causes(run: ModelRun, ev: _Evaluator, model: Any, loss: Loss, y: Array,
-                 closs: CheckLoss, t: Array, mdt: np.dtype, rows: list[GradientRecord], *,
-                 complex_ok: bool) -> list[GradientRecord]:
-    """The loss derivative, each layer alone (true input, true upstream gradient) and the
-    recorded walk: what fails of these (see the module docstring)."""
-    tol = tolerance_for(mdt, "central").with_reference_name("reference")
-    causes: list[GradientRecord] = []
-    u = unit_roundoff(mdt)
-    true_dy = closs.gradient(np.real(run.prediction).astype(np.float64), t)
-    d_loss = np.asarray(loss.derivative(y, run.prediction))
-    rec = compare(d_loss, true_dy, path="loss", layer=-1, activation="", parameter="predictions",
-                  method="reference", tolerance=tol, dtype=mdt.name,
-                  allowance=16 * u * np.abs(true_dy),
-                  note=f"derivative of loss {loss.name!r} w.r.t. the predictions")
-    if not rec.passed:
-        causes.append(rec)
-    originals = layers_original(model)
-    n = len(originals)
-    upstream = ev.loss.gradient(ev.y, t)
-    for i in reversed(range(n)):
-        layer = originals[i]
-        a = ev.inputs[i]
-        own = copy.deepcopy(layer)
-        next_upstream = None
-        if i > 0:  # the true gradient w.r.t. this layer's input, for the layer before
-            f_in = ev.change(i, "inputs")
-            next_upstream = difference_quotients(f_in, a, "central")
-        try:
-            own.forward(a.astype(mdt))
-            returned = own.backward(upstream.astype(mdt))
-            grads = _local_grads(own, returned)
-            local = measured_rounding(_local_run(layer, a, upstream, mdt), grads, mdt)
-            floor = RESOLUTION_FACTOR * u * _network_scale(
-                {(i, k): g for k, g in grads.items()}, closs, ev.y, t)
-            local = {k: v + floor for k, v in local.items()}
-        except Exception as exc:  # noqa: BLE001 - a broken backward is itself the finding
-            rec = compare(np.full((1,), np.nan), np.zeros(1), path=f"layers[{i}].backward",
-                          layer=i, activation=describe_layer(layer), parameter="inputs",
-                          method="reference", tolerance=tol, dtype=mdt.name)
-            causes.append(dataclasses.replace(rec, note=f"backward raised "
-                                                        f"{type(exc).__name__}: {exc}"))
-            if next_upstream is not None:
-                upstream = next_upstream
-            continue
-        for kind in layer_kinds(layer):
-            f, theta = _layer_vjp(layer, a, upstream, kind)
-            ref = difference_quotients(f, theta, "central")
-            got = returned if kind == "inputs" else gradient_of(own, kind)
-            path = f"layers[{i}].{kind}"
-            note = "layer-local: own backward fed the true upstream gradient"
-            if got is None:
-                note = ("layer-local: backward returned None" if kind == "inputs" else
-                        "layer-local: backward did not set this gradient")
-                rec = compare(np.full(ref.shape, np.nan), ref, path=path, layer=i,
-                              activation=describe_layer(layer), parameter=kind,
-                              method="reference", tolerance=tol, dtype=mdt.name, note=note)
-                causes.append(dataclasses.replace(rec, status="missing"))
-                continue
-            got = np.asarray(got)
-            error = None
-            kink_mask, bounds = None, None
-            if got.shape == ref.shape:
-                ref, error, _ = refine_failing(got, ref, tol, local.get(kind),
-                                               _refiner(f, theta, complex_ok=complex_ok))
-                # A layer fed exactly its kink (a relu's 0, from a saturated unit before it):
-                # the reference's convention there is no more right than the layer's own.
-                kink_mask, bounds = failing_kinks(f, theta, got, ref, tol, local.get(kind),
-                                                  noise=_vjp_noise(layer, a, upstream))
-            rec = compare(got, ref, path=path, layer=i, activation=describe_layer(layer),
-                          parameter=kind, method="reference", tolerance=tol, dtype=mdt.name,
-                          allowance=local.get(kind), error=error, note=note,
-                          kink_mask=kink_mask, kink_bounds=bounds)
-            rec = kinks_only(rec, got, ref, tol, local.get(kind), kink_mask)
-            if rec.verdict == "mismatch":
-                causes.append(rec)
-        if next_upstream is not None:
-            upstream = next_upstream
-    causes.sort(key=lambda r: r.layer)
-    failing = [row for row in rows if not row.passed]
-    evidence = walk_evidence(run)
-    if evidence and failing:
-        causes.append(dataclasses.replace(failing[0], path="network.backward",
-                                          status="mismatch", note="; ".join(evidence)))
-    return causes

@@ -18,6 +18,7 @@ import csv
 import os
 import stat
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,28 +193,17 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
     ``store`` (a results folder), each student's results are written the moment they are
     graded, and ``resume`` keeps a student's stored result instead of grading again when it
     was graded from the same files, secret, seed, assignment, rubric, limits and grader
-    (:mod:`.records`)."""
+    (:mod:`.records`).
+
+    A little over 80 lines because of this docstring and the two closures that record each
+    student's result the moment it is known; the steps themselves are helpers."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder")
     # Students graded side by side: refuse a sandbox that cannot keep them apart.
     check_isolation(resolve_mode(sandbox), batch=True, unsafe=unsafe_sandbox)
     spec = load_assignment(assignment)
-    found = find_submissions(folder, entry, spec)
-    warnings = found.warnings
-    names, people, name_warnings = student_names(folder, [*found.submissions, *found.problems])
-    warnings += name_warnings
-    names = {n: safe_text(shown) for n, shown in names.items()}  # not UTF-8: shown escaped
-    people = {safe_text(n): p for n, p in people.items()}
-    # A student's own folder may hold helper modules beside the entry; files at the top level
-    # are each a student of their own.
-    subs = {names[n]: Submission(path, *helpers_beside(path)) if path.parent != folder
-            else Submission(path) for n, path in found.submissions.items()}
-    problems = {names[n]: why for n, why in found.problems.items()}
-    for n in found.problems:
-        subs[names[n]] = Submission(folder / n)
-    if shard is not None:
-        subs = {name: sub for name, sub in subs.items() if in_shard(name, *shard)}
+    subs, problems, people, warnings = _students(folder, entry, spec, shard)
     # What grade_submission is given: the file alone where it has no helpers (as always).
     targets = {name: sub if sub.helpers or sub.notes else sub.entry
                for name, sub in subs.items()}
@@ -241,14 +231,81 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
                                            "unknown", rubric, why, time.monotonic(), spec,
                                            "given" if seed is not None else "none"))
 
+    runnable, unavailable = _sort_students(
+        subs, reports, resumed, bases, store if resume else None, store is not None, rubric,
+        lambda sub: _base(sub, secret, seed, spec, limits, fd_check))
+    for language, (reason, names_) in unavailable.items():
+        warnings.append(f"CANNOT GRADE {len(names_)} {language} submission(s) on this machine: "
+                        f"{reason}. They are marked NOT GRADED (no score): "
+                        f"{', '.join(names_[:10])}{' ...' if len(names_) > 10 else ''}")
+        for name in names_:
+            finish(name, grade_submission(targets[name], seed=seed, secret=secret,
+                                          rubric=rubric, limits=limits, sandbox=sandbox,
+                                          fd_check=False, assignment=spec,
+                                          unsafe_sandbox=unsafe_sandbox))
+
+    def grade_one(name: str) -> GradeReport:
+        report = grade_submission(targets[name], seed=seed, secret=secret, rubric=rubric,
+                                  limits=limits, sandbox=sandbox, fd_check=fd_check,
+                                  assignment=spec, unsafe_sandbox=unsafe_sandbox)
+        finish(name, report)  # on disk before this worker takes the next student
+        return report
+
+    def failed(name: str, exc: Exception) -> None:
+        warnings.append(f"{name}: internal grader error "
+                        f"({type(exc).__name__}: {safe_text(exc)})")
+        finish(name, not_graded_report(subs[name].entry, seed or 0,
+                                       str(sandbox or "auto"), "unknown", rubric,
+                                       f"internal grader error: {exc}",
+                                       time.monotonic(), spec,
+                                       "given" if seed is not None else "none"))
+
+    _run_pool(list(runnable), grade_one, failed, jobs, progress)
+    ordered = {name: reports[name] for name in sorted(subs)}
+    return BatchResult(seed, ordered, warnings, time.monotonic() - start, resumed=resumed,
+                       people={n: p for n, p in people.items() if n in subs}, shard=shard)
+
+
+def _students(folder: Path, entry: str | None, spec: Assignment,
+              shard: tuple[int, int] | None
+              ) -> tuple[dict[str, Submission], dict[str, str], dict[str, list[Person]],
+                         list[str]]:
+    """The students in ``folder`` (of ``shard``) by name: their submissions, why some cannot
+    be graded, who they are, and the warnings found on the way."""
+    found = find_submissions(folder, entry, spec)
+    warnings = found.warnings
+    names, people, name_warnings = student_names(folder, [*found.submissions, *found.problems])
+    warnings += name_warnings
+    names = {n: safe_text(shown) for n, shown in names.items()}  # not UTF-8: shown escaped
+    people = {safe_text(n): p for n, p in people.items()}
+    # A student's own folder may hold helper modules beside the entry; files at the top level
+    # are each a student of their own.
+    subs = {names[n]: Submission(path, *helpers_beside(path)) if path.parent != folder
+            else Submission(path) for n, path in found.submissions.items()}
+    problems = {names[n]: why for n, why in found.problems.items()}
+    for n in found.problems:
+        subs[names[n]] = Submission(folder / n)
+    if shard is not None:
+        subs = {name: sub for name, sub in subs.items() if in_shard(name, *shard)}
+    return subs, problems, people, warnings
+
+
+def _sort_students(subs: dict[str, Submission], reports: dict[str, GradeReport],
+                   resumed: list[str], bases: dict[str, tuple[str, list[tuple[str, bytes]]]],
+                   resume_from: ResultStore | None, stored: bool, rubric: Rubric,
+                   base_of: Callable[[Submission], tuple[str, list[tuple[str, bytes]]]]
+                   ) -> tuple[dict[str, Submission], dict[str, tuple[str, list[str]]]]:
+    """The students still to grade: those this machine can run, and per language it cannot,
+    why and who. A stored result kept (``resume_from``) goes to ``reports`` and ``resumed``;
+    with a store (``stored``) each student's base goes to ``bases``."""
     runnable: dict[str, Submission] = {}
     unavailable: dict[str, tuple[str, list[str]]] = {}
     for name, sub in subs.items():
         if name in reports:
             continue
-        if store is not None:
-            bases[name] = _base(sub, secret, seed, spec, limits, fd_check)
-            kept = store.load(name, bases[name][0], rubric) if resume else None
+        if stored:
+            bases[name] = base_of(sub)
+            kept = resume_from.load(name, bases[name][0], rubric) if resume_from else None
             if kept is not None:
                 reports[name] = kept
                 resumed.append(name)
@@ -259,50 +316,32 @@ def grade_folder(folder: str | Path, *, jobs: int = 2, seed: int | None = None,
             runnable[name] = sub
         else:
             unavailable.setdefault(runner.name, (reason, []))[1].append(name)
-    for language, (reason, names_) in unavailable.items():
-        warnings.append(f"CANNOT GRADE {len(names_)} {language} submission(s) on this machine: "
-                        f"{reason}. They are marked NOT GRADED (no score): "
-                        f"{', '.join(names_[:10])}{' ...' if len(names_) > 10 else ''}")
-        for name in names_:
-            finish(name, grade_submission(targets[name], seed=seed, secret=secret,
-                                          rubric=rubric, limits=limits, sandbox=sandbox,
-                                          fd_check=False, assignment=spec,
-                                          unsafe_sandbox=unsafe_sandbox))
+    return runnable, unavailable
+
+
+def _run_pool(names: list[str], grade_one: Callable[[str], GradeReport],
+              failed: Callable[[str, Exception], None], jobs: int, progress: bool) -> None:
+    """``grade_one`` for each name, ``jobs`` at a time, with a progress bar; ``failed`` for
+    one that raised (a grader bug must not lose the other students' grades)."""
     bar = None
     if progress:
         from tqdm import tqdm
 
         # disable=None: silent when stderr is not a terminal (CI logs, pipes), as in the report.
-        bar = tqdm(total=len(runnable), unit="submission", desc="grading", leave=True,
+        bar = tqdm(total=len(names), unit="submission", desc="grading", leave=True,
                    disable=None)
-    def grade_one(name: str) -> GradeReport:
-        report = grade_submission(targets[name], seed=seed, secret=secret, rubric=rubric,
-                                  limits=limits, sandbox=sandbox, fd_check=fd_check,
-                                  assignment=spec, unsafe_sandbox=unsafe_sandbox)
-        finish(name, report)  # on disk before this worker takes the next student
-        return report
-
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(grade_one, name): name for name in runnable}
+        futures = {pool.submit(grade_one, name): name for name in names}
         for fut in as_completed(futures):
             name = futures[fut]
             try:
                 fut.result()
             except Exception as exc:  # a grader bug must not lose the other students' grades
-                warnings.append(f"{name}: internal grader error "
-                                f"({type(exc).__name__}: {safe_text(exc)})")
-                finish(name, not_graded_report(subs[name].entry, seed or 0,
-                                               str(sandbox or "auto"), "unknown", rubric,
-                                               f"internal grader error: {exc}",
-                                               time.monotonic(), spec,
-                                               "given" if seed is not None else "none"))
+                failed(name, exc)
             if bar is not None:
                 bar.update(1)
     if bar is not None:
         bar.close()
-    ordered = {name: reports[name] for name in sorted(subs)}
-    return BatchResult(seed, ordered, warnings, time.monotonic() - start, resumed=resumed,
-                       people={n: p for n, p in people.items() if n in subs}, shard=shard)
 
 
 def _base(sub: Submission, secret: bytes, seed: int | None, spec: Assignment, limits: Limits,

@@ -12,6 +12,9 @@ Lessons 2 and 5's parts (gradient descent, SGD, shuffling, training) are checked
 
 Only :class:`~.decode.MalformedResult` (untrusted data of the wrong shape) is caught here;
 anything else is a fault in the grader and propagates.
+
+One module (~600 lines, a little over the project's ~500) on purpose: the API, layer, network
+and loss checks share the :class:`Check` record and its glue to the explanation engine.
 """
 
 from __future__ import annotations
@@ -365,18 +368,7 @@ def _check_layer(part: Part, case: LayerCase, value: dict[str, Any], c: Check, *
         student = {"inputs": decode.field(got, "d_inputs"),
                    "weights": decode.field(got, "d_weights"),
                    "biases": decode.field(got, "d_biases")}
-        recs = {
-            "weights": _record(student["weights"], r.dW, f"{pre}d_weights", "weights",
-                               activation=spec.activation,
-                               missing_note="d_weights (or dWeights) is not set after backward"),
-            "biases": _record(student["biases"], r.db, f"{pre}d_biases", "biases",
-                              activation=spec.activation,
-                              missing_note="d_biases (or dBiases) is not set after backward"),
-            "inputs": _record(student["inputs"], r.dx, f"{pre}the input gradient backward returned",
-                              "inputs",
-                              activation=spec.activation,
-                              missing_note="backward returned None instead of the input gradient"),
-        }
+        recs = _layer_records(student, r, pre, spec.activation)
         c.scored += recs.values()
         unchanged = not (by_forward or by_backward)
         if not unchanged:  # a penalty only: leaving the parameters alone earns nothing
@@ -400,6 +392,23 @@ def _check_layer(part: Part, case: LayerCase, value: dict[str, Any], c: Check, *
                                                 "records": recs, "hide": c.hide,
                                                 "explained": not known.paths}))
         history.append(student)
+
+
+def _layer_records(student: dict[str, Any], r: Any, pre: str,
+                   activation: str) -> dict[str, GradientRecord]:
+    """The records of a layer's three gradients in one round (``r``: the reference's)."""
+    return {
+        "weights": _record(student["weights"], r.dW, f"{pre}d_weights", "weights",
+                           activation=activation,
+                           missing_note="d_weights (or dWeights) is not set after backward"),
+        "biases": _record(student["biases"], r.db, f"{pre}d_biases", "biases",
+                          activation=activation,
+                          missing_note="d_biases (or dBiases) is not set after backward"),
+        "inputs": _record(student["inputs"], r.dx, f"{pre}the input gradient backward returned",
+                          "inputs",
+                          activation=activation,
+                          missing_note="backward returned None instead of the input gradient"),
+    }
 
 
 def _check_net(part: Part, case: NetCase, value: dict[str, Any], c: Check) -> None:

@@ -19,6 +19,9 @@ valid); 2 for usage errors (bad options, a path that does not exist, an unusable
 bwrap, a sandbox that cannot isolate untrusted code here: see --unsafe-sandbox); 3 when some
 submission could not be graded at all (e.g. JavaScript without Node.js or math.js here: those
 students are marked NOT GRADED, never given 0; results.json is still written).
+
+The ``rescore`` and ``assignments`` commands (and the batch table they share with a batch run)
+are in :mod:`.cli_commands`.
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tabulate import tabulate
 
 from .assignments import DEFAULT_ASSIGNMENT, Assignment, load_assignment
+from .cli_commands import _assignments, _print_batch, _rescore
 from .limits import Limits
 from .outputs import OUTPUTS
 from .rubric import Rubric, load_rubric
@@ -50,13 +54,12 @@ from .scoring import GradeReport
 from .seeding import load_secret
 from .students import parse_shard
 
-if TYPE_CHECKING:
-    from .batch import BatchResult
-
 __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The options of ``python -m verify grade``. Long because it lists every option with its
+    help text, one after the other; split, the options would only be harder to find."""
     p = argparse.ArgumentParser(
         prog="python -m verify grade",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -271,36 +274,15 @@ def _unused_options(args: argparse.Namespace, batch: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     _safe_streams()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "bundle":
-        from .bundle import main as bundle_main
-
-        return bundle_main(argv[1:])
-    if argv and argv[0] == "bench":
-        from .benchmark import main as bench_main
-
-        return bench_main(argv[1:])
-    if argv and argv[0] == "assignments":
-        return _assignments(argv[1:])
-    if argv and argv[0] == "rescore":
-        return _rescore(argv[1:])
+    sub = _subcommand(argv)
+    if sub is not None:
+        return sub
     parser = _parser()
     args = parser.parse_args(argv)
     if args.sandbox_info:
         return _sandbox_info(args.sandbox, args.unsafe_sandbox)
     try:
-        mode = resolve_mode(args.sandbox)
-        assignment = load_assignment(args.assignment)
-        rubric = load_rubric(args.rubric, assignment)
-        limits = Limits(wall_s=args.wall_limit, load_s=args.load_limit, task_s=args.task_limit,
-                        cpu_s=args.cpu_limit, memory_mb=args.memory_limit)
-        secret = load_secret(args.secret_file)
-        if args.jobs < 1:
-            raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
-        if args.seed is not None and args.seed < 0:
-            raise ValueError(f"--seed must be an integer >= 0, got {args.seed}")
-        shard = parse_shard(args.shard) if args.shard is not None else None
-        if args.resume and not args.results_dir:
-            raise ValueError("--resume needs --results-dir (where the earlier results are)")
+        mode, assignment, rubric, limits, secret, shard = _settings(args)
     except (ValueError, RuntimeError) as exc:
         print(f"python -m verify grade: {exc}", file=sys.stderr)
         return 2
@@ -312,45 +294,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         missing = check_isolation(mode, batch=batch, unsafe=args.unsafe_sandbox)
     except SandboxRefused as exc:
-        print(f"python -m verify grade: {exc}", file=sys.stderr)
-        if args.prairielearn:  # PrairieLearn reads a results.json: not gradable, saying why
-            from .outputs import prairielearn, write_results
-
-            write_results(prairielearn.error_results(
-                "the grading machine cannot run submissions safely; please contact the course "
-                "staff"), Path(args.prairielearn) / "results" / "results.json")
-        if args.results:
-            from .outputs import output_for, write_results
-
-            write_results(output_for(args.format or "gradescope").error_results(
-                "the grading machine cannot run submissions safely; please contact the course "
-                "staff"), args.results)
-        return 2
+        return _refused(args, exc)
     for m in missing:
         print(f"python -m verify grade: WARNING (--unsafe-sandbox): missing {m}", file=sys.stderr)
 
-    from .grader import grade_submission
     from .outputs import output_for, write_results
-    from .text import safe_text
 
     if args.prairielearn:
-        clash = [flag for flag, given in (("a submission PATH", args.path),
-                                          ("--gradescope", args.gradescope),
-                                          ("--results", args.results),
-                                          ("--results-dir", args.results_dir),
-                                          ("--format " + str(args.format),
-                                           args.format not in (None, "prairielearn")))
-                 if given]
-        if clash:
-            print(f"python -m verify grade: --prairielearn grades ROOT/student and writes "
-                  f"ROOT/results/results.json; it cannot be combined with {', '.join(clash)}",
-                  file=sys.stderr)
-            return 2
-        return _prairielearn(args, mode, limits, secret)
+        return _prairielearn_alone(args, mode, limits, secret)
     if args.format is None:
         args.format = "gradescope"
     output = output_for(args.format)
-    error_results, results_dict = output.error_results, output.results_dict
+    error_results = output.error_results
     submission = None
     if args.gradescope:
         from .submission import find_submission
@@ -380,8 +335,93 @@ def main(argv: list[str] | None = None) -> int:
             write_results(error_results(f"{path.name} was not found"), args.results)
         _plain_error(args, f"{path.name} was not found")
         return 2
+    return _grade_one(args, submission or path, mode, rubric, limits, secret, assignment,
+                      output)
+
+
+def _subcommand(argv: list[str]) -> int | None:
+    """``bundle``, ``bench``, ``assignments``, ``rescore``: their exit status; else None."""
+    if argv and argv[0] == "bundle":
+        from .bundle import main as bundle_main
+
+        return bundle_main(argv[1:])
+    if argv and argv[0] == "bench":
+        from .benchmark import main as bench_main
+
+        return bench_main(argv[1:])
+    if argv and argv[0] == "assignments":
+        return _assignments(argv[1:])
+    if argv and argv[0] == "rescore":
+        return _rescore(argv[1:])
+    return None
+
+
+def _settings(args: argparse.Namespace
+              ) -> tuple[SandboxMode, Any, Any, Limits, bytes, tuple[int, int] | None]:
+    """The options checked: (mode, assignment, rubric, limits, secret, shard); ValueError or
+    RuntimeError saying what is wrong."""
+    mode = resolve_mode(args.sandbox)
+    assignment = load_assignment(args.assignment)
+    rubric = load_rubric(args.rubric, assignment)
+    limits = Limits(wall_s=args.wall_limit, load_s=args.load_limit, task_s=args.task_limit,
+                    cpu_s=args.cpu_limit, memory_mb=args.memory_limit)
+    secret = load_secret(args.secret_file)
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.seed is not None and args.seed < 0:
+        raise ValueError(f"--seed must be an integer >= 0, got {args.seed}")
+    shard = parse_shard(args.shard) if args.shard is not None else None
+    if args.resume and not args.results_dir:
+        raise ValueError("--resume needs --results-dir (where the earlier results are)")
+    return mode, assignment, rubric, limits, secret, shard
+
+
+def _refused(args: argparse.Namespace, exc: SandboxRefused) -> int:
+    """The sandbox cannot isolate here: say so, and leave the results file a platform reads."""
+    print(f"python -m verify grade: {exc}", file=sys.stderr)
+    if args.prairielearn:  # PrairieLearn reads a results.json: not gradable, saying why
+        from .outputs import prairielearn, write_results
+
+        write_results(prairielearn.error_results(
+            "the grading machine cannot run submissions safely; please contact the course "
+            "staff"), Path(args.prairielearn) / "results" / "results.json")
+    if args.results:
+        from .outputs import output_for, write_results
+
+        write_results(output_for(args.format or "gradescope").error_results(
+            "the grading machine cannot run submissions safely; please contact the course "
+            "staff"), args.results)
+    return 2
+
+
+def _prairielearn_alone(args: argparse.Namespace, mode: SandboxMode, limits: Limits,
+                        secret: bytes) -> int:
+    """``--prairielearn``, refused with the options it cannot be combined with."""
+    clash = [flag for flag, given in (("a submission PATH", args.path),
+                                      ("--gradescope", args.gradescope),
+                                      ("--results", args.results),
+                                      ("--results-dir", args.results_dir),
+                                      ("--format " + str(args.format),
+                                       args.format not in (None, "prairielearn")))
+             if given]
+    if clash:
+        print(f"python -m verify grade: --prairielearn grades ROOT/student and writes "
+              f"ROOT/results/results.json; it cannot be combined with {', '.join(clash)}",
+              file=sys.stderr)
+        return 2
+    return _prairielearn(args, mode, limits, secret)
+
+
+def _grade_one(args: argparse.Namespace, target: Any, mode: SandboxMode, rubric: Any,
+               limits: Limits, secret: bytes, assignment: Any, output: Any) -> int:
+    """Grade one submission; write, print and return what the options ask for."""
+    from .grader import grade_submission
+    from .outputs import write_results
+    from .text import safe_text
+
+    error_results, results_dict = output.error_results, output.results_dict
     try:
-        report = grade_submission(submission or path, seed=args.seed, secret=secret, rubric=rubric,
+        report = grade_submission(target, seed=args.seed, secret=secret, rubric=rubric,
                                   limits=limits, sandbox=mode, fd_check=not args.no_fd,
                                   assignment=assignment, unsafe_sandbox=args.unsafe_sandbox)
     except Exception as exc:  # a grader bug: still leave a valid results.json behind
@@ -467,16 +507,6 @@ def _batch(args: argparse.Namespace, folder: Path, mode: str, rubric: Rubric, li
     return 0
 
 
-def _print_batch(result: BatchResult) -> None:
-    """The batch's table: one row per student, every test's points and the diagnoses."""
-    ids = [t.id for t in next(iter(result.reports.values())).tests]
-    rows = [[name, f"{rep.score:g}" if rep.graded else "NOT GRADED",
-             *[f"{t.score:g}" if rep.graded else "-" for t in rep.tests],
-             ", ".join(sorted({d.split('@')[0] for t in rep.tests for d in t.diagnoses}))]
-            for name, rep in result.reports.items()]
-    print(tabulate(rows, headers=["student", "total", *ids, "diagnoses"], disable_numparse=True))
-
-
 def _prairielearn(args: argparse.Namespace, mode: str, limits: Limits, secret: bytes) -> int:
     """``--prairielearn ROOT``: one PrairieLearn job. What it prints is shown to the student
     (PrairieLearn shows the job's output): the points, never the seed."""
@@ -506,128 +536,3 @@ def _prairielearn(args: argparse.Namespace, mode: str, limits: Limits, secret: b
     print(f"{report.score:g} / {report.max_score:g} points (score {data['score']:.4g}); "
           f"results in {job.results}")
     return 0
-
-
-def _rescore(argv: list[str]) -> int:
-    """``python -m verify grade rescore RESULTS_DIR [--rubric FILE]``: new points for stored
-    results, without running any student code."""
-    from .batch import BatchResult, write_csv
-    from .records import ResultStore, report_from_json, rescore_report
-    from .students import Person
-
-    p = argparse.ArgumentParser(
-        prog="python -m verify grade rescore",
-        description="Re-weight the results a batch stored in RESULTS_DIR (--results-dir) with a "
-                    "new rubric's points, without running student code: every test's score is "
-                    "points x the fraction of its checks that passed, as a fresh run with the "
-                    "rubric gives. Rewrites each student's results and record; --csv writes "
-                    "the summary (also the way to collect the shards of a cluster run).")
-    p.add_argument("results_dir", metavar="RESULTS_DIR")
-    p.add_argument("--rubric", metavar="FILE",
-                   help="the new points (.toml or .json; visibility may not change); default: "
-                        "the rubric each result was graded with")
-    p.add_argument("--assignment", metavar="NAME|FILE",
-                   help="the assignment the rubric is for (default: the one recorded; needed "
-                        "for an instructor's .toml assignment)")
-    p.add_argument("--format", choices=sorted(OUTPUTS),
-                   help="rewrite the results documents in this format (default: as stored)")
-    p.add_argument("--csv", metavar="PATH", help="write the summary CSV here")
-    p.add_argument("--quiet", "-q", action="store_true", help="no table")
-    args = p.parse_args(argv)
-    folder = Path(args.results_dir)
-    records = [(path, r) for path, r in ResultStore(folder).records()]
-    if not records:
-        print(f"python -m verify grade rescore: no records in {folder / 'records'} (grade with "
-              f"--results-dir {folder} first)", file=sys.stderr)
-        return 2
-    rescored: dict[str, tuple[dict[str, Any], GradeReport, Rubric]] = {}
-    specs: dict[str, Assignment] = {}
-    try:
-        for path, record in records:
-            try:
-                report = report_from_json(record["report"])
-                student = str(record["student"])
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"{path}: not a record this grader wrote ({exc})") from None
-            name = args.assignment or report.assignment
-            if name not in specs:
-                specs[name] = load_assignment(name)
-            if args.rubric:
-                rubric = load_rubric(args.rubric, specs[name])
-            else:
-                stored = record.get("rubric") or {}
-                rubric = Rubric(dict(stored.get("points") or {}),
-                                dict(stored.get("visibility") or {}),
-                                str(stored.get("source", "as graded")))
-            rescored[student] = (record, rescore_report(report, rubric), rubric)
-    except ValueError as exc:  # nothing is written unless every record can be rescored
-        print(f"python -m verify grade rescore: {exc}", file=sys.stderr)
-        return 2
-    stores: dict[str, ResultStore] = {}
-    reports: dict[str, GradeReport] = {}
-    people: dict[str, list[Person]] = {}
-    for student, (record, report, rubric) in rescored.items():
-        fmt = args.format or str(record.get("output_format") or "gradescope")
-        store = stores.setdefault(fmt, ResultStore(folder, fmt))
-        store.save(student, report, base=str(record.get("base", "")), rubric=rubric,
-                   file_digests=record.get("files") or [], people=record.get("people") or [])
-        reports[student] = report
-        people[student] = [Person(**{k: str(v) for k, v in p.items()
-                                     if k in ("name", "sid", "email")})
-                           for p in record.get("people") or [] if isinstance(p, dict)]
-    result = BatchResult(None, reports, [], 0.0,
-                         people={k: v for k, v in people.items() if v})
-    if args.csv:
-        write_csv(result, args.csv)
-    if not args.quiet:
-        _print_batch(result)
-        scores = [r.score for r in reports.values() if r.graded]
-        mean = f"mean {sum(scores) / len(scores):.1f}" if scores else "none graded"
-        print(f"\n{len(reports)} results rescored in {folder} (no code run); {mean}")
-    return 0
-
-
-def _assignments(argv: list[str]) -> int:
-    """``python -m verify grade assignments [NAME|FILE ...] [--kinds]``."""
-    from .assignments import BUILTINS
-    from .kinds import KINDS, REQUIRED
-
-    p = argparse.ArgumentParser(
-        prog="python -m verify grade assignments",
-        description="List assignments (the built-ins, or the ones named) with their contract, "
-                    "tests and points; --kinds lists the test kinds an assignment file may use.")
-    p.add_argument("names", nargs="*", metavar="NAME|FILE",
-                   help="built-in names (losses, lesson3, ...) or .toml files (default: every "
-                        "built-in)")
-    p.add_argument("--kinds", action="store_true",
-                   help="list the test kinds and their parameters instead")
-    args = p.parse_args(argv)
-    if args.kinds:
-        for kind in KINDS.values():
-            print(f"{kind.name}: {kind.summary}")
-            print(f"    op {kind.op}; needs {', '.join(kind.roles) or 'nothing'}")
-            for param in kind.params:
-                default = ("required" if param.default is REQUIRED
-                           else f"default {_toml(param.default)}")
-                choices = f"; one of {', '.join(param.choices)}" if param.choices else ""
-                print(f"    {param.name} ({param.type}, {default}{choices}): {param.doc}")
-            print()
-        return 0
-    try:
-        chosen = [load_assignment(n) for n in args.names] or list(BUILTINS.values())
-    except ValueError as exc:
-        print(f"python -m verify grade assignments: {exc}", file=sys.stderr)
-        return 2
-    print("\n\n".join(a.describe() for a in chosen))
-    return 0
-
-
-def _toml(value: object) -> str:
-    """``[3, 4]``, ``"relu"``, ``0.1``: a value as an assignment file writes it."""
-    if isinstance(value, (tuple, list)):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    return f"{value:g}" if isinstance(value, float) else str(value)

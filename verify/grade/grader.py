@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -121,21 +122,7 @@ def grade_submission(
     except ValueError:
         reason = (f"no runner for {safe_text(path.name)!r}: expected a file ending in "
                   f"{', '.join(candidate_extensions())}")
-    for file in sub.files:
-        if reason is None and file.is_symlink():
-            # A submission (a cloned repository, an archive) may hold a link to a file of the
-            # grader's machine; copying it into the sandbox would hand the child that file.
-            reason = f"{file.name} is a symbolic link: submit the file itself"
-        elif reason is None and not file.is_file():
-            reason = f"{file} is not a file"
-        elif reason is None:
-            try:
-                size = file.stat().st_size
-            except OSError as exc:
-                size, reason = 0, f"{file.name} cannot be read: {exc.strerror}"
-            if size > limits.submission_bytes:
-                reason = (f"{file.name} is {size} bytes; the largest file graded is "
-                          f"{limits.submission_bytes >> 20} MiB")
+    reason = _file_problem(sub.files, limits, reason)
     contents: list[tuple[str, bytes]] = []
     if reason is None:
         try:
@@ -166,6 +153,27 @@ def grade_submission(
         staged.write_text(converted.source, encoding="utf-8")
         return _grade(sub, staged, converted, runner, int(seed), seed_source, spec, rubric,
                       limits, mode, fd_check, start, unsafe_sandbox)
+
+
+def _file_problem(files: Iterable[Path], limits: Limits, reason: str | None) -> str | None:
+    """``reason``, or (when None) why one of ``files`` cannot be graded: a symbolic link, not a
+    file, unreadable, or over ``limits.submission_bytes``; None when all can."""
+    for file in files:
+        if reason is None and file.is_symlink():
+            # A submission (a cloned repository, an archive) may hold a link to a file of the
+            # grader's machine; copying it into the sandbox would hand the child that file.
+            reason = f"{file.name} is a symbolic link: submit the file itself"
+        elif reason is None and not file.is_file():
+            reason = f"{file} is not a file"
+        elif reason is None:
+            try:
+                size = file.stat().st_size
+            except OSError as exc:
+                size, reason = 0, f"{file.name} cannot be read: {exc.strerror}"
+            if size > limits.submission_bytes:
+                reason = (f"{file.name} is {size} bytes; the largest file graded is "
+                          f"{limits.submission_bytes >> 20} MiB")
+    return reason
 
 
 def _grade(sub: Submission, path: Path, converted: Converted | None, runner: Runner, seed: int,

@@ -93,6 +93,8 @@ def _non_negative_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The options of the report command. Long because it lists every option with its help
+    text, one after the other; split, the options would only be harder to find."""
     from .render import FORMATS
 
     parser = argparse.ArgumentParser(

@@ -6,6 +6,10 @@ student's prints on stdout/stderr. Standalone on purpose: it imports only the st
 and numpy (from ``$VERIFY_PYLIB``), never the grader. Everything it needs from numpy and json is
 bound before the submission is loaded, so a submission that monkeypatches them can only spoil
 its own numbers - and the expected values are never here to be read.
+
+One file on purpose, over the project's ~500 lines per module: the sandbox runs this script by
+path and mounts only it (with numpy) into the child's view, so it can import no module of its
+own; a split would put grader code on the child's path, which the sandbox avoids by design.
 """
 
 import os
