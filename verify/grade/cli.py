@@ -21,7 +21,9 @@ submission could not be graded at all (e.g. JavaScript without Node.js or math.j
 students are marked NOT GRADED, never given 0; results.json is still written).
 
 The ``rescore`` and ``assignments`` commands (and the batch table they share with a batch run)
-are in :mod:`.cli_commands`.
+are in :mod:`.cli_commands`. What stays is a little over 500 lines on purpose: the grading
+command's parser, the checks of its options against each other and its four modes (a file, a
+folder, Gradescope, PrairieLearn) read best side by side.
 """
 
 from __future__ import annotations
