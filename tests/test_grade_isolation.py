@@ -442,7 +442,8 @@ def test_without_landlock_the_fallback_refuses_what_it_cannot_keep_safe(tmp_path
     proc = _run(denying("landlock", grade_cli(str(sub), "--sandbox", "rlimits", "--unsafe-sandbox",
                                               "--no-fd", "--results", str(tmp_path / "r.json"))))
     assert proc.returncode == 0, proc.stderr
-    assert "WARNING (--unsafe-sandbox): missing Landlock" in proc.stderr
+    if reachable(REPO / "verify" / "grade"):  # root-only: nothing was missing to warn about
+        assert "WARNING (--unsafe-sandbox): missing Landlock" in proc.stderr
     extra = json.loads((tmp_path / "r.json").read_text())["extra_data"]
     assert extra["protections"]["files"]["active"] is False
     assert extra["protections"]["network"]["active"] is True  # seccomp still applied
