@@ -396,3 +396,41 @@ def test_runtime_copies_of_one_folder_stay_side_by_side(tmp_path: Path) -> None:
     assert numpy.parent == libs.parent and libs.name == "numpy.libs"
     assert (numpy / "_core" / ".." / ".." / "numpy.libs" / "libopenblas.so").read_text() == "y"
     assert runtime_copy(site / "numpy") == numpy  # made once
+
+
+def test_a_shared_libpython_build_is_given_its_library_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyenv's Pythons load libpython through an absolute RUNPATH into the folder they were
+    built in: run as an ordinary user from a readable copy, the launcher and every child died
+    with 'error while loading shared libraries: libpython3.10.so.1.0' (each student scored 0,
+    and the fallback was refused as 'Landlock here: not available')."""
+    from verify.grade.isolation import interpreter_env, shared_library_dir
+
+    prefix = tmp_path / "3.10.13"
+    (prefix / "lib").mkdir(parents=True)
+    assert shared_library_dir(prefix) is None  # a static build needs nothing
+    assert "LD_LIBRARY_PATH" not in interpreter_env(prefix)
+    (prefix / "lib" / "libpython3.10.so.1.0").write_text("")
+    assert shared_library_dir(prefix) == prefix / "lib"
+    assert interpreter_env(prefix) == {"PATH": "/usr/bin:/bin",
+                                       "LD_LIBRARY_PATH": str(prefix / "lib")}
+    monkeypatch.setattr("sys.base_prefix", str(prefix))
+    assert PythonRunner().env("/root", FAST)["LD_LIBRARY_PATH"] == str(prefix / "lib")
+
+
+def test_a_launcher_that_cannot_start_is_named_not_taken_for_a_missing_protection(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The launcher's self-test failing to start read as 'seccomp: not tested, Landlock: not
+    available': the refusal named the wrong cause."""
+    from verify.grade import sandbox_host
+
+    fake = tmp_path / "python3.10"
+    fake.write_text("#!/bin/sh\necho 'python3.10: error while loading shared libraries: "
+                    "libpython3.10.so.1.0: cannot open shared object file' >&2\nexit 127\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(sandbox_host, "_launcher_python", lambda: str(fake))
+    found = sandbox_host.capabilities.__wrapped__()
+    assert found.landlock_abi == 0
+    assert found.seccomp is not None
+    assert "self-test failed" in found.seccomp and "exit code 127" in found.seccomp
+    assert "libpython3.10.so.1.0" in found.seccomp

@@ -19,11 +19,13 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["UID_POOL", "UidLease", "reachable", "remove_tree", "runtime_copy"]
+__all__ = ["UID_POOL", "UidLease", "interpreter_env", "reachable", "remove_tree", "runtime_copy",
+           "shared_library_dir"]
 
 UID_POOL = range(62000, 63000)
 """The uids children run as when the grader is root (no passwd entry needed)."""
@@ -86,6 +88,32 @@ def reachable(path: str | os.PathLike[str]) -> bool:
         return mode & need == need
     except OSError:
         return False
+
+
+def shared_library_dir(prefix: str | os.PathLike[str]) -> Path | None:
+    """``<prefix>/lib`` when it holds the interpreter's shared ``libpython`` (a build with
+    ``--enable-shared``, as pyenv's), else None. Such an interpreter finds its library through
+    an absolute RUNPATH into the folder it was built in; started from a copy, or in a sandbox
+    where that folder is unreachable, it needs ``LD_LIBRARY_PATH`` set to this folder, or it
+    fails before running a line ("error while loading shared libraries: libpython3.10.so")."""
+    lib = Path(prefix) / "lib"
+    try:
+        if any(lib.glob("libpython*.so*")):
+            return lib
+    except OSError:
+        pass
+    return None
+
+
+def interpreter_env(prefix: str | os.PathLike[str] | None = None) -> dict[str, str]:
+    """The environment the grader starts its own interpreter with (the launcher, its
+    self-test): a fixed ``PATH``, plus ``LD_LIBRARY_PATH`` where the interpreter of ``prefix``
+    (default: this process's ``sys.base_prefix``) needs it (:func:`shared_library_dir`)."""
+    env = {"PATH": "/usr/bin:/bin"}
+    lib = shared_library_dir(os.path.realpath(sys.base_prefix if prefix is None else prefix))
+    if lib is not None:
+        env["LD_LIBRARY_PATH"] = str(lib)
+    return env
 
 
 # ------------------------------------------------------------------------------ runtime

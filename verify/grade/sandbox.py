@@ -42,7 +42,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .isolation import UidLease, reachable, remove_tree
+from .isolation import UidLease, interpreter_env, reachable, remove_tree
 from .limits import Limits
 from .runners import Runner
 from .sandbox_child import (
@@ -283,7 +283,7 @@ def _launch(setup: _Setup, request: dict[str, Any], limits: Limits, mode: Sandbo
             proc = subprocess.Popen(
                 launcher, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 pass_fds=(result_w, status_w), start_new_session=True,
-                env={"PATH": "/usr/bin:/bin"}, cwd=str(workdir),
+                env=interpreter_env(), cwd=str(workdir),
             )
         except OSError as exc:
             for fd in (result_r, result_w, status_r, status_w):

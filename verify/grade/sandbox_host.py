@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from .isolation import UidLease
+from .isolation import UidLease, interpreter_env
 
 SandboxMode = Literal["bwrap", "rlimits"]
 
@@ -124,10 +124,14 @@ def capabilities() -> Capabilities:
     """Measured once per process (the launcher's self-test: ~30 ms)."""
     try:
         out = subprocess.run([_launcher_python(), "-I", "-S", "-B", str(_LAUNCHER), "--self-test"],
-                             capture_output=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+                             capture_output=True, timeout=30, env=interpreter_env())
+        if out.returncode != 0:
+            # Said as it is: a launcher that cannot run is not "Landlock not available".
+            err = out.stderr.decode(errors="replace").strip().splitlines()
+            raise ValueError(f"exit code {out.returncode}: {err[-1] if err else 'no message'}")
         found = json.loads(out.stdout.decode() or "{}")
     except (OSError, subprocess.SubprocessError, ValueError) as exc:
-        found = {"landlock": 0, "seccomp": f"the launcher's self-test failed: {exc}"}
+        found = {"landlock": 0, "seccomp": f"the launcher's self-test failed ({exc})"}
     cgroup, why = _pids_cgroup()
     return Capabilities(_root(), int(found.get("landlock") or 0),
                         found.get("seccomp") if "seccomp" in found else "not tested",
@@ -218,7 +222,7 @@ def _run_launcher(argv: list[str], extra: dict[str, Any], timeout: float) -> dic
         proc = subprocess.run([_launcher_python(), "-I", "-S", "-B", str(_LAUNCHER),
                                json.dumps(config), "--", *argv],
                               pass_fds=(status_w, result_w), capture_output=True,
-                              timeout=timeout + 10, env={"PATH": "/usr/bin:/bin"}, cwd="/")
+                              timeout=timeout + 10, env=interpreter_env(), cwd="/")
     finally:
         os.close(status_w)
         os.close(result_w)

@@ -120,8 +120,8 @@ def _prepare(runner: Runner, submission: Path, limits: Limits, mode: SandboxMode
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
         "PYTHONHASHSEED": "0",
-        **extra_env,
         **runner.env(root, limits),
+        **extra_env,  # the fallback's copies of the runtime win over the runner's own paths
     }
     rlimits: dict[str, tuple[int, int]] = {
         "cpu": (int(limits.cpu_s), int(limits.cpu_s) + 1),

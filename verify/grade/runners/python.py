@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..isolation import shared_library_dir
 from . import RUNNER_DIR, Mount, Runner
 
 if TYPE_CHECKING:
@@ -75,4 +76,10 @@ class PythonRunner(Runner):
                 f"{root}/runner/python_runner.py", submission]
 
     def env(self, root: str, limits: Limits) -> dict[str, str]:
-        return {"VERIFY_PYLIB": f"{root}/pylib"}
+        env = {"VERIFY_PYLIB": f"{root}/pylib"}
+        # A shared-libpython build (pyenv's) started from a copy or inside the sandbox cannot
+        # reach the folder its RUNPATH names; the fallback points this at its copy instead.
+        lib = shared_library_dir(os.path.realpath(sys.base_prefix))
+        if lib is not None:
+            env["LD_LIBRARY_PATH"] = str(lib)
+        return env
