@@ -98,6 +98,20 @@ def test_nothing_in_a_folder_makes_the_search_raise(tmp_path: Path) -> None:
     assert ".hidden" not in found and "/d/d/d/d/d/d/d/" not in found
 
 
+def test_a_file_too_deep_to_be_searched_is_said_not_hidden(tmp_path: Path) -> None:
+    """'no submission file' for a folder whose only file lay 7 levels down: the search's bound
+    must be named, or the student is told there is nothing when there is."""
+    deep = tmp_path / "a" / "b" / "c" / "d" / "e" / "f" / "g"
+    deep.mkdir(parents=True)
+    (deep / "mlp.py").write_text("class MLP: pass\n")
+    found = find_submission(tmp_path, None, CONTRACT)
+    assert isinstance(found, str) and found.startswith("no submission file")
+    assert "folders more than 6 levels deep were not searched" in found
+    shallow = tmp_path / "a" / "b" / "c" / "d" / "e" / "f"  # 6 levels: searched
+    (shallow / "mlp.py").write_text("class MLP: pass\n")
+    assert not isinstance(find_submission(tmp_path, None, CONTRACT), str)
+
+
 def test_helpers_left_out_are_named(tmp_path: Path) -> None:
     entry = tmp_path / "mlp.py"
     entry.write_text("")

@@ -124,8 +124,10 @@ def helpers_beside(entry: Path) -> tuple[tuple[Path, ...], tuple[str, ...]]:
     return tuple(helpers), notes
 
 
-def _walk(folder: Path) -> Iterator[Path]:
-    """The files under ``folder`` (not hidden, no links, bounded depth and count)."""
+def _walk(folder: Path, skipped: list[str] | None = None) -> Iterator[Path]:
+    """The files under ``folder`` (not hidden, no links, bounded depth and count); what the
+    bounds left unsearched is appended to ``skipped`` (in words), so that "no submission file"
+    never hides a file that was not looked for."""
     seen = 0
     stack = [(folder, 0)]
     while stack:
@@ -138,6 +140,8 @@ def _walk(folder: Path) -> Iterator[Path]:
         for item in entries:
             seen += 1
             if seen > _MAX_SCAN:
+                if skipped is not None:
+                    skipped.append(f"only the first {_MAX_SCAN} entries were searched")
                 return
             if item.name.startswith(".") or item.name in _SKIPPED_DIRS:
                 continue
@@ -146,8 +150,12 @@ def _walk(folder: Path) -> Iterator[Path]:
                     if item.is_file():  # why); a linked folder is not followed
                         yield Path(item.path)
                     continue
-                if item.is_dir() and depth < _MAX_DEPTH:
-                    subdirs.append((Path(item.path), depth + 1))
+                if item.is_dir():
+                    if depth < _MAX_DEPTH:
+                        subdirs.append((Path(item.path), depth + 1))
+                    elif skipped is not None:
+                        skipped.append(f"folders more than {_MAX_DEPTH} levels deep were not "
+                                       f"searched")
                 elif item.is_file():
                     yield Path(item.path)
             except OSError:
@@ -218,7 +226,8 @@ def find_submission(folder: Path, entry: str | None, contract: Contract) -> Subm
     """The submission in ``folder`` (an entry and its helpers), or why there is none, in words
     (the files found, and ``--entry`` when several could be the entry)."""
     exts = set(candidate_extensions())
-    found = [p for p in _walk(folder) if p.suffix.lower() in exts]
+    skipped: list[str] = []
+    found = [p for p in _walk(folder, skipped) if p.suffix.lower() in exts]
     rel = {p: p.relative_to(folder).as_posix() for p in found}
     chosen: Path | None = None
     if entry:
@@ -232,7 +241,8 @@ def find_submission(folder: Path, entry: str | None, contract: Contract) -> Subm
         chosen = found[0]
     if chosen is None and not found:
         return (f"no submission file ({', '.join(sorted(exts))}) in {folder.name or folder}"
-                + (f" (expected {entry})" if entry else ""))
+                + (f" (expected {entry})" if entry else "")
+                + (f"; {'; '.join(dict.fromkeys(skipped))}" if skipped else ""))
     if chosen is None:
         chosen = _by_contract(found, contract)
     if chosen is None:
