@@ -75,6 +75,9 @@ class Finding:
     paths: tuple[str, ...]
     layer: int | None = None
     priority: int = 5
+    value: tuple[float, ...] | None = None
+    """The parameters fitted from the student's numbers (a factor, a threshold interval), or
+    None: another place of the test must agree on them (:mod:`.consistency`)."""
 
     @property
     def kind(self) -> str:
@@ -90,6 +93,12 @@ class Known:
 
     paths: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
+    tested: set[str] = field(default_factory=set)
+    """The hypothesis families (kinds) tested at this place: their prediction differs from the
+    reference's somewhere here, so this place can contradict them (:mod:`.consistency`)."""
+    reproduced: list[tuple[str, tuple[float, ...] | None]] = field(default_factory=list)
+    """(name, fitted value) of every hypothesis in a plan that reproduces all this place's
+    failing checks."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,12 @@ class _Hyp:
     function: str = "DenseLayer.backward"
     per_layer: bool = True
     """In a network: named in each layer it explains (``name@j``), or once for the network."""
+    fitted: int = 0
+    """How many free parameters were fitted from the student's numbers (a factor: 1, a relu
+    slope pair: 2): the entries those consume are no evidence (:mod:`.consistency`)."""
+    value: tuple[float, ...] | None = None
+    """The fitted parameters, for comparing places (None: nothing fitted, or a named
+    constant)."""
 
 
 _CORRECT = _Hyp(None)
@@ -212,7 +227,7 @@ def _finding(hyp: _Hyp, paths: tuple[str, ...], hide: bool, layer: int | None = 
     assert hyp.name is not None
     return Finding(hyp.name, hyp.function, hyp.cause, hyp.evidence.format(what=what),
                    (hyp.evidence_hidden or hyp.evidence).format(what=what), paths, layer,
-                   hyp.priority)
+                   hyp.priority, hyp.value)
 
 
 @dataclass

@@ -96,7 +96,8 @@ def _forward_states(act: str, x: Array, W: Array, b: Array, ref_out: Array,
             states.append((_State(_Hyp(f"forward_factor:{fp[0]}", f"forward output multiplied "
                                        f"by {words}", f"{words} times the expected output "
                                        "reproduces {what}", priority=4,
-                                       function="DenseLayer.forward"),
+                                       function="DenseLayer.forward", fitted=1,
+                                       value=(fp[1],) if fp[0] == "other" else None),
                                   z, fp[1] * ref_out, W), fp[1] * ref_out))
     return states
 

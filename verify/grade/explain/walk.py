@@ -122,7 +122,8 @@ def _dz_factor_rules(specs: list[Any], state: _NetState, d_loss: Array,
                                  "gets the factor once per layer from the top down to it) "
                                  "reproduces {what}", "dz off by one constant factor in every "
                                  "layer reproduces {what}",
-                                 priority=3 if fp[0] != "other" else 6),
+                                 priority=3 if fp[0] != "other" else 6, fitted=1,
+                                 value=(value,) if fp[0] == "other" else None),
                             _scaled_dz(value, None), _CORRECT, _plain_dx, None))
                 out.append((_Hyp(f"upstream_factor:{fp[0]}", f"MLP.backward multiplies the "
                                  f"gradient it is given by {words} before passing it to the "
@@ -130,7 +131,8 @@ def _dz_factor_rules(specs: list[Any], state: _NetState, d_loss: Array,
                                  "factor", f"d_loss times {words} reproduces {{what}}",
                                  "the upstream gradient off by one constant factor reproduces "
                                  "{what}", priority=3 if fp[0] != "other" else 6,
-                                 function="MLP.backward"),
+                                 function="MLP.backward", fitted=1,
+                                 value=(value,) if fp[0] == "other" else None),
                             _scaled_dz(value, n - 1), _CORRECT, _plain_dx, None))
             break
     return out
@@ -160,7 +162,7 @@ def _dx_factor_rules(specs: list[Any], state: _NetState, d_loss: Array,
                     if abs(value - 1.01) < 1e-6:
                         hyp = _Hyp("input_gradient_scaled", "input gradient off by 1%: "
                                    "d_inputs = 1.01 * d_z @ weights.T", "1.01 * dz @ weights.T "
-                                   "in every layer reproduces {what}", priority=1)
+                                   "in every layer reproduces {what}", priority=1, fitted=1)
                     else:
                         words = _factor_words(fp[0], value, sizes, hide)
                         hyp = _Hyp(f"d_inputs_factor:{fp[0]}", f"the input gradient "
@@ -169,7 +171,8 @@ def _dx_factor_rules(specs: list[Any], state: _NetState, d_loss: Array,
                                    f"gradient {words} times the expected reproduces {{what}}",
                                    "every layer's input gradient off by one constant factor "
                                    "reproduces {what}",
-                                   priority=3 if fp[0] != "other" else 6)
+                                   priority=3 if fp[0] != "other" else 6, fitted=1,
+                                   value=(value,) if fp[0] == "other" else None)
                     out.append((_CORRECT, _correct_dz, hyp, _scaled_dx(value), None))
                 break
     return out
