@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from reference_mlp.activations import get_activation
 from verify.grade import diagnosis as dg
 from verify.grade import explain as ex
 from verify.grade.cases import LayerCase, NetCase, Part, draw_layer_case, draw_net_case
@@ -130,6 +131,45 @@ def _explain_net(case: Any, ref: Any, grads: dict[str, Any]) -> tuple[Any, Any]:
     passed["prediction"] = True
     return ex.explain_net(list(case.layers), ref, 0, [case.rounds[0][0]],
                           ex.NetGot(r.prediction, {p: grads.get(p) for p in correct}, passed))
+
+
+def _walk(case: Any, r: Any, top_dz: Any, start: int) -> dict[str, Any]:
+    """The gradients of a walk that gives layer ``start`` the dz ``top_dz`` and back-propagates
+    the layers below it right."""
+    grads: dict[str, Any] = {}
+    dz, up = top_dz, top_dz
+    for j in range(start, -1, -1):
+        lr, spec = r.layers[j], case.layers[j]
+        if j < start:
+            dz = up * np.asarray(get_activation(spec.activation).derivative(lr.z))
+        grads[f"layers[{j}].weights"], grads[f"layers[{j}].biases"] = \
+            lr.x.T @ dz, dz.sum(0, keepdims=True)
+        up = dz @ spec.weights.T
+    grads["d_x"] = up
+    return grads
+
+
+def test_one_layer_reproduced_is_not_a_cause_when_the_others_disagree() -> None:
+    """MLP.backward skipping the output layer: the layer below gets the loss gradient, which
+    'not chained' also gives it, but 'not chained' predicts the other layers' numbers wrong:
+    the walk that skips the last layer reproduces all of them."""
+    case, ref = _net(["relu", "tanh", "sigmoid"], [3, 3, 3, 3])
+    r = ref[0]
+    d_loss = r.layers[-1].d_out
+    dz1 = d_loss * np.asarray(get_activation("tanh").derivative(r.layers[1].z))
+    grads = _walk(case, r, dz1, 1)  # layers[2] never back-propagated: its gradients unset
+    found, known = _explain_net(case, ref, grads)
+    assert [{f.name for f in alt} for alt in found] == [{"skips_last"}]
+    assert "not_chained" in known.tested and all(n != "not_chained" for n, _ in known.reproduced)
+
+
+def test_the_output_derivative_skipped_by_mlp_is_blamed_on_mlp() -> None:
+    case, ref = _net(["tanh", "sigmoid"], [3, 4, 2])
+    r = ref[0]
+    grads = _walk(case, r, r.layers[-1].d_out, 1)  # the last layer's dz: d_loss, no f'
+    found, _ = _explain_net(case, ref, grads)
+    assert [[(f.name, f.function) for f in alt] for alt in found] == \
+        [[("output_derivative_skipped", "MLP.backward")]]
 
 
 # ------------------------------------------------------------------------------ the test

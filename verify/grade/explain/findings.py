@@ -48,8 +48,11 @@ KINDS: dict[str, str] = {
     "forward_transposed_weights": "forward with the weights transposed",
     "stale_output": "forward returns an earlier round's output",
     # networks
+    "skips_last": "MLP.backward never back-propagates the output layer (the loop skips it)",
     "mlp_return": "MLP.backward returns something other than the first layer's input "
                   "gradient",
+    "output_derivative_skipped": "MLP.backward skips the output layer's activation derivative "
+                                 "(the loss gradient used as the last layer's dz)",
     # losses
     "loss_factor": "mse_derivative off by a constant factor",
     "loss_sign_of_error": "mse_derivative uses the sign of the error (the MAE derivative)",
