@@ -56,17 +56,36 @@ def test_a_fitted_plan_on_one_wrong_entry_is_dropped() -> None:
 
 def test_another_place_refutes_a_family_it_tested_and_did_not_reproduce() -> None:
     # the place tested the family and nothing in it reproduced the numbers there
-    assert cs.refuted_by("dz_factor:other", (1.044,), {"dz_factor"}, [])
+    assert cs.refuted_by("dz_factor:other", "", (1.044,), {("dz_factor:*|", None)}, [])
     # the same factor there: consistent; another factor: refuted
-    assert not cs.refuted_by("dz_factor:other", (1.044,), {"dz_factor"},
-                             [("dz_factor:other", (1.0441,))])
-    assert cs.refuted_by("dz_factor:other", (1.044,), {"dz_factor"},
-                         [("dz_factor:other", (0.8419,))])
+    assert not cs.refuted_by("dz_factor:other", "", (1.044,), {("dz_factor:*|", None)},
+                             [("dz_factor:other|", (1.0441,))])
+    assert cs.refuted_by("dz_factor:other", "", (1.044,), {("dz_factor:*|", None)},
+                         [("dz_factor:other|", (0.8419,))])
     # a named factor (1/batch) is the same cause whatever the batch
-    assert not cs.refuted_by("dz_factor:1/batch", None, {"dz_factor"},
-                             [("dz_factor:1/batch", None)])
+    assert not cs.refuted_by("dz_factor:1/batch", "", None, {("dz_factor:*|", None)},
+                             [("dz_factor:1/batch|", None)])
     # a place where the family predicts the reference's numbers says nothing about it
-    assert not cs.refuted_by("dz_factor:other", (1.044,), {"relu_threshold"}, [])
+    assert not cs.refuted_by("dz_factor:other", "", (1.044,), {("relu_threshold|relu", (0.1, 0.2))},
+                             [])
+    # a variant is tested by itself: another variant of the kind says nothing of it
+    assert cs.refuted_by("examples_subset:last", "", None, {("examples_subset:last|", None)}, [])
+    assert not cs.refuted_by("examples_subset:last", "", None, {("examples_subset:first|", None)},
+                             [])
+    # a relu threshold: only a place where that threshold predicts other numbers tests it
+    # (at a place that passed: there it is tested by itself)
+    near, far = {("relu_threshold|relu", (0.2, 0.5))}, {("relu_threshold|relu", (0.4, 0.5))}
+    assert cs.refuted_by("relu_threshold", "relu", (0.1, 0.3), near, [])
+    assert not cs.refuted_by("relu_threshold", "relu", (0.1, 0.3), far, [])
+    # a fitted family at a failing place is tested whole (every value was fitted or tried);
+    # at a place that passed, by itself
+    assert cs.tested_as("relu_slope", "relu", 2, (1.0, 0.1), False) == ("relu_slope:*|relu", None)
+    assert cs.tested_as("relu_threshold", "relu", 1, (0.1, 0.2), True) == \
+        ("relu_threshold|relu", (0.1, 0.2))
+    assert cs.refuted_by("relu_slope", "relu", (1.0, 0.1), {("relu_slope:*|relu", None)}, [])
+    # variants of one name for different activations are different hypotheses
+    assert not cs.refuted_by("derivative_wrong_sign", "tanh", None,
+                             {("derivative_wrong_sign|sigmoid", None)}, [])
     # relu thresholds: one threshold for both places when the intervals overlap
     assert cs.agree("relu_threshold", (-0.5, -0.1), (-0.2, 0.3))
     assert not cs.agree("relu_threshold", (-0.5, -0.4), (-0.2, 0.3))
@@ -96,7 +115,7 @@ def test_a_factor_fitted_from_one_1x1_entry_is_no_cause() -> None:
     r = ref[0]
     found, known = _explain_layer(case, ref, 2 * r.dW, r.db, r.dx)
     assert found == [] and known.paths == ["weights"]
-    assert "d_weights_factor" in known.tested and known.reproduced == []
+    assert ("d_weights_factor:*|", None) in known.tested and known.reproduced == []
 
 
 def test_a_factor_that_holds_on_every_entry_is_a_cause() -> None:
@@ -104,7 +123,7 @@ def test_a_factor_that_holds_on_every_entry_is_a_cause() -> None:
     r = ref[0]
     found, known = _explain_layer(case, ref, 2 * r.dW, r.db, r.dx)
     assert [f.name for alt in found for f in alt] == ["d_weights_factor:2"]
-    assert known.paths == [] and ("d_weights_factor:2", None) in known.reproduced
+    assert known.paths == [] and ("d_weights_factor:2|", None) in known.reproduced
 
 
 def test_a_dz_factor_must_also_explain_the_bias_and_input_gradients() -> None:
@@ -115,7 +134,7 @@ def test_a_dz_factor_must_also_explain_the_bias_and_input_gradients() -> None:
     dz = r.d_out * (1 - np.tanh(r.x @ W) ** 2)
     found, known = _explain_layer(case, ref, r.x.T @ dz, dz.sum(0, keepdims=True), dz @ W.T)
     assert found == [] and set(known.paths) == {"weights", "biases", "inputs"}
-    assert "dz_factor" in known.tested
+    assert ("dz_factor:*|", None) in known.tested
 
 
 def _net(acts: list[str], sizes: list[int], batch: int = 5, seed: int = 4) -> tuple[Any, Any]:
@@ -160,7 +179,8 @@ def test_one_layer_reproduced_is_not_a_cause_when_the_others_disagree() -> None:
     grads = _walk(case, r, dz1, 1)  # layers[2] never back-propagated: its gradients unset
     found, known = _explain_net(case, ref, grads)
     assert [{f.name for f in alt} for alt in found] == [{"skips_last"}]
-    assert "not_chained" in known.tested and all(n != "not_chained" for n, _ in known.reproduced)
+    assert ("not_chained|", None) in known.tested
+    assert all(n != "not_chained|" for n, _ in known.reproduced)
 
 
 def test_the_output_derivative_skipped_by_mlp_is_blamed_on_mlp() -> None:
@@ -175,7 +195,7 @@ def test_the_output_derivative_skipped_by_mlp_is_blamed_on_mlp() -> None:
 # ------------------------------------------------------------------------------ the test
 
 
-def _place(check: Check, where: str, network: bool, tested: set[str],
+def _place(check: Check, where: str, network: bool, tested: set[tuple[str, Any]],
            reproduced: list[tuple[str, Any]]) -> Part:
     case = NetCase if network else LayerCase
     part = Part.__new__(Part)
@@ -193,8 +213,8 @@ def _finding(name: str, function: str = "DenseLayer.backward",
 
 def test_a_cause_another_case_of_the_test_contradicts_is_dropped() -> None:
     c = Check()
-    _place(c, "width 1", False, {"dz_factor"}, [("dz_factor:other", (1.044,))])
-    _place(c, "square", False, {"dz_factor"}, [])
+    _place(c, "width 1", False, {("dz_factor:*|", None)}, [("dz_factor:other|", (1.044,))])
+    _place(c, "square", False, {("dz_factor:*|", None)}, [])
     c.findings.append(("width 1", _finding("dz_factor:other", value=(1.044,))))
     c.drop_refuted()
     assert c.findings == []
@@ -204,9 +224,9 @@ def test_a_cause_another_case_of_the_test_contradicts_is_dropped() -> None:
 
 def test_a_cause_every_case_agrees_with_is_kept() -> None:
     c = Check()
-    _place(c, "a", False, {"dz_factor"}, [("dz_factor:other", (1.044,))])
-    _place(c, "b", False, {"dz_factor"}, [("dz_factor:other", (1.04405,))])
-    _place(c, "c", False, {"relu_threshold"}, [])  # does not test the factor: says nothing
+    _place(c, "a", False, {("dz_factor:*|", None)}, [("dz_factor:other|", (1.044,))])
+    _place(c, "b", False, {("dz_factor:*|", None)}, [("dz_factor:other|", (1.04405,))])
+    _place(c, "c", False, {("relu_threshold|relu", (0.1, 0.2))}, [])  # not the factor: says nothing
     c.findings += [("a", _finding("dz_factor:other", value=(1.044,))),
                    ("b", _finding("dz_factor:other", value=(1.04405,)))]
     c.drop_refuted()
@@ -215,8 +235,9 @@ def test_a_cause_every_case_agrees_with_is_kept() -> None:
 
 def test_a_layer_cause_in_a_network_is_dropped_when_the_layer_passes_alone() -> None:
     c = Check()
-    _place(c, "MLP", True, {"missing_activation_derivative", "output_derivative_skipped"},
-           [("missing_activation_derivative", None), ("output_derivative_skipped", None)])
+    _place(c, "MLP", True, {("missing_activation_derivative|", None),
+                            ("output_derivative_skipped|", None)},
+           [("missing_activation_derivative|", None), ("output_derivative_skipped|", None)])
     c.choices.append(("MLP", [[_finding("missing_activation_derivative")],
                               [_finding("output_derivative_skipped", "MLP.backward")]]))
     c.drop_refuted(layers_pass_alone=True)
@@ -248,3 +269,35 @@ def test_relu_step_as_sigmoid_derivative_is_not_missing_derivative_where_every_z
     c.drop_refuted()
     assert c.findings == [] and c.choices == []
     assert {part.label for part, _, _ in c.known} == {"all z > 0", "z of both signs"}
+
+
+def test_a_round_that_passed_contradicts_a_cause_that_predicts_other_numbers_there() -> None:
+    """'missing activation derivative' fitted on a sigmoid case where every z > 0 predicts a
+    wrong tanh layer; the tanh case of the same test passed, so it is no cause. A round that
+    passed is searched only when a cause is to be weighed."""
+    case, ref = _layer("tanh", 3, 4, 5)
+    r, W, b = ref[0], case.layer.weights, case.layer.biases
+    right = ex.LayerGot(r.output, {"weights": r.dW, "biases": r.db, "inputs": r.dx},
+                        {"output": True, "weights": True, "biases": True, "inputs": True},
+                        W, b, W)
+    _, known = ex.explain_layer("tanh", W, b, ref, 0, right, passing=True)
+    assert ("missing_activation_derivative|", None) in known.tested
+    assert known.paths == [] and known.reproduced == []
+    calls = []
+
+    def later() -> ex.Known:
+        calls.append(1)
+        return known
+
+    c = Check()
+    _place(c, "sigmoid, all z > 0", False, {("missing_activation_derivative|", None)},
+           [("missing_activation_derivative|", None)])
+    part = Part.__new__(Part)
+    object.__setattr__(part, "label", "tanh")
+    c.passing.append(("tanh", part, 0, False, later))
+    c.drop_refuted()
+    assert calls == [] and c.passing  # nothing to weigh: the passing round is not searched
+    c.findings.append(("sigmoid, all z > 0", _finding("missing_activation_derivative")))
+    c.drop_refuted()
+    assert calls == [1] and c.findings == []
+    assert "does not reproduce those of tanh" in c.known[0][2].facts[0]

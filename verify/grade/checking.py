@@ -20,6 +20,7 @@ and loss checks share the :class:`Check` record and its glue to the explanation 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +90,10 @@ class Check:
     places: list[tuple[str, Part, int, bool, ex.Known]] = field(default_factory=list)
     """Every place the engine explained (where, part, round, a network?, what it tested and
     what reproduced the numbers there): the evidence :meth:`drop_refuted` weighs."""
+    passing: list[tuple[str, Part, int, bool, Callable[[], ex.Known]]] = \
+        field(default_factory=list)
+    """Places where every check passed: what they test, computed only when a cause found
+    elsewhere in the test is to be weighed (a correct submission pays nothing)."""
 
     def offer(self, where: str, alternatives: list[list[ex.Finding]], skip: str = "") -> None:
         """Findings for one place: one set, or alternatives for :func:`resolve` to choose."""
@@ -112,13 +117,18 @@ class Check:
         in ``DenseLayer.backward`` when ``layers_pass_alone`` (every single-layer backward part
         of the submission passed: the layer's code is shown right, MLP.backward is at fault).
         What a dropped cause covered is said as known, without a cause. Idempotent."""
+        if self.passing and (self.findings or self.choices):
+            # A round that passed contradicts a hypothesis predicting other numbers there.
+            self.places += [(w, part, k, net, later()) for w, part, k, net, later in self.passing]
+            self.passing = []
         where_of = {w: (part, k, network, known) for w, part, k, network, known in self.places}
 
         def refuted(where: str, f: ex.Finding) -> str | None:
-            if where not in where_of or consistency.kind(f.name) not in where_of[where][3].tested:
+            if where not in where_of or \
+                    not consistency.tests(where_of[where][3].tested, f.name, f.scope, f.value):
                 return None  # not the engine's (a direct observation), or not from here
             for w2, _, _, _, other in self.places:
-                if w2 != where and consistency.refuted_by(f.name, f.value, other.tested,
+                if w2 != where and consistency.refuted_by(f.name, f.scope, f.value, other.tested,
                                                           other.reproduced):
                     return (f"what reproduces these numbers here does not reproduce those of "
                             f"{w2} (the same test), so no cause is stated")
@@ -413,15 +423,19 @@ def _check_layer(part: Part, case: LayerCase, value: dict[str, Any], c: Check, *
             if by_forward or by_backward:
                 c.scored.append(missing(f"{pre}the layer's weights/biases", "parameters",
                                         "changed by forward"))
+            lg = ex.LayerGot(output, {}, {"output": out.passed},
+                             decode.field(got, "weights_forward"),
+                             decode.field(got, "biases_forward"),
+                             decode.field(got, "weights_after"), **held)
             if not out.passed:
-                lg = ex.LayerGot(output, {}, {"output": False},
-                                 decode.field(got, "weights_forward"),
-                                 decode.field(got, "biases_forward"),
-                                 decode.field(got, "weights_after"), **held)
                 found, known = ex.explain_layer(spec.activation, spec.weights, spec.biases,
                                                 ref, k, lg, c.hide)
                 c.offer(where, found, skip="weights_changed_by_forward" if by_forward else "")
                 c.place(where, part, k, False, known)
+            else:
+                c.passing.append((where, part, k, False, _later(
+                    ex.explain_layer, spec.activation, spec.weights, spec.biases, ref, k, lg,
+                    c.hide, True)))
             continue
         if not out.passed:
             c.numbers.append(shown(out, c.hide))  # context: a wrong forward explains gradients
@@ -437,11 +451,15 @@ def _check_layer(part: Part, case: LayerCase, value: dict[str, Any], c: Check, *
         if by_backward:
             c.findings.append((where, _backward_changed_finding(where)))
         bad = [p for p in student if not recs[p].passed]
-        if bad or not out.passed:
-            passed = {"output": out.passed, **{p: recs[p].passed for p in recs}}
-            lg = ex.LayerGot(output, student, passed, decode.field(got, "weights_forward"),
-                             decode.field(got, "biases_forward"),
-                             decode.field(got, "weights_after"), history, **held)
+        passed = {"output": out.passed, **{p: recs[p].passed for p in recs}}
+        lg = ex.LayerGot(output, student, passed, decode.field(got, "weights_forward"),
+                         decode.field(got, "biases_forward"),
+                         decode.field(got, "weights_after"), list(history), **held)
+        if not (bad or not out.passed):
+            c.passing.append((where, part, k, False, _later(
+                ex.explain_layer, spec.activation, spec.weights, spec.biases, ref, k, lg, c.hide,
+                True)))
+        else:
             found, known = ex.explain_layer(spec.activation, spec.weights, spec.biases, ref,
                                             k, lg, c.hide)
             c.offer(where, found, skip="weights_changed_by_forward" if by_forward else "")
@@ -535,10 +553,13 @@ def _check_net(part: Part, case: NetCase, value: dict[str, Any], c: Check) -> No
         if changed_backward:
             c.findings.append((where, _backward_changed_finding(where)))
         bad = [p for p, rec in recs.items() if not rec.passed]
-        if bad or not out.passed:
-            passed = {"prediction": out.passed, **{p: rec.passed for p, rec in recs.items()}}
-            ng = ex.NetGot(prediction, {p: student[p] for p in recs}, passed, wfs, bfs, was,
-                           **held)
+        passed = {"prediction": out.passed, **{p: rec.passed for p, rec in recs.items()}}
+        ng = ex.NetGot(prediction, {p: student[p] for p in recs}, passed, wfs, bfs, was, **held)
+        if not (bad or not out.passed):
+            c.passing.append((where, part, k, True, _later(
+                ex.explain_net, list(case.layers), ref, k, [x for x, _ in case.rounds], ng,
+                c.hide, True)))
+        else:
             found, known = ex.explain_net(list(case.layers), ref, k,
                                           [x for x, _ in case.rounds], ng, c.hide)
             c.offer(where, found, skip="weights_changed_by_forward" if changed_forward else "")
@@ -547,6 +568,11 @@ def _check_net(part: Part, case: NetCase, value: dict[str, Any], c: Check) -> No
                 c.fd_requests.append((part, k, {"student": student, "forward_ok": out.passed,
                                                 "records": recs, "hide": c.hide,
                                                 "explained": not known.paths}))
+
+
+def _later(explain: Callable[..., tuple[Any, ex.Known]], *args: Any) -> Callable[[], ex.Known]:
+    """What a passing round tests, computed when asked (:meth:`Check.drop_refuted`)."""
+    return lambda: explain(*args)[1]
 
 
 def resolve(checks: list[Check], support_from: list[Check] | None = None) -> None:

@@ -19,8 +19,9 @@ known"). Three checks, each a way a cause was once stated on too little:
 3. **every place of the test** (:func:`refuted_by`): the student has one ``DenseLayer`` and one
    ``MLP``, so a hypothesis stated at one place must hold at every other place of the same test
    where it was tested (it predicted numbers other than the reference's): another case, network
-   or round where it does not reproduce the student's numbers contradicts it. A fitted parameter
-   must be the same there (one constant factor, not 1.044 here and 0.84 there).
+   or round where it does not reproduce the student's numbers contradicts it, one that passed
+   included (searched only when a cause is to be weighed). A fitted parameter must be the same
+   there (one constant factor, not 1.044 here and 0.84 there).
 
 Where no hypothesis survives, the feedback says what is known (which gradients, which layer,
 forward or backward, which rounds) and no cause.
@@ -84,14 +85,55 @@ def agree(name: str, a: Value, b: Value) -> bool:
     return all(math.isclose(x, y, rel_tol=1e-3, abs_tol=1e-9) for x, y in zip(a, b, strict=True))
 
 
-def refuted_by(name: str, value: Value, tested: set[str],
+Tested = set[tuple[str, Value]]
+"""What a place tested: (``kind:*|scope``, None) for a whole family or (``name|scope``, its
+value), per hypothesis whose prediction there differs from the reference's
+(:func:`tested_as`)."""
+
+
+def ident(name: str, scope: str = "") -> str:
+    """A hypothesis's identity across places: its name and, for a variant specific to one
+    activation (sigmoid's wrong sign is not tanh's), that variant."""
+    return f"{name}|{scope}"
+
+
+def tested_as(name: str, scope: str, fitted: int, value: Value,
+              passing: bool) -> tuple[str, Value]:
+    """How a place records that it tested a hypothesis. A fitted parameter (a factor, a relu
+    slope, a relu threshold) is fitted again at each failing place, to the best value there
+    (thresholds: every interval between two values of z is tried): when none reproduces the
+    numbers, no value of the family does, so the whole family is tested. Any other hypothesis,
+    and any hypothesis at a place that passed (nothing is fitted there), is tested by itself,
+    with its value: a place says nothing about the variants it does not tell from the
+    reference."""
+    if fitted and not passing:
+        return ident(kind(name) + ":*", scope), None
+    return ident(name, scope), value
+
+
+def tests(tested: Tested, name: str, scope: str, value: Value) -> bool:
+    """Whether a place with ``tested`` tested the hypothesis ``name`` (``scope``) with
+    ``value``."""
+    me = ident(name, scope)
+    return (ident(kind(name) + ":*", scope), None) in tested or \
+        any(key == me and agree(name, v, value) for key, v in tested)
+
+
+def refuted_by(name: str, scope: str, value: Value, tested: Tested,
                reproduced: list[tuple[str, Value]]) -> bool:
-    """Rule 3: does a place that tested the family of ``name`` (``tested``: the families whose
-    prediction there differs from the reference) and reproduced its numbers with
-    ``reproduced`` (name, fitted value) contradict the hypothesis ``name`` with ``value``?"""
-    if kind(name) not in tested:
+    """Rule 3: does a place that tested the hypothesis ``name`` (``scope``) with ``value``
+    (``tested``) and reproduced its numbers with ``reproduced`` (identity, fitted value)
+    contradict it?"""
+    if not tests(tested, name, scope, value):
         return False
-    return not any(n == name and agree(name, v, value) for n, v in reproduced)
+    me = ident(name, scope)
+    return not any(n == me and agree(name, v, value) for n, v in reproduced)
+
+
+def tested_at(tried: Iterable[Any], passing: bool) -> Tested:
+    """The hypotheses (``_Hyp``) a place tried, as it records them."""
+    return {tested_as(h.name, h.scope, h.fitted, h.value, passing) for h in tried
+            if h.name is not None}
 
 
 def settle(plans: list[Any], covered: frozenset[str], failing: Iterable[str],
@@ -108,5 +150,5 @@ def settle(plans: list[Any], covered: frozenset[str], failing: Iterable[str],
 
 def reproduced_by(plans: list[Any]) -> list[tuple[str, Value]]:
     """(name, fitted value) of every hypothesis of the kept plans."""
-    return list(dict.fromkeys((h.name, h.value) for plan in plans for h, *_ in plan
-                              if h.name is not None))
+    return list(dict.fromkeys((ident(h.name, h.scope), h.value) for plan in plans
+                              for h, *_ in plan if h.name is not None))

@@ -81,6 +81,8 @@ class Finding:
     value: tuple[float, ...] | None = None
     """The parameters fitted from the student's numbers (a factor, a threshold interval), or
     None: another place of the test must agree on them (:mod:`.consistency`)."""
+    scope: str = ""
+    """Which variant of the name, for one specific to an activation (:mod:`.consistency`)."""
 
     @property
     def kind(self) -> str:
@@ -96,9 +98,9 @@ class Known:
 
     paths: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
-    tested: set[str] = field(default_factory=set)
-    """The hypothesis families (kinds) tested at this place: their prediction differs from the
-    reference's somewhere here, so this place can contradict them (:mod:`.consistency`)."""
+    tested: set[tuple[str, tuple[float, ...] | None]] = field(default_factory=set)
+    """The hypotheses tested at this place (:func:`.consistency.tested_as`): their prediction
+    differs from the reference's somewhere here, so this place can contradict them."""
     reproduced: list[tuple[str, tuple[float, ...] | None]] = field(default_factory=list)
     """(name, fitted value) of every hypothesis in a plan that reproduces all this place's
     failing checks."""
@@ -122,6 +124,9 @@ class _Hyp:
     value: tuple[float, ...] | None = None
     """The fitted parameters, for comparing places (None: nothing fitted, or a named
     constant)."""
+    scope: str = ""
+    """The variant, where several share a name (one per activation: sigmoid's wrong sign is
+    not tanh's); empty for a class-wide hypothesis."""
 
 
 _CORRECT = _Hyp(None)
@@ -230,7 +235,7 @@ def _finding(hyp: _Hyp, paths: tuple[str, ...], hide: bool, layer: int | None = 
     assert hyp.name is not None
     return Finding(hyp.name, hyp.function, hyp.cause, hyp.evidence.format(what=what),
                    (hyp.evidence_hidden or hyp.evidence).format(what=what), paths, layer,
-                   hyp.priority, hyp.value)
+                   hyp.priority, hyp.value, hyp.scope)
 
 
 @dataclass

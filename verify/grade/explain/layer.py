@@ -8,7 +8,7 @@ import numpy as np
 
 from ..diagnosis import RefLayerRound, close
 from .activations import _dz_rules, _fprime, _relu_rules
-from .consistency import kind, reproduced_by, settle, wrong_entries
+from .consistency import reproduced_by, settle, tested_at, wrong_entries
 from .findings import Finding, Known, LayerGot, _Best, _finding, _Hyp
 from .fitting import Array, _arr, _factor_param, _factor_words, _fit, _same
 from .forward import _forward_states, _State
@@ -20,13 +20,16 @@ def _layer_sizes(batch: int, n_in: int, n_out: int) -> dict[str, int]:
 
 
 def explain_layer(activation: str, W: Array, b: Array, ref: list[RefLayerRound], k: int,
-                  got: LayerGot, hide: bool = False) -> tuple[list[list[Finding]], Known]:
+                  got: LayerGot, hide: bool = False, passing: bool = False
+                  ) -> tuple[list[list[Finding]], Known]:
     """For round ``k`` of a single-layer part: the alternative sets of findings that explain
     every failing check (most specific first; usually one), and what is known otherwise.
 
     A plan is kept only under the rules of :mod:`.consistency` (all the failing checks
     reproduced, enough wrong entries for what was fitted); the families tested here and what
-    reproduced the numbers go with :class:`Known`, for the test's other places to check."""
+    reproduced the numbers go with :class:`Known`, for the test's other places to check.
+    ``passing``: a round where every check passed is searched too, for what it tests (a
+    hypothesis that predicts other numbers there is contradicted by it)."""
     r = ref[k]
     x, d_out = r.x, r.d_out
     batch, n_in = x.shape
@@ -35,15 +38,15 @@ def explain_layer(activation: str, W: Array, b: Array, ref: list[RefLayerRound],
     failing: list[str] = [p for p in ("output", "weights", "biases", "inputs")
                           if p in got.passed and not got.passed[p]]
     grads = {p: _arr(v) for p, v in got.grads.items()}
-    if not failing:
+    if not failing and not passing:
         return [], Known()
     best = _Best()
-    tried: set[str] = set()  # the families whose prediction differs from the reference here
+    tried: set[_Hyp] = set()  # what predicts other numbers than the reference's here
     earlier_out = [ref[j].output for j in range(k)]
     states = _forward_states(activation, x, W, b, r.output, got, earlier_out, sizes, hide)
     for state, out in states:
         if state.hyp.name is not None and "output" in got.passed and not _same(out, r.output):
-            tried.add(kind(state.hyp.name))
+            tried.add(state.hyp)
         if state.hyp.name is None:
             if "output" in failing:
                 continue  # the reference's forward does not give a wrong output
@@ -59,7 +62,7 @@ def explain_layer(activation: str, W: Array, b: Array, ref: list[RefLayerRound],
                 best.offer(explained, [(h, ps, ()) for h, ps in names])
     history = _history(ref, k, got, failing)
     if k > 0 and any(p in failing for p in ("weights", "biases", "inputs")):
-        tried |= {"accumulated", "stale_gradient"}
+        tried |= {_Hyp("accumulated"), _Hyp("stale_gradient")}
     if history:
         best.offer(history[1], [(history[0], history[1], ())])
     plans, covered = best.alternatives()
@@ -69,7 +72,7 @@ def explain_layer(activation: str, W: Array, b: Array, ref: list[RefLayerRound],
     plans, covered = settle(plans, covered, failing, wrong)
     alternatives = [[_finding(h, ps, hide) for h, ps, _ in plan if h.name is not None]
                     for plan in plans]
-    known = Known([p for p in failing if p not in covered], tested=tried,
+    known = Known([p for p in failing if p not in covered], tested=tested_at(tried, passing),
                   reproduced=reproduced_by(plans))
     if known.paths and d_out is not None:
         known.facts += _layer_facts(x, W, grads, got, known.paths)
@@ -118,12 +121,12 @@ def _layer_dz(activation: str, state: _State, d_out: Array, ref: list[RefLayerRo
 
 def _plan(state: _State, dz_hyp: _Hyp, dz: Array, x: Array, grads: dict[str, Array | None],
           got: LayerGot, failing: list[str], sizes: dict[str, int], ref: list[RefLayerRound],
-          k: int, hide: bool, tried: set[str] | None = None
+          k: int, hide: bool, tried: set[_Hyp] | None = None
           ) -> list[tuple[list[tuple[_Hyp, tuple[str, ...]]], list[str]]]:
     """Every way a dz hypothesis and post-steps explain the failing gradients: [(names with
     their paths, explained paths)], none when the hypothesis contradicts a gradient (one that
     passed included). A gradient several post-steps reproduce gives one plan per post-step.
-    ``tried`` collects the families whose prediction differs from the reference's."""
+    ``tried`` collects the hypotheses whose prediction differs from the reference's."""
     tried = set() if tried is None else tried
     with np.errstate(all="ignore"):
         base = {"weights": x.T @ dz, "biases": dz.sum(axis=0, keepdims=True),
@@ -134,7 +137,7 @@ def _plan(state: _State, dz_hyp: _Hyp, dz: Array, x: Array, grads: dict[str, Arr
     # numbers than the reference's: then this place can contradict it.
     if state.hyp.name is None and dz_hyp.name is not None and \
             not all(_same(base[p], expected[p]) for p in base if p in got.passed):
-        tried.add(kind(dz_hyp.name))
+        tried.add(dz_hyp)
     fixed: list[tuple[_Hyp, str]] = []  # (hypothesis, path) every plan has
     if "output" in failing:
         if state.hyp.name is None:
@@ -165,7 +168,7 @@ def _plan(state: _State, dz_hyp: _Hyp, dz: Array, x: Array, grads: dict[str, Arr
         with np.errstate(all="ignore"):
             matching = [hyp for hyp, value in posts if _same(s, value)]
             if not owners:
-                tried |= {kind(hyp.name) for hyp, value in posts
+                tried |= {hyp for hyp, value in posts
                           if hyp.name is not None and not _same(value, expected[p])}
         if matching:
             options.append(list({h.name: h for h in matching}.values()))

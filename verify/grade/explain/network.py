@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..diagnosis import RefNetRound
-from .consistency import kind, reproduced_by, settle, wrong_entries
+from .consistency import reproduced_by, settle, tested_at, wrong_entries
 from .findings import Finding, Known, Named, NetGot, Post, _Best, _finding, _Hyp
 from .fitting import Array, _arr, _same
 from .forward import _net_states, _NetState
@@ -20,12 +20,13 @@ from .walk import _net_rules, _NetSim, _simulate
 
 
 def explain_net(specs: list[Any], ref: list[RefNetRound], k: int, rounds_x: list[Array],
-                got: NetGot, hide: bool = False) -> tuple[list[list[Finding]], Known]:
+                got: NetGot, hide: bool = False, passing: bool = False
+                ) -> tuple[list[list[Finding]], Known]:
     """As :func:`explain_layer`, for round ``k`` of a network part (``specs``: its
     LayerSpecs): a cause only for a plan that reproduces every failing check of the round
-    (:mod:`.consistency`)."""
+    (:mod:`.consistency`); ``passing`` as for :func:`explain_layer`."""
     failing = [p for p, ok in got.passed.items() if not ok]
-    if not failing:
+    if not failing and not passing:
         return [], Known()
     r = ref[k]
     n = len(specs)
@@ -38,12 +39,12 @@ def explain_net(specs: list[Any], ref: list[RefNetRound], k: int, rounds_x: list
              **{f"layers[{j}].biases": f"layers[{j}].d_biases" for j in range(n)},
              "d_x": "the gradient MLP.backward returned", "prediction": "the prediction"}
     best = _Best()
-    tried: set[str] = set()  # the families whose prediction differs from the reference here
+    tried: set[_Hyp] = set()  # what predicts other numbers than the reference's here
     expected = _expected(r, n)
     for state, pred in _net_states(specs, x0, ref, k, got, hide):
         if state.hyp.name is not None and "prediction" in got.passed \
                 and not _same(pred, r.prediction):
-            tried.add(kind(state.hyp.name))
+            tried.add(state.hyp)
         if state.hyp.name is None and "prediction" in failing:
             continue
         if state.hyp.name is not None and (got.prediction is None or "prediction" not in failing
@@ -59,13 +60,13 @@ def explain_net(specs: list[Any], ref: list[RefNetRound], k: int, rounds_x: list
             if sim is None:
                 continue
             if state.hyp.name is None and _differs(sim, state, expected, got.passed):
-                tried |= {kind(h.name) for h in (dz_hyp, dx_hyp) if h.name is not None}
+                tried |= {h for h in (dz_hyp, dx_hyp) if h.name is not None}
             for plan, explained in _net_plan(state, dz_hyp, dx_hyp, sim, grads, got, failing,
                                              batch, ref, k, hide, d_loss, tried):
                 best.offer(explained, plan)
     hist = _net_history(ref, k, got, grads, failing, n)
     if k > 0 and any(p != "prediction" for p in failing):
-        tried |= {"accumulated", "stale_gradient"}
+        tried |= {_Hyp("accumulated"), _Hyp("stale_gradient")}
     if hist:
         best.offer([p for _, ps in hist for p in ps],
                    [(h, ps, _path_layers(ps)) for h, ps in hist])
@@ -75,7 +76,7 @@ def explain_net(specs: list[Any], ref: list[RefNetRound], k: int, rounds_x: list
     plans, covered = settle(plans, covered, failing, wrong)
     alternatives = [[f for h, ps, layers in plan if h.name is not None
                      for f in _per_layer(h, ps, hide, words, layers)] for plan in plans]
-    known = Known([p for p in failing if p not in covered], tested=tried,
+    known = Known([p for p in failing if p not in covered], tested=tested_at(tried, passing),
                   reproduced=reproduced_by(plans))
     if known.paths:
         known.facts += _net_facts(known.paths, got, n)
@@ -120,7 +121,7 @@ def _per_layer(hyp: _Hyp, paths: tuple[str, ...], hide: bool, words: dict[str, s
 def _net_plan(state: _NetState, dz_hyp: _Hyp, dx_hyp: _Hyp, sim: _NetSim,
               grads: dict[str, Array | None], got: NetGot, failing: list[str], batch: int,
               ref: list[RefNetRound], k: int, hide: bool, d_loss: Array,
-              tried: set[str] | None = None) -> list[tuple[Named, list[str]]]:
+              tried: set[_Hyp] | None = None) -> list[tuple[Named, list[str]]]:
     """As :func:`_plan`, for a simulated network: every plan, none on a contradiction."""
     tried = set() if tried is None else tried
     n = len(sim.dzs)
@@ -162,7 +163,7 @@ def _net_plan(state: _NetState, dz_hyp: _Hyp, dx_hyp: _Hyp, sim: _NetSim,
                 matching = [hyp for hyp, value in posts if _same(s, value)]
                 if not owners:  # alone, on the reference's dz: tested where it differs
                     exp = ref[k].layers[j].dW if param == "weights" else ref[k].layers[j].db
-                    tried |= {kind(h.name) for h, value in posts
+                    tried |= {h for h, value in posts
                               if h.name is not None and not _same(value, exp)}
                 if matching:
                     options.append(list({h.name: h for h in matching}.values()))
@@ -178,7 +179,7 @@ def _net_plan(state: _NetState, dz_hyp: _Hyp, dx_hyp: _Hyp, sim: _NetSim,
                 returns = _mlp_returns(sim, d_loss, state.Ws)
                 matching = [hyp for hyp, value in returns if _same(s, value)]
                 if not owners:
-                    tried |= {kind(h.name) for h, value in returns
+                    tried |= {h for h, value in returns
                               if h.name is not None and not _same(value, ref[k].d_x)}
                 if matching:
                     options.append(matching)
