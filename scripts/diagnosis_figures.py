@@ -1,14 +1,18 @@
 """How well the grader explains the bugs of a corpus: the figures of issue 11.
 
-For every file (``EXPECT: <kind>`` names its bug, ``EXPECT: correct`` a correct file; optional
-``ALSO: <kind> ...`` lists other causes the file really has), graded once with a fixed seed
-through the public API (so any checkout can be measured: run it with ``PYTHONPATH=<checkout>``):
+For every file (``EXPECT: <kind>`` names its bug, ``EXPECT: correct`` a correct file,
+``EXPECT: unexplained`` a bug no hypothesis of the engine is: the honest feedback says what is
+known and states no cause; optional ``ALSO: <kind> ...`` lists other causes the file really has),
+graded once with a fixed seed through the public API (so any checkout can be measured: run it
+with ``PYTHONPATH=<checkout>``):
 
 * **caught**: a buggy file that loses points;
 * **explained**: a caught file whose diagnoses name its ``EXPECT`` kind (``forward_at_fault``:
-  a verdict that the forward is at fault, or a forward cause);
+  a verdict that the forward is at fault, or a forward cause). An ``unexplained`` file is never
+  explained (there is no cause to name): it counts among the caught, so it lowers the share,
+  and **unexplained_honest** counts those that stated no cause at all;
 * **misleading**: a file whose diagnoses name a kind that is neither its ``EXPECT`` nor one of
-  its ``ALSO`` kinds (a correct file: any diagnosis at all);
+  its ``ALSO`` kinds (a correct or ``unexplained`` file: any diagnosis at all);
 * **correct losing**: a correct file below full marks;
 * the **longest feedback** of any test (lines, characters).
 
@@ -62,6 +66,10 @@ def judge(path: Path, report: Any) -> dict[str, Any]:
     if expect == "correct":
         return {"file": f"{path.parent.name}/{path.name}", "expect": expect, "kinds": kinds,
                 "correct": True, "losing": lost, "misleading": bool(kinds)}
+    if expect == "unexplained":  # no cause to name: any named is misleading, none is honest
+        return {"file": f"{path.parent.name}/{path.name}", "expect": expect, "kinds": kinds,
+                "correct": False, "caught": lost, "explained": False,
+                "misleading": any(k not in also for k in kinds)}
     if expect == "forward_at_fault":
         named = "your FORWARD is at fault" in outputs or bool(FORWARD_KINDS & set(kinds))
         accepted = FORWARD_KINDS | also
@@ -91,6 +99,9 @@ def figures(verdicts: list[dict[str, Any]]) -> dict[str, Any]:
             "explained_share": round(sum(v["explained"] for v in caught) / len(caught), 4)
             if caught else 1.0,
             "misleading": sum(v["misleading"] for v in buggy),
+            "unexplained_expected": sum(v["expect"] == "unexplained" for v in caught),
+            "unexplained_honest": sum(v["expect"] == "unexplained" and not v["misleading"]
+                                      for v in caught),
             "correct": len(correct), "correct_losing": sum(v["losing"] for v in correct),
             "correct_misleading": sum(v["misleading"] for v in correct)}
 

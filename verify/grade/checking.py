@@ -20,6 +20,7 @@ and loss checks share the :class:`Check` record and its glue to the explanation 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,7 @@ from .cases import (
     TrainCase,
 )
 from .decode import MalformedResult
+from .explain import consistency
 from .limits import Limits
 from .schedule import SYNTHETIC_ERRORS
 from .text import safe_text
@@ -85,6 +87,13 @@ class Check:
     choices: list[tuple[str, list[list[ex.Finding]]]] = field(default_factory=list)
     """(where, equally good sets of findings): chosen by :func:`resolve` (what explains the
     submission's other tests), then moved to ``findings``."""
+    places: list[tuple[str, Part, int, bool, ex.Known]] = field(default_factory=list)
+    """Every place the engine explained (where, part, round, a network?, what it tested and
+    what reproduced the numbers there): the evidence :meth:`drop_refuted` weighs."""
+    passing: list[tuple[str, Part, int, bool, Callable[[], ex.Known]]] = \
+        field(default_factory=list)
+    """Places where every check passed: what they test, computed only when a cause found
+    elsewhere in the test is to be weighed (a correct submission pays nothing)."""
 
     def offer(self, where: str, alternatives: list[list[ex.Finding]], skip: str = "") -> None:
         """Findings for one place: one set, or alternatives for :func:`resolve` to choose."""
@@ -94,6 +103,68 @@ class Check:
             self.findings += [(where, f) for f in alternatives[0]]
         elif alternatives:
             self.choices.append((where, alternatives))
+
+    def place(self, where: str, part: Part, k: int, network: bool, known: ex.Known) -> None:
+        """Record what the engine tested at one place; its unexplained checks as known."""
+        self.places.append((where, part, k, network, known))
+        if known.paths:
+            self.known.append((part, k, known))
+
+    def drop_refuted(self, layers_pass_alone: bool = False) -> None:
+        """The consistency rule across the test (:mod:`verify.grade.explain.consistency`): a
+        cause found at one place is dropped when another place of the test tested its family
+        and did not reproduce it (with the same fitted parameters), and, in a network, a cause
+        in ``DenseLayer.backward`` when ``layers_pass_alone`` (every single-layer backward part
+        of the submission passed: the layer's code is shown right, MLP.backward is at fault).
+        What a dropped cause covered is said as known, without a cause. Idempotent."""
+        if self.passing and (self.findings or self.choices):
+            # A round that passed contradicts a hypothesis predicting other numbers there.
+            self.places += [(w, part, k, net, later()) for w, part, k, net, later in self.passing]
+            self.passing = []
+        where_of = {w: (part, k, network, known) for w, part, k, network, known in self.places}
+
+        def refuted(where: str, f: ex.Finding) -> str | None:
+            if where not in where_of or \
+                    not consistency.tests(where_of[where][3].tested, f.name, f.scope, f.value):
+                return None  # not the engine's (a direct observation), or not from here
+            for w2, _, _, _, other in self.places:
+                if w2 != where and consistency.refuted_by(f.name, f.scope, f.value, other.tested,
+                                                          other.reproduced):
+                    return (f"what reproduces these numbers here does not reproduce those of "
+                            f"{w2} (the same test), so no cause is stated")
+            if layers_pass_alone and where_of[where][2] and f.function == "DenseLayer.backward":
+                return ("your DenseLayer's backward passes its own tests alone, so the error is "
+                        "in how MLP.backward uses the layers")
+            return None
+
+        def drop(where: str, findings: list[ex.Finding], why: str) -> None:
+            part, k, _, _ = where_of[where]
+            paths = list(dict.fromkeys(p for f in findings for p in f.paths))
+            self.known.append((part, k, ex.Known(paths, [why])))
+            for rpart, rk, info in self.fd_requests:  # the replay may now say what it shows
+                if rpart is part and rk == k:
+                    info["explained"] = False
+
+        kept: list[tuple[str, ex.Finding]] = []
+        for where, f in self.findings:
+            why = refuted(where, f)
+            if why is None:
+                kept.append((where, f))
+            else:
+                drop(where, [f], why)
+        self.findings = kept
+        choices = []
+        for where, alternatives in self.choices:
+            whys = [next((w for w in (refuted(where, f) for f in alt) if w), None)
+                    for alt in alternatives]
+            left = [alt for alt, why in zip(alternatives, whys, strict=True) if why is None]
+            if len(left) == 1:
+                self.findings += [(where, f) for f in left[0]]
+            elif left:
+                choices.append((where, left))
+            else:
+                drop(where, [f for alt in alternatives for f in alt], next(w for w in whys if w))
+        self.choices = choices
 
     def settle(self) -> list[str]:
         """The diagnoses, with the fewest candidates that explain every failing path."""
@@ -352,16 +423,19 @@ def _check_layer(part: Part, case: LayerCase, value: dict[str, Any], c: Check, *
             if by_forward or by_backward:
                 c.scored.append(missing(f"{pre}the layer's weights/biases", "parameters",
                                         "changed by forward"))
+            lg = ex.LayerGot(output, {}, {"output": out.passed},
+                             decode.field(got, "weights_forward"),
+                             decode.field(got, "biases_forward"),
+                             decode.field(got, "weights_after"), **held)
             if not out.passed:
-                lg = ex.LayerGot(output, {}, {"output": False},
-                                 decode.field(got, "weights_forward"),
-                                 decode.field(got, "biases_forward"),
-                                 decode.field(got, "weights_after"), **held)
                 found, known = ex.explain_layer(spec.activation, spec.weights, spec.biases,
                                                 ref, k, lg, c.hide)
                 c.offer(where, found, skip="weights_changed_by_forward" if by_forward else "")
-                if known.paths:
-                    c.known.append((part, k, known))
+                c.place(where, part, k, False, known)
+            else:
+                c.passing.append((where, part, k, False, _later(
+                    ex.explain_layer, spec.activation, spec.weights, spec.biases, ref, k, lg,
+                    c.hide, True)))
             continue
         if not out.passed:
             c.numbers.append(shown(out, c.hide))  # context: a wrong forward explains gradients
@@ -377,16 +451,19 @@ def _check_layer(part: Part, case: LayerCase, value: dict[str, Any], c: Check, *
         if by_backward:
             c.findings.append((where, _backward_changed_finding(where)))
         bad = [p for p in student if not recs[p].passed]
-        if bad or not out.passed:
-            passed = {"output": out.passed, **{p: recs[p].passed for p in recs}}
-            lg = ex.LayerGot(output, student, passed, decode.field(got, "weights_forward"),
-                             decode.field(got, "biases_forward"),
-                             decode.field(got, "weights_after"), history, **held)
+        passed = {"output": out.passed, **{p: recs[p].passed for p in recs}}
+        lg = ex.LayerGot(output, student, passed, decode.field(got, "weights_forward"),
+                         decode.field(got, "biases_forward"),
+                         decode.field(got, "weights_after"), list(history), **held)
+        if not (bad or not out.passed):
+            c.passing.append((where, part, k, False, _later(
+                ex.explain_layer, spec.activation, spec.weights, spec.biases, ref, k, lg, c.hide,
+                True)))
+        else:
             found, known = ex.explain_layer(spec.activation, spec.weights, spec.biases, ref,
                                             k, lg, c.hide)
             c.offer(where, found, skip="weights_changed_by_forward" if by_forward else "")
-            if known.paths:
-                c.known.append((part, k, known))
+            c.place(where, part, k, False, known)
             if bad and unchanged:
                 c.fd_requests.append((part, k, {"student": student, "forward_ok": out.passed,
                                                 "records": recs, "hide": c.hide,
@@ -476,26 +553,36 @@ def _check_net(part: Part, case: NetCase, value: dict[str, Any], c: Check) -> No
         if changed_backward:
             c.findings.append((where, _backward_changed_finding(where)))
         bad = [p for p, rec in recs.items() if not rec.passed]
-        if bad or not out.passed:
-            passed = {"prediction": out.passed, **{p: rec.passed for p, rec in recs.items()}}
-            ng = ex.NetGot(prediction, {p: student[p] for p in recs}, passed, wfs, bfs, was,
-                           **held)
+        passed = {"prediction": out.passed, **{p: rec.passed for p, rec in recs.items()}}
+        ng = ex.NetGot(prediction, {p: student[p] for p in recs}, passed, wfs, bfs, was, **held)
+        if not (bad or not out.passed):
+            c.passing.append((where, part, k, True, _later(
+                ex.explain_net, list(case.layers), ref, k, [x for x, _ in case.rounds], ng,
+                c.hide, True)))
+        else:
             found, known = ex.explain_net(list(case.layers), ref, k,
                                           [x for x, _ in case.rounds], ng, c.hide)
             c.offer(where, found, skip="weights_changed_by_forward" if changed_forward else "")
-            if known.paths:
-                c.known.append((part, k, known))
+            c.place(where, part, k, True, known)
             if bad and unchanged:
                 c.fd_requests.append((part, k, {"student": student, "forward_ok": out.passed,
                                                 "records": recs, "hide": c.hide,
                                                 "explained": not known.paths}))
 
 
+def _later(explain: Callable[..., tuple[Any, ex.Known]], *args: Any) -> Callable[[], ex.Known]:
+    """What a passing round tests, computed when asked (:meth:`Check.drop_refuted`)."""
+    return lambda: explain(*args)[1]
+
+
 def resolve(checks: list[Check], support_from: list[Check] | None = None) -> None:
     """Choose among equally good explanations of a place the one whose kinds explain most
     elsewhere in the submission (the places where one explanation alone fits, in
     ``support_from``, default ``checks``: the student's one DenseLayer has one set of bugs); on
-    a tie, the most specific. Moves the choices into ``findings``."""
+    a tie, the most specific. Moves the choices into ``findings``. Causes another place of their
+    test contradicts are dropped first (:meth:`Check.drop_refuted`)."""
+    for c in checks if support_from is None else [*checks, *support_from]:
+        c.drop_refuted()
     support: dict[str, int] = {}
     for c in checks if support_from is None else support_from:
         for _, f in c.findings:

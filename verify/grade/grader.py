@@ -208,6 +208,11 @@ def _grade(sub: Submission, path: Path, converted: Converted | None, runner: Run
     # Equally good explanations: chosen by what explains the rest of the submission; visible
     # tests by visible ones only (nothing visible depends on a hidden test).
     visible = [checks[t.id] for t in sections["visible"]]
+    # A cause every place of its test agrees with; in a network, none in DenseLayer.backward
+    # when the layer's own (visible) backward parts all pass: the code shown right.
+    layers_ok = "network.backward" in _functions(sections["visible"], checks)
+    for c in checks.values():
+        c.drop_refuted(layers_ok)
     resolve([checks[t.id] for t in sections["hidden"]], list(checks.values()))
     resolve(visible, visible)
     extra: dict[str, list[str]] = {}

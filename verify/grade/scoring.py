@@ -164,13 +164,14 @@ def known_lines(c: Check, findings: list[tuple[str, Finding]]) -> list[str]:
     by_part: dict[str, tuple[list[int], list[str], list[str]]] = {}
     for part, k, known in c.known:
         rounds, paths, facts = by_part.setdefault(part.label, ([], [], []))
-        rounds.append(k)
+        if k not in rounds:
+            rounds.append(k)
         paths += [p for p in known.paths if p not in paths]
         facts += [f for f in known.facts if f not in facts]
     lines = []
     for label, (rounds, paths, facts) in by_part.items():
         multi = len(rounds) > 1 or rounds != [0]
-        when = f" (round{'s' if len(rounds) > 1 else ''} {', '.join(map(str, rounds))})" \
+        when = f" (round{'s' if len(rounds) > 1 else ''} {', '.join(map(str, sorted(rounds)))})" \
             if multi else ""
         what = ", ".join(_PATHS.get(p, p.replace(".weights", ".d_weights")
                                     .replace(".biases", ".d_biases")) for p in paths)

@@ -31,6 +31,11 @@ values for visible tests, without for hidden ones). What no hypothesis reproduce
 as what is known (:class:`Known`: which gradients, which layer the error starts at, which
 rounds, forward or backward) and never given a cause.
 
+A hypothesis that reproduces some numbers is not yet a cause: :mod:`.consistency` states it
+only when it fits all the test's evidence (every failing check of its place, enough wrong
+entries for what it fitted, every other case, network and round of the test, and the function
+the evidence implicates).
+
 The engine is split by family of hypotheses: :mod:`.fitting` (fitted and named factors,
 tolerance), :mod:`.findings` (findings, hypotheses, the best plans), :mod:`.activations` (dz:
 the activation's derivative), :mod:`.posts` (the steps after dz), :mod:`.forward` (the forward's

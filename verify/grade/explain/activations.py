@@ -153,7 +153,8 @@ def _dz_rules(activations: list[str], z_all: list[Array],
         for kind, g, words in _library(act):
             out.append(_DzHyp(
                 _Hyp(kind, words + f" (the derivative is {_DERIVATIVES[act]})",
-                     "dz = d_outputs * (that function) reproduces {what}", priority=2),
+                     "dz = d_outputs * (that function) reproduces {what}", priority=2,
+                     scope=f"{act}: {words}"),
                 _only(act, _times(g))))
         if act in ("sigmoid", "tanh"):
             for side, limit, why in _OVERFLOW_FORMS:
@@ -164,7 +165,8 @@ def _dz_rules(activations: list[str], z_all: list[Array],
                     _Hyp("overflow", f"{act}'(z) written with exp: {why}, and inf / inf is "
                          f"NaN. The stable form: {_STABLE[act]}",
                          "dz with NaN where a pre-activation is in that range (and right "
-                         "everywhere else) reproduces {what}", priority=1),
+                         "everywhere else) reproduces {what}", priority=1,
+                         scope=f"{act}: {why}"),
                     _only(act, _overflowing(act, side, limit))))
     for r, zs in zs_earlier:  # an earlier round's z in every layer
         out.append(_DzHyp(
@@ -225,26 +227,31 @@ def _relu_rules(zs: list[Array], fit: tuple[Array, Array, Array, Array] | None,
                     desc = "relu'(z) as 1 where z < 0 and 0 where z > 0: the comparison is " \
                            "reversed"
                 out.append(_DzHyp(_Hyp("relu_slope", desc, "dz = d_outputs * (that "
-                                       "derivative) reproduces {what}", priority=2),
+                                       "derivative) reproduces {what}", priority=2, fitted=2,
+                                       scope="relu",
+                                       value=(round(alpha, 6), round(beta, 6))),
                                   _only("relu", _slopes(alpha, beta))))
             elif abs(beta) <= 1e-6 and abs(alpha + 1) < 1e-6:
                 out.append(_DzHyp(_Hyp("derivative_wrong_sign", "relu'(z) with the wrong sign: "
                                        "-1 where z > 0", "dz = -d_outputs where z > 0 "
-                                       "reproduces {what}", priority=2),
+                                       "reproduces {what}", priority=2, fitted=2,
+                                       scope="relu"),
                                   _only("relu", _slopes(-1.0, 0.0))))
     values = np.unique(np.concatenate([z.ravel() for z in zs])) if zs else np.empty(0)
     values = values[np.isfinite(values)]
-    cuts = [((lo + hi) / 2, f"between {lo:.4g} and {hi:.4g}")
+    cuts = [((lo + hi) / 2, f"between {lo:.4g} and {hi:.4g}", (float(lo), float(hi)))
             for lo, hi in zip(values[:-1], values[1:], strict=True) if not lo < 0 < hi]
     if values.size and values[-1] > 0:
-        cuts.append((values[-1] + 1.0, f"above {values[-1]:.4g} (every z here)"))
-    for t, between in cuts:
+        cuts.append((values[-1] + 1.0, f"above {values[-1]:.4g} (every z here)",
+                     (float(values[-1]), math.inf)))
+    for t, between, interval in cuts:
         if abs(t) < 1e-12:
             continue
         out.append(_DzHyp(_Hyp("relu_threshold", "relu'(z) switches at a threshold "
                                f"{between if not hide else 'other than 0'} instead of at 0",
                                "dz = d_outputs * (z > t) with that threshold reproduces {what}",
-                               priority=3), _only("relu", _above(t))))
+                               priority=3, fitted=1, value=interval, scope="relu"),
+                          _only("relu", _above(t))))
     return out
 
 

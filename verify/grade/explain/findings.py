@@ -48,8 +48,11 @@ KINDS: dict[str, str] = {
     "forward_transposed_weights": "forward with the weights transposed",
     "stale_output": "forward returns an earlier round's output",
     # networks
+    "skips_last": "MLP.backward never back-propagates the output layer (the loop skips it)",
     "mlp_return": "MLP.backward returns something other than the first layer's input "
                   "gradient",
+    "output_derivative_skipped": "MLP.backward skips the output layer's activation derivative "
+                                 "(the loss gradient used as the last layer's dz)",
     # losses
     "loss_factor": "mse_derivative off by a constant factor",
     "loss_sign_of_error": "mse_derivative uses the sign of the error (the MAE derivative)",
@@ -75,6 +78,11 @@ class Finding:
     paths: tuple[str, ...]
     layer: int | None = None
     priority: int = 5
+    value: tuple[float, ...] | None = None
+    """The parameters fitted from the student's numbers (a factor, a threshold interval), or
+    None: another place of the test must agree on them (:mod:`.consistency`)."""
+    scope: str = ""
+    """Which variant of the name, for one specific to an activation (:mod:`.consistency`)."""
 
     @property
     def kind(self) -> str:
@@ -90,6 +98,12 @@ class Known:
 
     paths: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
+    tested: set[tuple[str, tuple[float, ...] | None]] = field(default_factory=set)
+    """The hypotheses tested at this place (:func:`.consistency.tested_as`): their prediction
+    differs from the reference's somewhere here, so this place can contradict them."""
+    reproduced: list[tuple[str, tuple[float, ...] | None]] = field(default_factory=list)
+    """(name, fitted value) of every hypothesis in a plan that reproduces all this place's
+    failing checks."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +118,15 @@ class _Hyp:
     function: str = "DenseLayer.backward"
     per_layer: bool = True
     """In a network: named in each layer it explains (``name@j``), or once for the network."""
+    fitted: int = 0
+    """How many free parameters were fitted from the student's numbers (a factor: 1, a relu
+    slope pair: 2): the entries those consume are no evidence (:mod:`.consistency`)."""
+    value: tuple[float, ...] | None = None
+    """The fitted parameters, for comparing places (None: nothing fitted, or a named
+    constant)."""
+    scope: str = ""
+    """The variant, where several share a name (one per activation: sigmoid's wrong sign is
+    not tanh's); empty for a class-wide hypothesis."""
 
 
 _CORRECT = _Hyp(None)
@@ -212,7 +235,7 @@ def _finding(hyp: _Hyp, paths: tuple[str, ...], hide: bool, layer: int | None = 
     assert hyp.name is not None
     return Finding(hyp.name, hyp.function, hyp.cause, hyp.evidence.format(what=what),
                    (hyp.evidence_hidden or hyp.evidence).format(what=what), paths, layer,
-                   hyp.priority)
+                   hyp.priority, hyp.value, hyp.scope)
 
 
 @dataclass

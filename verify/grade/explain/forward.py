@@ -79,7 +79,8 @@ def _forward_states(act: str, x: Array, W: Array, b: Array, ref_out: Array,
                                            f"{_STABLE[act]}", "NaN where a pre-activation "
                                            "is in that range (and the right output elsewhere) "
                                            "reproduces {what}", priority=1,
-                                           function="DenseLayer.forward"), z, out, W), out))
+                                           function="DenseLayer.forward",
+                                           scope=f"{act}(z): {why}"), z, out, W), out))
     for r, o in enumerate(earlier_out):
         if o.shape == ref_out.shape:
             states.append((_State(_Hyp("stale_output", f"forward returns round {r}'s output "
@@ -96,7 +97,8 @@ def _forward_states(act: str, x: Array, W: Array, b: Array, ref_out: Array,
             states.append((_State(_Hyp(f"forward_factor:{fp[0]}", f"forward output multiplied "
                                        f"by {words}", f"{words} times the expected output "
                                        "reproduces {what}", priority=4,
-                                       function="DenseLayer.forward"),
+                                       function="DenseLayer.forward", fitted=1,
+                                       value=(fp[1],) if fp[0] == "other" else None),
                                   z, fp[1] * ref_out, W), fp[1] * ref_out))
     return states
 
@@ -185,7 +187,7 @@ def _net_states(specs: list[Any], x: Array, ref: list[RefNetRound], k: int, got:
                              f"is NaN. The stable form: {_STABLE[act]}", "NaN where a "
                              "pre-activation is in that range (and the right values elsewhere) "
                              "reproduces {what}", priority=1,
-                             function="DenseLayer.forward"),
+                             function="DenseLayer.forward", scope=f"{act}(z): {why}"),
                         _overflowing_forward(act, side, limit)))
     for hyp, fwd in variants:
         xs2, zs2, as2 = _forward_net(specs, x, Ws, bs, fwd)

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..diagnosis import RefLayerRound, close
 from .activations import _dz_rules, _fprime, _relu_rules
+from .consistency import reproduced_by, settle, tested_at, wrong_entries
 from .findings import Finding, Known, LayerGot, _Best, _finding, _Hyp
 from .fitting import Array, _arr, _factor_param, _factor_words, _fit, _same
 from .forward import _forward_states, _State
@@ -19,10 +20,16 @@ def _layer_sizes(batch: int, n_in: int, n_out: int) -> dict[str, int]:
 
 
 def explain_layer(activation: str, W: Array, b: Array, ref: list[RefLayerRound], k: int,
-                  got: LayerGot, hide: bool = False) -> tuple[list[list[Finding]], Known]:
+                  got: LayerGot, hide: bool = False, passing: bool = False
+                  ) -> tuple[list[list[Finding]], Known]:
     """For round ``k`` of a single-layer part: the alternative sets of findings that explain
-    the most failing checks (most specific first; usually one), and what is known of the
-    rest."""
+    every failing check (most specific first; usually one), and what is known otherwise.
+
+    A plan is kept only under the rules of :mod:`.consistency` (all the failing checks
+    reproduced, enough wrong entries for what was fitted); the families tested here and what
+    reproduced the numbers go with :class:`Known`, for the test's other places to check.
+    ``passing``: a round where every check passed is searched too, for what it tests (a
+    hypothesis that predicts other numbers there is contradicted by it)."""
     r = ref[k]
     x, d_out = r.x, r.d_out
     batch, n_in = x.shape
@@ -31,12 +38,15 @@ def explain_layer(activation: str, W: Array, b: Array, ref: list[RefLayerRound],
     failing: list[str] = [p for p in ("output", "weights", "biases", "inputs")
                           if p in got.passed and not got.passed[p]]
     grads = {p: _arr(v) for p, v in got.grads.items()}
-    if not failing:
+    if not failing and not passing:
         return [], Known()
     best = _Best()
+    tried: set[_Hyp] = set()  # what predicts other numbers than the reference's here
     earlier_out = [ref[j].output for j in range(k)]
     states = _forward_states(activation, x, W, b, r.output, got, earlier_out, sizes, hide)
     for state, out in states:
+        if state.hyp.name is not None and "output" in got.passed and not _same(out, r.output):
+            tried.add(state.hyp)
         if state.hyp.name is None:
             if "output" in failing:
                 continue  # the reference's forward does not give a wrong output
@@ -48,15 +58,22 @@ def explain_layer(activation: str, W: Array, b: Array, ref: list[RefLayerRound],
         for dz_hyp, dz in _layer_dz(activation, state, d_out, ref, k, grads, failing, x,
                                     sizes, hide):
             for names, explained in _plan(state, dz_hyp, dz, x, grads, got, failing, sizes,
-                                          ref, k, hide):
+                                          ref, k, hide, tried):
                 best.offer(explained, [(h, ps, ()) for h, ps in names])
     history = _history(ref, k, got, failing)
+    if k > 0 and any(p in failing for p in ("weights", "biases", "inputs")):
+        tried |= {_Hyp("accumulated"), _Hyp("stale_gradient")}
     if history:
         best.offer(history[1], [(history[0], history[1], ())])
     plans, covered = best.alternatives()
+    expected = {"output": r.output, "weights": r.dW, "biases": r.db, "inputs": r.dx}
+    wrong = sum(wrong_entries(got.output if p == "output" else grads.get(p), expected[p])
+                for p in failing)
+    plans, covered = settle(plans, covered, failing, wrong)
     alternatives = [[_finding(h, ps, hide) for h, ps, _ in plan if h.name is not None]
                     for plan in plans]
-    known = Known([p for p in failing if p not in covered])
+    known = Known([p for p in failing if p not in covered], tested=tested_at(tried, passing),
+                  reproduced=reproduced_by(plans))
     if known.paths and d_out is not None:
         known.facts += _layer_facts(x, W, grads, got, known.paths)
     return alternatives, known
@@ -88,7 +105,9 @@ def _layer_dz(activation: str, state: _State, d_out: Array, ref: list[RefLayerRo
                                      "gradients all are", f"every entry of dz is {words} "
                                      "times the expected, which reproduces {what}",
                                      "dz off by one constant factor reproduces {what}",
-                                     priority=3 if fp[0] != "other" else 6), fp[1] * correct))
+                                     priority=3 if fp[0] != "other" else 6, fitted=1,
+                                     value=(fp[1],) if fp[0] == "other" else None),
+                                fp[1] * correct))
                 break
         if activation == "relu":
             target = grads.get("weights") if "weights" in failing else None
@@ -102,14 +121,23 @@ def _layer_dz(activation: str, state: _State, d_out: Array, ref: list[RefLayerRo
 
 def _plan(state: _State, dz_hyp: _Hyp, dz: Array, x: Array, grads: dict[str, Array | None],
           got: LayerGot, failing: list[str], sizes: dict[str, int], ref: list[RefLayerRound],
-          k: int, hide: bool) -> list[tuple[list[tuple[_Hyp, tuple[str, ...]]], list[str]]]:
+          k: int, hide: bool, tried: set[_Hyp] | None = None
+          ) -> list[tuple[list[tuple[_Hyp, tuple[str, ...]]], list[str]]]:
     """Every way a dz hypothesis and post-steps explain the failing gradients: [(names with
     their paths, explained paths)], none when the hypothesis contradicts a gradient (one that
-    passed included). A gradient several post-steps reproduce gives one plan per post-step."""
+    passed included). A gradient several post-steps reproduce gives one plan per post-step.
+    ``tried`` collects the hypotheses whose prediction differs from the reference's."""
+    tried = set() if tried is None else tried
     with np.errstate(all="ignore"):
         base = {"weights": x.T @ dz, "biases": dz.sum(axis=0, keepdims=True),
                 "inputs": dz @ state.W.T}
     owners = [h for h in (state.hyp, dz_hyp) if h.name is not None]
+    expected = {"weights": ref[k].dW, "biases": ref[k].db, "inputs": ref[k].dx}
+    # A family is tested here when, alone (on the reference's forward), it predicts other
+    # numbers than the reference's: then this place can contradict it.
+    if state.hyp.name is None and dz_hyp.name is not None and \
+            not all(_same(base[p], expected[p]) for p in base if p in got.passed):
+        tried.add(dz_hyp)
     fixed: list[tuple[_Hyp, str]] = []  # (hypothesis, path) every plan has
     if "output" in failing:
         if state.hyp.name is None:
@@ -139,6 +167,9 @@ def _plan(state: _State, dz_hyp: _Hyp, dz: Array, x: Array, grads: dict[str, Arr
             posts = _posts_inputs(dz, state.W, got.weights_after, s, sizes, hide)
         with np.errstate(all="ignore"):
             matching = [hyp for hyp, value in posts if _same(s, value)]
+            if not owners:
+                tried |= {hyp for hyp, value in posts
+                          if hyp.name is not None and not _same(value, expected[p])}
         if matching:
             options.append(list({h.name: h for h in matching}.values()))
             option_paths.append(p)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..diagnosis import RefNetRound
+from .consistency import reproduced_by, settle, tested_at, wrong_entries
 from .findings import Finding, Known, Named, NetGot, Post, _Best, _finding, _Hyp
 from .fitting import Array, _arr, _same
 from .forward import _net_states, _NetState
@@ -19,11 +20,13 @@ from .walk import _net_rules, _NetSim, _simulate
 
 
 def explain_net(specs: list[Any], ref: list[RefNetRound], k: int, rounds_x: list[Array],
-                got: NetGot, hide: bool = False) -> tuple[list[list[Finding]], Known]:
+                got: NetGot, hide: bool = False, passing: bool = False
+                ) -> tuple[list[list[Finding]], Known]:
     """As :func:`explain_layer`, for round ``k`` of a network part (``specs``: its
-    LayerSpecs)."""
+    LayerSpecs): a cause only for a plan that reproduces every failing check of the round
+    (:mod:`.consistency`); ``passing`` as for :func:`explain_layer`."""
     failing = [p for p, ok in got.passed.items() if not ok]
-    if not failing:
+    if not failing and not passing:
         return [], Known()
     r = ref[k]
     n = len(specs)
@@ -36,7 +39,12 @@ def explain_net(specs: list[Any], ref: list[RefNetRound], k: int, rounds_x: list
              **{f"layers[{j}].biases": f"layers[{j}].d_biases" for j in range(n)},
              "d_x": "the gradient MLP.backward returned", "prediction": "the prediction"}
     best = _Best()
+    tried: set[_Hyp] = set()  # what predicts other numbers than the reference's here
+    expected = _expected(r, n)
     for state, pred in _net_states(specs, x0, ref, k, got, hide):
+        if state.hyp.name is not None and "prediction" in got.passed \
+                and not _same(pred, r.prediction):
+            tried.add(state.hyp)
         if state.hyp.name is None and "prediction" in failing:
             continue
         if state.hyp.name is not None and (got.prediction is None or "prediction" not in failing
@@ -51,20 +59,52 @@ def explain_net(specs: list[Any], ref: list[RefNetRound], k: int, rounds_x: list
                             walk)
             if sim is None:
                 continue
+            if state.hyp.name is None and _differs(sim, state, expected, got.passed):
+                tried |= {h for h in (dz_hyp, dx_hyp) if h.name is not None}
             for plan, explained in _net_plan(state, dz_hyp, dx_hyp, sim, grads, got, failing,
-                                             batch, ref, k, hide, d_loss):
+                                             batch, ref, k, hide, d_loss, tried):
                 best.offer(explained, plan)
     hist = _net_history(ref, k, got, grads, failing, n)
+    if k > 0 and any(p != "prediction" for p in failing):
+        tried |= {_Hyp("accumulated"), _Hyp("stale_gradient")}
     if hist:
         best.offer([p for _, ps in hist for p in ps],
                    [(h, ps, _path_layers(ps)) for h, ps in hist])
     plans, covered = best.alternatives()
+    wrong = sum(wrong_entries(got.prediction if p == "prediction" else grads.get(p),
+                              expected.get(p)) for p in failing)
+    plans, covered = settle(plans, covered, failing, wrong)
     alternatives = [[f for h, ps, layers in plan if h.name is not None
                      for f in _per_layer(h, ps, hide, words, layers)] for plan in plans]
-    known = Known([p for p in failing if p not in covered])
+    known = Known([p for p in failing if p not in covered], tested=tested_at(tried, passing),
+                  reproduced=reproduced_by(plans))
     if known.paths:
         known.facts += _net_facts(known.paths, got, n)
     return alternatives, known
+
+
+def _expected(r: RefNetRound, n: int) -> dict[str, Array | None]:
+    """The reference's value of every check of a network round."""
+    out: dict[str, Array | None] = {"prediction": r.prediction, "d_x": r.d_x}
+    for j in range(n):
+        out[f"layers[{j}].weights"] = r.layers[j].dW
+        out[f"layers[{j}].biases"] = r.layers[j].db
+    return out
+
+
+def _differs(sim: _NetSim, state: _NetState, expected: dict[str, Array | None],
+             passed: dict[str, bool]) -> bool:
+    """Whether a simulation predicts, for some check made, numbers other than the reference's
+    (then the place tests its hypothesis)."""
+    with np.errstate(all="ignore"):
+        for j, dz in enumerate(sim.dzs):
+            if j in sim.skipped:
+                return True
+            for p, value in ((f"layers[{j}].weights", state.xs[j].T @ dz),
+                             (f"layers[{j}].biases", dz.sum(axis=0, keepdims=True))):
+                if p in passed and not _same(value, expected[p]):
+                    return True
+        return "d_x" in passed and not _same(sim.returned, expected["d_x"])
 
 
 def _per_layer(hyp: _Hyp, paths: tuple[str, ...], hide: bool, words: dict[str, str],
@@ -80,9 +120,10 @@ def _per_layer(hyp: _Hyp, paths: tuple[str, ...], hide: bool, words: dict[str, s
 
 def _net_plan(state: _NetState, dz_hyp: _Hyp, dx_hyp: _Hyp, sim: _NetSim,
               grads: dict[str, Array | None], got: NetGot, failing: list[str], batch: int,
-              ref: list[RefNetRound], k: int, hide: bool, d_loss: Array
-              ) -> list[tuple[Named, list[str]]]:
+              ref: list[RefNetRound], k: int, hide: bool, d_loss: Array,
+              tried: set[_Hyp] | None = None) -> list[tuple[Named, list[str]]]:
     """As :func:`_plan`, for a simulated network: every plan, none on a contradiction."""
+    tried = set() if tried is None else tried
     n = len(sim.dzs)
     owners = [h for h in (state.hyp, dz_hyp, dx_hyp) if h.name is not None]
     fixed: list[tuple[_Hyp, str]] = []
@@ -99,6 +140,12 @@ def _net_plan(state: _NetState, dz_hyp: _Hyp, dx_hyp: _Hyp, sim: _NetSim,
             for param, base in (("weights", x.T @ dz), ("biases", dz.sum(axis=0, keepdims=True))):
                 p = f"layers[{j}].{param}"
                 s = grads.get(p)
+                if j in sim.skipped:  # a layer never back-propagated: its gradients never set
+                    if p in got.passed and (s is not None or not owners):
+                        return []
+                    if p in got.passed and not got.passed[p]:
+                        fixed += [(h, p) for h in owners]
+                    continue
                 if s is None or p not in got.passed:
                     continue
                 if got.passed[p]:
@@ -114,6 +161,10 @@ def _net_plan(state: _NetState, dz_hyp: _Hyp, dx_hyp: _Hyp, sim: _NetSim,
                 posts = _posts_weights(x, dz, s, sizes, earlier, base.shape, hide) \
                     if param == "weights" else _posts_biases(dz, s, sizes, hide)
                 matching = [hyp for hyp, value in posts if _same(s, value)]
+                if not owners:  # alone, on the reference's dz: tested where it differs
+                    exp = ref[k].layers[j].dW if param == "weights" else ref[k].layers[j].db
+                    tried |= {h for h, value in posts
+                              if h.name is not None and not _same(value, exp)}
                 if matching:
                     options.append(list({h.name: h for h in matching}.values()))
                     option_paths.append(p)
@@ -125,8 +176,11 @@ def _net_plan(state: _NetState, dz_hyp: _Hyp, dx_hyp: _Hyp, sim: _NetSim,
             elif _same(s, sim.returned) and owners:
                 fixed += [(h, "d_x") for h in owners]
             else:
-                matching = [hyp for hyp, value in _mlp_returns(sim, d_loss, state.Ws)
-                            if _same(s, value)]
+                returns = _mlp_returns(sim, d_loss, state.Ws)
+                matching = [hyp for hyp, value in returns if _same(s, value)]
+                if not owners:
+                    tried |= {h for h, value in returns
+                              if h.name is not None and not _same(value, ref[k].d_x)}
                 if matching:
                     options.append(matching)
                     option_paths.append("d_x")

@@ -88,7 +88,7 @@ def _posts_inputs(dz: Array, W: Array, W_after: Array | None, student: Array,
     if c is not None and abs(c - 1.01) < 1e-6:
         out.append((_Hyp("input_gradient_scaled", "input gradient off by 1%: d_inputs = 1.01 * "
                          "d_z @ weights.T", "1.01 * dz @ weights.T reproduces {what}",
-                         priority=1), 1.01 * dx))
+                         priority=1, fitted=1), 1.01 * dx))
     else:
         out += _factor_post("d_inputs_factor", "the input gradient", student, dx, sizes, hide)
     out += _shape_post("the input gradient", student, dx)
@@ -159,4 +159,5 @@ def _factor_post(kind: str, what: str, student: Any, base: Array, sizes: dict[st
     evid = f"every entry of {what} is {words} times the expected, which reproduces {{what}}"
     return [(_Hyp(f"{kind}:{param}", cause, evid,
                   f"every entry of {what} is the expected times one constant ({{what}})",
-                  priority=3 if param != "other" else 6), value * base)]
+                  priority=3 if param != "other" else 6, fitted=1,
+                  value=(value,) if param == "other" else None), value * base)]

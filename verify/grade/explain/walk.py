@@ -24,6 +24,8 @@ class _NetSim:
     """What the walk leaves in hand at the end: what MLP.backward returns."""
     applied: tuple[int, ...]
     """The layers whose dz the rule changed."""
+    skipped: tuple[int, ...] = ()
+    """The layers the walk never back-propagates: their gradients are never set."""
 
 
 def _simulate(acts: list[str], xs: list[Array], zs: list[Array], as_: list[Array],
@@ -35,6 +37,10 @@ def _simulate(acts: list[str], xs: list[Array], zs: list[Array], as_: list[Array
     dzs: list[Array] = [np.empty(0)] * n
     dxs: list[Array] = [np.empty(0)] * n
     order = list(range(n))[::-1] if walk != "reversed_order" else list(range(n))
+    skipped: tuple[int, ...] = ()
+    if walk == "skips_last":
+        order, skipped = order[1:], (n - 1,)
+        dzs[n - 1] = np.full(zs[n - 1].shape, np.nan)
     grad = d_loss
     applied = []
     try:
@@ -53,7 +59,7 @@ def _simulate(acts: list[str], xs: list[Array], zs: list[Array], as_: list[Array
                 grad = dxs[j]
     except ValueError:
         return None
-    return _NetSim(d_outs, dzs, dxs, grad, tuple(sorted(applied)))
+    return _NetSim(d_outs, dzs, dxs, grad, tuple(sorted(applied)), skipped)
 
 
 DxRule = Callable[[int, Array, Array], Array]
@@ -122,7 +128,8 @@ def _dz_factor_rules(specs: list[Any], state: _NetState, d_loss: Array,
                                  "gets the factor once per layer from the top down to it) "
                                  "reproduces {what}", "dz off by one constant factor in every "
                                  "layer reproduces {what}",
-                                 priority=3 if fp[0] != "other" else 6),
+                                 priority=3 if fp[0] != "other" else 6, fitted=1,
+                                 value=(value,) if fp[0] == "other" else None),
                             _scaled_dz(value, None), _CORRECT, _plain_dx, None))
                 out.append((_Hyp(f"upstream_factor:{fp[0]}", f"MLP.backward multiplies the "
                                  f"gradient it is given by {words} before passing it to the "
@@ -130,7 +137,8 @@ def _dz_factor_rules(specs: list[Any], state: _NetState, d_loss: Array,
                                  "factor", f"d_loss times {words} reproduces {{what}}",
                                  "the upstream gradient off by one constant factor reproduces "
                                  "{what}", priority=3 if fp[0] != "other" else 6,
-                                 function="MLP.backward"),
+                                 function="MLP.backward", fitted=1,
+                                 value=(value,) if fp[0] == "other" else None),
                             _scaled_dz(value, n - 1), _CORRECT, _plain_dx, None))
             break
     return out
@@ -160,7 +168,7 @@ def _dx_factor_rules(specs: list[Any], state: _NetState, d_loss: Array,
                     if abs(value - 1.01) < 1e-6:
                         hyp = _Hyp("input_gradient_scaled", "input gradient off by 1%: "
                                    "d_inputs = 1.01 * d_z @ weights.T", "1.01 * dz @ weights.T "
-                                   "in every layer reproduces {what}", priority=1)
+                                   "in every layer reproduces {what}", priority=1, fitted=1)
                     else:
                         words = _factor_words(fp[0], value, sizes, hide)
                         hyp = _Hyp(f"d_inputs_factor:{fp[0]}", f"the input gradient "
@@ -169,7 +177,8 @@ def _dx_factor_rules(specs: list[Any], state: _NetState, d_loss: Array,
                                    f"gradient {words} times the expected reproduces {{what}}",
                                    "every layer's input gradient off by one constant factor "
                                    "reproduces {what}",
-                                   priority=3 if fp[0] != "other" else 6)
+                                   priority=3 if fp[0] != "other" else 6, fitted=1,
+                                   value=(value,) if fp[0] == "other" else None)
                     out.append((_CORRECT, _correct_dz, hyp, _scaled_dx(value), None))
                 break
     return out
@@ -194,15 +203,35 @@ def _dx_and_walk_rules(specs: list[Any], state: _NetState,
                     _Hyp("untransposed_weights", "input gradient as dz @ weights instead of "
                          "dz @ weights.T", "dz @ weights in every layer reproduces {what}",
                          priority=2), lambda j, dz, W: dz @ W, None))
+    if specs[-1].activation != "linear":
+        # MLP.backward computing the last layer's gradients itself from the loss gradient (no
+        # f'), the layers below through DenseLayer.backward: what only the network shows.
+        out.append((_Hyp("output_derivative_skipped", "MLP.backward skips the output layer's "
+                         "activation derivative: the last layer's dz is the loss gradient "
+                         "itself (as if the output layer were linear), while the layers below "
+                         "are back-propagated right", "dz = d_loss (no f'(z)) in the last layer "
+                         "only, every other step right, reproduces {what}", priority=2,
+                         function="MLP.backward", per_layer=False),
+                    _top_without_derivative(n), _CORRECT, _plain_dx, None))
     for walk, cause in (("not_chained", "gradients not chained: every layer's backward is "
                          "given the loss gradient instead of the gradient returned by the "
                          "layer after it"),
                         ("reversed_order", "layers walked in the wrong order: backward goes "
-                         "from the first layer to the last")):
+                         "from the first layer to the last"),
+                        ("skips_last", "the output layer is never back-propagated: the loop in "
+                         "MLP.backward skips the last layer (e.g. reversed(self.layers[:-1]) or "
+                         "a range one short), so its d_weights and d_biases are never set and "
+                         "the loss gradient goes straight to the layer below it")):
         out.append((_Hyp(walk, cause, "walking the layers that way reproduces {what}",
                          priority=1, function="MLP.backward"), _correct_dz, _CORRECT, _plain_dx,
                     walk))
     return out
+
+
+def _top_without_derivative(n: int) -> DzRule:
+    def rule(j: int, act: str, d: Array, z: Array, a: Array) -> Array | None:
+        return d if j == n - 1 else None
+    return rule
 
 
 def _updated_dx(after: list[Array]) -> Callable[[int, Array, Array], Array]:

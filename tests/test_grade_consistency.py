@@ -1,0 +1,303 @@
+"""The consistency rule (verify/grade/explain/consistency.py) on synthetic numbers: a cause only
+when its hypothesis fits all the test's evidence - every failing check of a place, enough wrong
+entries for what it fitted, every other place of the test, and the function the evidence
+implicates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from reference_mlp.activations import get_activation
+from verify.grade import diagnosis as dg
+from verify.grade import explain as ex
+from verify.grade.cases import LayerCase, NetCase, Part, draw_layer_case, draw_net_case
+from verify.grade.checking import Check
+from verify.grade.explain import consistency as cs
+
+# ------------------------------------------------------------------------------ the rule alone
+
+
+def test_a_fit_needs_wrong_entries_beyond_what_it_fitted() -> None:
+    assert cs.enough_evidence(0, 1)  # nothing fitted: one reproduced entry is a reproduction
+    assert not cs.enough_evidence(1, 1)  # a factor fitted from one entry: no evidence
+    assert not cs.enough_evidence(1, 2)
+    assert cs.enough_evidence(1, 3)
+    assert not cs.enough_evidence(2, 3) and cs.enough_evidence(2, 4)
+
+
+def test_wrong_entries_counts_only_entries_beyond_the_tolerance() -> None:
+    e = np.array([[1.0, 2.0, 0.0]])
+    assert cs.wrong_entries(e, e) == 0
+    assert cs.wrong_entries(e * (1 + 1e-7), e) == 0  # ~0 error: nothing to reproduce
+    assert cs.wrong_entries(np.array([[1.0, 2.5, 0.0]]), e) == 1
+    assert cs.wrong_entries(np.array([[np.nan, 2.0, 0.0]]), e) == 1
+    assert cs.wrong_entries(e.T, e) == 3  # another shape: every entry
+    assert cs.wrong_entries(None, e) == 0
+
+
+def test_a_plan_must_reproduce_every_failing_check_of_its_place() -> None:
+    hyp = ex.findings._Hyp("not_chained")
+    plans = [[(hyp, ("layers[1].weights",), ())]]
+    kept, covered = cs.settle(plans, frozenset({"layers[1].weights"}),
+                              ["layers[1].weights", "layers[2].weights"], 10)
+    assert kept == [] and covered == frozenset()
+    kept, covered = cs.settle(plans, frozenset({"layers[1].weights"}), ["layers[1].weights"], 10)
+    assert kept == plans and covered == {"layers[1].weights"}
+
+
+def test_a_fitted_plan_on_one_wrong_entry_is_dropped() -> None:
+    fitted = ex.findings._Hyp("dz_factor:other", fitted=1, value=(1.044,))
+    plans = [[(fitted, ("weights",), ())]]
+    assert cs.settle(plans, frozenset({"weights"}), ["weights"], 1)[0] == []
+    assert cs.settle(plans, frozenset({"weights"}), ["weights"], 12)[0] == plans
+
+
+def test_another_place_refutes_a_family_it_tested_and_did_not_reproduce() -> None:
+    # the place tested the family and nothing in it reproduced the numbers there
+    assert cs.refuted_by("dz_factor:other", "", (1.044,), {("dz_factor:*|", None)}, [])
+    # the same factor there: consistent; another factor: refuted
+    assert not cs.refuted_by("dz_factor:other", "", (1.044,), {("dz_factor:*|", None)},
+                             [("dz_factor:other|", (1.0441,))])
+    assert cs.refuted_by("dz_factor:other", "", (1.044,), {("dz_factor:*|", None)},
+                         [("dz_factor:other|", (0.8419,))])
+    # a named factor (1/batch) is the same cause whatever the batch
+    assert not cs.refuted_by("dz_factor:1/batch", "", None, {("dz_factor:*|", None)},
+                             [("dz_factor:1/batch|", None)])
+    # a place where the family predicts the reference's numbers says nothing about it
+    assert not cs.refuted_by("dz_factor:other", "", (1.044,), {("relu_threshold|relu", (0.1, 0.2))},
+                             [])
+    # a variant is tested by itself: another variant of the kind says nothing of it
+    assert cs.refuted_by("examples_subset:last", "", None, {("examples_subset:last|", None)}, [])
+    assert not cs.refuted_by("examples_subset:last", "", None, {("examples_subset:first|", None)},
+                             [])
+    # a relu threshold: only a place where that threshold predicts other numbers tests it
+    # (at a place that passed: there it is tested by itself)
+    near, far = {("relu_threshold|relu", (0.2, 0.5))}, {("relu_threshold|relu", (0.4, 0.5))}
+    assert cs.refuted_by("relu_threshold", "relu", (0.1, 0.3), near, [])
+    assert not cs.refuted_by("relu_threshold", "relu", (0.1, 0.3), far, [])
+    # a fitted family at a failing place is tested whole (every value was fitted or tried);
+    # at a place that passed, by itself
+    assert cs.tested_as("relu_slope", "relu", 2, (1.0, 0.1), False) == ("relu_slope:*|relu", None)
+    assert cs.tested_as("relu_threshold", "relu", 1, (0.1, 0.2), True) == \
+        ("relu_threshold|relu", (0.1, 0.2))
+    assert cs.refuted_by("relu_slope", "relu", (1.0, 0.1), {("relu_slope:*|relu", None)}, [])
+    # variants of one name for different activations are different hypotheses
+    assert not cs.refuted_by("derivative_wrong_sign", "tanh", None,
+                             {("derivative_wrong_sign|sigmoid", None)}, [])
+    # relu thresholds: one threshold for both places when the intervals overlap
+    assert cs.agree("relu_threshold", (-0.5, -0.1), (-0.2, 0.3))
+    assert not cs.agree("relu_threshold", (-0.5, -0.4), (-0.2, 0.3))
+
+
+# ------------------------------------------------------------------------------ the engine
+
+
+def _layer(act: str, n_in: int, n_out: int, batch: int, seed: int = 3) -> tuple[Any, Any]:
+    case = draw_layer_case(np.random.default_rng(seed), n_in, n_out, act, (batch,))
+    return case, dg.reference_layer(case)
+
+
+def _explain_layer(case: Any, ref: Any, dW: Any, db: Any, dx: Any) -> tuple[Any, Any]:
+    r = ref[0]
+    W, b = case.layer.weights, case.layer.biases
+    got = ex.LayerGot(r.output, {"weights": dW, "biases": db, "inputs": dx},
+                      {"output": True, "weights": dg.close(dW, r.dW),
+                       "biases": dg.close(db, r.db), "inputs": dg.close(dx, r.dx)}, W, b, W)
+    return ex.explain_layer(case.layer.activation, W, b, ref, 0, got)
+
+
+def test_a_factor_fitted_from_one_1x1_entry_is_no_cause() -> None:
+    """A 1x1 layer, batch 1, whose d_weights alone is 2x: one wrong number, which any factor
+    'fits'. The old engine named 'd_weights multiplied by 2'."""
+    case, ref = _layer("tanh", 1, 1, 1)
+    r = ref[0]
+    found, known = _explain_layer(case, ref, 2 * r.dW, r.db, r.dx)
+    assert found == [] and known.paths == ["weights"]
+    assert ("d_weights_factor:*|", None) in known.tested and known.reproduced == []
+
+
+def test_a_factor_that_holds_on_every_entry_is_a_cause() -> None:
+    case, ref = _layer("tanh", 3, 4, 5)
+    r = ref[0]
+    found, known = _explain_layer(case, ref, 2 * r.dW, r.db, r.dx)
+    assert [f.name for alt in found for f in alt] == ["d_weights_factor:2"]
+    assert known.paths == [] and ("d_weights_factor:2|", None) in known.reproduced
+
+
+def test_a_dz_factor_must_also_explain_the_bias_and_input_gradients() -> None:
+    """dz off by a data-dependent factor (f' taken without the bias): no one constant makes the
+    three gradients, so no factor is named, whatever it fits on one of them."""
+    case, ref = _layer("tanh", 3, 4, 5)
+    r, W = ref[0], case.layer.weights
+    dz = r.d_out * (1 - np.tanh(r.x @ W) ** 2)
+    found, known = _explain_layer(case, ref, r.x.T @ dz, dz.sum(0, keepdims=True), dz @ W.T)
+    assert found == [] and set(known.paths) == {"weights", "biases", "inputs"}
+    assert ("dz_factor:*|", None) in known.tested
+
+
+def _net(acts: list[str], sizes: list[int], batch: int = 5, seed: int = 4) -> tuple[Any, Any]:
+    case = draw_net_case(np.random.default_rng(seed), sizes, acts, (batch,))
+    return case, dg.reference_net(case)
+
+
+def _explain_net(case: Any, ref: Any, grads: dict[str, Any]) -> tuple[Any, Any]:
+    r = ref[0]
+    correct = {"d_x": r.d_x, **{f"layers[{j}].{p}": (lr.dW if p == "weights" else lr.db)
+                                for j, lr in enumerate(r.layers) for p in ("weights", "biases")}}
+    passed = {p: grads.get(p) is not None and dg.close(grads[p], correct[p]) for p in correct}
+    passed["prediction"] = True
+    return ex.explain_net(list(case.layers), ref, 0, [case.rounds[0][0]],
+                          ex.NetGot(r.prediction, {p: grads.get(p) for p in correct}, passed))
+
+
+def _walk(case: Any, r: Any, top_dz: Any, start: int) -> dict[str, Any]:
+    """The gradients of a walk that gives layer ``start`` the dz ``top_dz`` and back-propagates
+    the layers below it right."""
+    grads: dict[str, Any] = {}
+    dz, up = top_dz, top_dz
+    for j in range(start, -1, -1):
+        lr, spec = r.layers[j], case.layers[j]
+        if j < start:
+            dz = up * np.asarray(get_activation(spec.activation).derivative(lr.z))
+        grads[f"layers[{j}].weights"], grads[f"layers[{j}].biases"] = \
+            lr.x.T @ dz, dz.sum(0, keepdims=True)
+        up = dz @ spec.weights.T
+    grads["d_x"] = up
+    return grads
+
+
+def test_one_layer_reproduced_is_not_a_cause_when_the_others_disagree() -> None:
+    """MLP.backward skipping the output layer: the layer below gets the loss gradient, which
+    'not chained' also gives it, but 'not chained' predicts the other layers' numbers wrong:
+    the walk that skips the last layer reproduces all of them."""
+    case, ref = _net(["relu", "tanh", "sigmoid"], [3, 3, 3, 3])
+    r = ref[0]
+    d_loss = r.layers[-1].d_out
+    dz1 = d_loss * np.asarray(get_activation("tanh").derivative(r.layers[1].z))
+    grads = _walk(case, r, dz1, 1)  # layers[2] never back-propagated: its gradients unset
+    found, known = _explain_net(case, ref, grads)
+    assert [{f.name for f in alt} for alt in found] == [{"skips_last"}]
+    assert ("not_chained|", None) in known.tested
+    assert all(n != "not_chained|" for n, _ in known.reproduced)
+
+
+def test_the_output_derivative_skipped_by_mlp_is_blamed_on_mlp() -> None:
+    case, ref = _net(["tanh", "sigmoid"], [3, 4, 2])
+    r = ref[0]
+    grads = _walk(case, r, r.layers[-1].d_out, 1)  # the last layer's dz: d_loss, no f'
+    found, _ = _explain_net(case, ref, grads)
+    assert [[(f.name, f.function) for f in alt] for alt in found] == \
+        [[("output_derivative_skipped", "MLP.backward")]]
+
+
+# ------------------------------------------------------------------------------ the test
+
+
+def _place(check: Check, where: str, network: bool, tested: set[tuple[str, Any]],
+           reproduced: list[tuple[str, Any]]) -> Part:
+    case = NetCase if network else LayerCase
+    part = Part.__new__(Part)
+    object.__setattr__(part, "label", where)
+    object.__setattr__(part, "case", case.__new__(case))
+    check.place(where, part, 0, network, ex.Known([], tested=tested, reproduced=reproduced))
+    return part
+
+
+def _finding(name: str, function: str = "DenseLayer.backward",
+             value: tuple[float, ...] | None = None) -> ex.Finding:
+    return ex.Finding(name, function, "a cause", "evidence", "evidence", ("weights",), None, 3,
+                      value)
+
+
+def test_a_cause_another_case_of_the_test_contradicts_is_dropped() -> None:
+    c = Check()
+    _place(c, "width 1", False, {("dz_factor:*|", None)}, [("dz_factor:other|", (1.044,))])
+    _place(c, "square", False, {("dz_factor:*|", None)}, [])
+    c.findings.append(("width 1", _finding("dz_factor:other", value=(1.044,))))
+    c.drop_refuted()
+    assert c.findings == []
+    assert [(part.label, known.paths) for part, _, known in c.known] == [("width 1", ["weights"])]
+    assert "does not reproduce those of square" in c.known[0][2].facts[0]
+
+
+def test_a_cause_every_case_agrees_with_is_kept() -> None:
+    c = Check()
+    _place(c, "a", False, {("dz_factor:*|", None)}, [("dz_factor:other|", (1.044,))])
+    _place(c, "b", False, {("dz_factor:*|", None)}, [("dz_factor:other|", (1.04405,))])
+    _place(c, "c", False, {("relu_threshold|relu", (0.1, 0.2))}, [])  # not the factor: says nothing
+    c.findings += [("a", _finding("dz_factor:other", value=(1.044,))),
+                   ("b", _finding("dz_factor:other", value=(1.04405,)))]
+    c.drop_refuted()
+    assert len(c.findings) == 2 and c.known == []
+
+
+def test_a_layer_cause_in_a_network_is_dropped_when_the_layer_passes_alone() -> None:
+    c = Check()
+    _place(c, "MLP", True, {("missing_activation_derivative|", None),
+                            ("output_derivative_skipped|", None)},
+           [("missing_activation_derivative|", None), ("output_derivative_skipped|", None)])
+    c.choices.append(("MLP", [[_finding("missing_activation_derivative")],
+                              [_finding("output_derivative_skipped", "MLP.backward")]]))
+    c.drop_refuted(layers_pass_alone=True)
+    assert [(w, f.name) for w, f in c.findings] == [("MLP", "output_derivative_skipped")]
+    assert c.choices == []
+
+
+def test_relu_step_as_sigmoid_derivative_is_not_missing_derivative_where_every_z_is_positive(
+        ) -> None:
+    """relu's step as sigmoid': on a case where every z > 0 the step is 1 everywhere, so 'missing
+    activation derivative' reproduces that case exactly; another case of the same test (z of
+    both signs) contradicts it, so the test states no cause."""
+    c = Check()
+    for label, shift in (("all z > 0", 5.0), ("z of both signs", 0.0)):
+        case = draw_layer_case(np.random.default_rng(3), 3, 4, "sigmoid", (5,))
+        object.__setattr__(case.layer, "biases", case.layer.biases + shift)
+        ref = dg.reference_layer(case)
+        r = ref[0]
+        assert shift == 0.0 or (r.z > 0).all()
+        dz = r.d_out * (r.z > 0)
+        found, known = _explain_layer(case, ref, r.x.T @ dz, dz.sum(0, keepdims=True),
+                                      dz @ case.layer.weights.T)
+        part = Part.__new__(Part)
+        object.__setattr__(part, "label", label)
+        object.__setattr__(part, "case", case)
+        c.offer(label, found)
+        c.place(label, part, 0, False, known)
+    assert [f.name for _, f in c.findings] == ["missing_activation_derivative"]  # on one case
+    c.drop_refuted()
+    assert c.findings == [] and c.choices == []
+    assert {part.label for part, _, _ in c.known} == {"all z > 0", "z of both signs"}
+
+
+def test_a_round_that_passed_contradicts_a_cause_that_predicts_other_numbers_there() -> None:
+    """'missing activation derivative' fitted on a sigmoid case where every z > 0 predicts a
+    wrong tanh layer; the tanh case of the same test passed, so it is no cause. A round that
+    passed is searched only when a cause is to be weighed."""
+    case, ref = _layer("tanh", 3, 4, 5)
+    r, W, b = ref[0], case.layer.weights, case.layer.biases
+    right = ex.LayerGot(r.output, {"weights": r.dW, "biases": r.db, "inputs": r.dx},
+                        {"output": True, "weights": True, "biases": True, "inputs": True},
+                        W, b, W)
+    _, known = ex.explain_layer("tanh", W, b, ref, 0, right, passing=True)
+    assert ("missing_activation_derivative|", None) in known.tested
+    assert known.paths == [] and known.reproduced == []
+    calls = []
+
+    def later() -> ex.Known:
+        calls.append(1)
+        return known
+
+    c = Check()
+    _place(c, "sigmoid, all z > 0", False, {("missing_activation_derivative|", None)},
+           [("missing_activation_derivative|", None)])
+    part = Part.__new__(Part)
+    object.__setattr__(part, "label", "tanh")
+    c.passing.append(("tanh", part, 0, False, later))
+    c.drop_refuted()
+    assert calls == [] and c.passing  # nothing to weigh: the passing round is not searched
+    c.findings.append(("sigmoid, all z > 0", _finding("missing_activation_derivative")))
+    c.drop_refuted()
+    assert calls == [1] and c.findings == []
+    assert "does not reproduce those of tanh" in c.known[0][2].facts[0]
