@@ -32,6 +32,7 @@ algorithm whose helpers share the scratch buffers' layout and the block sizes it
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -76,7 +77,7 @@ class Scratch:
 
     def get(self, name: str, shape: tuple[int, ...], dtype: Any = np.float64) -> Array:
         """An uninitialised C-contiguous array of ``shape``, a view of buffer ``name``."""
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         buf = self._buffers.get(name)
         if buf is None or buf.size < size or buf.dtype != np.dtype(dtype):
             buf = self._buffers[name] = np.empty(max(size, 1), dtype=dtype)
@@ -424,47 +425,51 @@ def _dropped_forward(net: ReferenceNet, k: int, jl: Array, cols: Array, bl: Arra
         A = scratch.get("A", (npairs, SP, 2))
         A[:, :, 0] = d
         A[:, :, 1] = 1.0
+    C = scratch.get("C", (npairs, SP))  # each pair's loss change, pairs as in ``bl``
     starts = np.flatnonzero(np.r_[True, bl[1:] != bl[:-1]])
     blocks = example_blocks(net, k)
-    for s, e in zip(starts, np.r_[starts[1:], npairs], strict=True):
-        b = int(bl[s])
+    bounds = np.r_[starts, npairs].tolist()
+    examples = bl[starts].tolist()
+    for s, e, b in zip(bounds[:-1], bounds[1:], examples, strict=True):
         units, zrow, ext, final = blocks[b]
         K, n = units.size, e - s
+        m = ext.shape[1]
+        c = C[s:e].reshape(n * SP)
         f = None
         if narrow:
             M = scratch.get("M", (n, K + 1, 2))
-            M[:, :K, 0] = W[cols[s:e, None], units[None, :]]
+            M[:, :K, 0] = W[cols[s:e, None], units]
             M[:, K, 0] = 0.0
             M[:, :, 1] = zrow
             zt = scratch.get("z", (K + 1, n * SP))  # z_k on the units on, transposed
             np.matmul(M, A[s:e], out=zt.reshape(K + 1, n, SP).transpose(1, 0, 2))
-            yt = np.matmul(ext.T, zt, out=scratch.get("y", (ext.shape[1], n * SP)))
+            yt = np.matmul(ext.T, zt, out=scratch.get("y", (m, n * SP)))
             if final:
-                c = np.einsum("kr,kr->r", yt, yt)
+                np.einsum("kr,kr->r", yt, yt, out=c)
                 c += r2[b] @ yt
             else:
                 y, f = _carry(net, k + 1, yt.T, b, track)
-                c = _row_change(y, r2[b])
+                _row_change(y, r2[b], out=c)
         else:
             M = scratch.get("M", (n, 2, K + 1))
-            M[:, 0, :K] = W[cols[s:e, None], units[None, :]]
+            M[:, 0, :K] = W[cols[s:e, None], units]
             M[:, 0, K] = 0.0
             M[:, 1] = zrow
             z = scratch.get("z", (n, SP, K + 1))
             np.matmul(A[s:e], M, out=z)  # z_k on the units that are on
-            y = np.matmul(z.reshape(n * SP, K + 1), ext,
-                          out=scratch.get("y", (n * SP, ext.shape[1])))
+            y = np.matmul(z.reshape(n * SP, K + 1), ext, out=scratch.get("y", (n * SP, m)))
             if not final:  # y is z_{k+1} with its column of ones
                 y, f = _carry(net, k + 1, y, b, track)
-            c = _row_change(y, r2[b])
+            _row_change(y, r2[b], out=c)
         if f is not None:
             flags[jl[s:e]] |= f.reshape(n, SP)
-        D[jl[s:e]] += c.reshape(n, SP)
+        D[jl[s:e]] += C[s:e]  # example by example: each column's sum in example order
 
 
-def _row_change(y: Array, r2: Array) -> Array:
-    """``dy . dy + dy . r2`` per row of ``y`` (R, n_out): the loss change without its scale."""
-    c = np.einsum("rk,rk->r", y, y)
+def _row_change(y: Array, r2: Array, out: Array | None = None) -> Array:
+    """``dy . dy + dy . r2`` per row of ``y`` (R, n_out): the loss change without its scale
+    (into ``out``, (R,), when given)."""
+    c = np.einsum("rk,rk->r", y, y, out=out)
     c += y @ r2
     return c
 
