@@ -363,13 +363,13 @@ def _column_changes(
             X = x[bl[:, None], rows[None, :]]
     else:
         X = x[bl[:, None], i[jl]]
-    sh = signs[None, :, None] * h.reshape(J, 1, P)  # (J, S, P)
+    X *= h.reshape(J, P)[jl]  # h x (X is a copy); the signs are +-1 or 1j: s (h x) = (s h) x
     zp = z[jl, bl]
     if out is None:
-        d = np.multiply(sh[jl], X[:, None, :], dtype=dtype)  # (pairs, S, P)
+        d = np.multiply(signs[None, :, None], X[:, None, :], dtype=dtype)  # (pairs, S, P)
     else:
         d = out(jl.size).reshape(jl.size, -1, P)
-        np.multiply(sh[jl], X[:, None, :], out=d, dtype=dtype)
+        np.multiply(signs[None, :, None], X[:, None, :], out=d, dtype=dtype)
     d += zp[:, None, None]
     d = d.reshape(jl.size, -1)
     unclear = near[jl, bl]
