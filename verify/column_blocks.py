@@ -26,7 +26,7 @@ The extended matrices are derived from the net once and kept in ``net.cache``
 (:func:`prepare_columns` fills them before worker threads share the net). The general path,
 for biases, inputs and the output layer, is :mod:`verify.structured`, which calls this one.
 
-One module (~550 lines, a little over the project's ~500) on purpose: one memory-bounded
+One module (~570 lines, a little over the project's ~500) on purpose: one memory-bounded
 algorithm whose helpers share the scratch buffers' layout and the block sizes it was tuned with.
 """
 
