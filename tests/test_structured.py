@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from reference_mlp import MLP
 from verify.finite_diff import numerical_gradient
 from verify.reference import KINDS, reference_net
 from verify.structured import loss_changes
+from verify.threads import worker_pool
 
 
 def problem(sizes=(4, 3, 5, 2), acts=("leaky_relu", "relu", "tanh"), batch=7, seed=0):
@@ -70,12 +73,11 @@ def test_threaded_chunks_equal_sequential(monkeypatch: pytest.MonkeyPatch) -> No
     net = problem()
     pools: list[str] = []
 
-    class CountingPool(structured.ThreadPoolExecutor):
-        def __init__(self, workers: int) -> None:
-            pools.append(kind)
-            super().__init__(workers)
+    def counting_pool(workers: int) -> ThreadPoolExecutor:
+        pools.append(kind)
+        return worker_pool(workers)
 
-    monkeypatch.setattr(structured, "ThreadPoolExecutor", CountingPool)
+    monkeypatch.setattr(structured, "worker_pool", counting_pool)
     monkeypatch.setattr(structured, "idle_workers", lambda: 1)
     one = [numerical_gradient(net, 0, kind, chunk_size=1).estimate for kind in KINDS]
     assert pools == []

@@ -30,3 +30,10 @@ def test_single_threaded_blas_limits_blas_inside_the_context() -> None:
     with threads.single_threaded_blas():
         blas = [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
         assert all(p["num_threads"] == 1 for p in blas)
+
+
+def test_worker_pool_is_started_once_and_kept() -> None:
+    pool = threads.worker_pool(2)
+    assert threads.worker_pool(2) is pool
+    assert list(pool.map(lambda v: v * v, range(5))) == [0, 1, 4, 9, 16]
+    assert threads.worker_pool(3) is not pool

@@ -26,12 +26,13 @@ The extended matrices are derived from the net once and kept in ``net.cache``
 (:func:`prepare_columns` fills them before worker threads share the net). The general path,
 for biases, inputs and the output layer, is :mod:`verify.structured`, which calls this one.
 
-One module (~550 lines, a little over the project's ~500) on purpose: one memory-bounded
+One module (~570 lines, a little over the project's ~500) on purpose: one memory-bounded
 algorithm whose helpers share the scratch buffers' layout and the block sizes it was tuned with.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -76,7 +77,7 @@ class Scratch:
 
     def get(self, name: str, shape: tuple[int, ...], dtype: Any = np.float64) -> Array:
         """An uninitialised C-contiguous array of ``shape``, a view of buffer ``name``."""
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         buf = self._buffers.get(name)
         if buf is None or buf.size < size or buf.dtype != np.dtype(dtype):
             buf = self._buffers[name] = np.empty(max(size, 1), dtype=dtype)
@@ -158,7 +159,9 @@ def column_chunks(net: ReferenceNet, layer: int, idx: Array, n_signs: int, items
         # The perturbed layer's arrays, (live pairs) x (S * length), stay within the budget too.
         B = net.x.shape[0]
         per = max(1, min(per, int(budget // (n_signs * B * max(live, 1 / n_out) * itemsize * 4))))
-        runs_per = per
+        # An example in which a run's column is live holds (S * length) x (units on + 1)
+        # numbers of that run alone: runs no longer than that fits in the block.
+        runs_per = max(1, min(per, int(BLOCK_BYTES // (n_signs * units * itemsize))))
     else:
         width = max(W.shape[1] for W in net.weights[layer + 1:]) + 1
         z = net.zs[layer]
@@ -167,10 +170,11 @@ def column_chunks(net: ReferenceNet, layer: int, idx: Array, n_signs: int, items
             live_rows = min(B, int(np.ceil((np.real(z) > 0).sum() / z.shape[1])) + 2)
         per = runs_per = max(1, budget // (n_signs * live_rows * width * itemsize))
     if chunk_size is None and min_chunks > 1:
-        per = runs_per = max(1, min(per, -(-idx.size // min_chunks)))
+        per = max(1, min(per, -(-idx.size // min_chunks)))
+        runs_per = min(runs_per, per)
     runs: dict[tuple[int, int], list[Array]] = {}
     for g in parts:
-        length = min(g.size, runs_per)
+        length = -(-g.size // -(-g.size // runs_per))  # as equal as can be, <= runs_per
         for k in range(0, g.size, length):
             run = g[k : k + length]
             runs.setdefault((run.size, k), []).append(run)
@@ -184,9 +188,13 @@ def column_chunks(net: ReferenceNet, layer: int, idx: Array, n_signs: int, items
 NARROW_UNITS = 64
 """Up to this many units on (+ 1), :func:`column_block_change` lays its blocks out transposed."""
 
-BLOCK_BYTES = 2 * 2**20
+BLOCK_BYTES = 3 * 2**18
 """Bytes of the stacked pre-activations of one example's block (the dropped-units path of
-:func:`column_block_change`): measured best between 1 and 4 MiB (cache vs. NumPy calls)."""
+:func:`column_block_change`): 768 KiB, so that the block and the matrix product's packed copy
+of it stay in a core's L2 cache (2 MiB here). Measured on the benchmark networks' first
+weights (2026-12-01, 2 shared cores): 25-30% less CPU than 2 MiB blocks on 3072-1024-512-10
+and 784-512-256-10 once a run is no longer than one block (:func:`column_chunks`); 256 KiB
+blocks lose again to the NumPy calls per block."""
 
 
 def _live_fraction(net: ReferenceNet, layer: int) -> float:
@@ -355,13 +363,13 @@ def _column_changes(
             X = x[bl[:, None], rows[None, :]]
     else:
         X = x[bl[:, None], i[jl]]
-    sh = signs[None, :, None] * h.reshape(J, 1, P)  # (J, S, P)
+    X *= h.reshape(J, P)[jl]  # h x (X is a copy); the signs are +-1 or 1j: s (h x) = (s h) x
     zp = z[jl, bl]
     if out is None:
-        d = np.multiply(sh[jl], X[:, None, :], dtype=dtype)  # (pairs, S, P)
+        d = np.multiply(signs[None, :, None], X[:, None, :], dtype=dtype)  # (pairs, S, P)
     else:
         d = out(jl.size).reshape(jl.size, -1, P)
-        np.multiply(sh[jl], X[:, None, :], out=d, dtype=dtype)
+        np.multiply(signs[None, :, None], X[:, None, :], out=d, dtype=dtype)
     d += zp[:, None, None]
     d = d.reshape(jl.size, -1)
     unclear = near[jl, bl]
@@ -424,47 +432,51 @@ def _dropped_forward(net: ReferenceNet, k: int, jl: Array, cols: Array, bl: Arra
         A = scratch.get("A", (npairs, SP, 2))
         A[:, :, 0] = d
         A[:, :, 1] = 1.0
+    C = scratch.get("C", (npairs, SP))  # each pair's loss change, pairs as in ``bl``
     starts = np.flatnonzero(np.r_[True, bl[1:] != bl[:-1]])
     blocks = example_blocks(net, k)
-    for s, e in zip(starts, np.r_[starts[1:], npairs], strict=True):
-        b = int(bl[s])
+    bounds = np.r_[starts, npairs].tolist()
+    examples = bl[starts].tolist()
+    for s, e, b in zip(bounds[:-1], bounds[1:], examples, strict=True):
         units, zrow, ext, final = blocks[b]
         K, n = units.size, e - s
+        m = ext.shape[1]
+        c = C[s:e].reshape(n * SP)
         f = None
         if narrow:
             M = scratch.get("M", (n, K + 1, 2))
-            M[:, :K, 0] = W[cols[s:e, None], units[None, :]]
+            M[:, :K, 0] = W[cols[s:e, None], units]
             M[:, K, 0] = 0.0
             M[:, :, 1] = zrow
             zt = scratch.get("z", (K + 1, n * SP))  # z_k on the units on, transposed
             np.matmul(M, A[s:e], out=zt.reshape(K + 1, n, SP).transpose(1, 0, 2))
-            yt = np.matmul(ext.T, zt, out=scratch.get("y", (ext.shape[1], n * SP)))
+            yt = np.matmul(ext.T, zt, out=scratch.get("y", (m, n * SP)))
             if final:
-                c = np.einsum("kr,kr->r", yt, yt)
+                np.einsum("kr,kr->r", yt, yt, out=c)
                 c += r2[b] @ yt
             else:
                 y, f = _carry(net, k + 1, yt.T, b, track)
-                c = _row_change(y, r2[b])
+                _row_change(y, r2[b], out=c)
         else:
             M = scratch.get("M", (n, 2, K + 1))
-            M[:, 0, :K] = W[cols[s:e, None], units[None, :]]
+            M[:, 0, :K] = W[cols[s:e, None], units]
             M[:, 0, K] = 0.0
             M[:, 1] = zrow
             z = scratch.get("z", (n, SP, K + 1))
             np.matmul(A[s:e], M, out=z)  # z_k on the units that are on
-            y = np.matmul(z.reshape(n * SP, K + 1), ext,
-                          out=scratch.get("y", (n * SP, ext.shape[1])))
+            y = np.matmul(z.reshape(n * SP, K + 1), ext, out=scratch.get("y", (n * SP, m)))
             if not final:  # y is z_{k+1} with its column of ones
                 y, f = _carry(net, k + 1, y, b, track)
-            c = _row_change(y, r2[b])
+            _row_change(y, r2[b], out=c)
         if f is not None:
             flags[jl[s:e]] |= f.reshape(n, SP)
-        D[jl[s:e]] += c.reshape(n, SP)
+        D[jl[s:e]] += C[s:e]  # example by example: each column's sum in example order
 
 
-def _row_change(y: Array, r2: Array) -> Array:
-    """``dy . dy + dy . r2`` per row of ``y`` (R, n_out): the loss change without its scale."""
-    c = np.einsum("rk,rk->r", y, y)
+def _row_change(y: Array, r2: Array, out: Array | None = None) -> Array:
+    """``dy . dy + dy . r2`` per row of ``y`` (R, n_out): the loss change without its scale
+    (into ``out``, (R,), when given)."""
+    c = np.einsum("rk,rk->r", y, y, out=out)
     c += y @ r2
     return c
 

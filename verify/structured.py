@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -37,7 +36,7 @@ from numpy.typing import NDArray
 from .column_blocks import Scratch, column_block_change, column_chunks, prepare_columns
 from .kinks import crossings, flips
 from .reference import ReferenceNet, forward_inplace
-from .threads import WORKERS, idle_workers, single_threaded_blas
+from .threads import WORKERS, idle_workers, single_threaded_blas, worker_pool
 
 __all__ = ["CHUNK_BYTES", "DEFAULT_MAX_MEMORY", "loss_change", "loss_changes", "propagate"]
 
@@ -120,8 +119,7 @@ def loss_changes(
         if workers > 1:
             # Chunks are independent and numpy releases the GIL in its loops; one BLAS thread
             # per worker avoids oversubscribing the cores with many small matrix products.
-            with ThreadPoolExecutor(workers) as pool:
-                list(pool.map(work, chunks))
+            list(worker_pool(workers).map(work, chunks))
         else:
             for pos in chunks:
                 work(pos)
