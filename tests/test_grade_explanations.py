@@ -193,21 +193,43 @@ def test_a_skipped_output_layer_is_not_called_gradients_not_chained(
 @pytest.mark.parametrize("name", ["buggy_d_weights_from_output.py",
                                   "bug_d_weights_from_output.js",
                                   "buggy_derivative_without_bias.py",
-                                  "bug_derivative_without_bias.js",
-                                  "buggy_sigmoid_derivative_is_step.py",
-                                  "bug_sigmoid_derivative_is_step.js"])
+                                  "bug_derivative_without_bias.js"])
 def test_no_cause_fitted_on_one_case_that_others_contradict(name: str,
                                                            graded: dict[Path, Any]) -> None:
-    """d_weights from the layer's output, f' without the bias, relu's step as sigmoid': no
-    hypothesis tested is any of them, and none may be stated on a case where one happens to fit
-    ('last example left out', 'dz multiplied by 1.044' from a 1x1 entry, 'missing activation
-    derivative' where every z > 0): what is known, and no cause."""
+    """d_weights from the layer's output, f' without the bias: no hypothesis tested is either
+    of them, and none may be stated on a case where one happens to fit ('last example left
+    out', 'dz multiplied by 1.044' from a 1x1 entry): what is known, and no cause."""
     report = _report(graded, name)
     assert report.score < report.max_score
     assert _kinds(report) == set(), {t.id: t.diagnoses for t in report.tests}
     outputs = "\n".join(t.output for t in report.tests)
     assert "likely cause" not in outputs
     assert "not explained by any of the hypotheses tested" in outputs
+
+
+@pytest.mark.parametrize("name, words", [
+    ("buggy_sigmoid_derivative_is_step.py", "sigmoid'(z) as relu's derivative"),
+    ("bug_sigmoid_derivative_is_step.js", "sigmoid'(z) as relu's derivative"),
+    ("buggy_linear_derivative_sign.py", "derivative as sign(z)"),
+    ("bug_linear_derivative_sign.js", "derivative as sign(z)"),
+    ("buggy_linear_derivative_relu_mask.py", "derivative as relu's"),
+    ("bug_linear_derivative_relu_mask.js", "derivative as relu's"),
+    ("buggy_relu_derivative_clipped.py", "relu'(z) as clip(z, 0, 1)"),
+    ("bug_relu_derivative_clipped.js", "relu'(z) as clip(z, 0, 1)"),
+])
+def test_a_derivative_fitted_where_every_z_has_one_sign_is_not_stated(
+        name: str, words: str, graded: dict[Path, Any]) -> None:
+    """A second review: where every z of a layer has one sign (or is below 1), sign(z) is a
+    constant -1, relu's mask 0 or 1 everywhere and clip(z, 0, 1) equals relu(z); 'the gradient
+    multiplied by -1' (even blamed on MLP.backward), 'the derivative as 0 everywhere', 'missing
+    activation derivative' and "relu'(z) as relu(z)" were stated there. The layer's own test
+    (or another case) refutes each; the actual function is named."""
+    report = _report(graded, name)
+    outputs = "\n".join(t.output for t in report.tests)
+    assert words in outputs
+    assert _kinds(report) <= {"derivative_of_other_activation", "derivative_other_function"}, \
+        {t.id: t.diagnoses for t in report.tests}
+    assert "likely cause (MLP.backward)" not in outputs
 
 
 @pytest.mark.parametrize("name", ["buggy_mlp_skips_output_derivative.py",

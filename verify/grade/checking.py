@@ -20,7 +20,7 @@ and loss checks share the :class:`Check` record and its glue to the explanation 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,18 +110,40 @@ class Check:
         if known.paths:
             self.known.append((part, k, known))
 
-    def drop_refuted(self, layers_pass_alone: bool = False) -> None:
-        """The consistency rule across the test (:mod:`verify.grade.explain.consistency`): a
-        cause found at one place is dropped when another place of the test tested its family
-        and did not reproduce it (with the same fitted parameters), and, in a network, a cause
-        in ``DenseLayer.backward`` when ``layers_pass_alone`` (every single-layer backward part
-        of the submission passed: the layer's code is shown right, MLP.backward is at fault).
-        What a dropped cause covered is said as known, without a cause. Idempotent."""
-        if self.passing and (self.findings or self.choices):
-            # A round that passed contradicts a hypothesis predicting other numbers there.
+    def evidence(self) -> list[tuple[str, Part, int, bool, ex.Known]]:
+        """Every place of the test, what the passing ones test computed now (once): a round
+        that passed contradicts a hypothesis predicting other numbers there."""
+        if self.passing:
             self.places += [(w, part, k, net, later()) for w, part, k, net, later in self.passing]
             self.passing = []
+        return self.places
+
+    def drop_refuted(self, layers_pass_alone: bool = False,
+                     elsewhere: Sequence[Check] = ()) -> None:
+        """The consistency rule (:mod:`verify.grade.explain.consistency`): a cause found at one
+        place is dropped when another place of the test, or of a test in ``elsewhere`` (the
+        same submission's other tests: one DenseLayer, one MLP), tested its family and did not
+        reproduce it (with the same fitted parameters), and, in a network, a cause in
+        ``DenseLayer.backward`` when ``layers_pass_alone`` (every single-layer backward part of
+        the submission passed: the layer's code is shown right, MLP.backward is at fault).
+        What a dropped cause covered is said as known, without a cause. Idempotent."""
+        if self.findings or self.choices:
+            self.evidence()
         where_of = {w: (part, k, network, known) for w, part, k, network, known in self.places}
+        # Single-layer backward places of the submission's other tests (computed only when a
+        # cause is to be weighed), and the activations whose own test no hypothesis explains.
+        alone: list[tuple[str, LayerCase, ex.Known]] = []
+        unexplained_alone: set[str] = set()
+        if elsewhere and (self.findings or self.choices):
+            for check in {id(c): c for c in [*elsewhere, self]}.values():
+                for w2, part2, _, network2, known2 in check.evidence():
+                    if network2 or not isinstance(part2.case, LayerCase) \
+                            or not part2.case.backward:
+                        continue
+                    if known2.paths:
+                        unexplained_alone.add(part2.case.layer.activation)
+                    if check is not self:  # the test's own places: the rule above
+                        alone.append((w2, part2.case, known2))
 
         def refuted(where: str, f: ex.Finding) -> str | None:
             if where not in where_of or \
@@ -132,6 +154,24 @@ class Check:
                                                           other.reproduced):
                     return (f"what reproduces these numbers here does not reproduce those of "
                             f"{w2} (the same test), so no cause is stated")
+            # A hypothesis fitted where the data cannot tell it apart (every z of one sign:
+            # sign(z) is a constant -1 there) is refuted by another test's single layer, which
+            # runs only DenseLayer's code (a network there may hold other bugs that interact).
+            for w2, _, other in alone:
+                if consistency.family_refuted_by(f.name, f.scope, f.value, other.tested,
+                                                 other.reproduced):
+                    return (f"what reproduces these numbers here does not reproduce those of "
+                            f"{w2} (another test of the same code), so no cause is stated")
+            part, _, network, _ = where_of[where]
+            if network and unexplained_alone and f.function == "MLP.backward" \
+                    and isinstance(part.case, NetCase):
+                # A cause in MLP.backward presumes the layers right: not shown where the
+                # layer's own test of an activation this network uses fails unexplained.
+                acts = sorted({s.activation for s in part.case.layers} & unexplained_alone)
+                if acts:
+                    return (f"your DenseLayer's backward fails its own test for "
+                            f"{', '.join(acts)} layers, which these numbers may come from, so "
+                            f"no cause in MLP.backward is stated")
             if layers_pass_alone and where_of[where][2] and f.function == "DenseLayer.backward":
                 return ("your DenseLayer's backward passes its own tests alone, so the error is "
                         "in how MLP.backward uses the layers")

@@ -63,6 +63,15 @@ _LIBRARY: list[tuple[str, str, Fn, str]] = [
      "relu'(z) as relu(z): the activation instead of its derivative"),
     ("derivative_is_activation", "linear", lambda z, a: z,
      "the linear activation's derivative as z instead of 1"),
+    ("derivative_of_other_activation", "linear", lambda z, a: (z > 0).astype(np.float64),
+     "the linear activation's derivative as relu's (1 where z > 0, else 0) instead of 1"),
+    ("derivative_of_other_activation", "sigmoid", lambda z, a: (z > 0).astype(np.float64),
+     "sigmoid'(z) as relu's derivative (1 where z > 0, else 0): s * (1 - s) with "
+     "s = sigmoid(z) is meant"),
+    ("derivative_other_function", "linear", lambda z, a: np.sign(z),
+     "the linear activation's derivative as sign(z) instead of 1"),
+    ("derivative_other_function", "relu", lambda z, a: np.clip(z, 0.0, 1.0),
+     "relu'(z) as clip(z, 0, 1) instead of the step (1 where z > 0, else 0)"),
 ]
 
 

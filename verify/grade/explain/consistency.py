@@ -126,14 +126,59 @@ def refuted_by(name: str, scope: str, value: Value, tested: Tested,
     contradict it?"""
     if not tests(tested, name, scope, value):
         return False
-    me = ident(name, scope)
-    return not any(n == me and agree(name, v, value) for n, v in reproduced)
+    return not any(same(name, scope, value, n, v) for n, v in reproduced)
 
 
-def tested_at(tried: Iterable[Any], passing: bool) -> Tested:
-    """The hypotheses (``_Hyp``) a place tried, as it records them."""
+def family_refuted_by(name: str, scope: str, value: Value, tested: Tested,
+                      reproduced: list[tuple[str, Value]]) -> bool:
+    """Rule 3 across tests: another test's place contradicts a fitted hypothesis only where it
+    tested the whole family and no member of it reproduces the numbers (a factor tied to the
+    batch size is 1/2 in one test and 1/4 in another: one bug); any other hypothesis as
+    :func:`refuted_by`."""
+    if (ident(kind(name) + ":*", scope), None) not in tested:
+        return refuted_by(name, scope, value, tested, reproduced)
+    for other, _ in reproduced:
+        family, _, other_scope = other.rpartition("|")
+        if other_scope == scope and kind(family) == kind(name):
+            return False
+    return True
+
+
+def same(name: str, scope: str, value: Value, other: str, other_value: Value) -> bool:
+    """Whether the hypothesis ``other`` (an identity, :func:`ident`) with ``other_value`` is
+    ``name`` (``scope``) with ``value``: the same name, or, for a fitted parameter, the same
+    family with the same value whatever it is called there (a factor of 2 is "the batch size"
+    where the batch is 2 and "the number of outputs" where those are 2: one hypothesis)."""
+    if other == ident(name, scope):
+        return agree(name, other_value, value)
+    family, _, other_scope = other.rpartition("|")
+    if other_scope != scope or kind(family) != kind(name):
+        return False
+    if value is not None and other_value is not None:
+        return agree(name, other_value, value)
+    mine, theirs = _named_factor(name), _named_factor(family)
+    return mine is not None and theirs is not None and math.isclose(mine, theirs, rel_tol=1e-3)
+
+
+def _named_factor(name: str) -> float | None:
+    """The factor a constant-factor hypothesis carries in its name (``dz_factor:2``,
+    ``dz_factor:batch|2``, ``dz_factor:n_outputs|2``: 2.0), or None."""
+    _, sep, label = name.partition(":")
+    if not sep:
+        return None
+    try:
+        return float(label.rpartition("|")[2].split("@")[0])
+    except ValueError:
+        return None
+
+
+def tested_at(tried: Iterable[Any], passing: bool, wrong: int | None = None) -> Tested:
+    """The hypotheses (``_Hyp``) a place tried, as it records them. At a failing place with
+    ``wrong`` entries too few to test a fitted hypothesis (rule 2: a 1x1 layer), that
+    hypothesis is not recorded: a place that cannot confirm a fit cannot refute it either."""
     return {tested_as(h.name, h.scope, h.fitted, h.value, passing) for h in tried
-            if h.name is not None}
+            if h.name is not None
+            and (passing or wrong is None or enough_evidence(h.fitted, wrong))}
 
 
 def settle(plans: list[Any], covered: frozenset[str], failing: Iterable[str],

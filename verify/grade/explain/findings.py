@@ -19,6 +19,8 @@ KINDS: dict[str, str] = {
     "derivative_formula_on_z": "the derivative's formula in terms of the output applied to z",
     "derivative_of_other_activation": "another activation's derivative formula",
     "derivative_is_activation": "the activation itself used as its derivative",
+    "derivative_other_function": "another function of z used as the activation's derivative "
+                                 "(sign(z), clip(z, 0, 1))",
     "derivative_wrong_sign": "activation derivative with the wrong sign",
     "derivative_zero": "activation derivative 0 everywhere",
     "relu_slope": "relu derivative with the wrong slope (leaky, reversed)",

@@ -72,7 +72,7 @@ def explain_layer(activation: str, W: Array, b: Array, ref: list[RefLayerRound],
     plans, covered = settle(plans, covered, failing, wrong)
     alternatives = [[_finding(h, ps, hide) for h, ps, _ in plan if h.name is not None]
                     for plan in plans]
-    known = Known([p for p in failing if p not in covered], tested=tested_at(tried, passing),
+    known = Known([p for p in failing if p not in covered], tested=tested_at(tried, passing, wrong),
                   reproduced=reproduced_by(plans))
     if known.paths and d_out is not None:
         known.facts += _layer_facts(x, W, grads, got, known.paths)

@@ -76,7 +76,7 @@ def explain_net(specs: list[Any], ref: list[RefNetRound], k: int, rounds_x: list
     plans, covered = settle(plans, covered, failing, wrong)
     alternatives = [[f for h, ps, layers in plan if h.name is not None
                      for f in _per_layer(h, ps, hide, words, layers)] for plan in plans]
-    known = Known([p for p in failing if p not in covered], tested=tested_at(tried, passing),
+    known = Known([p for p in failing if p not in covered], tested=tested_at(tried, passing, wrong),
                   reproduced=reproduced_by(plans))
     if known.paths:
         known.facts += _net_facts(known.paths, got, n)

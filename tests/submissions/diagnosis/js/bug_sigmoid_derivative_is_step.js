@@ -1,6 +1,6 @@
-// EXPECT: unexplained
+// EXPECT: derivative_of_other_activation
 // Buggy: relu's step (z > 0) used as the sigmoid's derivative. 'missing activation derivative'
-// (where every z happens to be positive) would be misleading: no cause, only what is known.
+// (where every z happens to be positive) would be misleading; relu's step itself is named.
 const math = require('mathjs');
 
 const sigmoid = (v) => 1 / (1 + Math.exp(-v));

@@ -1,7 +1,7 @@
 """Buggy: relu's step (z > 0) used as the sigmoid's derivative. 'missing activation derivative'
 (the closest of several candidates, not a reproduction) would be misleading.
 
-EXPECT: unexplained
+EXPECT: derivative_of_other_activation
 """
 import numpy as np
 
