@@ -413,6 +413,37 @@ def test_as_an_ordinary_user_a_batch_keeps_students_apart(
         remove_tree(work)
 
 
+def test_as_an_ordinary_user_one_childs_processes_take_no_others_room(
+        as_user: tuple[list[str], dict[str, str]]) -> None:
+    """Children of the grader's uid share one RLIMIT_NPROC count: run side by side (a
+    submission's visible and hidden tests, two students of a batch), one child's processes made
+    the other's fork() fail, and a student lost a section for what ran beside it (CI: the fork
+    chain's hidden test). 40 processes each fit the cap of 64 one at a time, not two at once."""
+    if capabilities().landlock_abi < 6:
+        pytest.skip("the fallback as an ordinary user needs Landlock ABI 6 (refused otherwise)")
+    argv, env = as_user
+    work = _user_folder("verify-test-user-room-")
+    try:
+        folder = work / "course"
+        folder.mkdir()
+        for name in ("room_a.py", "room_b.py"):
+            _copy(PY / "hostile_process_room.py", folder, name).chmod(0o644)
+        folder.chmod(0o755)
+        (work / "out").mkdir()
+        os.chown(work / "out", 61001, 61001)
+        proc = subprocess.run([*argv, str(folder), "--jobs", "2", "--sandbox", "rlimits",
+                               "--no-fd", "--csv", str(work / "out" / "grades.csv"),
+                               "--results-dir", str(work / "out" / "results")],
+                              env=env, capture_output=True, text=True, cwd=REPO, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        for name in ("room_a", "room_b"):
+            doc = json.loads((work / "out" / "results" / f"{name}.json").read_text())
+            failed = [t["output"][:600] for t in doc["tests"] if t["score"] != t["max_score"]]
+            assert doc["score"] == TOTAL, (name, failed)
+    finally:
+        remove_tree(work)
+
+
 # ------------------------------------------------------------------------------ degraded machines
 
 

@@ -434,3 +434,54 @@ def test_a_launcher_that_cannot_start_is_named_not_taken_for_a_missing_protectio
     assert found.seccomp is not None
     assert "self-test failed" in found.seccomp and "exit code 127" in found.seccomp
     assert "libpython3.10.so.1.0" in found.seccomp
+
+
+def test_children_sharing_the_graders_uid_take_turns() -> None:
+    """process_cap_turn: one shared-uid child at a time across threads and grader processes;
+    the wait is reported (the caller's deadline moves by it); re-entrant; nothing waits for a
+    child of a uid of its own."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from verify.grade.isolation import process_cap_turn
+
+    inside, most, waits = [0], [0], []
+    guard = threading.Lock()
+
+    def child() -> None:
+        with process_cap_turn(True) as waited:
+            with guard:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            with process_cap_turn(True) as again:  # the same thread: no wait, no deadlock
+                assert again == 0.0
+            time.sleep(0.2)
+            with guard:
+                inside[0] -= 1
+        waits.append(waited)
+
+    threads = [threading.Thread(target=child) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert most[0] == 1 and len(waits) == 3
+    assert sorted(waits)[-1] >= 0.3  # the last waited for the two before it
+
+    # Another grader process of this uid holds the turn for 1.5 s: this one waits for it.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from verify.grade.isolation import process_cap_turn\n"
+         "with process_cap_turn(True):\n"
+         "    print('held', flush=True); time.sleep(1.5)\n"],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with process_cap_turn(True) as waited:
+            assert waited >= 0.5
+        with process_cap_turn(False) as free:  # a uid of its own: no turn to wait for
+            assert free == 0.0
+    finally:
+        holder.wait(timeout=30)

@@ -193,6 +193,7 @@ def _grade(sub: Submission, path: Path, converted: Converted | None, runner: Run
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = dict(zip(sections, pool.map(run, sections.values()), strict=True))
+    deadline += max(r.waited_s for r in runs.values())  # one section's turn came after the other's
     if converted is not None:  # errors point at the notebook's cells, not the converted file
         for r in runs.values():
             _map_errors(r, converted, _safe_name(path), sub.entry.name)

@@ -8,6 +8,9 @@
   venv under ``/root``, mode 700), :func:`runtime_copy` makes a copy it can read (hard links
   where the file system allows, so it costs ~0.2 s and no space), once per grader process, in
   a folder that only root can write and that is removed when the grader exits.
+* When the grader is not root, every child shares its uid, and with it one ``RLIMIT_NPROC``
+  count: :func:`process_cap_turn` runs such children one at a time, so that one child's
+  processes never take another's room.
 * :func:`remove_tree` removes whatever a child left (any depth, any file names), never raising.
 """
 
@@ -22,10 +25,13 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["UID_POOL", "UidLease", "interpreter_env", "reachable", "remove_tree", "runtime_copy",
-           "shared_library_dir"]
+__all__ = ["UID_POOL", "UidLease", "interpreter_env", "process_cap_turn", "reachable",
+           "remove_tree", "runtime_copy", "shared_library_dir"]
 
 UID_POOL = range(62000, 63000)
 """The uids children run as when the grader is root (no passwd entry needed)."""
@@ -73,6 +79,57 @@ class UidLease:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+_turn = threading.Lock()
+_turn_held = threading.local()
+
+
+def _turn_file() -> int | None:
+    """An open descriptor of ``<tmp>/verify-grade-nproc-<uid>``, the lock file every grader
+    process of this uid takes turns on; None where it cannot be trusted (not a plain file of
+    this uid: made by another user), and then the turns are kept within this process only."""
+    path = Path(tempfile.gettempdir()) / f"verify-grade-nproc-{os.getuid()}"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
+        os.close(fd)
+        return None
+    return fd
+
+
+@contextmanager
+def process_cap_turn(shared: bool) -> Iterator[float]:
+    """Within it, no other child that shares the grader's uid runs (``shared``: this one
+    would; otherwise nothing is waited for). Yields the seconds spent waiting for the turn, so
+    that a caller can extend its deadlines by them. Re-entrant within a thread.
+
+    Why: ``RLIMIT_NPROC`` counts every task of the real uid. Children of the grader's own uid
+    (the grader not root) draw on one count: two at once, one child's processes (a student's
+    fork loop) made another's ``fork()`` fail with EAGAIN, which cost that student the tests
+    of a child that happened to run beside it. One at a time, each child's cap (the user's
+    tasks when it starts + ``Limits.nproc``) is its own. Other grader processes of the uid
+    wait on the same lock file (``flock``); other programs of the user are not covered."""
+    if not shared or getattr(_turn_held, "held", False):  # nothing to wait for, or ours
+        yield 0.0
+        return
+    start = time.monotonic()
+    with _turn:
+        fd = _turn_file()
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            _turn_held.held = True
+            try:
+                yield time.monotonic() - start
+            finally:
+                _turn_held.held = False
+        finally:
+            if fd is not None:
+                os.close(fd)  # drops the flock
 
 
 def reachable(path: str | os.PathLike[str]) -> bool:

@@ -42,7 +42,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .isolation import UidLease, interpreter_env, reachable, remove_tree
+from .isolation import UidLease, interpreter_env, process_cap_turn, reachable, remove_tree
 from .limits import Limits
 from .runners import Runner
 from .sandbox_child import (
@@ -168,7 +168,8 @@ def protections(mode: SandboxMode, applied: dict[str, Any], limits: Limits) -> d
     cgroup = applied.get("cgroup") is True
     own_uid = uid is not None and uid != 0 and uid != os.geteuid()
     cap = f"{limits.nproc} processes per child: RLIMIT_NPROC of its own uid" if own_uid else \
-        "RLIMIT_NPROC: shared with the grader's user (a bound, not an exact cap)"
+        ("RLIMIT_NPROC: counted with the grader's user (its tasks when the child starts + "
+         f"{limits.nproc}); children of this uid run one at a time")
     if cgroup:
         cap += f", and a pids cgroup (pids.max {limits.nproc})"
     disk = f"{_mib(limits.disk_bytes)} and {limits.disk_files} files in all"
@@ -219,6 +220,13 @@ def protections(mode: SandboxMode, applied: dict[str, Any], limits: Limits) -> d
             "protections": {k: {"active": bool(v[0]), "how": v[1]} for k, v in p.items()}}
 
 
+def shares_grader_uid() -> bool:
+    """True when children run as the grader's own uid (the grader is not root): they share
+    one ``RLIMIT_NPROC`` count, so they run one at a time
+    (:func:`~verify.grade.isolation.process_cap_turn`)."""
+    return not _root()
+
+
 def run_child(
     runner: Runner,
     submission: str | Path,
@@ -252,11 +260,12 @@ def run_child(
                 lease = UidLease()
             except OSError as exc:
                 raise SandboxError(f"no uid for the child: {exc}") from None
-        setup = _prepare(runner, submission, limits, mode, workdir,
-                         lease.uid if lease else None, helpers,
-                         best_effort=bool(missing))
-        return _launch(setup, request, limits, mode, workdir,
-                       limits.wall_s if wall_s is None else wall_s, watch)
+        with process_cap_turn(shares_grader_uid()):  # its cap counted alone
+            setup = _prepare(runner, submission, limits, mode, workdir,
+                             lease.uid if lease else None, helpers,
+                             best_effort=bool(missing))
+            return _launch(setup, request, limits, mode, workdir,
+                           limits.wall_s if wall_s is None else wall_s, watch)
     finally:
         remove_tree(workdir)
         if lease is not None:

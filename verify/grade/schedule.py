@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from .contract import LESSON4, Contract
+from .isolation import process_cap_turn
 from .limits import Limits
 from .runners import Runner
-from .sandbox import ChildOutcome, SandboxMode, disk_message, run_child
+from .sandbox import ChildOutcome, SandboxMode, disk_message, run_child, shares_grader_uid
 
 __all__ = ["SYNTHETIC_ERRORS", "Run", "run_tasks"]
 
@@ -55,6 +56,8 @@ class Run:
     unsafe: bool = False
     isolation: dict[str, Any] = field(default_factory=dict)
     """What the first child ran under (:func:`~verify.grade.sandbox.protections`)."""
+    waited_s: float = 0.0
+    """Seconds spent waiting for other children's turn (not the submission's time)."""
 
 
 def _error(tid: str, etype: str, message: str) -> dict[str, Any]:
@@ -138,10 +141,15 @@ def run_tasks(runner: Runner, submission: Path, tasks: list[dict[str, Any]], *, 
     if not tasks:
         return run
     base = {"protocol": 1, "contract": contract.to_request(runner.name)}
-    if runner.streams:
-        _run_streaming(runner, submission, tasks, limits, mode, deadline, run, base)
-    else:
-        _run_isolating(runner, submission, tasks, limits, mode, deadline, run, base)
+    # Waiting for another child's turn (children of the grader's uid run one at a time) is not
+    # this submission's time.
+    with process_cap_turn(shares_grader_uid()) as waited:
+        deadline += waited
+        run.waited_s = waited
+        if runner.streams:
+            _run_streaming(runner, submission, tasks, limits, mode, deadline, run, base)
+        else:
+            _run_isolating(runner, submission, tasks, limits, mode, deadline, run, base)
     for task in tasks:  # whatever happened, every task has an answer
         tid = str(task["id"])
         run.results.setdefault(tid, _error(tid, "NoResult", "no result came back for this part"))
