@@ -7,12 +7,13 @@ it (``NetworkSpec(...).problem()``) and the check's own message.
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 
 from reference_mlp import get_loss
 from verify import check_gradients
 from verify.strategies import NetworkSpec, network_specs
+from verify.tolerance import INCONCLUSIVE_FRACTION
 
 SMOOTH = ("linear", "sigmoid", "tanh", "softplus")
 BOTH_DTYPES = (np.float64, np.float32)
@@ -24,10 +25,20 @@ def repro(spec: NetworkSpec, method: str) -> str:
 
 
 def assert_passes(spec: NetworkSpec, method: str, **kwargs) -> None:
+    """Every row a match, except that a float32 row may be ``inconclusive``: a gradient below
+    what the float32 round-off of its own backward resolves (summed from terms that cancel) is
+    one no check can tell right from wrong in float32, and saying so is the verdict the module
+    promises. Never a mismatch, never a root cause; float64 rows always match."""
     model, x, y = spec.problem()
     check = check_gradients(model, x, y, method=method, **kwargs)
     note(repro(spec, method))
-    assert check.passed, f"{repro(spec, method)}\n{check.message()}"
+    text = f"{repro(spec, method)}\n{check.message()}"
+    assert check.root_causes == [], text
+    for row in check.rows:
+        allowed = ("match", "inconclusive") if row.dtype == "float32" else ("match",)
+        assert row.verdict in allowed, text
+        if row.verdict == "inconclusive":  # the round-off bound, not the method, is what is large
+            assert row.resolution >= INCONCLUSIVE_FRACTION and row.allowance > 0, text
 
 
 @given(network_specs(dtypes=BOTH_DTYPES))
@@ -93,6 +104,10 @@ NO_FALSE_ALARM_EXAMPLES = 3000
           suppress_health_check=[HealthCheck.too_slow])
 @given(network_specs(dtypes=BOTH_DTYPES), st.sampled_from(["exact", "lesson"]),
        st.integers(0, 2**32 - 1))
+# A 1-unit bottleneck: layers[0].biases is 2.35e-06, summed from terms whose float32 round-off
+# bounds it to 3.9e-07 (17 %): inconclusive in every method (a random draw failed here).
+@example(NetworkSpec(sizes=(7, 1, 6, 1), activations=("relu", "sigmoid", "relu"),
+                     dtype="float32", batch=7, seed=378536955), "exact", 1)
 def test_no_false_alarm_on_thousands_of_correct_networks(
     spec: NetworkSpec, loss: str, seed: int
 ) -> None:
