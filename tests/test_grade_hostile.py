@@ -51,19 +51,21 @@ def _outputs(report) -> str:  # noqa: ANN001
 @pytest.mark.parametrize("mode", MODES)
 def test_infinite_loop_in_backward_zeroes_only_the_backward_tests(mode: str,
                                                                   tmp_path: Path) -> None:
-    limits = Limits(wall_s=8.0, task_s=0.5, cpu_s=8)
+    # 1 s per part: correct parts need milliseconds, but a CI worker beside another one may
+    # stall a child for a few hundred.
+    limits = Limits(wall_s=8.0, task_s=1.0, cpu_s=8)
     report, data = _grade("busy_loop", mode, tmp_path, limits)
     by_id = {t.id: t for t in report.tests}
     assert all(by_id[f"forward_{a}"].passed for a in ("linear", "relu", "sigmoid", "tanh"))
     assert by_id["api"].passed and by_id["mse"].passed and by_id["mse_derivative"].passed
     assert by_id["backward_relu"].score == 0
-    assert "your code did not finish this part within 0.5 s" in by_id["backward_linear"].output
+    assert "your code did not finish this part within 1 s" in by_id["backward_linear"].output
     for test in report.tests:  # every hanging part says why it has no result
         if not test.passed:
-            assert "did not finish this part within 0.5 s" in test.output \
+            assert "did not finish this part within 1 s" in test.output \
                 or "not run: the time limit for the whole submission (8 s)" in test.output
     assert data["score"] == points("api", *FORWARD, *LOSSES)
-    assert report.execution_time < limits.wall_s + 2
+    assert report.execution_time < limits.wall_s + 4  # the last child stopped, cleaned up
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -97,9 +99,9 @@ def test_numpy_memory_hog_fails_only_where_it_allocates(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_segfault_is_reported_and_other_tests_survive(mode: str, tmp_path: Path) -> None:
-    # Every backward part crashes its child: a dozen fresh children, ~0.2 s each (more on a
-    # loaded machine), must fit in the submission's time.
-    report, data = _grade("segfault", mode, tmp_path, Limits(wall_s=6.0, cpu_s=3))
+    # Every backward part crashes its child: a dozen fresh children, ~0.3 s each, 4 s in all
+    # on an idle machine (CI's 3.10 run once needed more than 6).
+    report, data = _grade("segfault", mode, tmp_path, Limits(wall_s=30.0, cpu_s=3))
     by_id = {t.id: t for t in report.tests}
     assert "SIGSEGV" in by_id["backward_tanh"].output
     assert by_id["forward_tanh"].passed and data["score"] == points("api", *FORWARD, *LOSSES)
