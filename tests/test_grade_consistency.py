@@ -404,3 +404,26 @@ def test_one_factor_under_two_names_is_one_hypothesis() -> None:
     assert not cs.same("dz_factor:batch|2", "", None, "dz_factor:4|", None)
     assert not cs.same("dz_factor:2", "", None, "d_weights_factor:2|", None)
     assert not cs.same("dz_factor:2", "tanh", None, "dz_factor:2|sigmoid", None)
+
+
+def test_a_factor_in_every_layer_is_not_named_after_one_layers_size() -> None:
+    """dz * 2 hard-coded in every layer of a 3-5-2 network: the factor fitted on the top layer
+    is 2, as is its number of outputs, but the first layer has 5: "the number of outputs" is a
+    claim only the top layer bears out, so the factor is named 2 alone (a review's variant)."""
+    case, ref = _net(["tanh", "sigmoid"], [3, 5, 2])
+    r = ref[0]
+    grads: dict[str, Any] = {}
+    up = r.layers[-1].d_out
+    for j in (1, 0):
+        lr, spec = r.layers[j], case.layers[j]
+        dz = 2.0 * up * np.asarray(get_activation(spec.activation).derivative(lr.z))
+        grads[f"layers[{j}].weights"], grads[f"layers[{j}].biases"] = \
+            lr.x.T @ dz, dz.sum(0, keepdims=True)
+        up = dz @ spec.weights.T
+    grads["d_x"] = up
+    found, _ = _explain_net(case, ref, grads)
+    every = [f for alt in found for f in alt if f.name.startswith("dz_factor")]
+    assert every, [[f.name for f in alt] for alt in found]
+    for f in every:
+        assert "n_outputs" not in f.name and "number of outputs" not in f.cause, f.cause
+        assert "multiplied by 2 in every layer" in f.cause, f.cause

@@ -106,7 +106,10 @@ def _dz_factor_rules(specs: list[Any], state: _NetState, d_loss: Array,
     (its upstream gradient is d_loss)."""
     n = len(specs)
     acts = [s.activation for s in specs]
-    sizes = {"batch": batch}
+    top_sizes = {"batch": batch, "n_outputs": specs[-1].n_neurons}
+    # One constant in every layer may be called after a size only where that size is the same
+    # in every layer: a 3-5-2 network's factor 2 is not "the number of outputs" of layers[0].
+    every = top_sizes if len({s.n_neurons for s in specs}) == 1 else {"batch": batch}
     top = f"layers[{n - 1}]"
     out: list[NetRule] = []
     correct_top = d_loss * _fprime(acts[-1], state.zs[-1])
@@ -114,13 +117,12 @@ def _dz_factor_rules(specs: list[Any], state: _NetState, d_loss: Array,
                     (f"{top}.biases", correct_top.sum(axis=0, keepdims=True))):
         if p in failing and grads.get(p) is not None:
             c = _fit(grads[p], base)
-            fp = _factor_param(c, {**sizes, "n_outputs": specs[-1].n_neurons}) \
-                if c is not None else None
-            if fp is not None:
-                words = _factor_words(fp[0], fp[1], {**sizes, "n_outputs": specs[-1].n_neurons},
-                                      hide)
-                value = fp[1]
-                out.append((_Hyp(f"dz_factor:{fp[0]}", f"dz multiplied by {words} in every "
+            fe = _factor_param(c, every) if c is not None else None
+            fp = _factor_param(c, top_sizes) if c is not None else None
+            if fp is not None and fe is not None:  # both or neither: ~1 is no factor
+                words = _factor_words(fe[0], fe[1], every, hide)
+                value = fe[1]
+                out.append((_Hyp(f"dz_factor:{fe[0]}", f"dz multiplied by {words} in every "
                                  "layer: the chain rule's first step, dz = d_outputs * f'(z), "
                                  "is off by a constant factor, so the weight, bias and input "
                                  "gradients all are (compounding down the layers)",
@@ -128,9 +130,11 @@ def _dz_factor_rules(specs: list[Any], state: _NetState, d_loss: Array,
                                  "gets the factor once per layer from the top down to it) "
                                  "reproduces {what}", "dz off by one constant factor in every "
                                  "layer reproduces {what}",
-                                 priority=3 if fp[0] != "other" else 6, fitted=1,
-                                 value=(value,) if fp[0] == "other" else None),
+                                 priority=3 if fe[0] != "other" else 6, fitted=1,
+                                 value=(value,) if fe[0] == "other" else None),
                             _scaled_dz(value, None), _CORRECT, _plain_dx, None))
+                # Scaling what MLP.backward is given happens once, at the output: its sizes.
+                words = _factor_words(fp[0], fp[1], top_sizes, hide)
                 out.append((_Hyp(f"upstream_factor:{fp[0]}", f"MLP.backward multiplies the "
                                  f"gradient it is given by {words} before passing it to the "
                                  "last layer: every gradient of the network is off by that "
@@ -138,8 +142,8 @@ def _dz_factor_rules(specs: list[Any], state: _NetState, d_loss: Array,
                                  "the upstream gradient off by one constant factor reproduces "
                                  "{what}", priority=3 if fp[0] != "other" else 6,
                                  function="MLP.backward", fitted=1,
-                                 value=(value,) if fp[0] == "other" else None),
-                            _scaled_dz(value, n - 1), _CORRECT, _plain_dx, None))
+                                 value=(fp[1],) if fp[0] == "other" else None),
+                            _scaled_dz(fp[1], n - 1), _CORRECT, _plain_dx, None))
             break
     return out
 
