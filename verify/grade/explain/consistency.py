@@ -97,6 +97,13 @@ def ident(name: str, scope: str = "") -> str:
     return f"{name}|{scope}"
 
 
+def split(identity: str) -> tuple[str, str]:
+    """:func:`ident`'s inverse: ``(name, scope)``. A name may hold ``|``
+    (``dz_factor:n_outputs|2``); a scope never does."""
+    name, _, scope = identity.rpartition("|")
+    return name, scope
+
+
 def tested_as(name: str, scope: str, fitted: int, value: Value,
               passing: bool) -> tuple[str, Value]:
     """How a place records that it tested a hypothesis. A fitted parameter (a factor, a relu
@@ -138,7 +145,7 @@ def family_refuted_by(name: str, scope: str, value: Value, tested: Tested,
     if (ident(kind(name) + ":*", scope), None) not in tested:
         return refuted_by(name, scope, value, tested, reproduced)
     for other, _ in reproduced:
-        family, _, other_scope = other.rpartition("|")
+        family, other_scope = split(other)
         if other_scope == scope and kind(family) == kind(name):
             return False
     return True
@@ -151,7 +158,7 @@ def same(name: str, scope: str, value: Value, other: str, other_value: Value) ->
     where the batch is 2 and "the number of outputs" where those are 2: one hypothesis)."""
     if other == ident(name, scope):
         return agree(name, other_value, value)
-    family, _, other_scope = other.rpartition("|")
+    family, other_scope = split(other)
     if other_scope != scope or kind(family) != kind(name):
         return False
     if value is not None and other_value is not None:
