@@ -12,7 +12,9 @@ with ``PYTHONPATH=<checkout>``):
   explained (there is no cause to name): it counts among the caught, so it lowers the share,
   and **unexplained_honest** counts those that stated no cause at all;
 * **misleading**: a file whose diagnoses name a kind that is neither its ``EXPECT`` nor one of
-  its ``ALSO`` kinds (a correct or ``unexplained`` file: any diagnosis at all);
+  its ``ALSO`` kinds (a correct or ``unexplained`` file: any diagnosis at all), or whose
+  feedback states a factor as a size (:data:`SIZE_AS_CAUSE`) or holds a text its ``NOT:``
+  lines forbid;
 * **correct losing**: a correct file below full marks;
 * the **longest feedback** of any test (lines, characters).
 
@@ -40,6 +42,21 @@ SKIP = ("hostile_", "bad_", "crash_")
 """Files that are not about a bug's explanation (the sandbox's, malformed answers)."""
 
 
+_SIZE = r"(-?\d+/)?the (batch size|number of (inputs|outputs|elements|layers))"
+SIZE_AS_CAUSE = re.compile(rf"(?<!divides )(?<!divided )\bby {_SIZE}|\({_SIZE}( \(neurons\))?;")
+"""A factor stated as a size ("multiplied by 1/the batch size", "by 3 (the number of inputs;
+the number of inputs is 3 here)"): a claim that the code uses that size, which one place's
+coincidence cannot show (a hard-coded 3 where a layer has 3 inputs). The number leads; a size
+is said as what it equals here ("3 (equal here to the number of inputs, which is 3)"). Any
+match is misleading."""
+
+
+def forbidden(path: Path) -> list[str]:
+    """The file's ``NOT: <text>`` lines: text its feedback must not contain (a false claim a
+    review found)."""
+    return re.findall(r"NOT: (.+)", path.read_text(encoding="utf-8"))
+
+
 def expectation(path: Path) -> tuple[str, set[str]] | None:
     """(the EXPECT kind, the ALSO kinds), or None for a file without an EXPECT line."""
     text = path.read_text(encoding="utf-8")
@@ -63,13 +80,15 @@ def judge(path: Path, report: Any) -> dict[str, Any]:
     kinds = sorted({kind_of(d) for t in report.tests for d in t.diagnoses})
     outputs = "\n".join(t.output for t in report.tests)
     lost = report.score < report.max_score
+    # A false claim in the words, whatever the kind: a size as the cause, a NOT: line.
+    worded = bool(SIZE_AS_CAUSE.search(outputs)) or any(n in outputs for n in forbidden(path))
     if expect == "correct":
         return {"file": f"{path.parent.name}/{path.name}", "expect": expect, "kinds": kinds,
-                "correct": True, "losing": lost, "misleading": bool(kinds)}
+                "correct": True, "losing": lost, "misleading": bool(kinds) or worded}
     if expect == "unexplained":  # no cause to name: any named is misleading, none is honest
         return {"file": f"{path.parent.name}/{path.name}", "expect": expect, "kinds": kinds,
                 "correct": False, "caught": lost, "explained": False,
-                "misleading": any(k not in also for k in kinds)}
+                "misleading": any(k not in also for k in kinds) or worded}
     if expect == "forward_at_fault":
         named = "your FORWARD is at fault" in outputs or bool(FORWARD_KINDS & set(kinds))
         accepted = FORWARD_KINDS | also
@@ -78,7 +97,7 @@ def judge(path: Path, report: Any) -> dict[str, Any]:
         accepted = {expect} | also
     return {"file": f"{path.parent.name}/{path.name}", "expect": expect, "kinds": kinds,
             "correct": False, "caught": lost, "explained": lost and named,
-            "misleading": any(k not in accepted for k in kinds)}
+            "misleading": any(k not in accepted for k in kinds) or worded}
 
 
 def longest(report: Any) -> tuple[int, int, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 
 from reference_mlp.activations import get_activation
 from verify.grade import diagnosis as dg
@@ -426,4 +427,49 @@ def test_a_factor_in_every_layer_is_not_named_after_one_layers_size() -> None:
     assert every, [[f.name for f in alt] for alt in found]
     for f in every:
         assert "n_outputs" not in f.name and "number of outputs" not in f.cause, f.cause
-        assert "multiplied by 2 in every layer" in f.cause, f.cause
+        assert f.cause.startswith("dz multiplied by 2 in every layer"), f.cause
+
+
+@pytest.mark.parametrize(("bug", "formula"), [
+    ("missing_batch_division", "2 * (y_pred - y_true) reproduces"),
+    ("missing_factor_2", "(y_pred - y_true) / n reproduces"),
+    ("wrong_sign", "2 * (y_true - y_pred) / n reproduces"),
+])
+def test_a_loss_bugs_evidence_quotes_its_whole_formula(bug: str, formula: str) -> None:
+    """The evidence cut the catalogue's formula at its last '(': 'y_pred - y_true reproduces
+    your values' for 2 * (y_pred - y_true), which is false (a review's finding)."""
+    from verify.bugs import loss_derivative
+
+    rng = np.random.default_rng(3)
+    yt, yp = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    student = loss_derivative(yt, yp, bug=bug, convention="exact")
+    found = [f for alt in ex.explain_loss(yt, yp, student, []) for f in alt if f.name == bug]
+    assert found and found[0].evidence.startswith(formula), found
+
+
+def test_a_factor_leads_with_its_number_and_names_a_size_only_as_what_it_equals_here() -> None:
+    """d_inputs * 3 hard-coded, in a layer with 3 inputs: the old cause was "the input gradient
+    multiplied by 3 (the number of inputs; the number of inputs is 3 here)", a size the code
+    never uses (its other tests, with 4 inputs, show 3 again). The number is what the fit
+    shows; the size is said as what it is: equal here."""
+    case, ref = _layer("tanh", 3, 4, 5)
+    r = ref[0]
+    found, _ = _explain_layer(case, ref, r.dW, r.db, 3 * r.dx)
+    causes = [f.cause for alt in found for f in alt if f.kind == "d_inputs_factor"]
+    assert causes == ["the input gradient multiplied by 3 (equal here to the number of inputs, "
+                      "which is 3)"], causes
+
+
+def test_a_wrong_forward_alone_is_not_located_in_dz() -> None:
+    """Only the output wrong, every gradient right: the correct dz 'explains' the three
+    gradients, and the feedback said "the error is in dz = d_outputs * f'(z)" (a review's
+    finding: sigmoid's forward with a sign slip)."""
+    case, ref = _layer("sigmoid", 4, 3, 1)
+    r = ref[0]
+    W, b = case.layer.weights, case.layer.biases
+    got = ex.LayerGot(1 - r.output, {"weights": r.dW, "biases": r.db, "inputs": r.dx},
+                      {"output": False, "weights": True, "biases": True, "inputs": True},
+                      W, b, W)
+    found, known = ex.explain_layer("sigmoid", W, b, ref, 0, got)
+    assert not any("error is in dz" in fact for fact in known.facts), known.facts
+    assert "the forward's output is wrong too" in known.facts or found, (found, known.facts)

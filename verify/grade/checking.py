@@ -67,6 +67,10 @@ class Check:
     scored: list[GradientRecord] = field(default_factory=list)
     unrun: int = 0  # checks that could not be made (an error, a timeout, garbage)
     lines: list[str] = field(default_factory=list)
+    convention_notes: list[str] = field(default_factory=list)
+    """Notes that a value follows the other accepted convention: a claim about the code, so
+    shown only when every check of the test passed (a hard-coded / 4 matches the lesson's
+    / batch at a batch of 4 and nowhere else)."""
     diagnoses: list[str] = field(default_factory=list)
     fd_requests: list[tuple[Part, int, dict[str, Any]]] = field(default_factory=list)
     fraction: float | None = None  # overrides record counting (api)
@@ -127,63 +131,13 @@ class Check:
         ``DenseLayer.backward`` when ``layers_pass_alone`` (every single-layer backward part of
         the submission passed: the layer's code is shown right, MLP.backward is at fault).
         What a dropped cause covered is said as known, without a cause. Idempotent."""
-        if self.findings or self.choices:
-            self.evidence()
-        where_of = {w: (part, k, network, known) for w, part, k, network, known in self.places}
-        # Single-layer backward places of the submission's other tests (computed only when a
-        # cause is to be weighed), and the activations whose own test no hypothesis explains.
-        alone: list[tuple[str, LayerCase, ex.Known]] = []
-        unexplained_alone: set[str] = set()
-        if elsewhere and (self.findings or self.choices):
-            for check in {id(c): c for c in [*elsewhere, self]}.values():
-                for w2, part2, _, network2, known2 in check.evidence():
-                    if network2 or not isinstance(part2.case, LayerCase) \
-                            or not part2.case.backward:
-                        continue
-                    if known2.paths:
-                        unexplained_alone.add(part2.case.layer.activation)
-                    if check is not self:  # the test's own places: the rule above
-                        alone.append((w2, part2.case, known2))
+        if not (self.findings or self.choices):
+            return
+        self.evidence()
+        alone, unexplained = self._layers_alone(elsewhere)
 
         def refuted(where: str, f: ex.Finding) -> str | None:
-            if where not in where_of or \
-                    not consistency.tests(where_of[where][3].tested, f.name, f.scope, f.value):
-                return None  # not the engine's (a direct observation), or not from here
-            for w2, _, _, _, other in self.places:
-                if w2 != where and consistency.refuted_by(f.name, f.scope, f.value, other.tested,
-                                                          other.reproduced):
-                    return (f"what reproduces these numbers here does not reproduce those of "
-                            f"{w2} (the same test), so no cause is stated")
-            # A hypothesis fitted where the data cannot tell it apart (every z of one sign:
-            # sign(z) is a constant -1 there) is refuted by another test's single layer, which
-            # runs only DenseLayer's code (a network there may hold other bugs that interact).
-            for w2, _, other in alone:
-                if consistency.family_refuted_by(f.name, f.scope, f.value, other.tested,
-                                                 other.reproduced):
-                    return (f"what reproduces these numbers here does not reproduce those of "
-                            f"{w2} (another test of the same code), so no cause is stated")
-            part, _, network, _ = where_of[where]
-            if network and unexplained_alone and f.function == "MLP.backward" \
-                    and isinstance(part.case, NetCase):
-                # A cause in MLP.backward presumes the layers right: not shown where the
-                # layer's own test of an activation this network uses fails unexplained.
-                acts = sorted({s.activation for s in part.case.layers} & unexplained_alone)
-                if acts:
-                    return (f"your DenseLayer's backward fails its own test for "
-                            f"{', '.join(acts)} layers, which these numbers may come from, so "
-                            f"no cause in MLP.backward is stated")
-            if layers_pass_alone and where_of[where][2] and f.function == "DenseLayer.backward":
-                return ("your DenseLayer's backward passes its own tests alone, so the error is "
-                        "in how MLP.backward uses the layers")
-            return None
-
-        def drop(where: str, findings: list[ex.Finding], why: str) -> None:
-            part, k, _, _ = where_of[where]
-            paths = list(dict.fromkeys(p for f in findings for p in f.paths))
-            self.known.append((part, k, ex.Known(paths, [why])))
-            for rpart, rk, info in self.fd_requests:  # the replay may now say what it shows
-                if rpart is part and rk == k:
-                    info["explained"] = False
+            return self._refutation(where, f, alone, unexplained, layers_pass_alone)
 
         kept: list[tuple[str, ex.Finding]] = []
         for where, f in self.findings:
@@ -191,7 +145,7 @@ class Check:
             if why is None:
                 kept.append((where, f))
             else:
-                drop(where, [f], why)
+                self._drop(where, [f], why)
         self.findings = kept
         choices = []
         for where, alternatives in self.choices:
@@ -203,8 +157,72 @@ class Check:
             elif left:
                 choices.append((where, left))
             else:
-                drop(where, [f for alt in alternatives for f in alt], next(w for w in whys if w))
+                self._drop(where, [f for alt in alternatives for f in alt],
+                           next(w for w in whys if w))
         self.choices = choices
+
+    def _layers_alone(self, elsewhere: Sequence[Check]
+                      ) -> tuple[list[tuple[str, LayerCase, ex.Known]], set[str]]:
+        """The single-layer backward places of the submission's other tests (``elsewhere``),
+        and the activations whose own single-layer test (this one included) no hypothesis
+        explains."""
+        alone: list[tuple[str, LayerCase, ex.Known]] = []
+        unexplained: set[str] = set()
+        for check in {id(c): c for c in [*elsewhere, self]}.values() if elsewhere else ():
+            for w2, part2, _, network2, known2 in check.evidence():
+                if network2 or not isinstance(part2.case, LayerCase) or not part2.case.backward:
+                    continue
+                if known2.paths:
+                    unexplained.add(part2.case.layer.activation)
+                if check is not self:  # the test's own places: refuted_by, in _refutation
+                    alone.append((w2, part2.case, known2))
+        return alone, unexplained
+
+    def _refutation(self, where: str, f: ex.Finding,
+                    alone: list[tuple[str, LayerCase, ex.Known]], unexplained: set[str],
+                    layers_pass_alone: bool) -> str | None:
+        """Why the cause ``f`` found at ``where`` is not stated, or None when nothing refutes
+        it."""
+        where_of = {w: (part, network, known) for w, part, _, network, known in self.places}
+        if where not in where_of or \
+                not consistency.tests(where_of[where][2].tested, f.name, f.scope, f.value):
+            return None  # not the engine's (a direct observation), or not from here
+        for w2, _, _, _, other in self.places:
+            if w2 != where and consistency.refuted_by(f.name, f.scope, f.value, other.tested,
+                                                      other.reproduced):
+                return (f"what reproduces these numbers here does not reproduce those of "
+                        f"{w2} (the same test), so no cause is stated")
+        # A hypothesis fitted where the data cannot tell it apart (every z of one sign: sign(z)
+        # is a constant -1 there) is refuted by another test's single layer, which runs only
+        # DenseLayer's code (a network there may hold other bugs that interact).
+        for w2, _, other in alone:
+            if consistency.family_refuted_by(f.name, f.scope, f.value, other.tested,
+                                             other.reproduced):
+                return (f"what reproduces these numbers here does not reproduce those of "
+                        f"{w2} (another test of the same code), so no cause is stated")
+        part, network, _ = where_of[where]
+        if network and unexplained and f.function == "MLP.backward" \
+                and isinstance(part.case, NetCase):
+            # A cause in MLP.backward presumes the layers right: not shown where the layer's
+            # own test of an activation this network uses fails unexplained.
+            acts = sorted({s.activation for s in part.case.layers} & unexplained)
+            if acts:
+                return (f"your DenseLayer's backward fails its own test for "
+                        f"{', '.join(acts)} layers, which these numbers may come from, so no "
+                        f"cause in MLP.backward is stated")
+        if layers_pass_alone and network and f.function == "DenseLayer.backward":
+            return ("your DenseLayer's backward passes its own tests alone, so the error is in "
+                    "how MLP.backward uses the layers")
+        return None
+
+    def _drop(self, where: str, findings: list[ex.Finding], why: str) -> None:
+        """Say what ``findings`` at ``where`` covered as known, with ``why``, and no cause."""
+        part, k = {w: (p, k) for w, p, k, _, _ in self.places}[where]
+        paths = list(dict.fromkeys(p for f in findings for p in f.paths))
+        self.known.append((part, k, ex.Known(paths, [why])))
+        for rpart, rk, info in self.fd_requests:  # the replay may now say what it shows
+            if rpart is part and rk == k:
+                info["explained"] = False
 
     def settle(self) -> list[str]:
         """The diagnoses, with the fewest candidates that explain every failing path."""
@@ -695,7 +713,7 @@ def _check_loss(part: Part, case: LossCase, value: dict[str, Any], c: Check) -> 
         for conv in case.conventions[1:]:
             if dg.close(got, expect[conv]):
                 rec = _record(got, expect[conv], path, "loss")
-                c.lines.append(_convention_note(part, case.op, conv, k))
+                c.convention_notes.append(_convention_note(part, case.op, conv, k))
                 break
         else:
             rejected = [conv for conv in expect if conv not in case.conventions]

@@ -123,7 +123,8 @@ def score_test(test: TestCase, c: Check, extra: list[str], rubric: Rubric,
     numbers = list(c.numbers) + [shown(r, hide) for r in c.scored
                                  if not r.passed and (r.size or r.note)]
     errors = error_lines(c.errors)
-    sections = [head, causes, known, extra, c.lines, errors, numbers]
+    notes = list(dict.fromkeys(c.convention_notes)) if passed else []
+    sections = [head, causes, known, extra, c.lines + notes, errors, numbers]
     diagnoses = list(dict.fromkeys(catalogue + [f.tag() for _, f in all_findings]))
     output = cut_json(compose(sections), TEST_OUTPUT_BYTES,
                       f"the feedback of one test is limited to {TEST_OUTPUT_BYTES >> 10} KiB")

@@ -68,20 +68,30 @@ def _named(c: float, sizes: dict[str, int]) -> list[tuple[str, float]]:
     return out
 
 
-def format_factor(label: str, value: float, sizes: dict[str, int], hide: bool) -> str:
-    """``1/5 (1/batch: the batch here is 5)``; without the number for hidden tests."""
-    if label in dict(_CONSTANTS):
-        return label
+def _size_words(label: str, sizes: dict[str, int]) -> tuple[str, int] | None:
+    """``1/batch`` -> ("1/the batch size", 5) with the batch of 5; None for a constant."""
     for name, n in sizes.items():
         if name in label:
-            words = label.replace(name, _SIZE_WORDS.get(name, name))
-            size = _SIZE_WORDS.get(name, name)
-            return words if hide else f"{_fraction(value)} ({words}; {size} is {n} here)"
-    return label if hide else f"{value:.4g}"
+            return label.replace(name, _SIZE_WORDS.get(name, name)), n
+    return None
+
+
+def format_factor(label: str, value: float, sizes: dict[str, int], hide: bool) -> str:
+    """One reading of a factor: ``2`` for a constant; for a size, the number, then the size it
+    equals here (``1/5 (equal here to 1/the batch size, which is 5)``); hidden tests without
+    the number (``1/the batch size``)."""
+    if label in dict(_CONSTANTS):
+        return label
+    sized = _size_words(label, sizes)
+    if sized is None:
+        return label if hide else f"{value:.4g}"
+    words, n = sized
+    return words if hide else f"{_fraction(value)} (equal here to {words}, which is {n})"
 
 
 _SIZE_WORDS = {"batch": "the batch size", "n_outputs": "the number of outputs (neurons)",
-               "n_inputs": "the number of inputs", "n_elements": "the number of elements"}
+               "n_inputs": "the number of inputs", "n_elements": "the number of elements",
+               "n_layers": "the number of layers"}
 
 
 def _fraction(v: float) -> str:
@@ -103,11 +113,20 @@ def _factor_param(c: float, sizes: dict[str, int]) -> tuple[str, float] | None:
 
 
 def _factor_words(param: str, value: float, sizes: dict[str, int], hide: bool) -> str:
+    """The factor as stated: the number first (what the fit shows), then the sizes it equals
+    here, as what they are, coincidences of this place, not the cause: a hard-coded 3 is not
+    "the number of inputs" because one layer has 3 (``3 (equal here to the number of inputs,
+    which is 3)``). Hidden tests: a named constant (``2``), else "a constant factor" and the
+    sizes it equals in that test."""
     if param == "other":
         return "a constant factor" if hide else f"{value:.4g}"
-    first = param.split("|")[0]
-    text = format_factor(first, value, sizes, hide)
-    if "|" in param:
-        others = ", ".join(p for p in param.split("|")[1:])
-        text += f" (equally {others} here)"
-    return text
+    labels = param.split("|")
+    constants = [lb for lb in labels if lb in dict(_CONSTANTS)]
+    sized = [w for w in (_size_words(lb, sizes) for lb in labels if lb not in constants) if w]
+    if hide:
+        lead = constants[0] if constants else "a constant factor"
+        also = " and to ".join(w for w, _ in sized)
+        return f"{lead} (equal to {also} in this test)" if sized else lead
+    lead = constants[0] if constants else _fraction(value)
+    also = ", and to ".join(f"{w}, which is {n}" for w, n in sized)
+    return f"{lead} (equal here to {also})" if sized else lead

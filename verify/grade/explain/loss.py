@@ -13,6 +13,13 @@ from .findings import Finding
 from .fitting import Array, _arr, _factor_param, _factor_words, _fit, _fraction
 
 
+def _formula(description: str) -> str:
+    """The formula a catalogue description ends with, in its outer parentheses (it has its
+    own): ``... batch size (2 * (y_pred - y_true))`` -> ``2 * (y_pred - y_true)``."""
+    start = description.find(" (")
+    return description[start + 2:-1] if start >= 0 and description.endswith(")") \
+        else description
+
 def explain_loss(y_true: Array, y_pred: Array, student: Any, accepted: list[Array],
                  hide: bool = False) -> list[list[Finding]]:
     """mse_derivative: the catalogue's loss bugs, a factor on (y_pred - y_true), the sign of the
@@ -27,8 +34,8 @@ def explain_loss(y_true: Array, y_pred: Array, student: Any, accepted: list[Arra
         for convention in ("exact", "lesson"):
             if close(s, loss_derivative(y_true, y_pred, bug=name, convention=convention)):
                 out.append([Finding(name, "mse_derivative", bug.description,
-                                    f"{bug.description.split('(')[-1].rstrip(')')} reproduces "
-                                    "your values in every entry",
+                                    f"{_formula(bug.description)} reproduces your values "
+                                    "in every entry",
                                     "that formula reproduces your values in every entry",
                                     ("value",), priority=1)])
                 break

@@ -106,10 +106,13 @@ def _dz_factor_rules(specs: list[Any], state: _NetState, d_loss: Array,
     (its upstream gradient is d_loss)."""
     n = len(specs)
     acts = [s.activation for s in specs]
-    top_sizes = {"batch": batch, "n_outputs": specs[-1].n_neurons}
-    # One constant in every layer may be called after a size only where that size is the same
-    # in every layer: a 3-5-2 network's factor 2 is not "the number of outputs" of layers[0].
-    every = top_sizes if len({s.n_neurons for s in specs}) == 1 else {"batch": batch}
+    # What MLP.backward is given is scaled once, at the output (a division by len(layers) is
+    # a student's bug seen); a factor in every layer is called after a size only where that
+    # size is the same in every layer (a 3-5-2 network's 2 is not layers[0]'s outputs).
+    top_sizes = {"batch": batch, "n_outputs": specs[-1].n_neurons, "n_layers": n}
+    every = {"batch": batch}
+    if len({s.n_neurons for s in specs}) == 1:
+        every["n_outputs"] = specs[-1].n_neurons
     top = f"layers[{n - 1}]"
     out: list[NetRule] = []
     correct_top = d_loss * _fprime(acts[-1], state.zs[-1])
