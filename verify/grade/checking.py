@@ -134,10 +134,10 @@ class Check:
         if not (self.findings or self.choices):
             return
         self.evidence()
-        alone, unexplained = self._layers_alone(elsewhere)
+        alone, failing_alone = self._layers_alone(elsewhere)
 
         def refuted(where: str, f: ex.Finding) -> str | None:
-            return self._refutation(where, f, alone, unexplained, layers_pass_alone)
+            return self._refutation(where, f, alone, failing_alone, layers_pass_alone)
 
         kept: list[tuple[str, ex.Finding]] = []
         for where, f in self.findings:
@@ -164,22 +164,26 @@ class Check:
     def _layers_alone(self, elsewhere: Sequence[Check]
                       ) -> tuple[list[tuple[str, LayerCase, ex.Known]], set[str]]:
         """The single-layer backward places of the submission's other tests (``elsewhere``),
-        and the activations whose own single-layer test (this one included) no hypothesis
-        explains."""
+        and the activations whose own single-layer backward (this test's included) fails,
+        explained or not: a network using them may owe its numbers to the layer (relu' = 2
+        in the output layer doubles every gradient, as "MLP.backward multiplies d_loss by 2"
+        would)."""
         alone: list[tuple[str, LayerCase, ex.Known]] = []
-        unexplained: set[str] = set()
+        failing_alone: set[str] = set()
         for check in {id(c): c for c in [*elsewhere, self]}.values() if elsewhere else ():
             for w2, part2, _, network2, known2 in check.evidence():
                 if network2 or not isinstance(part2.case, LayerCase) or not part2.case.backward:
                     continue
-                if known2.paths:
-                    unexplained.add(part2.case.layer.activation)
+                prefix = f"{part2.label}: "
+                if known2.paths or any(not r.passed for r in check.scored
+                                       if r.path.startswith(prefix)):
+                    failing_alone.add(part2.case.layer.activation)
                 if check is not self:  # the test's own places: refuted_by, in _refutation
                     alone.append((w2, part2.case, known2))
-        return alone, unexplained
+        return alone, failing_alone
 
     def _refutation(self, where: str, f: ex.Finding,
-                    alone: list[tuple[str, LayerCase, ex.Known]], unexplained: set[str],
+                    alone: list[tuple[str, LayerCase, ex.Known]], failing_alone: set[str],
                     layers_pass_alone: bool) -> str | None:
         """Why the cause ``f`` found at ``where`` is not stated, or None when nothing refutes
         it."""
@@ -201,18 +205,19 @@ class Check:
                 return (f"what reproduces these numbers here does not reproduce those of "
                         f"{w2} (another test of the same code), so no cause is stated")
         part, network, _ = where_of[where]
-        if network and unexplained and f.function == "MLP.backward" \
+        if network and failing_alone and f.function == "MLP.backward" \
                 and isinstance(part.case, NetCase):
             # A cause in MLP.backward presumes the layers right: not shown where the layer's
-            # own test of an activation this network uses fails unexplained.
-            acts = sorted({s.activation for s in part.case.layers} & unexplained)
+            # own test of an activation this network uses fails.
+            acts = sorted({s.activation for s in part.case.layers} & failing_alone)
             if acts:
                 return (f"your DenseLayer's backward fails its own test for "
                         f"{', '.join(acts)} layers, which these numbers may come from, so no "
                         f"cause in MLP.backward is stated")
         if layers_pass_alone and network and f.function == "DenseLayer.backward":
             return ("your DenseLayer's backward passes its own tests alone, so the error is in "
-                    "how MLP.backward uses the layers")
+                    "how MLP.backward uses the layers, or in state the layers share (a class "
+                    "attribute, a global)")
         return None
 
     def _drop(self, where: str, findings: list[ex.Finding], why: str) -> None:

@@ -218,9 +218,13 @@ def _replay(part: Part, k: int, info: dict[str, Any], result: Any) -> Finding | 
     if not wrong or not all(p in fresh and close(*fresh[p]) for p in wrong):
         return None
     rounds = "round 0" if k == 1 else f"rounds 0 to {k - 1}"
+    # A network's state may be its layers' (a DenseLayer counting its calls): both named.
+    function = "DenseLayer.forward/backward" if what == "DenseLayer" else \
+        "MLP or DenseLayer, forward/backward"
+    holder = f"{what} object (with its layers)" if what == "MLP" else f"{what} object"
     return Finding(
-        "state_between_rounds", f"{what}.forward/backward",
-        f"state kept between rounds: the same {what} object gives wrong gradients after "
+        "state_between_rounds", function,
+        f"state kept between rounds: the same {holder} gives wrong gradients after "
         f"{rounds}, right ones when it is new (a cached value that is not updated, or a sum "
         "that is not reset)",
         f"round {k}'s inputs on a fresh {what} (in a separate run) give the right gradients; "

@@ -38,7 +38,7 @@ import numpy as np
 from ..diagnosis import GRADE_TOLERANCE
 
 Value = tuple[float, ...] | None
-"""A hypothesis's fitted parameters (None: nothing fitted, or a named constant)."""
+"""A hypothesis's fitted parameters (a factor's number, named or not; None: nothing fitted)."""
 
 MIN_TESTED_ENTRIES = 2
 """Wrong entries a fitted hypothesis must reproduce beyond one per fitted parameter: with fewer,
@@ -138,17 +138,15 @@ def refuted_by(name: str, scope: str, value: Value, tested: Tested,
 
 def family_refuted_by(name: str, scope: str, value: Value, tested: Tested,
                       reproduced: list[tuple[str, Value]]) -> bool:
-    """Rule 3 across tests: another test's place contradicts a fitted hypothesis only where it
-    tested the whole family and no member of it reproduces the numbers (a factor tied to the
-    batch size is 1/2 in one test and 1/4 in another: one bug); any other hypothesis as
+    """Rule 3 across tests: another test's place contradicts a fitted hypothesis where it
+    tested the whole family and no member of it that is the same hypothesis (:func:`same`:
+    the same size, or the same value) reproduces the numbers there: a factor tied to the batch
+    size is 1/2 in one test and 1/4 in another, one bug; a fitted 0.47 here and 0.58 there
+    (a scale computed from the data) is no one constant. Any other hypothesis as
     :func:`refuted_by`."""
     if (ident(kind(name) + ":*", scope), None) not in tested:
         return refuted_by(name, scope, value, tested, reproduced)
-    for other, _ in reproduced:
-        family, other_scope = split(other)
-        if other_scope == scope and kind(family) == kind(name):
-            return False
-    return True
+    return not any(same(name, scope, value, other, v) for other, v in reproduced)
 
 
 def same(name: str, scope: str, value: Value, other: str, other_value: Value) -> bool:
@@ -156,15 +154,27 @@ def same(name: str, scope: str, value: Value, other: str, other_value: Value) ->
     ``name`` (``scope``) with ``value``: the same name, or, for a fitted parameter, the same
     family with the same value whatever it is called there (a factor of 2 is "the batch size"
     where the batch is 2 and "the number of outputs" where those are 2: one hypothesis)."""
-    if other == ident(name, scope):
-        return agree(name, other_value, value)
     family, other_scope = split(other)
     if other_scope != scope or kind(family) != kind(name):
         return False
+    if _size_labels(name) & _size_labels(family):  # 1/batch here and there, whatever the batch
+        return True
+    if other == ident(name, scope):
+        return agree(name, other_value, value)
     if value is not None and other_value is not None:
         return agree(name, other_value, value)
     mine, theirs = _named_factor(name), _named_factor(family)
     return mine is not None and theirs is not None and math.isclose(mine, theirs, rel_tol=1e-3)
+
+
+def _size_labels(name: str) -> set[str]:
+    """The sizes a factor hypothesis is named after (``dz_factor:1/batch|1/2`` ->
+    ``{"1/batch"}``); constants (``2``, ``1/2``) and fitted ones (``other``) are not."""
+    _, sep, labels = name.partition(":")
+    if not sep:
+        return set()
+    return {lb for lb in labels.split("@")[0].split("|")
+            if lb != "other" and any(ch.isalpha() for ch in lb)}
 
 
 def _named_factor(name: str) -> float | None:

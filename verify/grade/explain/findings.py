@@ -124,8 +124,8 @@ class _Hyp:
     """How many free parameters were fitted from the student's numbers (a factor: 1, a relu
     slope pair: 2): the entries those consume are no evidence (:mod:`.consistency`)."""
     value: tuple[float, ...] | None = None
-    """The fitted parameters, for comparing places (None: nothing fitted, or a named
-    constant)."""
+    """The fitted parameters, for comparing places (a factor's number, named or not; None:
+    nothing fitted)."""
     scope: str = ""
     """The variant, where several share a name (one per activation: sigmoid's wrong sign is
     not tanh's); empty for a class-wide hypothesis."""

@@ -98,7 +98,7 @@ def _forward_states(act: str, x: Array, W: Array, b: Array, ref_out: Array,
                                        f"by {words}", f"{words} times the expected output "
                                        "reproduces {what}", priority=4,
                                        function="DenseLayer.forward", fitted=1,
-                                       value=(fp[1],) if fp[0] == "other" else None),
+                                       value=(fp[1],)),
                                   z, fp[1] * ref_out, W), fp[1] * ref_out))
     return states
 

@@ -106,7 +106,7 @@ def _layer_dz(activation: str, state: _State, d_out: Array, ref: list[RefLayerRo
                                      "times the expected, which reproduces {what}",
                                      "dz off by one constant factor reproduces {what}",
                                      priority=3 if fp[0] != "other" else 6, fitted=1,
-                                     value=(fp[1],) if fp[0] == "other" else None),
+                                     value=(fp[1],)),
                                 fp[1] * correct))
                 break
         if activation == "relu":

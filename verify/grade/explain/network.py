@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..diagnosis import RefNetRound
-from .consistency import reproduced_by, settle, tested_at, wrong_entries
+from .consistency import ident, reproduced_by, same, settle, tested_at, wrong_entries
 from .findings import Finding, Known, Named, NetGot, Post, _Best, _finding, _Hyp
 from .fitting import Array, _arr, _same
 from .forward import _net_states, _NetState
@@ -193,12 +193,21 @@ def _net_plan(state: _NetState, dz_hyp: _Hyp, dx_hyp: _Hyp, sim: _NetSim,
         hyps: dict[str, _Hyp] = {h.name: h for h in owners}  # type: ignore[misc]
         for h, p in fixed:
             names[h.name].append(p)  # type: ignore[index]
+        consistent = True
         for hyp, p in zip(combo, option_paths, strict=True):
             assert hyp.name is not None
+            if hyp.name in hyps and not same(hyp.name, "", hyp.value, ident(hyp.name),
+                                             hyps[hyp.name].value):
+                # One DenseLayer, one constant: d_weights 0.654x in one layer and 1.017x in
+                # another are not "one factor" (a data-dependent scale).
+                consistent = False
+                break
             hyps[hyp.name] = hyp
             names.setdefault(hyp.name, []).append(p)
             for h in owners:
                 names[h.name].append(p)  # type: ignore[index]
+        if not consistent:
+            continue
         explained = list(dict.fromkeys([p for _, p in fixed] + option_paths))
         layers_of: dict[str, tuple[int, ...]] = {}
         if dz_hyp.name is not None:

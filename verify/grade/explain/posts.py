@@ -50,9 +50,9 @@ def _posts_biases(dz: Array, student: Array, sizes: dict[str, int], hide: bool) 
               "(axis 1) instead of over the examples (axis 0)",
               "dz.sum(axis=1, keepdims=True) reproduces {what}", priority=2),
          dz.sum(axis=1, keepdims=True)),
-        (_Hyp("bias_wrong_axis", "bias gradient summed over every entry of dz (no axis) "
-              "instead of over the examples (axis 0)", "dz.sum() reproduces {what}",
-              priority=2), np.array([[dz.sum()]])),
+        (_Hyp("bias_wrong_axis", "bias gradient summed over every entry of dz (examples and "
+              "neurons together) instead of over the examples (axis 0)",
+              "dz.sum() reproduces {what}", priority=2), np.array([[dz.sum()]])),
     ]
     out += _subset_posts(lambda s: dz[s].sum(axis=0, keepdims=True), dz.shape[0], "d_biases")
     out += _factor_post("d_biases_factor", "d_biases", student, db, sizes, hide)
@@ -160,4 +160,4 @@ def _factor_post(kind: str, what: str, student: Any, base: Array, sizes: dict[st
     return [(_Hyp(f"{kind}:{param}", cause, evid,
                   f"every entry of {what} is the expected times one constant ({{what}})",
                   priority=3 if param != "other" else 6, fitted=1,
-                  value=(value,) if param == "other" else None), value * base)]
+                  value=(value,)), value * base)]

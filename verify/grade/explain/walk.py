@@ -134,7 +134,7 @@ def _dz_factor_rules(specs: list[Any], state: _NetState, d_loss: Array,
                                  "reproduces {what}", "dz off by one constant factor in every "
                                  "layer reproduces {what}",
                                  priority=3 if fe[0] != "other" else 6, fitted=1,
-                                 value=(value,) if fe[0] == "other" else None),
+                                 value=(value,)),
                             _scaled_dz(value, None), _CORRECT, _plain_dx, None))
                 # Scaling what MLP.backward is given happens once, at the output: its sizes.
                 words = _factor_words(fp[0], fp[1], top_sizes, hide)
@@ -145,7 +145,7 @@ def _dz_factor_rules(specs: list[Any], state: _NetState, d_loss: Array,
                                  "the upstream gradient off by one constant factor reproduces "
                                  "{what}", priority=3 if fp[0] != "other" else 6,
                                  function="MLP.backward", fitted=1,
-                                 value=(fp[1],) if fp[0] == "other" else None),
+                                 value=(fp[1],)),
                             _scaled_dz(fp[1], n - 1), _CORRECT, _plain_dx, None))
             break
     return out
@@ -185,7 +185,7 @@ def _dx_factor_rules(specs: list[Any], state: _NetState, d_loss: Array,
                                    "every layer's input gradient off by one constant factor "
                                    "reproduces {what}",
                                    priority=3 if fp[0] != "other" else 6, fitted=1,
-                                   value=(value,) if fp[0] == "other" else None)
+                                   value=(value,))
                     out.append((_CORRECT, _correct_dz, hyp, _scaled_dx(value), None))
                 break
     return out
