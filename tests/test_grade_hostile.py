@@ -61,8 +61,9 @@ def test_infinite_loop_in_backward_zeroes_only_the_backward_tests(mode: str,
     assert by_id["backward_relu"].score == 0
     assert "your code did not finish this part within 1 s" in by_id["backward_linear"].output
     for test in report.tests:  # every hanging part says why it has no result
-        if not test.passed:
+        if not test.passed:  # (reloading after a hang may outlast what is left, under load)
             assert "did not finish this part within 1 s" in test.output \
+                or "loading your file did not finish within" in test.output \
                 or "not run: the time limit for the whole submission (8 s)" in test.output
     assert data["score"] == points("api", *FORWARD, *LOSSES)
     assert report.execution_time < limits.wall_s + 4  # the last child stopped, cleaned up

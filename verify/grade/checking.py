@@ -215,9 +215,9 @@ class Check:
                         f"{', '.join(acts)} layers, which these numbers may come from, so no "
                         f"cause in MLP.backward is stated")
         if layers_pass_alone and network and f.function == "DenseLayer.backward":
-            return ("your DenseLayer's backward passes its own tests alone, so the error is in "
-                    "how MLP.backward uses the layers, or in state the layers share (a class "
-                    "attribute, a global)")
+            return ("your DenseLayer's backward passes its own tests alone, so the error shows "
+                    "only inside an MLP: in MLP's code (add_layer, backward), or in state it sets "
+                    "on or shares between the layers")
         return None
 
     def _drop(self, where: str, findings: list[ex.Finding], why: str) -> None:

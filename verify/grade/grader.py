@@ -275,13 +275,18 @@ def _functions(tests: list[TestCase], checks: dict[str, Check]) -> dict[str, str
             else:
                 ok["forward"] &= not wrong
     out = {}
-    if seen["backward"] and ok["backward"]:
-        # A layer right alone may still share state with the others (a class attribute).
-        out["network.backward"] = ("MLP.backward, or state your layers share: your "
-                                   "DenseLayer's backward passes alone")
+    # A layer right alone may still go wrong inside an MLP: state the MLP sets on its layers
+    # (a flag from add_layer) or that they share (a class attribute). And a backward is
+    # cleared only where the layer's forward is right too (a backward consistent with the
+    # reference's forward, not with its own, passes alone).
+    if seen["backward"] and ok["backward"] and ok["forward"]:
+        out["network.backward"] = ("MLP's code (add_layer, backward) or state it sets on or "
+                                   "shares between the layers: your DenseLayer's backward passes "
+                                   "alone")
     if (seen["forward"] or seen["backward"]) and ok["forward"]:
-        out["network.forward"] = ("MLP.forward, or state your layers share: your "
-                                  "DenseLayer's forward passes alone")
+        out["network.forward"] = ("MLP's code (add_layer, forward) or state it sets on or "
+                                  "shares between the layers: your DenseLayer's forward passes "
+                                  "alone")
     return out
 
 
