@@ -129,7 +129,9 @@ class Check:
         same submission's other tests: one DenseLayer, one MLP), tested its family and did not
         reproduce it (with the same fitted parameters), and, in a network, a cause in
         ``DenseLayer.backward`` when ``layers_pass_alone`` (every single-layer backward part of
-        the submission passed: the layer's code is shown right, MLP.backward is at fault).
+        the submission passed: the layer's code is shown right alone; the fault shows only
+        inside an MLP), and an ``MLP.backward`` cause while the layer's own test of one of the
+        network's activations fails.
         What a dropped cause covered is said as known, without a cause. Idempotent."""
         if not (self.findings or self.choices):
             return

@@ -151,9 +151,10 @@ def family_refuted_by(name: str, scope: str, value: Value, tested: Tested,
 
 def same(name: str, scope: str, value: Value, other: str, other_value: Value) -> bool:
     """Whether the hypothesis ``other`` (an identity, :func:`ident`) with ``other_value`` is
-    ``name`` (``scope``) with ``value``: the same name, or, for a fitted parameter, the same
-    family with the same value whatever it is called there (a factor of 2 is "the batch size"
-    where the batch is 2 and "the number of outputs" where those are 2: one hypothesis)."""
+    ``name`` (``scope``) with ``value``. In the same family and scope: named after the same size
+    (1/batch is one hypothesis whatever the batch), or the same value whatever it is called
+    there (a factor of 2 is "the batch size" where the batch is 2 and "the number of outputs"
+    where those are 2: one hypothesis)."""
     family, other_scope = split(other)
     if other_scope != scope or kind(family) != kind(name):
         return False
