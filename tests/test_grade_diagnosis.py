@@ -101,7 +101,10 @@ def test_layer_bug_inside_a_network_is_named_with_its_layer(seed: int, bug: str,
     bad = [p for p in student if not dg.close(student[p], correct[p])]
     # A bug in layers[1]'s input gradient is invisible when every relu unit of layers[0] is off
     # for every example (seen: seed 107135): nothing then flows back to the weights or to x.
-    assume(bad or bug != "input_gradient_scaled" or layer != 1)
+    # Likewise any bug of a layer whose input is all 0 there (seed 565: d_weights = 0, so its
+    # transpose is the same).
+    assume(bad or ((bug != "input_gradient_scaled" or layer != 1)
+                   and bool(np.any(ref[0].layers[layer].x))))
     assert bad
     assert f"{bug}@{layer}" in cover(dg.net_diagnoses(case, ref, 0, student), bad)
 
