@@ -11,7 +11,7 @@ import pytest
 
 from reference_mlp import MLP
 from verify.bench import _networks, _targets, matmul_rate, measure
-from verify.cost import check_flops, column_flops, rank1_flops, tensor_flops
+from verify.cost import check_flops, column_flops, rank1_flops, setup_flops, tensor_flops
 from verify.reference import reference_net
 
 
@@ -28,32 +28,62 @@ def test_flops_of_a_relu_relu_linear_network_by_hand() -> None:
     net = net_of((6, 5, 4, 3), ("relu", "relu", "linear"))
     B = 5
     on1 = (net.zs[1] > 0).sum(axis=1)  # units on in layer 1, per example
-    # A change entering layer 2 (the linear output, 3 units): 2 m + 0 (linear) + 5 m.
-    np.testing.assert_array_equal(rank1_flops(net, 2), np.full(B, 7 * 3))
-    # Entering relu layer 1: its K units on, the output product and bias, the loss change.
-    np.testing.assert_array_equal(rank1_flops(net, 1), 2 * on1 + 2 * on1 * 3 + 3 + 5 * 3)
+    # A change entering layer 2 (the linear output, 3 units): the quadratic, 4 per example,
+    # after alpha = W_2[j] . W_2[j] and beta = W_2[j] . 2 (y[b] - t[b]) (2 n m (1 + B)).
+    np.testing.assert_array_equal(rank1_flops(net, 2), np.full(B, 4))
+    assert setup_flops(net, 2) == 2 * 4 * 3 * (1 + B)
+    # Entering relu layer 1, just before the linear output: the quadratic alpha d**2 + beta d
+    # (4 per example), after alpha and beta are computed once: per example W_1[:, on] @ W_2[on]
+    # (2 n K m) and two inner products of m terms per unit of its input (4 n m).
+    np.testing.assert_array_equal(rank1_flops(net, 1), np.full(B, 4))
+    assert setup_flops(net, 1) == 2 * 5 * on1.sum() * 3 + 4 * 5 * 3 * B
+    assert setup_flops(net, 0) == 0  # no quadratic there
     # A weight W_0[i, j]: 4 per live example of column j, then that example's rank-1 change.
     live = net.zs[0] > 0
     want = 4 * live.sum(axis=0) + (rank1_flops(net, 1)[:, None] * live).sum(axis=0)
     np.testing.assert_array_equal(column_flops(net, 0, "weights"), want)
-    assert tensor_flops(net, 0, "weights") == 2 * 6 * want.sum()  # both signs, every row
-    assert tensor_flops(net, 0, "biases") == 2 * (want - live.sum(axis=0)).sum()
+    setup = setup_flops(net, 1)
+    assert tensor_flops(net, 0, "weights") == 2 * 6 * want.sum() + setup  # both signs
+    assert tensor_flops(net, 0, "weights", setup=False) == 2 * 6 * want.sum()
+    assert tensor_flops(net, 0, "biases") == 2 * (want - live.sum(axis=0)).sum() + setup
     # The output layer's own weights: the column over the batch and the loss on it.
     assert tensor_flops(net, 2, "weights") == 2 * 4 * 3 * (4 + 0 + 5) * B
-    # An input a_1[b, i]: a rank-1 change of row b entering layer 1.
-    assert tensor_flops(net, 1, "inputs") == 2 * 5 * rank1_flops(net, 1).sum()
+    # An input a_1[b, i]: a rank-1 change of row b entering layer 1 (its quadratic).
+    assert tensor_flops(net, 1, "inputs") == 2 * 5 * rank1_flops(net, 1).sum() + setup
     # A subset of entries: the same count restricted to them.
     idx = np.array([0, 7, 29])
-    assert tensor_flops(net, 0, "weights", idx) == 2 * want[idx % 5].sum()
+    assert tensor_flops(net, 0, "weights", idx) == 2 * want[idx % 5].sum() + setup
+    # A whole check computes each quadratic once.
     assert check_flops(net, ("weights", "biases")) == sum(
-        tensor_flops(net, layer, kind) for layer in range(3) for kind in ("weights", "biases"))
+        tensor_flops(net, layer, kind, setup=False)
+        for layer in range(3) for kind in ("weights", "biases")) + setup + setup_flops(net, 2)
+    # A sigmoid output is not linear: its change is carried in full, 2 m + 1 m + 5 m.
+    sig = net_of((6, 5, 3), ("relu", "sigmoid"))
+    np.testing.assert_array_equal(rank1_flops(sig, 1), np.full(B, 8 * 3))
+    assert setup_flops(sig, 1) == 0
+
+
+def test_flops_of_a_deeper_relu_network_carry_the_units_on() -> None:
+    net = net_of((6, 5, 4, 4, 3), ("relu", "relu", "relu", "linear"))
+    # Entering relu layer 1, two layers before the output: its K units on, the next layer's
+    # product and bias, then layer 2's quadratic (relu layer 2 is just before the output).
+    on1 = (net.zs[1] > 0).sum(axis=1)
+    np.testing.assert_array_equal(rank1_flops(net, 1), 2 * on1 + 2 * on1 * 4 + 4 + 1 * 4
+                                  + 2 * 4 * 3 + 3 + 5 * 3)
+    np.testing.assert_array_equal(rank1_flops(net, 2), np.full(5, 4))
+    assert setup_flops(net, 1) == 0 and setup_flops(net, 2) > 0
 
 
 def test_flops_of_smooth_layers_carry_every_unit() -> None:
     net = net_of((4, 6, 2), ("tanh", "linear"))
-    # tanh is not dropped: every example is live and the change enters the output in full.
-    np.testing.assert_array_equal(column_flops(net, 0, "weights"),
-                                  np.full(6, 4 * 5 + 5 * (2 + 0 + 5) * 2))
+    # tanh is not dropped: every example is live, and its change enters the linear output
+    # as the quadratic (4 per example).
+    np.testing.assert_array_equal(column_flops(net, 0, "weights"), np.full(6, 4 * 5 + 5 * 4))
+    # Through a tanh hidden layer before that output, the change of a whole row is carried:
+    # 2 m and tanh on its 3 units, the output's product and bias, the loss change.
+    deep = net_of((4, 6, 3, 2), ("tanh", "tanh", "linear"))
+    np.testing.assert_array_equal(rank1_flops(deep, 1),
+                                  np.full(5, (2 + 1) * 3 + 2 * 3 * 2 + 2 + 5 * 2))
     with pytest.raises(ValueError, match="kind must be one of"):
         tensor_flops(net, 0, "bias")
 

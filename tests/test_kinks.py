@@ -44,6 +44,36 @@ def test_crossings_screen_a_rank_1_change_exactly() -> None:
     assert crossings(net, 1)[0] is up  # cached
 
 
+def test_crossings_at_the_kink_and_through_zero_weights() -> None:
+    # Example 0 has every pre-activation of layer 1 exactly at the kink (its input row and the
+    # biases are 0): any change through a non-zero weight crosses (either way, conservatively),
+    # and a unit of the input whose weights are all 0 moves nothing at all.
+    model = MLP.build([3, 4, 3, 2], ["relu", "relu", "linear"], seed=2)
+    for layer in model.layers:
+        layer.biases[...] = 0.0
+    model.layers[1].weights[0, :] = 0.0
+    model.layers[1].weights[1, 0] = 0.0
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((5, 3))
+    x[0] = 0.0
+    net = reference_net(model, x, rng.standard_normal((5, 2)))
+    assert np.all(net.zs[1][0] == 0)
+    up, down = crossings(net, 1)
+    assert up[0, 0, 0] == np.inf and down[0, 0, 0] == -np.inf
+    assert np.all(up[0, 0, 1:] <= 1e-300) and np.all(down[0, 0, 1:] >= -1e-300)
+    assert np.all(up[0, 0, 1:] > 0) and np.all(down[0, 0, 1:] < 0)
+    # Elsewhere the thresholds are exact to the margin: just inside crosses nothing, just
+    # outside crosses.
+    for b in range(1, 5):
+        for j in range(1, 4):
+            for edge in (up[0, b, j], down[0, b, j]):
+                if not np.isfinite(edge) or abs(edge) <= 1e-300:  # at the kink, as above
+                    continue
+                for factor, crossed in ((1 - 1e-6, False), (1 + 1e-6, True)):
+                    z = net.zs[1][b] + edge * factor * net.weights[1][j]
+                    assert bool(np.any((z > 0) != (net.zs[1][b] > 0))) == crossed, (b, j, edge)
+
+
 def test_kink_distance_is_the_step_that_reaches_a_kink_of_the_layer_itself() -> None:
     net = relu_net(2)
     for kind in ("weights", "biases", "inputs"):

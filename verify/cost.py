@@ -17,9 +17,15 @@ still evaluated through the forward math, given the structure of :mod:`verify.st
   (``3 B``) plus its activation, and the loss change on that column, ``5 B``;
 * an input ``a_l[b, i]``: row b of ``z_l`` changes by a rank-1 step, :func:`rank1_flops`.
 
-:func:`rank1_flops` of layer k in example b: when k is the output layer, ``2 m`` for
-``z + d w`` (m units), the activation, and the loss change ``5 m`` (``y' - y``, ``dy . dy``
-and ``dy . 2 (y - t)``). When layer k is a relu hidden layer, only its K units that are on in
+:func:`rank1_flops` of layer k in example b: when k is a linear output layer, or a relu
+hidden layer just before a linear output layer, the loss change is an exact quadratic
+``alpha d**2 + beta d`` of the change d (``y' - y = d v``, with ``v = W_k[j]``, or
+``W_k[j, on] @ W_{k+1}[on]`` for the relu layer, since relu is the identity on the units that
+stay on: :func:`verify.column_blocks.quadratic_terms`): 4, and once per check the ``alpha`` and
+``beta`` of every example and unit (:func:`setup_flops`). When k is another output layer,
+``2 m`` for ``z + d w`` (m units), the activation, and the loss change ``5 m`` (``y' - y``,
+``dy . dy`` and ``dy . 2 (y - t)``). When layer k is another relu hidden layer, only its K
+units that are on in
 example b are carried (an unflagged stencil crosses no kink, so the others stay 0 and these
 stay positive, where relu is the identity): ``2 K`` for the rank-1 change, ``2 K m'`` for the
 next layer's product, ``m'`` for its bias, then the rest of the network from a full row.
@@ -40,13 +46,39 @@ from numpy.typing import NDArray
 
 from reference_mlp.activations import Linear, ReLU
 
+from .column_blocks import quadratic_layer
 from .reference import KINDS, ReferenceNet
 
-__all__ = ["check_flops", "column_flops", "rank1_flops", "tensor_flops"]
+__all__ = ["check_flops", "column_flops", "rank1_flops", "setup_flops", "tensor_flops"]
 
 Array = NDArray[Any]
 
 _LOSS = 5  # per output: y' - y, dy * dy and dy * 2 (y - t) (two multiply-adds)
+_QUADRATIC = 4  # alpha d**2 + beta d, summed over the examples: d alpha, + beta, * d, +
+
+
+
+def _linear_output(net: ReferenceNet, k: int) -> bool:
+    """Whether layer k is the output layer and linear."""
+    return k == net.n_layers - 1 and type(net.activations[k]) is Linear
+
+
+def setup_flops(net: ReferenceNet, k: int) -> float:
+    """FLOPs computed once per check for the quadratics of layer k's input (0 where there are
+    none): for a linear output layer, ``alpha = W[j] . W[j]`` per unit j of its input and
+    ``beta = W[j] . 2 (y[b] - t[b])`` per example too (``2 n m (1 + B)``); for a relu layer
+    just before it (:func:`verify.column_blocks.quadratic_terms`), per example b with K_b units
+    on, ``W_k[:, on] @ W_{k+1}[on]`` (``2 n K_b m``) and the two inner products of m terms per
+    unit of its input (``4 n m``)."""
+    if _linear_output(net, k):
+        n, m = net.weights[k].shape
+        return 2.0 * n * m * (1 + net.x.shape[0])
+    if not quadratic_layer(net, k):
+        return 0.0
+    n = net.weights[k].shape[0]
+    m = net.weights[k + 1].shape[1]
+    K = float((np.real(net.zs[k]) > 0).sum())
+    return 2.0 * n * K * m + 4.0 * n * m * net.x.shape[0]
 
 
 def _act(net: ReferenceNet, k: int) -> int:
@@ -70,6 +102,8 @@ def rank1_flops(net: ReferenceNet, k: int) -> Array:
     L = net.n_layers
     B = net.x.shape[0]
     m = net.weights[k].shape[1]
+    if _linear_output(net, k) or quadratic_layer(net, k):
+        return np.full(B, float(_QUADRATIC))
     if k == L - 1:
         return np.full(B, (2 + _act(net, k) + _LOSS) * float(m))
     if type(net.activations[k]) is ReLU:
@@ -96,9 +130,10 @@ def column_flops(net: ReferenceNet, layer: int, kind: str) -> Array:
 
 
 def tensor_flops(net: ReferenceNet, layer: int, kind: str, indices: Array | None = None,
-                 n_signs: int = 2) -> float:
+                 n_signs: int = 2, setup: bool = True) -> float:
     """FLOPs of a finite difference with ``n_signs`` perturbations per entry (2 for central)
-    of the entries ``indices`` (flat; all by default) of ``kind`` of ``layer``."""
+    of the entries ``indices`` (flat; all by default) of ``kind`` of ``layer``; with ``setup``,
+    plus what is computed once for them (:func:`setup_flops`)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if kind == "inputs":
@@ -112,10 +147,20 @@ def tensor_flops(net: ReferenceNet, layer: int, kind: str, indices: Array | None
         rows = net.weights[layer].shape[0] if kind == "weights" else 1
         counts = (np.full(n_out, rows) if indices is None
                   else np.bincount(np.asarray(indices) % n_out, minlength=n_out))
-    return float(n_signs * (per @ counts))
+    total = float(n_signs * (per @ counts))
+    return total + (setup_flops(net, _entered(layer, kind)) if setup else 0.0)
+
+
+def _entered(layer: int, kind: str) -> int:
+    """The layer whose input a perturbation of ``kind`` of ``layer`` changes (the one whose
+    quadratic it may use)."""
+    return layer if kind == "inputs" else layer + 1
 
 
 def check_flops(net: ReferenceNet, kinds: tuple[str, ...] = KINDS, n_signs: int = 2) -> float:
-    """FLOPs of a full check of ``kinds`` (every entry) by central differences."""
-    return sum(tensor_flops(net, layer, kind, n_signs=n_signs)
-               for layer in range(net.n_layers) for kind in kinds)
+    """FLOPs of a full check of ``kinds`` (every entry) by central differences: each
+    tensor's, and each layer's :func:`setup_flops` once."""
+    entered = {_entered(layer, kind) for layer in range(net.n_layers) for kind in kinds}
+    return (sum(tensor_flops(net, layer, kind, n_signs=n_signs, setup=False)
+                for layer in range(net.n_layers) for kind in kinds)
+            + sum(setup_flops(net, k) for k in entered))

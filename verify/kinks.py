@@ -90,17 +90,30 @@ def crossings(net: ReferenceNet, layer: int) -> tuple[Array, Array]:
         ups, downs = np.empty((len(kinks), B, n_in)), np.empty((len(kinks), B, n_in))
         rows = max(1, SCREEN_BYTES // (8 * B * n_out))
         for n, k in enumerate(kinks):
-            zk = net.zs[layer] - k  # (B, n_out)
+            # Entry (b, u) reaches the kink at d = tau = -(z[b, u] - k) / W[j, u]. The nearest
+            # tau > 0 is 1 / max(W[j, u] q[b, u]) over the positive products, q = -1 / (z - k),
+            # and the nearest tau < 0 1 / min(...) over the negative ones: one product and two
+            # reductions per entry (three roundings: far inside the 1e-9 margin below).
+            zk = np.real(net.zs[layer]) - k  # (B, n_out)
+            at = zk == 0
+            with np.errstate(divide="ignore"):
+                q = np.where(at, 0.0, -1.0 / np.where(at, 1.0, zk))
+            big = float(np.finfo(np.float64).max)
+            np.clip(q, -big, big, out=q)  # a subnormal z - k: finite, so W q is never NaN
+            # An entry exactly at the kink (tau = 0 for any W[j, u] != 0): any change crosses.
+            touch = at.astype(np.float64) @ (W != 0).T.astype(np.float64) > 0  # (B, n_in)
+            R = np.empty((B, min(rows, n_in), n_out))
             for j0 in range(0, n_in, rows):
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    tau = -zk[:, None, :] / W[None, j0 : j0 + rows, :]  # (B, rows, n_out)
-                tau[~np.isfinite(tau)] = np.nan
-                margin = 1e-9 * np.abs(tau) + 1e-300
-                up = np.where(tau >= 0, tau - margin, np.inf)
-                down = np.where(tau <= 0, tau + margin, -np.inf)
-                ups[n, :, j0 : j0 + rows] = np.nanmin(np.where(np.isnan(up), np.inf, up), axis=-1)
-                downs[n, :, j0 : j0 + rows] = np.nanmax(
-                    np.where(np.isnan(down), -np.inf, down), axis=-1)
+                r = R[:, : min(rows, n_in - j0)]
+                np.multiply(W[None, j0 : j0 + rows, :], q[:, None, :], out=r)
+                hi, lo = r.max(axis=-1), r.min(axis=-1)  # (B, rows)
+                with np.errstate(divide="ignore"):
+                    up = np.where(hi > 0, 1.0 / np.where(hi > 0, hi, 1.0), np.inf)
+                    down = np.where(lo < 0, 1.0 / np.where(lo < 0, lo, -1.0), -np.inf)
+                ups[n, :, j0 : j0 + rows] = up * (1 - 1e-9) - 1e-300
+                downs[n, :, j0 : j0 + rows] = down * (1 - 1e-9) + 1e-300
+            ups[n][touch] = 0.0
+            downs[n][touch] = 0.0
         # A change of exactly 0 crosses nothing; any other change past a kink at exactly 0
         # does: the thresholds are kept strictly away from 0.
         net.cache[key] = (np.maximum(ups, _TINY, out=ups), np.minimum(downs, -_TINY, out=downs))
