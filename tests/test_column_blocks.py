@@ -200,14 +200,24 @@ def test_a_relu_layer_before_a_linear_output_changes_the_loss_by_its_quadratic(s
     assert checked > 40
 
 
-def test_a_whole_tensor_and_its_entries_in_any_order_give_the_same_gradient() -> None:
+@pytest.mark.parametrize("sizes", [[30, 12, 9, 4], [3, 80, 70, 2]],
+                         ids=["narrow", "wide: many columns per call"])
+def test_a_whole_tensor_and_its_entries_in_any_order_give_the_same_gradient(sizes) -> None:
     # The whole tensor is read and written block by block (rows x columns); any other set of
-    # entries goes by index. Both must give every entry the same value.
-    model = MLP.build([30, 12, 9, 4], ["relu", "relu", "linear"], seed=3)
+    # entries goes by index. Both must give every entry the same value, the plain loop's.
+    model = MLP.build(sizes, ["relu", "relu", "linear"], seed=3)
     rng = np.random.default_rng(3)
-    net = reference_net(model, rng.standard_normal((8, 30)), rng.standard_normal((8, 4)))
+    net = reference_net(model, rng.standard_normal((8, sizes[0])),
+                        rng.standard_normal((8, sizes[-1])))
     for layer in range(3):
         whole = numerical_gradient(net, layer, "weights")
+        clear = ~whole.kink_mask
+        loop = central_loop(net, layer, "weights", full_forward=True)
+        np.testing.assert_allclose(whole.estimate[clear], loop[clear], rtol=1e-7, atol=1e-9)
+        # All columns in one call (row sums by reduceat past 32 columns), and one per call.
+        for chunk in (10_000, 1):
+            other = numerical_gradient(net, layer, "weights", chunk_size=chunk)
+            np.testing.assert_allclose(other.estimate, whole.estimate, rtol=1e-12, atol=1e-15)
         size = net.weights[layer].size
         shuffled = numerical_gradient(net, layer, "weights", indices=rng.permutation(size))
         np.testing.assert_allclose(shuffled.estimate, whole.estimate, rtol=1e-12, atol=1e-15)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +73,23 @@ def test_crossings_at_the_kink_and_through_zero_weights() -> None:
                 for factor, crossed in ((1 - 1e-6, False), (1 + 1e-6, True)):
                     z = net.zs[1][b] + edge * factor * net.weights[1][j]
                     assert bool(np.any((z > 0) != (net.zs[1][b] > 0))) == crossed, (b, j, edge)
+
+
+def test_crossings_near_a_kink_closer_than_a_reciprocal_can_show_are_crossed() -> None:
+    # z = 5e-324 (subnormal): 1 / z overflows. The threshold must not be made wider than the
+    # true -z / W (4.9e-314 here): a change of -1e-310 turns the unit off and must be flagged.
+    # (A first version clipped 1 / z to the largest float: threshold -5.5e-299, not flagged.)
+    model = MLP.build([2, 1, 1, 1], ["relu", "relu", "linear"], seed=0)
+    net = reference_net(model, np.ones((1, 2)), np.ones((1, 1)))
+    net.weights[1] = np.array([[1e-10]])
+    net.zs[1] = np.array([[5e-324]])
+    net.cache.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning either
+        up, down = crossings(net, 1)
+    d = -1e-310
+    assert (5e-324 + d * 1e-10 > 0) is False  # it crosses
+    assert d <= down[0, 0, 0] and -d >= up[0, 0, 0]
 
 
 def test_kink_distance_is_the_step_that_reaches_a_kink_of_the_layer_itself() -> None:

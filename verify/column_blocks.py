@@ -19,8 +19,17 @@ whole columns per call:
   followed by one product with the next layer's rows of those units (the values of flagged
   perturbations are discarded: they are refined with smaller steps).
 
-The ``+h`` and ``-h`` perturbations go through the same products. Every perturbed value is
-still evaluated through the forward math; nothing is linearised.
+* when the layer after the weight is a relu layer just before a linear output layer (or is
+  the linear output layer itself), the loss change of an unflagged perturbation is an exact
+  quadratic of ``d``: ``alpha d**2 + beta d`` (:func:`quadratic_terms`), so no product per
+  perturbation is needed after the perturbed layer at all.
+
+The ``+h`` and ``-h`` perturbations go through the same steps. Nothing is linearised: ``d``
+itself is evaluated through the perturbed layer's forward math (``act(z + h x) - act(z)``),
+and what follows it is, for the perturbations it is used for, exactly linear (relu is the
+identity on the units that stay on, the output layer is linear), so ``y' - y`` and the
+squared error's change are the same functions of ``d`` however their products are grouped:
+only the floating-point rounding differs, and it is smaller (fewer terms are summed).
 
 The extended matrices are derived from the net once and kept in ``net.cache``
 (:func:`prepare_columns` fills them before worker threads share the net). The general path,

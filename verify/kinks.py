@@ -54,6 +54,8 @@ STEP_FLOOR = 1e-13
 
 _TINY = float(np.finfo(np.float64).smallest_subnormal)
 
+_NEAR_KINK = 1.0 / float(np.finfo(np.float64).max)  # 5.6e-309: 1 / x overflows below it
+
 SCREEN_BYTES = 2 * 2**20
 """Bytes of each temporary of :func:`crossings` (it evaluates the weights in blocks of rows)."""
 
@@ -95,19 +97,20 @@ def crossings(net: ReferenceNet, layer: int) -> tuple[Array, Array]:
             # and the nearest tau < 0 1 / min(...) over the negative ones: one product and two
             # reductions per entry (three roundings: far inside the 1e-9 margin below).
             zk = np.real(net.zs[layer]) - k  # (B, n_out)
-            at = zk == 0
-            with np.errstate(divide="ignore"):
-                q = np.where(at, 0.0, -1.0 / np.where(at, 1.0, zk))
-            big = float(np.finfo(np.float64).max)
-            np.clip(q, -big, big, out=q)  # a subnormal z - k: finite, so W q is never NaN
-            # An entry exactly at the kink (tau = 0 for any W[j, u] != 0): any change crosses.
+            # At the kink, or so near it that 1 / (z - k) would overflow (a subnormal z - k):
+            # counted as at the kink, tau = 0 for any W[j, u] != 0, so any change crosses there.
+            at = np.abs(zk) <= _NEAR_KINK
+            q = np.where(at, 0.0, -1.0 / np.where(at, 1.0, zk))
             touch = at.astype(np.float64) @ (W != 0).T.astype(np.float64) > 0  # (B, n_in)
             R = np.empty((B, min(rows, n_in), n_out))
             for j0 in range(0, n_in, rows):
                 r = R[:, : min(rows, n_in - j0)]
-                np.multiply(W[None, j0 : j0 + rows, :], q[:, None, :], out=r)
+                # W q may overflow to +-inf (tau 0: any change crosses, conservative), and
+                # 1 / a subnormal max to inf (tau beyond any finite step).
+                with np.errstate(over="ignore"):
+                    np.multiply(W[None, j0 : j0 + rows, :], q[:, None, :], out=r)
                 hi, lo = r.max(axis=-1), r.min(axis=-1)  # (B, rows)
-                with np.errstate(divide="ignore"):
+                with np.errstate(divide="ignore", over="ignore"):
                     up = np.where(hi > 0, 1.0 / np.where(hi > 0, hi, 1.0), np.inf)
                     down = np.where(lo < 0, 1.0 / np.where(lo < 0, lo, -1.0), -np.inf)
                 ups[n, :, j0 : j0 + rows] = up * (1 - 1e-9) - 1e-300

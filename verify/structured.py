@@ -14,7 +14,9 @@ after that are evaluated in full, for a whole chunk of perturbations at once (st
 leading axis, chunk size bounded by memory). A bias is a column perturbation with ``x = 1``.
 Perturbing an *input* ``a_l[b, i]`` changes only row ``b``, so only that one example is carried
 through the remaining layers. The weights of hidden layers take a faster path still, whole
-columns per call (:mod:`verify.column_blocks`). Kink crossings are flagged exactly on the way
+columns per call (:mod:`verify.column_blocks`), where a change entering a relu layer just
+before a linear output (or the linear output itself) changes the loss by an exact quadratic
+of that change. Kink crossings are flagged exactly on the way
 (:mod:`verify.kinks`). Chunks run on worker threads where cores are idle
 (:mod:`verify.threads`).
 
