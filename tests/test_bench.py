@@ -45,18 +45,24 @@ def test_flops_of_a_relu_relu_linear_network_by_hand() -> None:
     setup = setup_flops(net, 1)
     assert tensor_flops(net, 0, "weights") == 2 * 6 * want.sum() + setup  # both signs
     assert tensor_flops(net, 0, "weights", setup=False) == 2 * 6 * want.sum()
-    assert tensor_flops(net, 0, "biases") == 2 * (want - live.sum(axis=0)).sum() + setup
+    # Biases and inputs take the general path: layer 1's units on, the output's product.
+    general = 2 * on1 + 2 * on1 * 3 + 3 + 5 * 3
+    np.testing.assert_array_equal(rank1_flops(net, 1, quadratic=False), general)
+    assert tensor_flops(net, 0, "biases") == 2 * (3 * live.sum(axis=0)
+                                                  + (general[:, None] * live).sum(axis=0)).sum()
     # The output layer's own weights: the column over the batch and the loss on it.
     assert tensor_flops(net, 2, "weights") == 2 * 4 * 3 * (4 + 0 + 5) * B
-    # An input a_1[b, i]: a rank-1 change of row b entering layer 1 (its quadratic).
-    assert tensor_flops(net, 1, "inputs") == 2 * 5 * rank1_flops(net, 1).sum() + setup
+    # An input a_1[b, i]: a rank-1 change of row b entering layer 1, carried in full.
+    assert tensor_flops(net, 1, "inputs") == 2 * 5 * general.sum()
+    # The weights of layer 1 enter the linear output: its quadratic, and its setup.
+    assert tensor_flops(net, 1, "weights") == 2 * 5 * (
+        4 * (net.zs[1] > 0).sum(axis=0) + 4 * (net.zs[1] > 0).sum(axis=0)).sum() + setup_flops(
+            net, 2)
     # A subset of entries: the same count restricted to them.
     idx = np.array([0, 7, 29])
     assert tensor_flops(net, 0, "weights", idx) == 2 * want[idx % 5].sum() + setup
-    # A whole check computes each quadratic once.
     assert check_flops(net, ("weights", "biases")) == sum(
-        tensor_flops(net, layer, kind, setup=False)
-        for layer in range(3) for kind in ("weights", "biases")) + setup + setup_flops(net, 2)
+        tensor_flops(net, layer, kind) for layer in range(3) for kind in ("weights", "biases"))
     # A sigmoid output is not linear: its change is carried in full, 2 m + 1 m + 5 m.
     sig = net_of((6, 5, 3), ("relu", "sigmoid"))
     np.testing.assert_array_equal(rank1_flops(sig, 1), np.full(B, 8 * 3))

@@ -225,3 +225,38 @@ def test_a_whole_tensor_and_its_entries_in_any_order_give_the_same_gradient(size
         part = numerical_gradient(net, layer, "weights", indices=np.arange(0, size, 3))
         np.testing.assert_allclose(part.estimate.reshape(-1)[::3],
                                    whole.estimate.reshape(-1)[::3], rtol=1e-12, atol=1e-15)
+
+
+def test_unsorted_rows_of_a_column_are_read_as_given() -> None:
+    # Rows 2, 0, 4 of column 3 in one call: their first and last differ by P - 1 = 2, which
+    # once made them read as the contiguous rows 2, 3, 4 (a hostile review).
+    model = MLP.build([6, 8, 5, 3], ["relu", "relu", "linear"], seed=1)
+    rng = np.random.default_rng(1)
+    for layer in model.layers:
+        layer.biases = 0.1 * rng.standard_normal(layer.biases.shape)
+    net = reference_net(model, rng.standard_normal((7, 6)), rng.standard_normal((7, 3)))
+    idx = np.array([2, 0, 4]) * 8 + 3
+    fd = numerical_gradient(net, 0, "weights", indices=idx, chunk_size=3)
+    loop = central_loop(net, 0, "weights", full_forward=True)
+    np.testing.assert_allclose(fd.estimate[[2, 0, 4], 3], loop[[2, 0, 4], 3], rtol=1e-7)
+
+
+def test_the_quadratic_terms_of_a_wide_output_stay_within_a_few_mib() -> None:
+    # alpha and beta need W_k[:, on] @ W_{k+1}[on] per example: (inputs, batch, outputs) numbers
+    # at once would be 64 MiB here; a block of examples at a time keeps it to GROUP_BYTES.
+    import tracemalloc
+
+    from verify.column_blocks import GROUP_BYTES, quadratic_terms
+
+    model = MLP.build([16, 128, 64, 256], ["relu", "relu", "linear"], seed=0)
+    rng = np.random.default_rng(0)
+    net = reference_net(model, rng.standard_normal((256, 16)), rng.standard_normal((256, 256)))
+    _ = net.residual2
+    tracemalloc.start()
+    try:
+        alpha, beta = quadratic_terms(net, 1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert alpha.shape == beta.shape == (256, 128)
+    assert peak <= 3 * GROUP_BYTES + alpha.nbytes + beta.nbytes, peak / 2**20

@@ -419,7 +419,7 @@ def _column_changes(
     X = scratch.get("X", (jl.size, P), np.result_type(x, h))
     if (i == i[:1]).all():  # every run has the same rows (the whole tensor)
         rows = i[0]
-        if rows[-1] - rows[0] == P - 1:
+        if rows[-1] - rows[0] == P - 1 and (P < 3 or np.all(np.diff(rows) == 1)):
             np.take(x[:, rows[0] : rows[0] + P], bl, axis=0, out=X)
         else:
             X[...] = x[bl[:, None], rows[None, :]]
@@ -507,11 +507,18 @@ def quadratic_terms(net: ReferenceNet, k: int) -> tuple[Array, Array]:
         on = np.real(net.zs[k]) > 0  # (B, K)
         Wn = net.weights[k + 1]  # (K, m)
         B, m = on.shape[0], Wn.shape[1]
-        masked = on.T[:, :, None] * Wn[:, None, :]  # (K, B, m): row u of W_{k+1} where u is on
-        V = (net.weights[k] @ masked.reshape(Wn.shape[0], B * m)).reshape(-1, B, m)
-        alpha = np.einsum("jbm,jbm->bj", V, V)
-        beta = np.einsum("jbm,bm->bj", V, net.residual2)
-        net.cache[key] = (np.ascontiguousarray(alpha), np.ascontiguousarray(beta))
+        W = net.weights[k]  # (n, K)
+        alpha, beta = np.empty((B, W.shape[0])), np.empty((B, W.shape[0]))
+        # A block of examples at a time: its masked rows (K, e, m) and V (n, e, m) stay
+        # within GROUP_BYTES.
+        e = max(1, GROUP_BYTES // (8 * m * (W.shape[0] + W.shape[1])))
+        for b0 in range(0, B, e):
+            b1 = min(B, b0 + e)
+            masked = on[b0:b1].T[:, :, None] * Wn[:, None, :]  # row u of W_{k+1} where u is on
+            V = (W @ masked.reshape(Wn.shape[0], -1)).reshape(-1, b1 - b0, m)
+            np.einsum("jbm,jbm->bj", V, V, out=alpha[b0:b1])
+            np.einsum("jbm,bm->bj", V, net.residual2[b0:b1], out=beta[b0:b1])
+        net.cache[key] = (alpha, beta)
     return net.cache[key]
 
 

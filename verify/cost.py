@@ -17,8 +17,10 @@ still evaluated through the forward math, given the structure of :mod:`verify.st
   (``3 B``) plus its activation, and the loss change on that column, ``5 B``;
 * an input ``a_l[b, i]``: row b of ``z_l`` changes by a rank-1 step, :func:`rank1_flops`.
 
-:func:`rank1_flops` of layer k in example b: when k is a linear output layer, or a relu
-hidden layer just before a linear output layer, the loss change is an exact quadratic
+:func:`rank1_flops` of layer k in example b: for the weights of layer k - 1 (whose
+perturbations take :mod:`verify.column_blocks`; biases and inputs take the general path,
+counted as below), when k is a linear output layer, or a relu hidden layer just before a
+linear output layer, the loss change is an exact quadratic
 ``alpha d**2 + beta d`` of the change d (``y' - y = d v``, with ``v = W_k[j]``, or
 ``W_k[j, on] @ W_{k+1}[on]`` for the relu layer, since relu is the identity on the units that
 stay on: :func:`verify.column_blocks.quadratic_terms`): 4, and once per check the ``alpha`` and
@@ -96,13 +98,15 @@ def _full_row_flops(net: ReferenceNet, k: int) -> float:
     return total + _LOSS * net.weights[-1].shape[1]
 
 
-def rank1_flops(net: ReferenceNet, k: int) -> Array:
+def rank1_flops(net: ReferenceNet, k: int, quadratic: bool = True) -> Array:
     """Per example b (batch,): FLOPs to carry a rank-1 change of row b's input of layer k
-    (``z_k[b] + d * W_k[j]``) to the loss change (see the module docstring)."""
+    (``z_k[b] + d * W_k[j]``) to the loss change (see the module docstring). ``quadratic``:
+    whether the quadratic of the last two layers is used (it is for weights; biases and
+    inputs take the general path)."""
     L = net.n_layers
     B = net.x.shape[0]
     m = net.weights[k].shape[1]
-    if _linear_output(net, k) or quadratic_layer(net, k):
+    if quadratic and (_linear_output(net, k) or quadratic_layer(net, k)):
         return np.full(B, float(_QUADRATIC))
     if k == L - 1:
         return np.full(B, (2 + _act(net, k) + _LOSS) * float(m))
@@ -125,7 +129,7 @@ def column_flops(net: ReferenceNet, layer: int, kind: str) -> Array:
     if layer == L - 1:
         return np.full(z.shape[1], (per_example + _act(net, layer) + _LOSS) * float(B))
     live = z > 0 if type(net.activations[layer]) is ReLU else np.ones(z.shape, dtype=bool)
-    carry = rank1_flops(net, layer + 1)  # (B,)
+    carry = rank1_flops(net, layer + 1, quadratic=kind == "weights")  # (B,)
     return per_example * live.sum(axis=0) + carry @ live
 
 
@@ -137,7 +141,7 @@ def tensor_flops(net: ReferenceNet, layer: int, kind: str, indices: Array | None
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if kind == "inputs":
-        per = rank1_flops(net, layer)  # (B,), each example's n_in entries alike
+        per = rank1_flops(net, layer, quadratic=False)  # (B,), each example's n_in alike
         n_in = net.weights[layer].shape[0]
         counts = (np.full(per.size, n_in) if indices is None
                   else np.bincount(np.asarray(indices) // n_in, minlength=per.size))
@@ -148,19 +152,12 @@ def tensor_flops(net: ReferenceNet, layer: int, kind: str, indices: Array | None
         counts = (np.full(n_out, rows) if indices is None
                   else np.bincount(np.asarray(indices) % n_out, minlength=n_out))
     total = float(n_signs * (per @ counts))
-    return total + (setup_flops(net, _entered(layer, kind)) if setup else 0.0)
-
-
-def _entered(layer: int, kind: str) -> int:
-    """The layer whose input a perturbation of ``kind`` of ``layer`` changes (the one whose
-    quadratic it may use)."""
-    return layer if kind == "inputs" else layer + 1
+    uses = kind == "weights" and layer + 1 < net.n_layers  # the quadratic of layer + 1
+    return total + (setup_flops(net, layer + 1) if setup and uses else 0.0)
 
 
 def check_flops(net: ReferenceNet, kinds: tuple[str, ...] = KINDS, n_signs: int = 2) -> float:
     """FLOPs of a full check of ``kinds`` (every entry) by central differences: each
-    tensor's, and each layer's :func:`setup_flops` once."""
-    entered = {_entered(layer, kind) for layer in range(net.n_layers) for kind in kinds}
-    return (sum(tensor_flops(net, layer, kind, n_signs=n_signs, setup=False)
-                for layer in range(net.n_layers) for kind in kinds)
-            + sum(setup_flops(net, k) for k in entered))
+    tensor's, and (for the weights) each layer's :func:`setup_flops` once."""
+    return (sum(tensor_flops(net, layer, kind, n_signs=n_signs)
+                for layer in range(net.n_layers) for kind in kinds))
