@@ -64,6 +64,7 @@ __all__ = [
     "column_chunks",
     "example_blocks",
     "hidden_ext",
+    "is_range",
     "output_ext",
     "prepare_columns",
     "quadratic_layer",
@@ -148,6 +149,12 @@ def prepare_columns(net: ReferenceNet, layer: int) -> None:
         crossings(net, layer + 1)
 
 
+def is_range(idx: Array) -> bool:
+    """Whether ``idx`` is ``0, 1, ..., n - 1`` (a whole tensor's entries, in order)."""
+    return bool(idx.size == 0 or (idx[0] == 0 and idx[-1] == idx.size - 1
+                                  and np.all(np.diff(idx) == 1)))
+
+
 def column_chunks(net: ReferenceNet, layer: int, idx: Array, n_signs: int, itemsize: int,
                   chunk_size: int | None, max_memory: int, drop: bool = False,
                   min_chunks: int = 1) -> list[Array]:
@@ -160,7 +167,7 @@ def column_chunks(net: ReferenceNet, layer: int, idx: Array, n_signs: int, items
     its stacked arrays, about (live examples) x (S * length) x (width + 1) numbers. Chunks
     are made smaller where that gives fewer than ``min_chunks`` (work for every thread)."""
     n_in, n_out = net.weights[layer].shape
-    if idx.size == n_in * n_out and idx[0] == 0 and np.all(np.diff(idx) == 1):
+    if idx.size == n_in * n_out and is_range(idx):
         # The whole tensor, row-major: its columns without a sort.
         parts = list(np.arange(idx.size).reshape(n_in, n_out).T)
     else:

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .column_blocks import Scratch, column_block_change, column_chunks, prepare_columns
+from .column_blocks import Scratch, column_block_change, column_chunks, is_range, prepare_columns
 from .kinks import crossings, flips
 from .reference import ReferenceNet, forward_inplace
 from .threads import WORKERS, idle_workers, single_threaded_blas, worker_pool
@@ -103,7 +103,7 @@ def loss_changes(
     # The whole tensor, row-major: each chunk of column_chunks is then a block of rows by a
     # range of columns, read and written as such (a scattered index per entry cost as much
     # as the arithmetic on 3072-1024-512-10).
-    whole = group and n == net.weights[layer].size and _is_range(idx)
+    whole = group and n == net.weights[layer].size and is_range(idx)
     h2, D3, F3 = ((h.reshape(-1, n_out), D.reshape(S, -1, n_out), F.reshape(S, -1, n_out))
                   if whole else (h, D, F))
 
@@ -143,12 +143,6 @@ def loss_changes(
             for pos in chunks:
                 work(pos)
     return D, F
-
-
-def _is_range(idx: Array) -> bool:
-    """Whether ``idx`` is ``0, 1, ..., n - 1``."""
-    return bool(idx.size == 0 or (idx[0] == 0 and idx[-1] == idx.size - 1
-                                  and np.all(np.diff(idx) == 1)))
 
 
 def _rectangle(pos: Array, n_out: int) -> tuple[int, int, int, int] | None:
