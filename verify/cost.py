@@ -59,7 +59,6 @@ _LOSS = 5  # per output: y' - y, dy * dy and dy * 2 (y - t) (two multiply-adds)
 _QUADRATIC = 4  # alpha d**2 + beta d, summed over the examples: d alpha, + beta, * d, +
 
 
-
 def _linear_output(net: ReferenceNet, k: int) -> bool:
     """Whether layer k is the output layer and linear."""
     return k == net.n_layers - 1 and type(net.activations[k]) is Linear
