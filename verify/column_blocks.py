@@ -65,6 +65,7 @@ __all__ = [
     "example_blocks",
     "hidden_ext",
     "is_range",
+    "linear_output",
     "output_ext",
     "prepare_columns",
     "quadratic_layer",
@@ -136,11 +137,10 @@ def prepare_columns(net: ReferenceNet, layer: int) -> None:
     transposed(net, layer)
     abs_max_rows(net, layer)
     _ = net.residual2
-    if layer + 2 < net.n_layers and type(net.activations[layer + 1]) is ReLU:
-        if quadratic_layer(net, layer + 1):
-            quadratic_terms(net, layer + 1)
-        else:
-            example_blocks(net, layer + 1)
+    if linear_output(net, layer + 1) or quadratic_layer(net, layer + 1):
+        quadratic_terms(net, layer + 1)
+    elif layer + 2 < net.n_layers and type(net.activations[layer + 1]) is ReLU:
+        example_blocks(net, layer + 1)
     for k in range(layer + 2, net.n_layers - 1):
         hidden_ext(net, k)
     if type(net.activations[-1]) is Linear:
@@ -311,14 +311,16 @@ def column_block_change(
     D = np.zeros((J, SP), dtype=dtype)
     flags = np.zeros((J, SP), dtype=bool)
     scratch = scratch or Scratch()
-    quadratic = drop and quadratic_layer(net, k)
+    # The loss change is alpha d**2 + beta d where layer k is the linear output (exactly, for
+    # any d), or a relu layer just before it (for the unflagged perturbations).
+    quadratic = linear_output(net, k) or (drop and quadratic_layer(net, k))
     narrow = drop and not quadratic and _narrow(net, k)
 
     def into_a(pairs: int) -> Array:  # the narrow path's products read d from there
         return scratch.get("A", (pairs, 2, SP))[:, 0]
 
     def into_d(pairs: int) -> Array:
-        return scratch.get("A", (pairs, SP))
+        return scratch.get("A", (pairs, SP), dtype)
 
     jl, bl, d, bound = _column_changes(net, layer, i, j, h, signs, dtype, track, flags,
                                        example_major=drop and not quadratic,
@@ -336,18 +338,6 @@ def column_block_change(
             _column_sums(c, jl, D)
         elif drop:
             _dropped_forward(net, k, jl, j[jl], bl, d, D, flags, track, scratch, narrow)
-        elif k == net.n_layers - 1 and type(net.activations[k]) is Linear:
-            # The next layer is the linear output: y' - y = d w with w = W[j] (z_k - y is
-            # exactly 0), so the loss change dy . dy + dy . 2 (y - t) is exactly
-            # d**2 (w . w) + d (w . 2 (y - t)), per pair and perturbation; summed over the
-            # pairs of each column.
-            w = net.weights[k][j[jl]]  # (pairs, n_out)
-            alpha = np.einsum("pk,pk->p", w, w)
-            beta = np.einsum("pk,pk->p", w, net.residual2[bl])
-            c = np.multiply(d, alpha[:, None], out=scratch.get("C", d.shape, d.dtype))
-            c += beta[:, None]
-            c *= d
-            _column_sums(c, jl, D)
         else:
             dy, pair_flags = _pairs_forward(net, layer, j[jl], bl, d, track)
             # SquaredError.change per column, c * sum_b dy . (dy + 2 (y[b] - t[b])), the
@@ -488,6 +478,11 @@ def _screen(net: ReferenceNet, k: int, jl: Array, bl: Array, j: Array, d: Array,
             np.logical_or.at(flags, jl[need], f)
 
 
+def linear_output(net: ReferenceNet, k: int) -> bool:
+    """Whether layer k is the output layer and linear."""
+    return k == net.n_layers - 1 and type(net.activations[k]) is Linear
+
+
 def quadratic_layer(net: ReferenceNet, k: int) -> bool:
     """Whether layer k is a relu hidden layer followed by the linear output layer (then the
     loss change of an unflagged change of its input is a quadratic, :func:`quadratic_terms`)."""
@@ -496,21 +491,33 @@ def quadratic_layer(net: ReferenceNet, k: int) -> bool:
 
 
 def quadratic_terms(net: ReferenceNet, k: int) -> tuple[Array, Array]:
-    """For a relu hidden layer k followed by the linear output layer: ``(alpha, beta)``, each
-    (batch, n_in of layer k), such that an unflagged change ``d`` of ``a_k[b, j]`` changes the
-    loss (without its scale) by exactly ``alpha[b, j] d**2 + beta[b, j] d``. Cached.
+    """For the linear output layer k, or a relu hidden layer k followed by it (see
+    :func:`linear_output`, :func:`quadratic_layer`): ``(alpha, beta)``, each (batch, n_in of
+    layer k), such that a change ``d`` of ``a_k[b, j]`` (an unflagged one, for the relu layer)
+    changes the loss (without its scale) by exactly ``alpha[b, j] d**2 + beta[b, j] d``.
+    Cached.
 
-    Why this is exact, not a linearisation: the unflagged change moves no pre-activation of
-    layer k across the kink (:func:`_screen`), so the units that are off stay 0 and those that
-    are on stay positive, where relu is the identity; the output layer is linear. Hence
-    ``y' - y = d v`` with ``v = W_k[j, on_b] @ W_{k+1}[on_b]`` (m,), and the squared error's
-    change ``dy . dy + dy . 2 (y - t)`` is ``d**2 (v . v) + d (v . 2 (y[b] - t[b]))``
-    (its ``c * sum((y' - y) * ((y' - t) + (y - t)))`` form, :mod:`verify.structured`), the
-    same function of ``d`` the layer-by-layer evaluation computes; only the order of the
-    floating-point operations differs. Cost: one product ``W_k @ [mask_b W_{k+1}]_b``,
-    2 n K m FLOPs per example (K units on), instead of 2 K m per perturbation and example."""
+    The linear output: ``y' - y = d w`` with ``w = W_k[j]`` (``z_k - y`` is exactly 0), so the
+    squared error's change ``dy . dy + dy . 2 (y - t)`` is ``d**2 (w . w) + d (w . 2 (y[b] -
+    t[b]))`` for any d, real or complex.
+
+    The relu layer, and why this is exact, not a linearisation: the unflagged change moves no
+    pre-activation of layer k across the kink (:func:`_screen`), so the units that are off stay
+    0 and those that are on stay positive, where relu is the identity; the output layer is
+    linear. Hence ``y' - y = d v`` with ``v = W_k[j, on_b] @ W_{k+1}[on_b]`` (m,), and the
+    squared error's change ``dy . dy + dy . 2 (y - t)`` is ``d**2 (v . v) + d (v . 2 (y[b] -
+    t[b]))`` (its ``c * sum((y' - y) * ((y' - t) + (y - t)))`` form, :mod:`verify.structured`),
+    the same function of ``d`` the layer-by-layer evaluation computes; only the order of the
+    floating-point operations differs. Cost: one product ``W_k @ [mask_b W_{k+1}]_b``, 2 n K m
+    FLOPs per example (K units on), instead of 2 K m per perturbation and example."""
     key = ("quadratic", k)
-    if key not in net.cache:
+    if key in net.cache:
+        return net.cache[key]
+    if linear_output(net, k):
+        W = net.weights[k]  # (n, m)
+        alpha = np.broadcast_to(np.einsum("jm,jm->j", W, W), (net.x.shape[0], W.shape[0]))
+        net.cache[key] = (alpha, net.residual2 @ W.T)
+    else:
         on = np.real(net.zs[k]) > 0  # (B, K)
         Wn = net.weights[k + 1]  # (K, m)
         B, m = on.shape[0], Wn.shape[1]

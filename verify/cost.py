@@ -48,7 +48,7 @@ from numpy.typing import NDArray
 
 from reference_mlp.activations import Linear, ReLU
 
-from .column_blocks import quadratic_layer
+from .column_blocks import linear_output, quadratic_layer
 from .reference import KINDS, ReferenceNet
 
 __all__ = ["check_flops", "column_flops", "rank1_flops", "setup_flops", "tensor_flops"]
@@ -59,11 +59,6 @@ _LOSS = 5  # per output: y' - y, dy * dy and dy * 2 (y - t) (two multiply-adds)
 _QUADRATIC = 4  # alpha d**2 + beta d, summed over the examples: d alpha, + beta, * d, +
 
 
-def _linear_output(net: ReferenceNet, k: int) -> bool:
-    """Whether layer k is the output layer and linear."""
-    return k == net.n_layers - 1 and type(net.activations[k]) is Linear
-
-
 def setup_flops(net: ReferenceNet, k: int) -> float:
     """FLOPs computed once per check for the quadratics of layer k's input (0 where there are
     none): for a linear output layer, ``alpha = W[j] . W[j]`` per unit j of its input and
@@ -71,7 +66,7 @@ def setup_flops(net: ReferenceNet, k: int) -> float:
     just before it (:func:`verify.column_blocks.quadratic_terms`), per example b with K_b units
     on, ``W_k[:, on] @ W_{k+1}[on]`` (``2 n K_b m``) and the two inner products of m terms per
     unit of its input (``4 n m``)."""
-    if _linear_output(net, k):
+    if linear_output(net, k):
         n, m = net.weights[k].shape
         return 2.0 * n * m * (1 + net.x.shape[0])
     if not quadratic_layer(net, k):
@@ -105,7 +100,7 @@ def rank1_flops(net: ReferenceNet, k: int, quadratic: bool = True) -> Array:
     L = net.n_layers
     B = net.x.shape[0]
     m = net.weights[k].shape[1]
-    if quadratic and (_linear_output(net, k) or quadratic_layer(net, k)):
+    if quadratic and (linear_output(net, k) or quadratic_layer(net, k)):
         return np.full(B, float(_QUADRATIC))
     if k == L - 1:
         return np.full(B, (2 + _act(net, k) + _LOSS) * float(m))
@@ -133,10 +128,10 @@ def column_flops(net: ReferenceNet, layer: int, kind: str) -> Array:
 
 
 def tensor_flops(net: ReferenceNet, layer: int, kind: str, indices: Array | None = None,
-                 n_signs: int = 2, setup: bool = True) -> float:
+                 n_signs: int = 2) -> float:
     """FLOPs of a finite difference with ``n_signs`` perturbations per entry (2 for central)
-    of the entries ``indices`` (flat; all by default) of ``kind`` of ``layer``; with ``setup``,
-    plus what is computed once for them (:func:`setup_flops`)."""
+    of the entries ``indices`` (flat; all by default) of ``kind`` of ``layer``, and what is
+    computed once for them (:func:`setup_flops`)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if kind == "inputs":
@@ -152,11 +147,11 @@ def tensor_flops(net: ReferenceNet, layer: int, kind: str, indices: Array | None
                   else np.bincount(np.asarray(indices) % n_out, minlength=n_out))
     total = float(n_signs * (per @ counts))
     uses = kind == "weights" and layer + 1 < net.n_layers  # the quadratic of layer + 1
-    return total + (setup_flops(net, layer + 1) if setup and uses else 0.0)
+    return total + (setup_flops(net, layer + 1) if uses else 0.0)
 
 
 def check_flops(net: ReferenceNet, kinds: tuple[str, ...] = KINDS, n_signs: int = 2) -> float:
     """FLOPs of a full check of ``kinds`` (every entry) by central differences: each
-    tensor's, and (for the weights) each layer's :func:`setup_flops` once."""
-    return (sum(tensor_flops(net, layer, kind, n_signs=n_signs)
-                for layer in range(net.n_layers) for kind in kinds))
+    tensor's (each layer's :func:`setup_flops` is counted once, with the weights before it)."""
+    return sum(tensor_flops(net, layer, kind, n_signs=n_signs)
+               for layer in range(net.n_layers) for kind in kinds)
