@@ -32,9 +32,15 @@ LESSON4_DRAWS = {
 }
 
 
+DRAWN_LAST = {p.id for t in builtin("mlp").tests for p in t.parts if p.drawn_last}
+"""Parts added to lesson 4's tests since (the far relu and linear parts), drawn after all
+others: they change no earlier part's numbers."""
+
+
 def _draw_digest(tests: list[Any]) -> str:
     doc = [{"id": t.id, "name": t.name, "kind": t.kind, "hidden": t.hidden,
-            "parts": [{"label": p.label, "task": p.case.task(p.task_id)} for p in t.parts]}
+            "parts": [{"label": p.label, "task": p.case.task(p.task_id)} for p in t.parts
+                      if p.task_id not in DRAWN_LAST]}
            for t in tests]
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
@@ -51,6 +57,8 @@ def test_lesson4_draws_exactly_what_it_drew_before_assignments(seed: int) -> Non
         assert _draw_digest(tests[:-len(ADDED_SINCE)]) == LESSON4_DRAWS[seed]
     assert builtin("lesson4") is builtin("mlp") is load_assignment(None)
     assert builtin("mlp").points == DEFAULT_POINTS
+    assert DRAWN_LAST == {f"{tag}_{act}_far" for tag in ("forward", "backward")
+                          for act in ("relu", "linear")}
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +96,38 @@ def test_every_builtin_draws_every_test_it_lists() -> None:
         assert assignment.total > 0 and Rubric.of(assignment).total == assignment.total
         ids = [p.task_id for t in tests for p in t.parts]
         assert len(ids) == len(set(ids)), assignment.name
+
+
+@pytest.mark.parametrize("assignment", ["mlp", "dense-layer"])
+@pytest.mark.parametrize("bug", [
+    pytest.param(("return np.minimum(np.maximum(z, 0), 6)", None), id="relu6_forward_only"),
+    pytest.param(("return np.minimum(np.maximum(z, 0), 6)",
+                  "return ((z > 0) & (z < 6)).astype(float)"), id="relu6_both"),
+    pytest.param(None, id="linear_clipped_at_50"),
+])
+def test_an_activation_wrong_only_far_from_zero_loses_points(
+        assignment: str, bug: tuple[str, str | None] | None, tmp_path: Path) -> None:
+    """Every other test keeps |z| below about 5: a relu clipped at 6 (or a linear clipped at
+    50) got full marks until the far-tails parts (|z| up to 800) for relu and linear."""
+    path = SUBMISSIONS / "python" / "correct_lesson.py"
+    if bug is None:
+        sub = _renamed(path, tmp_path / "sub.py", '"linear": (lambda z: z,',
+                       '"linear": (lambda z: np.clip(z, -50, 50),')
+    else:
+        forward, derivative = bug
+        sub = _renamed(path, tmp_path / "fwd.py", "return np.maximum(z, 0)", forward)
+        if derivative is not None:
+            sub = _renamed(sub, tmp_path / "sub.py", "return (z > 0).astype(float)", derivative)
+    report = grade_submission(sub, seed=7, assignment=assignment)
+    failing = {t.id: t for t in report.tests if not t.passed}
+    act = "linear" if bug is None else "relu"
+    # The forward test fails; the backward test too where the derivative is wrong as well.
+    want = [f"forward_{act}"] + ([f"backward_{act}"] if bug and bug[1] else [])
+    assert sorted(failing) == sorted(want), {k: t.output for k, t in failing.items()}
+    assert 0 < failing[f"forward_{act}"].score < failing[f"forward_{act}"].max_score
+    assert re.search(rf"DenseLayer\(3, 4, '{act}'\) forward, \|z\| up to 800: the output "
+                     rf"forward returned: \d+ / 24 mismatched; worst at \(\d, \d\): your value "
+                     rf"-?{50 if bug is None else 6}, expected", failing[f"forward_{act}"].output)
 
 
 # ------------------------------------------------------------------------------ instructors' files

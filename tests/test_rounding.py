@@ -61,3 +61,104 @@ def test_the_local_allowance_covers_one_float32_layer_fed_the_true_gradient() ->
         for kind in KINDS:
             err = np.abs(getattr(layer, f"d_{kind}") - getattr(per[i], kind))
             assert np.all(err <= bounds[(i, kind)]), (i, kind)
+
+
+def _float32_chain(layers, x, d, from_outputs):
+    """A correct forward and backward in float32, as a student writes it (derivatives of
+    sigmoid and tanh from the outputs when ``from_outputs``): (outputs, [(dW, db, dx)])."""
+    from reference_mlp.activations import get_activation
+
+    a, saved, outs = x.astype(np.float32), [], []
+    for W, b, name in layers:
+        z = a @ W.astype(np.float32) + b.astype(np.float32)
+        saved.append((a, z))
+        a = get_activation(name).forward(z).astype(np.float32)
+        outs.append(a)
+    g, grads = d.astype(np.float32), []
+    for (W, _, name), (xl, z), out in zip(layers[::-1], saved[::-1], outs[::-1], strict=True):
+        act = get_activation(name)
+        if from_outputs and name in ("sigmoid", "tanh"):
+            fp = out * (1 - out) if name == "sigmoid" else 1 - out * out
+        else:
+            fp = act.derivative(z).astype(np.float32)
+        dz = g * fp
+        grads.append((xl.T @ dz, dz.sum(axis=0, keepdims=True), dz @ W.astype(np.float32).T))
+        g = grads[-1][2]
+    return outs, grads[::-1]
+
+
+@pytest.mark.parametrize("from_outputs", [False, True], ids=["derivative_of_z", "from_outputs"])
+@pytest.mark.parametrize("acts", [("tanh",), ("sigmoid",), ("relu",), ("linear",),
+                                  ("sigmoid", "tanh"), ("relu", "tanh", "sigmoid")],
+                         ids=lambda a: "-".join(a))
+def test_dense_bounds_cover_float32_chains_whose_sums_cancel(acts, from_outputs) -> None:
+    """The grader's allowance (``dense_rounding_bounds``) on the grader's own draws: rows of
+    inputs scaled so that a pre-activation reaches +-800 beside ordinary rows, where
+    ``d_weights = x.T @ dz`` sums large terms that cancel (a relative tolerance alone failed
+    correct float32 files there)."""
+    from reference_mlp.activations import get_activation
+    from verify.grade.cases import draw_net_case
+    from verify.rounding import dense_rounding_bounds
+
+    sizes = [3] + [4] * len(acts)
+    for seed in range(60):
+        case = draw_net_case(np.random.default_rng(seed), sizes, list(acts), (6,), tails=800.0)
+        layers = [(s.weights, s.biases, s.activation) for s in case.layers]
+        x, d = case.rounds[0]
+        exact = dense_rounding_bounds([(W, b, get_activation(n)) for W, b, n in layers], x, d,
+                                      np.float64)
+        bounds = dense_rounding_bounds([(W, b, get_activation(n)) for W, b, n in layers], x, d,
+                                       np.float32)
+        outs, grads = _float32_chain(layers, x, d, from_outputs)
+        ref_a, ref = x, []
+        for W, b, n in layers:
+            ref_a = get_activation(n).forward(ref_a @ W + b)
+            ref.append(ref_a)
+        for j, out in enumerate(outs):
+            assert np.all(np.abs(out - ref[j]) <= bounds[j]["output"]), (seed, j, "output")
+            # float64's own bound is far smaller: the allowance is float32's, not a fudge.
+            assert np.all(exact[j]["weights"] < 1e-6 * bounds[j]["weights"] + 1e-300)
+        want = _reference_backward(layers, x, d)
+        for j, ((dW, db, dx), (rW, rb, rx)) in enumerate(zip(grads, want, strict=True)):
+            for got, exp, kind in ((dW, rW, "weights"), (db, rb, "biases"), (dx, rx, "inputs")):
+                assert np.all(np.abs(got - exp) <= bounds[j][kind]), (seed, j, kind)
+
+
+def _reference_backward(layers, x, d):
+    from reference_mlp.activations import get_activation
+
+    a, saved = x, []
+    for W, b, n in layers:
+        z = a @ W + b
+        saved.append((a, z))
+        a = get_activation(n).forward(z)
+    g, out = d, []
+    for (W, _, n), (xl, z) in zip(layers[::-1], saved[::-1], strict=True):
+        dz = g * get_activation(n).derivative(z)
+        out.append((xl.T @ dz, dz.sum(axis=0, keepdims=True), dz @ W.T))
+        g = out[-1][2]
+    return out[::-1]
+
+
+def test_dense_bounds_do_not_hide_an_error_of_the_size_of_a_bug() -> None:
+    """On ordinary numbers the allowance is a fraction of GRADE_TOLERANCE (1e-5 + 1e-4 |e|), and
+    everywhere far below a 1% error of the terms summed: every catalogued bug stays visible."""
+    from reference_mlp.activations import get_activation
+    from verify.grade.cases import draw_net_case
+    from verify.grade.diagnosis import GRADE_TOLERANCE
+    from verify.rounding import dense_rounding_bounds
+
+    for seed in range(20):
+        for tails in (0.0, 800.0):
+            case = draw_net_case(np.random.default_rng(seed), [3, 4, 2], ["tanh", "relu"], (6,),
+                                 tails=tails)
+            x, d = case.rounds[0]
+            layers = [(s.weights, s.biases, get_activation(s.activation)) for s in case.layers]
+            bounds = dense_rounding_bounds(layers, x, d, np.float32)
+            W0 = case.layers[0].weights
+            terms = np.abs(x).T @ np.abs(d @ case.layers[1].weights.T)  # |x|.T @ |dz| bound
+            assert np.all(bounds[0]["weights"] <= 1e-4 * terms + 1e-30)
+            if not tails:
+                z = x @ W0 + case.layers[0].biases
+                allowed = GRADE_TOLERANCE.allowed(np.tanh(z))
+                assert np.all(bounds[0]["output"] <= allowed)

@@ -30,6 +30,7 @@ tolerance's ``atol * S`` covers them).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -41,8 +42,8 @@ from reference_mlp.losses import softmax as _softmax
 from .losses import SoftmaxCrossEntropy, SquaredError
 from .reference import KINDS, LayerGradients, ReferenceNet
 
-__all__ = ["CANCELLING_DERIVATIVES", "LAMBDA", "local_rounding_bounds", "rounding_bounds",
-           "sigma_inner", "unit_roundoff"]
+__all__ = ["CANCELLING_DERIVATIVES", "LAMBDA", "dense_rounding_bounds", "local_rounding_bounds",
+           "rounding_bounds", "sigma_inner", "unit_roundoff"]
 
 Array = NDArray[Any]
 
@@ -201,4 +202,48 @@ def local_rounding_bounds(net: ReferenceNet, per: list[LayerGradients], dtype: A
         sig = _layer(x, dx, z, dz, W, act, g, cast * np.abs(g), u)
         for kind in KINDS:
             out[(layer, kind)] = LAMBDA * sig[kind] + floor
+    return out
+
+
+def dense_rounding_bounds(layers: Sequence[tuple[Array, Array, Activation]], x: Array,
+                          d_out: Array | None, dtype: Any) -> list[dict[str, Array]]:
+    """How far a correct forward and backward through a chain of dense layers, computed in
+    ``dtype`` from ``x``, the weights and ``d_out`` rounded to it, may be from the exact values
+    (the grader's allowance for a submission that computes in float32).
+
+    ``layers``: ``(W: (n_in, n_out), b: (1, n_out), activation)`` each, first layer first;
+    ``x``: (batch, n_in of the first); ``d_out``: the upstream gradient at the last layer's
+    output (batch, n_out of the last), or None for a forward alone.
+    -> per layer, ``"output"`` (batch, n_out) and, with ``d_out``, ``"weights"``, ``"biases"``
+    (1, n_out) and ``"inputs"`` (batch, n_in): :data:`LAMBDA` standard deviations of the modelled
+    rounding (as :func:`rounding_bounds`; derivatives taken from the outputs as
+    :data:`CANCELLING_DERIVATIVES` allowed for), plus an underflow floor.
+    """
+    u = unit_roundoff(dtype)
+    cast = u if np.dtype(dtype) != np.float64 else 0.0  # the float64 numbers rounded to dtype
+    floor = _floor(dtype)
+    a, da = np.asarray(x, dtype=np.float64), cast * np.abs(np.asarray(x, dtype=np.float64))
+    saved: list[tuple[Array, Array, Array, Array]] = []
+    out: list[dict[str, Array]] = []
+    for W, b, act in layers:
+        z = a @ W + b
+        terms = np.abs(a) @ np.abs(W) + np.abs(b)
+        dz = sigma_inner(W.shape[0] + 1, terms, u) + cast * terms + _rss(da, W)
+        saved.append((a, da, z, dz))
+        a = act.forward(z)
+        da = u * np.abs(a) + _spread(act.forward, z, dz)
+        out.append({"output": LAMBDA * da + floor})
+    if d_out is None:
+        return out
+    g = np.asarray(d_out, dtype=np.float64)
+    dg = cast * np.abs(g)
+    for layer in reversed(range(len(layers))):
+        W, _, act = layers[layer]
+        xl, dxl, z, dz = saved[layer]
+        sig = _layer(xl, dxl, z, dz, W, act, g, dg, u, cancelling=True)
+        sig["inputs"] += cast * (np.abs(g * act.derivative(z)) @ np.abs(W).T)  # W rounded
+        for kind in ("weights", "biases", "inputs"):
+            out[layer][kind] = LAMBDA * sig[kind] + floor
+        g = (g * act.derivative(z)) @ W.T
+        dg = sig["inputs"]
     return out

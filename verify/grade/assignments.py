@@ -7,9 +7,10 @@ staff define or extend one in a TOML file (:func:`load_assignment`, ``--assignme
 format is in ``docs/assignments.md``), validated with errors that name the bad key.
 
 Every test's numbers are drawn from one generator seeded with the run's seed, test by test and
-part by part in the assignment's order (:meth:`Assignment.draw`). The ``mlp`` assignment (lesson
-4) draws exactly what the grader drew before assignments existed, so stored seeds and regrades
-keep their numbers.
+part by part in the assignment's order, except parts marked ``drawn_last`` (added to existing
+tests later), drawn after all the others in the same order (:meth:`Assignment.draw`). The
+``mlp`` assignment (lesson 4) draws exactly what the grader drew before assignments existed, so
+stored seeds and regrades keep their numbers.
 
 One module (~600 lines, over the project's ~500) on purpose: the data model, the built-in
 assignments and the file parser define, use and validate the same fields, and are changed
@@ -56,6 +57,9 @@ class PartSpec:
     params: Mapping[str, Any]
     id: str
     label: str
+    drawn_last: bool = False
+    """Drawn after every other part of the assignment (a part added to an existing test after
+    the fact): every part drawn before it keeps its numbers for every seed."""
 
 
 @dataclass(frozen=True)
@@ -110,12 +114,16 @@ class Assignment:
         """Every test with its numbers drawn from ``seed`` (reproducible: the same seed gives the
         same numbers)."""
         rng = np.random.default_rng(seed)
-        out = []
-        for t in self.tests:
-            parts = tuple(Part(p.id, p.label, KINDS[p.kind].draw(rng, p.params, self.contract))
-                          for p in t.parts)
-            out.append(TestCase(t.id, t.name, t.kind, t.group, parts, hidden=t.hidden))
-        return out
+        drawn: dict[tuple[int, int], Part] = {}
+        for last in (False, True):
+            for i, t in enumerate(self.tests):
+                for j, p in enumerate(t.parts):
+                    if p.drawn_last == last:
+                        drawn[i, j] = Part(p.id, p.label,
+                                           KINDS[p.kind].draw(rng, p.params, self.contract))
+        return [TestCase(t.id, t.name, t.kind, t.group,
+                         tuple(drawn[i, j] for j in range(len(t.parts))), hidden=t.hidden)
+                for i, t in enumerate(self.tests)]
 
     def describe(self) -> str:
         """A plain-text listing: the contract, then every test with its parts and points."""
@@ -141,9 +149,28 @@ class Assignment:
 
 
 def _part(kind: str, *, id: str, label: str | None = None, where: str = "",
-          **params: Any) -> PartSpec:
+          drawn_last: bool = False, **params: Any) -> PartSpec:
     resolved = KINDS[kind].resolve(params, where or f"part {id}")
-    return PartSpec(kind, resolved, id, label or KINDS[kind].label(resolved))
+    return PartSpec(kind, resolved, id, label or KINDS[kind].label(resolved), drawn_last)
+
+
+FAR_ACTIVATIONS = ("relu", "linear")
+"""The activations whose forward and backward tests also get a far part (:func:`_layer_parts`);
+sigmoid and tanh reach their tails in the saturated test."""
+
+
+def _layer_parts(kind: str, act: str, **params: Any) -> list[PartSpec]:
+    """The part of a ``forward`` or ``layer_backward`` test of ``act`` and, for relu and
+    linear, a second part whose pre-activations reach +-800 (TAIL_ROWS), drawn last: the
+    ordinary draws keep |z| below about 5, where a forward or a derivative clipped further out
+    (relu6) is right, and it got full marks."""
+    tag = "forward" if kind == "forward" else "backward"
+    parts = [_part(kind, id=f"{tag}_{act}", activation=act, **params)]
+    if act in FAR_ACTIVATIONS:
+        parts.append(_part(kind, id=f"{tag}_{act}_far", activation=act, batches=(6,),
+                           tails=800.0, drawn_last=True,
+                           label=f"DenseLayer(3, 4, {act!r}) {tag}, |z| up to 800"))
+    return parts
 
 
 def _report_kind(parts: Iterable[PartSpec]) -> str:
@@ -173,14 +200,14 @@ def _mlp() -> Assignment:
     tests = [_test("api", _api_name(LESSON4), [_part("api", id="api")], 4, kind="api")]
     for act in ACTIVATION_NAMES:
         tests.append(_test(f"forward_{act}", f"DenseLayer forward ({act})",
-                           [_part("forward", id=f"forward_{act}", activation=act)], 3))
+                           _layer_parts("forward", act), 3))
     for op, points in (("mse", 5), ("mse_derivative", 7)):
         tests.append(_test(op, "mse value" if op == "mse" else op,
                            [_part(op, id=f"{op}_{i}", shape=s)
                             for i, s in enumerate([(4, 3), (5, 1)])], points))
     for act in ACTIVATION_NAMES:
         tests.append(_test(f"backward_{act}", f"DenseLayer backward ({act})",
-                           [_part("layer_backward", id=f"backward_{act}", activation=act)], 8))
+                           _layer_parts("layer_backward", act), 8))
     tests.append(_test("network_backward", "MLP backward, every layer", [
         _part("mlp_backward", id="network", sizes=(3, 3, 3, 3),
               activations=("relu", "tanh", "sigmoid"))], 16, group="b"))
@@ -251,10 +278,10 @@ def _dense_layer() -> Assignment:
     tests = [_test("api", _api_name(LESSON3), [_part("api", id="api")], 4)]
     for act in ACTIVATION_NAMES:
         tests.append(_test(f"forward_{act}", f"DenseLayer forward ({act})",
-                           [_part("forward", id=f"forward_{act}", activation=act)], 4))
+                           _layer_parts("forward", act), 4))
     for act in ACTIVATION_NAMES:
         tests.append(_test(f"backward_{act}", f"DenseLayer backward ({act})",
-                           [_part("layer_backward", id=f"backward_{act}", activation=act)], 10))
+                           _layer_parts("layer_backward", act), 10))
     tests += [
         _test("multiple_rounds", "several forward/backward rounds on one layer", [
             _part("layer_backward", id="rounds_sigmoid", activation="sigmoid", sizes=(2, 3),

@@ -26,8 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from reference_mlp.activations import get_activation
 from reference_mlp.losses import get_loss
 from verify.compare import GradientRecord, Tolerance, compare
+from verify.rounding import dense_rounding_bounds
 
 from . import decode
 from . import diagnosis as dg
@@ -262,12 +264,27 @@ def missing(path: str, parameter: str, note: str, layer: int = 0,
 
 
 def _record(student: Any, expected: Any, path: str, parameter: str, *, layer: int = 0,
-            activation: str = "", missing_note: str = "") -> GradientRecord:
+            activation: str = "", missing_note: str = "",
+            allowance: Any = None) -> GradientRecord:
+    """``allowance`` (per entry): the float32 rounding a correct computation of ``expected``
+    may carry beyond ``GRADE_TOLERANCE`` (:func:`_allowances`)."""
     if student is None:
         return missing(path, parameter, missing_note or "not returned", layer, activation)
     return compare(student, expected, path=path, layer=layer, activation=activation,
                    parameter=parameter, method="reference", tolerance=dg.GRADE_TOLERANCE,
-                   dtype=np.float64)
+                   dtype=np.float64, allowance=allowance)
+
+
+def _allowances(layers: Sequence[Any], x: Any, d_out: Any) -> list[dict[str, Any]]:
+    """Per layer, the float32 rounding of a correct forward/backward of ``layers`` (LayerSpecs)
+    fed ``x`` and ``d_out`` (:func:`verify.rounding.dense_rounding_bounds`): ``"output"``,
+    ``"weights"``, ``"biases"``, ``"inputs"``. GRADE_TOLERANCE is relative to the result, but
+    rounding scales with what was summed: ``d_weights = x.T @ dz`` over large inputs that cancel
+    (the saturated test's rows reach |z| = 800) failed correct float32 files, blaming their
+    backward."""
+    return dense_rounding_bounds(
+        [(s.weights, s.biases, get_activation(s.activation)) for s in layers], x, d_out,
+        np.float32)
 
 
 def shown(rec: GradientRecord, hide: bool) -> str:
@@ -471,8 +488,9 @@ def _check_layer(part: Part, case: LayerCase, value: dict[str, Any], c: Check, *
         where = part.label + (f", round {k}" if multi else "")
         _side_effects(got, c)
         output = decode.field(got, "output")
+        allow = _allowances([spec], r.x, r.d_out)[0]
         out = _record(output, r.output, f"{pre}the output forward returned", "output",
-                      activation=spec.activation)
+                      activation=spec.activation, allowance=allow["output"])
         by_forward, by_backward = _weights_changed(spec, got, before)
         held = {"weights_before": before[0], "biases_before": before[1],
                 "changed_by": changed_by or "weights_changed"} if changed_by else {}
@@ -507,7 +525,7 @@ def _check_layer(part: Part, case: LayerCase, value: dict[str, Any], c: Check, *
         student = {"inputs": decode.field(got, "d_inputs"),
                    "weights": decode.field(got, "d_weights"),
                    "biases": decode.field(got, "d_biases")}
-        recs = _layer_records(student, r, pre, spec.activation)
+        recs = _layer_records(student, r, pre, spec.activation, allow)
         c.scored += recs.values()
         unchanged = not (by_forward or by_backward)
         if not unchanged:  # a penalty only: leaving the parameters alone earns nothing
@@ -536,21 +554,29 @@ def _check_layer(part: Part, case: LayerCase, value: dict[str, Any], c: Check, *
         history.append(student)
 
 
-def _layer_records(student: dict[str, Any], r: Any, pre: str,
-                   activation: str) -> dict[str, GradientRecord]:
-    """The records of a layer's three gradients in one round (``r``: the reference's)."""
+def _layer_records(student: dict[str, Any], r: Any, pre: str, activation: str,
+                   allow: dict[str, Any] | None = None) -> dict[str, GradientRecord]:
+    """The records of a layer's three gradients in one round (``r``: the reference's;
+    ``allow``: its float32 rounding allowances, :func:`_allowances`)."""
+    allow = allow or {}
     return {
         "weights": _record(student["weights"], r.dW, f"{pre}d_weights", "weights",
-                           activation=activation,
+                           activation=activation, allowance=allow.get("weights"),
                            missing_note="d_weights (or dWeights) is not set after backward"),
         "biases": _record(student["biases"], r.db, f"{pre}d_biases", "biases",
-                          activation=activation,
+                          activation=activation, allowance=_bias_allowance(allow, r.db),
                           missing_note="d_biases (or dBiases) is not set after backward"),
         "inputs": _record(student["inputs"], r.dx, f"{pre}the input gradient backward returned",
-                          "inputs",
-                          activation=activation,
+                          "inputs", activation=activation, allowance=allow.get("inputs"),
                           missing_note="backward returned None instead of the input gradient"),
     }
+
+
+def _bias_allowance(allow: dict[str, Any], expected: Any) -> Any:
+    """The biases' allowance (1, n) in the shape of the reference's bias gradient (the
+    contract accepts ``(1, n)`` or ``(n,)``)."""
+    bound = allow.get("biases")
+    return None if bound is None else np.reshape(bound, np.shape(expected))
 
 
 def _check_net(part: Part, case: NetCase, value: dict[str, Any], c: Check) -> None:
@@ -565,7 +591,9 @@ def _check_net(part: Part, case: NetCase, value: dict[str, Any], c: Check) -> No
         where = part.label + (f", round {k}" if multi else "")
         _side_effects(got, c)
         prediction = decode.field(got, "prediction")
-        out = _record(prediction, r.prediction, f"{pre}prediction", "output")
+        allow = _allowances(case.layers, case.rounds[k][0], case.rounds[k][1])
+        out = _record(prediction, r.prediction, f"{pre}prediction", "output",
+                      allowance=allow[-1]["output"])
         if not out.passed:
             c.numbers.append(shown(out, c.hide))
         layers = decode.rows(got.get("layers"), len(case.layers), f"round {k}: layers")
@@ -581,8 +609,10 @@ def _check_net(part: Part, case: NetCase, value: dict[str, Any], c: Check) -> No
             for param, key, exp in (("weights", "d_weights", lr.dW), ("biases", "d_biases", lr.db)):
                 path = f"layers[{j}].{param}"
                 student[path] = decode.field(lg, key)
+                bound = (allow[j].get("weights") if param == "weights"
+                         else _bias_allowance(allow[j], exp))
                 recs[path] = _record(student[path], exp, f"{pre}layers[{j}].{key}", param, layer=j,
-                                     activation=spec.activation,
+                                     activation=spec.activation, allowance=bound,
                                      missing_note=f"{key} is not set after backward")
             fwd, bwd = _weights_changed(spec, lg, befores[j])
             changed_forward |= fwd
@@ -603,7 +633,8 @@ def _check_net(part: Part, case: NetCase, value: dict[str, Any], c: Check) -> No
         if student["d_x"] is not None:
             recs["d_x"] = _record(student["d_x"], r.d_x,
                                   pre + "the gradient MLP.backward returned", "inputs",
-                                  activation=case.layers[0].activation)
+                                  activation=case.layers[0].activation,
+                                  allowance=allow[0].get("inputs"))
         elif k == 0:  # the lesson's MLP.backward returns nothing: not required, not scored
             c.lines.append(f"note (no deduction): {part.label}: MLP.backward returned nothing, "
                            f"so the gradient with respect to x was not checked")
