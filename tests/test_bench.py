@@ -106,6 +106,20 @@ def test_measure_reports_time_arithmetic_and_memory_limit() -> None:
     data = (32 * 16 + 32 * 3) * 8
     assert result["limit_mib"] == pytest.approx(1.5 * (256 * 2**20 + n_params * 8 + data) / 2**20)
     assert result["peak_mib"] >= result["before_mib"] > 0
+    # The work before any perturbation is part of the check, so it takes less than the check.
+    assert 0 < result["floor_seconds"] < result["seconds"]
+
+
+def test_floor_work_runs_the_models_forward_and_backward(monkeypatch) -> None:
+    import verify.bench as bench
+
+    model = MLP.build([4, 3, 2], ["relu", "linear"], seed=0)
+    calls = []
+    forward, backward = MLP.forward, MLP.backward
+    monkeypatch.setattr(MLP, "forward", lambda self, x: calls.append("f") or forward(self, x))
+    monkeypatch.setattr(MLP, "backward", lambda self, d: calls.append("b") or backward(self, d))
+    bench._floor_work(model, np.ones((5, 4)), np.zeros((5, 2)))
+    assert calls == ["f", "b"]
 
 
 def test_targets_say_ok_or_miss() -> None:
@@ -115,6 +129,11 @@ def test_targets_say_ok_or_miss() -> None:
     assert "MISS 3072-1024-512-10, every weight and bias: 31 s (target <= 30 s)" in text
     assert "ok   a within 2x of the bound: 1.50x (by CPU time: 1.20x)" in text
     assert "ok   a (W, b) peak RSS 100 MiB (target <= 300 MiB" in text
+    text, ok = _targets({"bound_ratio": {"a": 3.0}, "cpu_bound_ratio": {"a": 2.5},
+                         "floor_ratio": {"a": 2.25}, "memory": {}})
+    assert not ok
+    assert ("MISS a within 2x of the bound: 3.00x (by CPU time: 2.50x; before its first "
+            "perturbation: 2.25x)") in text
 
 
 def test_networks_option() -> None:

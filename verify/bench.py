@@ -17,7 +17,11 @@ output, batch 32, float64), so the ratios are meaningful even on a shared, noisy
   single-threaded evaluation that did nothing but that arithmetic, at full speed, would take.
   ``x bound`` is ours divided by it; the checker may use a second core where one is idle
   (:mod:`verify.threads`), so it can go below 1. ``CPU x bound`` uses CPU time on both sides
-  instead, which the machine's other load does not inflate (it sums the threads);
+  instead, which the machine's other load does not inflate (it sums the threads).
+  ``floor x bound``: what the check does before its first perturbation, whatever its method
+  (the model's own forward and backward, for the analytic gradients, and one reference forward
+  pass), best of several, divided by the same bound: on the small networks that work is
+  mostly per-call overhead, not arithmetic, and it alone can exceed the bound's target;
 * ``per-parameter loop``: central differences one parameter at a time, each a full forward pass
   from the input in NumPy (what a hand-written checker does); timed on a sample of parameters
   and extrapolated (the table says so);
@@ -52,7 +56,7 @@ import numpy as np
 
 from reference_mlp import MLP
 
-from .check import check_gradients
+from .check import analytic_gradients, check_gradients
 from .compare import GradientCheck
 from .loop import central_loop
 from .reference import SquaredError, loss_scale, reference_net
@@ -96,6 +100,7 @@ class BenchRow:
     cpu_bound_ratio: float | None = None
     peak_mib: float | None = None
     limit_mib: float | None = None  # 1.5 x (max_memory + model + data)
+    floor_ratio: float | None = None  # the work before any perturbation (_floor_work) / bound
 
 
 @dataclass
@@ -187,14 +192,23 @@ def measure(sizes: Sequence[int], kinds: Sequence[str], repeats: int) -> dict[st
         runs.append((wall, cpu))
     assert check is not None and check.passed, check.message() if check else "no run"
     peak = peak_rss_mib()
+    floor = min(_timed(lambda: _floor_work(model, x, y))[0] for _ in range(max(3, repeats)))
     data = (x.size + y.size) * 8
     limit = 1.5 * (DEFAULT_MAX_MEMORY + model.n_parameters * 8 + data) / 2**20
     return {
         "seconds": min(w for w, _ in runs), "cpu_seconds": min(c for _, c in runs),
         "flops": flops, "kinks": check.info["kinks"], "peak_mib": peak,
         "before_mib": before, "limit_mib": limit, "parameters": model.n_parameters,
-        "entries": check.entries[1], "load": os.getloadavg()[0],
+        "entries": check.entries[1], "load": os.getloadavg()[0], "floor_seconds": floor,
     }
+
+
+def _floor_work(model: MLP, x: Any, y: Any) -> None:
+    """What every check of ``model`` does before its first perturbation, whatever the method:
+    the model's own forward and backward (the analytic gradients it is checked on) and one
+    forward pass of the reference (the unperturbed activations and loss)."""
+    analytic_gradients(model, x, y, "exact")
+    reference_net(model, x, y)
 
 
 def peak_rss_mib() -> float:
@@ -322,7 +336,7 @@ def _ours_row(net: _Network, result: dict[str, Any], rate: Rate, *, kinds: str, 
         baseline=baseline, cpu_seconds=result["cpu_seconds"], gflop=result["flops"] / 1e9,
         bound_ratio=result["seconds"] / bound,
         cpu_bound_ratio=result["cpu_seconds"] / cpu_bound, peak_mib=result["peak_mib"],
-        limit_mib=result["limit_mib"])
+        limit_mib=result["limit_mib"], floor_ratio=result["floor_seconds"] / bound)
 
 
 def _ours(net: _Network, step: Step, rate: Rate, repeats: int, default_too: bool,
@@ -426,6 +440,7 @@ def run(*, quick: bool = False, networks: Sequence[tuple[int, ...]] = NETWORKS,
         wb = ours["wb"]
         measured["bound_ratio"][net.short] = ours_rows[0].bound_ratio
         measured["cpu_bound_ratio"][net.short] = ours_rows[0].cpu_bound_ratio
+        measured.setdefault("floor_ratio", {})[net.short] = ours_rows[0].floor_ratio
         for r in ours_rows:
             measured["memory"][f"{net.short} ({r.checks})"] = (r.peak_mib, r.limit_mib)
         if sizes == LARGEST:
@@ -464,10 +479,11 @@ def _table(rows: list[BenchRow]) -> str:
         body.append([
             r.network, r.checker, r.checks, f"{r.parameters:,}", f"{r.seconds:.3g}",
             _fmt(r.cpu_seconds), _fmt(r.gflop), _fmt(r.bound_ratio, ".2f"),
-            _fmt(r.cpu_bound_ratio, ".2f"), ratio, memory, r.note,
+            _fmt(r.cpu_bound_ratio, ".2f"), _fmt(r.floor_ratio, ".2f"), ratio, memory, r.note,
         ])
     return tabulate(body, headers=["network", "checker", "checks", "parameters", "seconds",
                                    "CPU s", "GFLOP needed", "x bound", "CPU x bound",
+                                   "floor x bound",
                                    "time vs ours (W, b)", "peak RSS / limit MiB", "note"],
                     tablefmt="github", disable_numparse=True)
 
@@ -487,8 +503,10 @@ def _targets(measured: dict[str, Any]) -> tuple[str, bool]:
     target = TARGETS["bound_ratio"]
     for name, value in measured["bound_ratio"].items():
         cpu = measured["cpu_bound_ratio"][name]
+        floor = measured.get("floor_ratio", {}).get(name)
+        why = "" if floor is None else f"; before its first perturbation: {floor:.2f}x"
         line(value <= target, f"{name} within {target:g}x of the bound: {value:.2f}x "
-                              f"(by CPU time: {cpu:.2f}x)")
+                              f"(by CPU time: {cpu:.2f}x{why})")
     for name, (peak, limit) in measured["memory"].items():
         line(peak <= limit, f"{name} peak RSS {peak:.0f} MiB (target <= {limit:.0f} MiB = 1.5 x "
                             f"(max_memory + model + data))")
