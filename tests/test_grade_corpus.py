@@ -57,6 +57,24 @@ def test_a_correct_float32_file_keeps_full_marks_where_its_sums_cancel(seed: int
     assert not any("at fault" in t.output for t in report.tests)
 
 
+@pytest.mark.parametrize("seed", [0, 4], ids=lambda s: f"seed{s}")
+def test_the_float32_allowance_does_not_hide_a_clipped_activation(seed: int,
+                                                                   tmp_path: Path) -> None:
+    """Clipping z "for stability" (tanh at 8, sigmoid at 16) leaves a derivative of about 4e-7
+    where a float32 one is exactly 0. A first version of the allowance allowed 2 u of every
+    such derivative, times 6, times inputs of hundreds: this file got 108 / 108. Where a float32
+    output is exactly at its limit the allowance is now the derivative itself."""
+    text = (CORPUS / "correct_float32_matmul.py").read_text()
+    for old, new in (("_sigmoid(self.z)", "_sigmoid(np.clip(self.z, -16, 16))"),
+                     ("np.tanh(self.z)", "np.tanh(np.clip(self.z, -8, 8))")):
+        assert old in text
+        text = text.replace(old, new)
+    (tmp_path / "clipped.py").write_text(text)
+    report = grade_submission(tmp_path / "clipped.py", seed=seed)
+    failing = [t.id for t in report.tests if not t.passed]
+    assert failing == ["saturated"] and report.score < TOTAL
+
+
 def test_lesson_loss_convention_is_explained_without_deduction() -> None:
     report = grade_submission(CORPUS / "correct_lesson.py", seed=3)
     test = next(t for t in report.tests if t.id == "mse_derivative")

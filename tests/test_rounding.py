@@ -117,7 +117,7 @@ def test_dense_bounds_cover_float32_chains_whose_sums_cancel(acts, from_outputs)
         for j, out in enumerate(outs):
             assert np.all(np.abs(out - ref[j]) <= bounds[j]["output"]), (seed, j, "output")
             # float64's own bound is far smaller: the allowance is float32's, not a fudge.
-            assert np.all(exact[j]["weights"] < 1e-6 * bounds[j]["weights"] + 1e-300)
+            assert np.all(exact[j]["weights"] < 1e-9) and bounds[j]["weights"].max() > 1e-7
         want = _reference_backward(layers, x, d)
         for j, ((dW, db, dx), (rW, rb, rx)) in enumerate(zip(grads, want, strict=True)):
             for got, exp, kind in ((dW, rW, "weights"), (db, rb, "biases"), (dx, rx, "inputs")):

@@ -216,8 +216,13 @@ def dense_rounding_bounds(layers: Sequence[tuple[Array, Array, Activation]], x: 
     output (batch, n_out of the last), or None for a forward alone.
     -> per layer, ``"output"`` (batch, n_out) and, with ``d_out``, ``"weights"``, ``"biases"``
     (1, n_out) and ``"inputs"`` (batch, n_in): :data:`LAMBDA` standard deviations of the modelled
-    rounding (as :func:`rounding_bounds`; derivatives taken from the outputs as
-    :data:`CANCELLING_DERIVATIVES` allowed for), plus an underflow floor.
+    rounding (as :func:`rounding_bounds`), plus an underflow floor, plus a hard bound for a
+    derivative of sigmoid or tanh taken from the outputs (``s * (1 - s)``, ``1 - t**2``):
+    ``4 c u`` per unit (:data:`CANCELLING_DERIVATIVES` gives ``c``; the output may be a few ulps
+    off), except where ``|f'(z)| < 1e-3 u``: the output is then exactly at its limit and the
+    derivative from it exactly 0, so no more than ``2 |f'(z)|`` is allowed (a derivative that
+    stays at 4e-7 where it should be 0, from a tanh clipped at 8, stays visible). This bound is
+    not a sum of roundings, so it is not scaled by LAMBDA.
     """
     u = unit_roundoff(dtype)
     cast = u if np.dtype(dtype) != np.float64 else 0.0  # the float64 numbers rounded to dtype
@@ -227,14 +232,36 @@ def dense_rounding_bounds(layers: Sequence[tuple[Array, Array, Activation]], x: 
     out: list[dict[str, Array]] = []
     for W, b, act in layers:
         z = a @ W + b
-        terms = np.abs(a) @ np.abs(W) + np.abs(b)
-        dz = sigma_inner(W.shape[0] + 1, terms, u) + cast * terms + _rss(da, W)
+        rounded_wb = (cast / math.sqrt(3)) * np.sqrt((a * a) @ (W * W) + b * b)  # W, b rounded
+        dz = sigma_inner(W.shape[0] + 1, np.abs(a) @ np.abs(W) + np.abs(b), u) + rounded_wb
+        dz += _rss(da, W)
         saved.append((a, da, z, dz))
         a = act.forward(z)
         da = u * np.abs(a) + _spread(act.forward, z, dz)
         out.append({"output": LAMBDA * da + floor})
     if d_out is None:
         return out
+    g = np.asarray(d_out, dtype=np.float64)
+    dg = cast * np.abs(g)
+    for layer in reversed(range(len(layers))):
+        W, _, act = layers[layer]
+        xl, dxl, z, dz = saved[layer]
+        fp = act.derivative(z)
+        sig = _layer(xl, dxl, z, dz, W, act, g, dg, u)
+        sig["inputs"] += (cast / math.sqrt(3)) * np.sqrt(((g * fp) ** 2) @ (W * W).T)
+        c = CANCELLING_DERIVATIVES.get(act.name, 0.0)
+        # Where f' is below 1e-3 u, a float32 output is exactly at its limit and the
+        # derivative from it exactly 0 (allowed: f' itself); elsewhere the output may be a few
+        # ulps off (np.tanh in float32), so 1 - t**2 may be off by 4 c u, whatever f' is.
+        afp = np.abs(fp)
+        hard = np.abs(g) * np.where(afp >= 1e-3 * u, 4 * c * u, 2 * afp)  # dz's error from f'
+        extra = {"weights": np.abs(xl).T @ hard, "biases": hard.sum(axis=0, keepdims=True),
+                 "inputs": hard @ np.abs(W).T}
+        for kind in ("weights", "biases", "inputs"):
+            out[layer][kind] = LAMBDA * sig[kind] + extra[kind] + floor
+        g = (g * fp) @ W.T
+        dg = sig["inputs"] + extra["inputs"] / LAMBDA
+    return out
     g = np.asarray(d_out, dtype=np.float64)
     dg = cast * np.abs(g)
     for layer in reversed(range(len(layers))):
