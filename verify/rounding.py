@@ -262,15 +262,3 @@ def dense_rounding_bounds(layers: Sequence[tuple[Array, Array, Activation]], x: 
         g = (g * fp) @ W.T
         dg = sig["inputs"] + extra["inputs"] / LAMBDA
     return out
-    g = np.asarray(d_out, dtype=np.float64)
-    dg = cast * np.abs(g)
-    for layer in reversed(range(len(layers))):
-        W, _, act = layers[layer]
-        xl, dxl, z, dz = saved[layer]
-        sig = _layer(xl, dxl, z, dz, W, act, g, dg, u, cancelling=True)
-        sig["inputs"] += cast * (np.abs(g * act.derivative(z)) @ np.abs(W).T)  # W rounded
-        for kind in ("weights", "biases", "inputs"):
-            out[layer][kind] = LAMBDA * sig[kind] + floor
-        g = (g * act.derivative(z)) @ W.T
-        dg = sig["inputs"]
-    return out
