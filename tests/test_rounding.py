@@ -63,26 +63,26 @@ def test_the_local_allowance_covers_one_float32_layer_fed_the_true_gradient() ->
             assert np.all(err <= bounds[(i, kind)]), (i, kind)
 
 
-def _float32_chain(layers, x, d, from_outputs):
-    """A correct forward and backward in float32, as a student writes it (derivatives of
+def _chain(layers, x, d, dtype, from_outputs=False):
+    """A correct forward and backward in ``dtype``, as a student writes it (derivatives of
     sigmoid and tanh from the outputs when ``from_outputs``): (outputs, [(dW, db, dx)])."""
     from reference_mlp.activations import get_activation
 
-    a, saved, outs = x.astype(np.float32), [], []
+    a, saved, outs = x.astype(dtype), [], []
     for W, b, name in layers:
-        z = a @ W.astype(np.float32) + b.astype(np.float32)
+        z = a @ W.astype(dtype) + b.astype(dtype)
         saved.append((a, z))
-        a = get_activation(name).forward(z).astype(np.float32)
+        a = get_activation(name).forward(z).astype(dtype)
         outs.append(a)
-    g, grads = d.astype(np.float32), []
+    g, grads = d.astype(dtype), []
     for (W, _, name), (xl, z), out in zip(layers[::-1], saved[::-1], outs[::-1], strict=True):
         act = get_activation(name)
         if from_outputs and name in ("sigmoid", "tanh"):
             fp = out * (1 - out) if name == "sigmoid" else 1 - out * out
         else:
-            fp = act.derivative(z).astype(np.float32)
+            fp = act.derivative(z).astype(dtype)
         dz = g * fp
-        grads.append((xl.T @ dz, dz.sum(axis=0, keepdims=True), dz @ W.astype(np.float32).T))
+        grads.append((xl.T @ dz, dz.sum(axis=0, keepdims=True), dz @ W.astype(dtype).T))
         g = grads[-1][2]
     return outs, grads[::-1]
 
@@ -109,35 +109,15 @@ def test_dense_bounds_cover_float32_chains_whose_sums_cancel(acts, from_outputs)
                                       np.float64)
         bounds = dense_rounding_bounds([(W, b, get_activation(n)) for W, b, n in layers], x, d,
                                        np.float32)
-        outs, grads = _float32_chain(layers, x, d, from_outputs)
-        ref_a, ref = x, []
-        for W, b, n in layers:
-            ref_a = get_activation(n).forward(ref_a @ W + b)
-            ref.append(ref_a)
+        outs, grads = _chain(layers, x, d, np.float32, from_outputs)
+        ref, want = _chain(layers, x, d, np.float64)
         for j, out in enumerate(outs):
             assert np.all(np.abs(out - ref[j]) <= bounds[j]["output"]), (seed, j, "output")
             # float64's own bound is far smaller: the allowance is float32's, not a fudge.
             assert np.all(exact[j]["weights"] < 1e-9) and bounds[j]["weights"].max() > 1e-7
-        want = _reference_backward(layers, x, d)
         for j, ((dW, db, dx), (rW, rb, rx)) in enumerate(zip(grads, want, strict=True)):
             for got, exp, kind in ((dW, rW, "weights"), (db, rb, "biases"), (dx, rx, "inputs")):
                 assert np.all(np.abs(got - exp) <= bounds[j][kind]), (seed, j, kind)
-
-
-def _reference_backward(layers, x, d):
-    from reference_mlp.activations import get_activation
-
-    a, saved = x, []
-    for W, b, n in layers:
-        z = a @ W + b
-        saved.append((a, z))
-        a = get_activation(n).forward(z)
-    g, out = d, []
-    for (W, _, n), (xl, z) in zip(layers[::-1], saved[::-1], strict=True):
-        dz = g * get_activation(n).derivative(z)
-        out.append((xl.T @ dz, dz.sum(axis=0, keepdims=True), dz @ W.T))
-        g = out[-1][2]
-    return out[::-1]
 
 
 def test_dense_bounds_do_not_hide_an_error_of_the_size_of_a_bug() -> None:

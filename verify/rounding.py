@@ -86,6 +86,17 @@ def _spread(f: Any, z: Array, sigma: Array) -> Array:
     return np.maximum(np.abs(f(z + far) - base), np.abs(f(z - far) - base)) / LAMBDA
 
 
+def _pre_activation(x: Array, dx: Array, W: Array, b: Array, u: float,
+                    cast: float = 0.0) -> Array:
+    """The standard deviation of the error of ``z = x @ W + b``: its own rounding (n_in + 1
+    terms), the input's errors ``dx`` and, with ``cast`` (the unit roundoff of a dtype W and b
+    are rounded to), those roundings as independent errors."""
+    dz = sigma_inner(W.shape[0] + 1, np.abs(x) @ np.abs(W) + np.abs(b), u) + _rss(dx, W)
+    if cast:
+        dz += (cast / math.sqrt(3)) * np.sqrt((x * x) @ (W * W) + b * b)
+    return dz
+
+
 def _forward(net: ReferenceNet, u: float) -> tuple[list[Array], list[Array]]:
     """Standard deviations of the forward pass's errors: (of each layer's input a_l, incl. the
     prediction; of each pre-activation z_l)."""
@@ -93,7 +104,7 @@ def _forward(net: ReferenceNet, u: float) -> tuple[list[Array], list[Array]]:
     for layer in range(net.n_layers):
         W, b, act = net.weights[layer], net.biases[layer], net.activations[layer]
         x, z = net.acts[layer], net.zs[layer]
-        dz = sigma_inner(W.shape[0] + 1, np.abs(x) @ np.abs(W) + np.abs(b), u) + _rss(das[-1], W)
+        dz = _pre_activation(x, das[-1], W, b, u)
         dzs.append(dz)
         das.append(u * np.abs(net.acts[layer + 1]) + _spread(act.forward, z, dz))
     return das, dzs
@@ -197,7 +208,7 @@ def local_rounding_bounds(net: ReferenceNet, per: list[LayerGradients], dtype: A
         W, b, act = net.weights[layer], net.biases[layer], net.activations[layer]
         x, z = net.acts[layer], net.zs[layer]
         dx = cast * np.abs(x)
-        dz = sigma_inner(W.shape[0] + 1, np.abs(x) @ np.abs(W) + np.abs(b), u) + _rss(dx, W)
+        dz = _pre_activation(x, dx, W, b, u)
         g = per[layer].upstream
         sig = _layer(x, dx, z, dz, W, act, g, cast * np.abs(g), u)
         for kind in KINDS:
@@ -232,9 +243,7 @@ def dense_rounding_bounds(layers: Sequence[tuple[Array, Array, Activation]], x: 
     out: list[dict[str, Array]] = []
     for W, b, act in layers:
         z = a @ W + b
-        rounded_wb = (cast / math.sqrt(3)) * np.sqrt((a * a) @ (W * W) + b * b)  # W, b rounded
-        dz = sigma_inner(W.shape[0] + 1, np.abs(a) @ np.abs(W) + np.abs(b), u) + rounded_wb
-        dz += _rss(da, W)
+        dz = _pre_activation(a, da, W, b, u, cast)
         saved.append((a, da, z, dz))
         a = act.forward(z)
         da = u * np.abs(a) + _spread(act.forward, z, dz)
