@@ -42,6 +42,9 @@ assert _spec is not None and _spec.loader is not None
 figures_script = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(figures_script)
 
+CORPUS_WIDE = pytest.mark.corpus_wide
+"""The tests that read the whole corpus graded (the ``graded`` fixture: about 180 gradings)."""
+
 CATALOGUE = set(BUGS) | set(dg.DIAGNOSES)
 """The kinds verify.bugs (and the grader's own catalogue) lists."""
 
@@ -93,6 +96,7 @@ def test_the_diagnosis_corpus_has_30_new_bugs_in_both_languages() -> None:
     assert len(set(new["python"]) | set(new["js"])) >= 25  # kinds, not one bug many times
 
 
+@CORPUS_WIDE
 @pytest.mark.parametrize("language", ["python", "js"])
 def test_figures_every_caught_bug_explained_none_misleading(
         language: str, verdicts: dict[Path, dict[str, Any]]) -> None:
@@ -122,6 +126,7 @@ CORPUS_KINDS = sorted({figures_script.expectation(p)[0] for p in figures_script.
                       - {"correct"})
 
 
+@CORPUS_WIDE
 @pytest.mark.parametrize("kind", CORPUS_KINDS)
 def test_each_kind_fires_on_its_bug_and_nowhere_else(kind: str, graded: dict[Path, Any],
                                                      verdicts: dict[Path, dict[str, Any]]) -> None:
@@ -164,6 +169,7 @@ def _report(graded: dict[Path, Any], name: str) -> Any:
     return graded[path]
 
 
+@CORPUS_WIDE
 @pytest.mark.parametrize("name", ["buggy_dz_divided_by_batch.py", "bug_dz_divided_by_batch.js"])
 def test_dz_divided_by_the_batch_is_blamed_on_dz_not_the_bias(name: str,
                                                               graded: dict[Path, Any]) -> None:
@@ -179,6 +185,7 @@ def test_dz_divided_by_the_batch_is_blamed_on_dz_not_the_bias(name: str,
 # its actual cause, or given no cause at all
 
 
+@CORPUS_WIDE
 @pytest.mark.parametrize("name", ["buggy_mlp_skips_output_layer.py",
                                   "bug_mlp_skips_output_layer.js"])
 def test_a_skipped_output_layer_is_not_called_gradients_not_chained(
@@ -190,6 +197,7 @@ def test_a_skipped_output_layer_is_not_called_gradients_not_chained(
     assert "not_chained" not in _kinds(report)
 
 
+@CORPUS_WIDE
 @pytest.mark.parametrize("name", ["buggy_d_weights_from_output.py",
                                   "bug_d_weights_from_output.js",
                                   "buggy_derivative_without_bias.py",
@@ -207,6 +215,7 @@ def test_no_cause_fitted_on_one_case_that_others_contradict(name: str,
     assert "not explained by any of the hypotheses tested" in outputs
 
 
+@CORPUS_WIDE
 @pytest.mark.parametrize("name, words", [
     ("buggy_sigmoid_derivative_is_step.py", "sigmoid'(z) as relu's derivative"),
     ("bug_sigmoid_derivative_is_step.js", "sigmoid'(z) as relu's derivative"),
@@ -232,6 +241,7 @@ def test_a_derivative_fitted_where_every_z_has_one_sign_is_not_stated(
     assert "likely cause (MLP.backward)" not in outputs
 
 
+@CORPUS_WIDE
 @pytest.mark.parametrize("name", ["buggy_mlp_skips_output_derivative.py",
                                   "bug_mlp_skips_output_derivative.js"])
 def test_the_output_derivative_skipped_by_mlp_names_mlp_not_the_layer(
@@ -248,6 +258,7 @@ def test_the_output_derivative_skipped_by_mlp_names_mlp_not_the_layer(
         "derivative" in net.output
 
 
+@CORPUS_WIDE
 @pytest.mark.parametrize("name", ["buggy_weights_reinit_in_forward.py",
                                   "bug_weights_reinit_in_forward.js"])
 def test_weights_replaced_by_forward_are_blamed_on_forward(name: str,
@@ -260,6 +271,7 @@ def test_weights_replaced_by_forward_are_blamed_on_forward(name: str,
     assert not any(kind == "weights_changed" for kind in _kinds(report))
 
 
+@CORPUS_WIDE
 @pytest.mark.parametrize("name", ["buggy_gradients_accumulated.py",
                                   "bug_gradients_accumulated.js"])
 def test_gradients_accumulated_over_rounds_are_state(name: str, graded: dict[Path, Any]) -> None:
@@ -270,6 +282,7 @@ def test_gradients_accumulated_over_rounds_are_state(name: str, graded: dict[Pat
         in rounds.output
 
 
+@CORPUS_WIDE
 def test_state_kept_by_the_forward_is_blamed_on_the_forward(graded: dict[Path, Any]) -> None:
     """A forward that returns its first output again: a fresh object is right, and the verdict
     names the forward (not the backward, nor MLP alone on the strength of single-round tests)."""
@@ -281,6 +294,7 @@ def test_state_kept_by_the_forward_is_blamed_on_the_forward(graded: dict[Path, A
     assert "BACKWARD" not in rounds.output and "passes alone" not in rounds.output
 
 
+@CORPUS_WIDE
 def test_state_no_number_explains_is_found_by_a_fresh_object(graded: dict[Path, Any]) -> None:
     rounds = next(t for t in _report(graded, "buggy_gradient_momentum.py").tests
                   if t.id == "multiple_rounds")
@@ -288,6 +302,7 @@ def test_state_no_number_explains_is_found_by_a_fresh_object(graded: dict[Path, 
     assert "right ones when it is new" in rounds.output
 
 
+@CORPUS_WIDE
 @pytest.mark.parametrize("name", ["buggy_sigmoid_overflow.py", "bug_sigmoid_overflow.js",
                                   "buggy_math_exp_overflow.py"])
 def test_overflow_loses_points_and_names_the_stable_form(name: str,
@@ -300,6 +315,7 @@ def test_overflow_loses_points_and_names_the_stable_form(name: str,
     assert "709.78" in saturated.output and "stable form" in saturated.output
 
 
+@CORPUS_WIDE
 @pytest.mark.parametrize("name", ["correct_in_place.py", "correct_in_place.js"])
 def test_arrays_changed_in_place_are_noted_without_deduction(name: str,
                                                              graded: dict[Path, Any]) -> None:
@@ -314,6 +330,7 @@ def test_arrays_changed_in_place_are_noted_without_deduction(name: str,
 # ------------------------------------------------------------------------------ feedback
 
 
+@CORPUS_WIDE
 def test_feedback_leads_with_the_cause_each_line_once_within_limits(
         graded: dict[Path, Any]) -> None:
     for path, report in graded.items():
@@ -344,6 +361,7 @@ def test_compose_keeps_each_line_once_and_cuts_what_does_not_fit() -> None:
     assert len(many) == MAX_LINES + 1 and many[-1] == "... (60 more lines not shown)"
 
 
+@CORPUS_WIDE
 def test_hidden_tests_show_no_values(graded: dict[Path, Any]) -> None:
     for path, report in graded.items():
         for t in report.tests:
@@ -357,6 +375,7 @@ def test_hidden_tests_show_no_values(graded: dict[Path, Any]) -> None:
                     assert not re.search(r"\d\.\d", line), (path.name, t.id, line)
 
 
+@CORPUS_WIDE
 @pytest.mark.parametrize("name", ["buggy_relu_threshold.py", "buggy_loss_divided_by_outputs.py"])
 def test_a_regrade_gives_byte_identical_feedback(name: str, graded: dict[Path, Any]) -> None:
     """Files whose places have equally good explanations (chosen across the submission)."""
@@ -527,3 +546,20 @@ def test_the_engine_names_each_kind_only_on_its_own_bug(kind: str,
     assert SYNTHETIC[kind](None) == set()  # the correct numbers: nothing
     others = [k for k, named in synthetic.items() if k != kind and kind in named]
     assert not others, others  # no other kind's bug
+
+
+def test_the_loss_explanations_define_every_size_they_divide_by() -> None:
+    """A student was told to divide by "n", which no feedback defines: each size is named by
+    what it counts (batch, n_outputs)."""
+    rng = np.random.default_rng(3)
+    yt, yp = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    for value in ((yp - yt) ** 2 / 4, np.sign(yp - yt) / 4, 2 * (yp - yt) / 3):
+        findings = [f for alt in ex.explain_loss(yt, yp, value, [2 * (yp - yt) / 4])
+                    for f in alt]
+        assert findings
+        for f in findings:
+            text = " ".join((f.cause, f.evidence))
+            assert not re.search(r"/ ?n\b", text), text
+    cause = next(f.cause for alt in ex.explain_loss(yt, yp, (yp - yt) ** 2 / 4, [])
+                 for f in alt if f.kind == "loss_not_differentiated")
+    assert "2 * (y_pred - y_true) / batch" in cause, cause

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from points import FORWARD, LOSSES, TOTAL, points
@@ -276,9 +277,26 @@ def test_a_gradient_of_the_wrong_type_names_the_shape_expected(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_a_tree_thousands_of_levels_deep_is_removed(mode: str, tmp_path: Path) -> None:
+def test_a_tree_thousands_of_levels_deep_is_removed(mode: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 10, item 5: it crashed the clean-up (RecursionError), the correct submission got
     "internal grader error" and the tree stayed in /tmp."""
+    # Only this grading's own work directories: another worker may be grading the same file
+    # (tests/test_grade_isolation.py) at this moment, and its live tree is not a leftover.
+    made: list[Path] = []
+    mkdtemp = tempfile.mkdtemp
+
+    def recording(*args: Any, **kwargs: Any) -> str:
+        path = mkdtemp(*args, **kwargs)
+        made.append(Path(path))
+        return path
+
+    monkeypatch.setattr(tempfile, "mkdtemp", recording)
     report, data = _grade("deep_tree", mode, tmp_path)
+    monkeypatch.undo()
     assert report.graded and data["score"] == TOTAL
-    assert not list(Path(tempfile.gettempdir()).glob("verify-grade-*/sandbox/deep-4711"))
+    # (The interpreter copy, verify-grade-runtime-*, lives until the grader's process exits.)
+    work = [p for p in made if p.name.startswith("verify-grade-")
+            and not p.name.startswith("verify-grade-runtime-")]
+    assert work, "the grader made no work directory with tempfile.mkdtemp: this test sees nothing"
+    assert not [p for p in work if p.exists()]

@@ -86,3 +86,22 @@ def test_verify_pythons_takes_versions_and_paths(tmp_path: Path) -> None:
     assert result.stdout == f"{sys.version_info.major}.{sys.version_info.minor} {sys.executable}\n"
     result = _which(tmp_path, "three")
     assert result.returncode != 0 and "neither a version like 3.10 nor a path" in result.stderr
+
+
+def test_the_other_pythons_leave_out_only_the_corpus_wide_figures() -> None:
+    """The default run on the other Pythons drops the corpus_wide tests (minutes of the grader's
+    own numerics over the whole corpus) but keeps the golden lesson-4 scores and diagnoses,
+    which check those numerics with that Python's numpy."""
+    default = re.search(r"else args=\((.*)\); fi", SCRIPT.read_text())
+    assert default is not None and '-m "not corpus_wide"' in default.group(1)
+    files = ["tests/test_grade_assignments.py", "tests/test_grade_explanations.py",
+             "tests/test_grade_cases.py"]
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+         "-m", "not corpus_wide", *files], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert collected.returncode == 0, collected.stdout + collected.stderr
+    ids = collected.stdout
+    assert "test_lesson4_scores_are_what_they_were_before_assignments" in ids
+    assert "test_the_engine_names_each_kind_only_on_its_own_bug" in ids  # no corpus needed
+    assert "test_figures_every_caught_bug_explained_none_misleading" not in ids
+    assert "test_every_one_of_20000_seeds_draws" not in ids

@@ -63,7 +63,8 @@ def explain_loss(y_true: Array, y_pred: Array, student: Any, accepted: list[Arra
              "itself", "a constant times sign(y_pred - y_true) reproduces your values"),
             ("loss_not_differentiated", diff ** 2,
              "mse_derivative returns (a multiple of) the squared errors, the loss's terms, "
-             "instead of their derivative 2 * (y_pred - y_true) / n",
+             "instead of their derivative 2 * (y_pred - y_true) / batch (the lesson's; "
+             "/ (batch * n_outputs) for the exact gradient of the mean)",
              "a constant times (y_pred - y_true)**2 reproduces your values")):
         c = _fit(s, base)
         if c is not None and abs(c) > 1e-9 and s.size >= 2 and close(s, c * base):
