@@ -8,6 +8,7 @@ import os
 import stat
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -485,3 +486,74 @@ def test_children_sharing_the_graders_uid_take_turns() -> None:
             assert free == 0.0
     finally:
         holder.wait(timeout=30)
+
+
+@pytest.mark.parametrize("probe", ["capabilities", "bwrap_unavailable_reason"])
+def test_a_probe_asked_by_several_threads_at_once_runs_once(
+        probe: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A grading starts its children from two threads. With lru_cache alone both ran
+    capabilities(): both tried the same cgroup name, one got "File exists", and the process
+    kept "no pids cgroup" for every child it started (a regrade on a loaded CI differed)."""
+    import threading
+    import time
+    import types
+
+    from verify.grade import sandbox_host
+
+    calls: list[int] = []
+
+    def slow(*_: object) -> Any:
+        calls.append(threading.get_ident())
+        time.sleep(0.2)  # the window in which the other threads ask
+        return (None, "a stand-in") if probe == "capabilities" else None
+
+    if probe == "capabilities":
+        monkeypatch.setattr(sandbox_host, "_pids_cgroup", slow)
+    else:  # bubblewrap "not installed": the probe ends there
+        monkeypatch.setattr(sandbox_host, "shutil", types.SimpleNamespace(which=slow))
+    measured = getattr(sandbox_host, probe)
+    measured.cache_clear()
+    start = threading.Barrier(4)
+    got: list[Any] = []
+
+    def ask() -> None:
+        start.wait()
+        got.append(measured())
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        monkeypatch.undo()
+        measured.cache_clear()  # the next caller measures this machine again
+    assert len(calls) == 1, f"{probe} ran {len(calls)} times"
+    assert len({id(g) for g in got}) == 1 and len(got) == 4
+
+
+def test_the_cgroup_probe_does_not_collide_with_another_threads() -> None:
+    """Two probes of one process at the same moment used to try one cgroup name."""
+    import threading
+
+    from verify.grade import sandbox_host
+
+    parent, why = sandbox_host._pids_cgroup()
+    if parent is None:
+        pytest.skip(f"no pids cgroup here: {why}")
+    answers: list[tuple[str | None, str | None]] = []
+    start = threading.Barrier(8)
+
+    def probe() -> None:
+        start.wait()
+        for _ in range(25):
+            answers.append(sandbox_host._pids_cgroup())
+
+    threads = [threading.Thread(target=probe) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == [(parent, None)] * 200, {a for a in answers if a != (parent, None)}
+    assert not [p for p in Path(parent).iterdir() if p.name.startswith("verify-grade-test-")]

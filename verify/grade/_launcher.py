@@ -335,7 +335,9 @@ def _kill_all(pgid: int, uid: int | None, cgroup: str | None) -> None:
 
 def _make_cgroup(spec: dict[str, Any]) -> str:
     """A fresh ``pids`` cgroup with ``pids.max`` set; its path. OSError if none can be had."""
-    path = os.path.join(spec["parent"], f"verify-grade-{os.getpid()}")
+    # A random part too: a cgroup left by a killed launcher whose pid is reused (pid_max can be
+    # 32768) must not cost this child its cgroup.
+    path = os.path.join(spec["parent"], f"verify-grade-{os.getpid()}-{os.urandom(4).hex()}")
     os.mkdir(path, 0o700)
     try:
         with open(os.path.join(path, "pids.max"), "w") as f:

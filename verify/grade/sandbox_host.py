@@ -8,10 +8,12 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .isolation import UidLease, interpreter_env
 
@@ -114,12 +116,36 @@ class Capabilities:
     cgroup_why: str | None
 
 
+_T = TypeVar("_T")
+
+
+def _once(probe: Callable[[], _T]) -> Callable[[], _T]:
+    """``probe``, run once per process however many threads ask at the same moment.
+
+    ``functools.lru_cache`` alone may run it once per thread that asks before the first call
+    returns (its documentation says so). These probes make cgroups and start children, and a
+    grading starts its children from two threads: the two ``capabilities()`` probes tried the
+    same cgroup name, one failed ("File exists"), and its answer, no pids cgroup, was kept for
+    the process's every child (1 grading process in 36 under a loaded CI). The result keeps
+    ``cache_clear`` and ``__wrapped__`` (the probe itself, uncached)."""
+    cached = lru_cache(maxsize=1)(probe)
+    lock = threading.RLock()
+
+    @wraps(probe)
+    def once() -> _T:
+        with lock:
+            return cached()
+
+    once.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    return once
+
+
 def _launcher_python() -> str:
     base = getattr(sys, "_base_executable", None)  # a venv's python is a link to it
     return os.path.realpath(base) if base else sys.executable
 
 
-@lru_cache(maxsize=1)
+@_once
 def capabilities() -> Capabilities:
     """Measured once per process (the launcher's self-test: ~30 ms)."""
     try:
@@ -161,7 +187,8 @@ def _pids_cgroup() -> tuple[str | None, str | None]:
                 pass
     if parent is None:
         return None, "no pids controller this process may use (cgroup v2 delegates none here)"
-    test = Path(parent, f"verify-grade-test-{os.getpid()}")
+    # The pid and a random part: unique even beside another thread's or PID namespace's probe.
+    test = Path(parent, f"verify-grade-test-{os.getpid()}-{os.urandom(4).hex()}")
     try:
         test.mkdir()
         try:
@@ -182,7 +209,7 @@ def _bwrap_base_args() -> list[str]:
     return args
 
 
-@lru_cache(maxsize=1)
+@_once
 def bwrap_unavailable_reason() -> str | None:
     """Why bubblewrap cannot be used here (not installed, namespaces refused), or None. When
     the grader is root, bubblewrap is tried as a uid of the children's own, as it will run."""
