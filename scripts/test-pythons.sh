@@ -12,10 +12,10 @@
 #
 #   bash scripts/test-pythons.sh [pytest arguments]
 #       default: -q -n 2 -m "not corpus_wide" tests/test_grade_*.py. The corpus_wide tests (the
-#       diagnosis figures over about 180 graded files, draws for 20,000 seeds) are the grader's
-#       own numerics over the whole corpus; the main run has them, and on these Pythons the
-#       golden lesson-4 scores and diagnoses (tests/golden/) guard the same numerics. Passing
-#       tests/test_grade_*.py yourself runs them too.
+#       diagnosis figures over 141 graded corpus files, draws for 20,000 seeds) are the
+#       grader's own numerics over the whole corpus, five minutes per Python: the main run has
+#       them. Here the golden lesson-4 scores and diagnoses (39 files) check those numerics in
+#       part, with this Python's numpy. `-q -n 2 tests/test_grade_*.py` runs them here too.
 #   bash scripts/test-pythons.sh --which              prints "<version> <interpreter>" per Python
 #
 # Interpreters are looked up as `pyenv root`/versions/<X.Y>.* (newest patch release first), then
@@ -140,7 +140,7 @@ for i in "${!pythons[@]}"; do
     mapfile -t tools < <(test_requirements "$venv/bin/python")
     [ "${#tools[@]}" -gt 0 ] || die "no test requirements read from pyproject.toml"
     "$venv/bin/python" -m pip install -q "${tools[@]}"
-    echo "+ python$v -m pytest ${args[*]}"
+    echo "+ python$v -m pytest ${args[*]@Q}"
     if ! PYTHONPATH="$PWD" "$venv/bin/python" -m pytest "${args[@]}"; then
         failed+=("$v")
     fi

@@ -449,8 +449,8 @@ def test_a_factor_in_every_layer_is_not_named_after_one_layers_size() -> None:
 
 @pytest.mark.parametrize(("bug", "formula"), [
     ("missing_batch_division", "2 * (y_pred - y_true) reproduces"),
-    ("missing_factor_2", "(y_pred - y_true) / n reproduces"),
-    ("wrong_sign", "2 * (y_true - y_pred) / n reproduces"),
+    ("missing_factor_2", "(y_pred - y_true) / (batch * n_outputs) reproduces"),
+    ("wrong_sign", "2 * (y_true - y_pred) / (batch * n_outputs) reproduces"),
 ])
 def test_a_loss_bugs_evidence_quotes_its_whole_formula(bug: str, formula: str) -> None:
     """The evidence cut the catalogue's formula at its last '(': 'y_pred - y_true reproduces

@@ -4,6 +4,7 @@ results.json, no points it did not earn, and nothing left running - in both sand
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,23 @@ FAST = Limits(wall_s=10.0, cpu_s=5, memory_mb=1024)  # the hanging cases set the
 NO_BWRAP = bwrap_unavailable_reason()
 MODES = ["rlimits", pytest.param("bwrap", marks=pytest.mark.skipif(
     NO_BWRAP is not None, reason=f"bwrap: {NO_BWRAP}"))]
-MARKER = "4242.4242"  # the detached grandchild's argument
+MARKER = f"4242.{os.getpid():07d}"
+"""The detached grandchild's argument, this process's own: another checkout's tests may be
+grading the same file at this moment, and its processes are not this test's survivors."""
 
 
 def _survivors(marker: str = MARKER) -> list[int]:
     return survivors(marker)
+
+
+def _remarked(name: str, corpus_marker: str, marker: str, tmp_path: Path) -> Path:
+    """A copy of hostile_<name>.py whose detached process carries ``marker``."""
+    text = (CORPUS / f"hostile_{name}.py").read_text()
+    assert corpus_marker in text
+    (tmp_path / "sub").mkdir(exist_ok=True)
+    path = tmp_path / "sub" / f"hostile_{name}.py"
+    path.write_text(text.replace(corpus_marker, marker))
+    return path
 
 
 def _grade(name: str, mode: str, tmp_path: Path, limits: Limits = FAST, source: Path | None = None):
@@ -163,8 +176,9 @@ def test_output_flood_is_capped(mode: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_detached_processes_do_not_survive(mode: str, tmp_path: Path) -> None:
-    assert not _survivors(), "a previous run left a process behind"
-    report, data = _grade("detached_child", mode, tmp_path)
+    assert not _survivors(), "a process with this test's marker is already running"
+    report, data = _grade("detached_child", mode, tmp_path,
+                          source=_remarked("detached_child", "4242.4242", MARKER, tmp_path))
     # The submission is otherwise correct, and its threads do not hang it.
     assert data["score"] == TOTAL
     assert not _survivors()
@@ -233,9 +247,12 @@ def test_killing_the_supervisor_is_out_of_reach_and_leaves_nothing(mode: str,
                                                                    tmp_path: Path) -> None:
     # The launcher is outside the child's PID namespace (bwrap), or another uid's (root grader),
     # or outside its Landlock domain (an ordinary user: tests/test_grade_isolation.py).
-    marker = "5353.5353"  # the detached grandchild's argument
-    assert not _survivors(marker), "a previous run left a process behind"
-    report, data = _grade("kill_launcher", mode, tmp_path)
+    # The detached grandchild's argument, this process's; not 5353.*, which the isolation tests
+    # use with 4 digits (a substring of this one).
+    marker = f"5352.{os.getpid():07d}"
+    assert not _survivors(marker), "a process with this test's marker is already running"
+    report, data = _grade("kill_launcher", mode, tmp_path,
+                          source=_remarked("kill_launcher", "5353.5353", marker, tmp_path))
     assert not _survivors(marker)
     assert data["score"] == TOTAL, _outputs(report)
 

@@ -103,5 +103,11 @@ def test_the_other_pythons_leave_out_only_the_corpus_wide_figures() -> None:
     ids = collected.stdout
     assert "test_lesson4_scores_are_what_they_were_before_assignments" in ids
     assert "test_the_engine_names_each_kind_only_on_its_own_bug" in ids  # no corpus needed
+    # What depends on the Python the child runs: tested on every Python, on its own files.
+    for name in ("test_overflow_loses_points_and_names_the_stable_form",
+                 "test_gradients_accumulated_over_rounds_are_state",
+                 "test_state_kept_by_the_forward_is_blamed_on_the_forward",
+                 "test_state_no_number_explains_is_found_by_a_fresh_object"):
+        assert name in ids, name
     assert "test_figures_every_caught_bug_explained_none_misleading" not in ids
     assert "test_every_one_of_20000_seeds_draws" not in ids

@@ -29,6 +29,7 @@ __all__ = [
     "BUGS",
     "LAYER_BUGS",
     "LOSS_BUGS",
+    "LOSS_BUG_FORMULAS",
     "NETWORK_BUGS",
     "Bug",
     "BuggyDenseLayer",
@@ -112,6 +113,14 @@ _LOSS_SCALES: dict[str, Callable[[float], float]] = {
     "wrong_sign": lambda n: -2.0 / n,
 }
 
+LOSS_BUG_FORMULAS: dict[str, str] = {
+    # what each loss bug computes; {n}: the correct divisor, written by the caller ("batch" for
+    # the lesson's loss, "(batch * n_outputs)" for the mean over all elements)
+    "missing_batch_division": "2 * (y_pred - y_true)",
+    "missing_factor_2": "(y_pred - y_true) / {n}",
+    "wrong_sign": "2 * (y_true - y_pred) / {n}",
+}
+
 LAYER_BUGS: dict[str, Bug] = {
     bug.name: bug
     for bug in (
@@ -140,9 +149,9 @@ LOSS_BUGS: dict[str, Bug] = {
         Bug("missing_batch_division",
             "loss derivative not divided by the batch size (2 * (y_pred - y_true))", "loss"),
         Bug("missing_factor_2",
-            "loss derivative missing the factor 2 ((y_pred - y_true) / n)", "loss"),
+            "loss derivative missing the factor 2 (half the correct derivative)", "loss"),
         Bug("wrong_sign",
-            "loss derivative with the wrong sign (2 * (y_true - y_pred) / n)", "loss"),
+            "loss derivative with the wrong sign (the correct derivative negated)", "loss"),
     )
 }
 

@@ -6,19 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from verify.bugs import LOSS_BUGS, loss_derivative
+from verify.bugs import LOSS_BUG_FORMULAS, LOSS_BUGS, loss_derivative
 
 from ..diagnosis import MSE_VALUE_BUGS, close
 from .findings import Finding
 from .fitting import Array, _arr, _factor_param, _factor_words, _fit, _fraction
 
-
-def _formula(description: str) -> str:
-    """The formula a catalogue description ends with, in its outer parentheses (it has its
-    own): ``... batch size (2 * (y_pred - y_true))`` -> ``2 * (y_pred - y_true)``."""
-    start = description.find(" (")
-    return description[start + 2:-1] if start >= 0 and description.endswith(")") \
-        else description
 
 def explain_loss(y_true: Array, y_pred: Array, student: Any, accepted: list[Array],
                  hide: bool = False) -> list[list[Finding]]:
@@ -30,17 +23,21 @@ def explain_loss(y_true: Array, y_pred: Array, student: Any, accepted: list[Arra
     if s is None or s.shape != y_true.shape:
         return []
     out: list[list[Finding]] = []
+    batch, n_out = y_true.shape
     for name, bug in LOSS_BUGS.items():
         for convention in ("exact", "lesson"):
             if close(s, loss_derivative(y_true, y_pred, bug=name, convention=convention)):
-                out.append([Finding(name, "mse_derivative", bug.description,
-                                    f"{_formula(bug.description)} reproduces your values "
-                                    "in every entry",
+                # the divisor named by what it counts (one output: both are the batch)
+                n = "(batch * n_outputs)" if convention == "exact" and n_out > 1 else "batch"
+                formula = LOSS_BUG_FORMULAS[name].format(n=n)
+                cause = bug.description if formula in bug.description \
+                    else f"{bug.description}: {formula}"
+                out.append([Finding(name, "mse_derivative", cause,
+                                    f"{formula} reproduces your values in every entry",
                                     "that formula reproduces your values in every entry",
                                     ("value",), priority=1)])
                 break
     diff = y_pred - y_true
-    batch, n_out = y_true.shape
     sizes = {"batch": batch, "n_outputs": n_out, "n_elements": batch * n_out}
     c = _fit(s, diff)
     fp = _factor_param(c, sizes) if c is not None else None
