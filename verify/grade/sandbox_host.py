@@ -126,7 +126,7 @@ def _once(probe: Callable[[], _T]) -> Callable[[], _T]:
     returns (its documentation says so). These probes make cgroups and start children, and a
     grading starts its children from two threads: the two ``capabilities()`` probes tried the
     same cgroup name, one failed ("File exists"), and its answer, no pids cgroup, was kept for
-    the process's every child (1 grading process in 36 under a loaded CI). The result keeps
+    the process's every child (1 grading process in 36 on a loaded machine). The result keeps
     ``cache_clear`` and ``__wrapped__`` (the probe itself, uncached)."""
     cached = lru_cache(maxsize=1)(probe)
     lock = threading.RLock()
