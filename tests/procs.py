@@ -24,6 +24,18 @@ def survivors(marker: str) -> list[int]:
     return pids
 
 
+def marked_copy(source: Path, corpus_marker: str, marker: str, folder: Path) -> Path:
+    """A copy of ``source`` in ``folder`` (made if missing) with every ``corpus_marker``
+    replaced by ``marker``: a detached process the file starts then carries a marker of the
+    test's own, which another test grading the same file at this moment cannot share."""
+    text = source.read_text()
+    assert corpus_marker in text, f"{source.name} no longer holds {corpus_marker}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / source.name
+    path.write_text(text.replace(corpus_marker, marker))
+    return path
+
+
 REPO = Path(__file__).resolve().parents[1]
 ORDINARY_UID = 61001
 """The uid tests run the grader as, to see it as an ordinary user would (not in the children's

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from points import FORWARD, LOSSES, TOTAL, points
-from procs import survivors
+from procs import marked_copy, survivors
 
 from verify.grade import Limits, grade_submission
 from verify.grade.outputs import write_results
@@ -35,12 +35,7 @@ def _survivors(marker: str = MARKER) -> list[int]:
 
 def _remarked(name: str, corpus_marker: str, marker: str, tmp_path: Path) -> Path:
     """A copy of hostile_<name>.py whose detached process carries ``marker``."""
-    text = (CORPUS / f"hostile_{name}.py").read_text()
-    assert corpus_marker in text
-    (tmp_path / "sub").mkdir(exist_ok=True)
-    path = tmp_path / "sub" / f"hostile_{name}.py"
-    path.write_text(text.replace(corpus_marker, marker))
-    return path
+    return marked_copy(CORPUS / f"hostile_{name}.py", corpus_marker, marker, tmp_path / "sub")
 
 
 def _grade(name: str, mode: str, tmp_path: Path, limits: Limits = FAST, source: Path | None = None):

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from points import LOSSES, TOTAL, points
-from procs import survivors
+from procs import marked_copy, survivors
 
 from verify.grade import Limits, grade_submission
 from verify.grade.cases import draw_cases
@@ -308,11 +308,9 @@ def test_process_exit(name: str, tmp_path: Path) -> None:
 def test_detached_children_cannot_be_started_or_survive(mode: str, tmp_path: Path) -> None:
     # This process's own marker: another checkout's tests may be grading the file right now.
     marker = f"verify-js-detached-marker-{os.getpid():07d}"
-    text = (CORPUS / "hostile_detached_child.js").read_text()
-    assert text.count("verify-js-detached-marker") == 2  # the comment and the command
-    source = tmp_path / "sub" / "hostile_detached_child.js"
-    source.parent.mkdir()
-    source.write_text(text.replace("verify-js-detached-marker", marker))
+    corpus = CORPUS / "hostile_detached_child.js"
+    assert corpus.read_text().count("verify-js-detached-marker") == 2  # comment and command
+    source = marked_copy(corpus, "verify-js-detached-marker", marker, tmp_path / "sub")
     assert not _survivors(marker), "a process with this test's marker is already running"
     report, data = _grade("hostile_detached_child.js", tmp_path, mode=mode, limits=HOSTILE,
                           source=source)
